@@ -1,0 +1,590 @@
+//! Codex's `auth.json`: decoding, validation, and the facts the summary shows.
+//!
+//! The checks mirror what Codex itself needs to use and refresh a ChatGPT login (see
+//! `codex-rs/login/src/auth/storage.rs` in openai/codex): an `id_token` that decodes as a JWT,
+//! an `account_id` (without it Codex never refreshes) and a `last_refresh` timestamp (without it
+//! Codex sends no `Authorization` header). Error messages name the check and never the value.
+
+use std::fmt;
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::secret::Secret;
+
+/// A GitHub secret holds at most 48 KB, so neither the input nor the file written back may be
+/// larger. <https://docs.github.com/en/actions/reference/limits>
+pub const MAX_BYTES: usize = 48 * 1024;
+
+/// Why a value is not a usable Codex ChatGPT login. The messages never contain the value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// Nothing but whitespace.
+    #[error("it is empty")]
+    Empty,
+    /// Larger than a secret can be.
+    #[error("it is {0} bytes, more than the 48 KB (49152 bytes) a GitHub secret can hold")]
+    TooLarge(usize),
+    /// A UTF-8 byte-order mark in front of the JSON.
+    #[error("it starts with a UTF-8 byte-order mark; save the file without a BOM")]
+    ByteOrderMark,
+    /// Bytes that are not UTF-8.
+    #[error("it is not UTF-8 text")]
+    NotUtf8,
+    /// Does not start with `{` and does not decode as base64.
+    #[error("it is neither a JSON object (it does not start with `{{`) nor base64")]
+    NeitherJsonNorBase64,
+    /// Base64 that decodes to something other than a JSON object.
+    #[error("it is base64, but what it decodes to is not a JSON object")]
+    Base64NotJson,
+    /// JSON syntax error.
+    #[error("it is not valid JSON: {0}")]
+    Syntax(String),
+    /// Valid JSON, but not an object.
+    #[error("it is JSON {0}, not an object")]
+    NotObject(&'static str),
+    /// An API-key login: nothing to refresh, and it would spend API credits instead.
+    #[error(
+        "it is an API-key login (auth_mode \"apikey\" or only OPENAI_API_KEY); codex-auth keeps a \
+         ChatGPT login alive, and an API key needs no refreshing: pass it to Codex as a secret instead"
+    )]
+    ApiKeyLogin,
+    /// A login kind Codex knows but this tool cannot keep alive.
+    #[error("auth_mode \"{0}\" is not a ChatGPT login; only \"chatgpt\" logins can be kept fresh")]
+    UnsupportedMode(&'static str),
+    /// An `auth_mode` Codex itself would refuse to parse.
+    #[error("auth_mode has a value Codex does not know; expected \"chatgpt\"")]
+    UnknownMode,
+    /// A field of the wrong JSON type.
+    #[error("`{field}` is {found}, expected {expected}")]
+    WrongType {
+        /// The field's path, such as `tokens.access_token`.
+        field: &'static str,
+        /// The JSON type found.
+        found: &'static str,
+        /// The JSON type needed.
+        expected: &'static str,
+    },
+    /// A required field that is absent, null or empty.
+    #[error("`{0}` is missing or empty")]
+    Missing(&'static str),
+    /// `tokens.id_token` is not shaped like a JWT.
+    #[error("`tokens.id_token` is not a JWT: it needs three non-empty parts separated by dots")]
+    IdTokenShape,
+    /// The JWT payload of `tokens.id_token` does not decode.
+    #[error("the payload of `tokens.id_token` is not base64url-encoded JSON")]
+    IdTokenPayload,
+    /// `last_refresh` is not a timestamp.
+    #[error("`last_refresh` is not an RFC 3339 timestamp such as 2026-01-31T12:00:00Z")]
+    LastRefreshFormat,
+}
+
+/// The token part of `auth.json`.
+#[derive(Clone, Serialize)]
+pub struct Tokens {
+    /// The OpenID id token (a JWT whose claims name the account and plan).
+    pub id_token: Secret,
+    /// The bearer token for the ChatGPT backend.
+    pub access_token: Secret,
+    /// The single-use token Codex trades for new tokens.
+    pub refresh_token: Secret,
+    /// The ChatGPT account (workspace) id.
+    pub account_id: String,
+    /// Fields this tool does not know, kept as they are.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A validated ChatGPT-mode `auth.json`. Unknown fields are kept for the write-back.
+#[derive(Clone, Serialize)]
+pub struct AuthFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_mode: Option<Value>,
+    #[serde(rename = "OPENAI_API_KEY", skip_serializing_if = "Option::is_none")]
+    openai_api_key: Option<Value>,
+    tokens: Tokens,
+    last_refresh: String,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+    #[serde(skip)]
+    refreshed_at: Timestamp,
+}
+
+impl fmt::Debug for AuthFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthFile")
+            .field("account_id", &self.tokens.account_id)
+            .field("last_refresh", &self.last_refresh)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Facts read from the tokens' JWT claims, for the summary and `inspect`. None is secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claims {
+    /// `chatgpt_plan_type` from the id token, such as `plus` or `pro`.
+    pub plan: Option<String>,
+    /// The access token's `exp`, when it has one.
+    pub access_expires_at: Option<Timestamp>,
+}
+
+impl AuthFile {
+    /// Decodes a secret's value: compact or pretty JSON, or base64 of it.
+    pub fn decode(input: &str) -> Result<Self, AuthError> {
+        if input.len() > MAX_BYTES {
+            return Err(AuthError::TooLarge(input.len()));
+        }
+        if input.starts_with('\u{feff}') {
+            return Err(AuthError::ByteOrderMark);
+        }
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(AuthError::Empty);
+        }
+        if trimmed.starts_with('{') {
+            return Self::parse(trimmed.as_bytes());
+        }
+        let compact: String = trimmed.split_ascii_whitespace().collect();
+        let bytes = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(&compact).ok())
+            .ok_or(AuthError::NeitherJsonNorBase64)?;
+        let bytes = zeroize::Zeroizing::new(bytes);
+        match std::str::from_utf8(&bytes) {
+            Ok(text) if text.trim_start().starts_with('{') => Self::parse(text.trim().as_bytes()),
+            _ => Err(AuthError::Base64NotJson),
+        }
+    }
+
+    /// Parses the bytes of an `auth.json` file.
+    pub fn parse(bytes: &[u8]) -> Result<Self, AuthError> {
+        if bytes.len() > MAX_BYTES {
+            return Err(AuthError::TooLarge(bytes.len()));
+        }
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            return Err(AuthError::ByteOrderMark);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| AuthError::NotUtf8)?;
+        if text.trim().is_empty() {
+            return Err(AuthError::Empty);
+        }
+        let value: Value = serde_json::from_str(text).map_err(describe_syntax_error)?;
+        Self::from_value(value)
+    }
+
+    fn from_value(value: Value) -> Result<Self, AuthError> {
+        let Value::Object(mut root) = value else {
+            return Err(AuthError::NotObject(json_kind(&value)));
+        };
+        let auth_mode = root.remove("auth_mode").filter(|v| !v.is_null());
+        let openai_api_key = root.remove("OPENAI_API_KEY");
+        let has_api_key = matches!(&openai_api_key, Some(Value::String(k)) if !k.is_empty());
+        match &auth_mode {
+            None => {}
+            Some(Value::String(mode)) => match mode.as_str() {
+                "chatgpt" => {}
+                "apikey" => return Err(AuthError::ApiKeyLogin),
+                "chatgptAuthTokens" => return Err(AuthError::UnsupportedMode("chatgptAuthTokens")),
+                "agentIdentity" => return Err(AuthError::UnsupportedMode("agentIdentity")),
+                _ => return Err(AuthError::UnknownMode),
+            },
+            Some(other) => {
+                return Err(AuthError::WrongType {
+                    field: "auth_mode",
+                    found: json_kind(other),
+                    expected: "a string",
+                })
+            }
+        }
+        let tokens = match root.remove("tokens") {
+            None | Some(Value::Null) if has_api_key => return Err(AuthError::ApiKeyLogin),
+            None | Some(Value::Null) => return Err(AuthError::Missing("tokens")),
+            Some(Value::Object(tokens)) => tokens,
+            Some(other) => {
+                return Err(AuthError::WrongType {
+                    field: "tokens",
+                    found: json_kind(&other),
+                    expected: "an object",
+                })
+            }
+        };
+        let tokens = Tokens::from_map(tokens)?;
+        let last_refresh = take_string(&mut root, "last_refresh", "last_refresh")?;
+        let refreshed_at: Timestamp = last_refresh
+            .parse()
+            .map_err(|_| AuthError::LastRefreshFormat)?;
+        Ok(Self {
+            auth_mode,
+            openai_api_key,
+            tokens,
+            last_refresh,
+            extra: root,
+            refreshed_at,
+        })
+    }
+
+    /// The tokens.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// The ChatGPT account id.
+    pub fn account_id(&self) -> &str {
+        &self.tokens.account_id
+    }
+
+    /// When Codex last refreshed the tokens (`last_refresh`).
+    pub fn last_refresh(&self) -> Timestamp {
+        self.refreshed_at
+    }
+
+    /// Every value that must be masked in logs: the three tokens.
+    pub fn secret_values(&self) -> [&Secret; 3] {
+        [
+            &self.tokens.id_token,
+            &self.tokens.access_token,
+            &self.tokens.refresh_token,
+        ]
+    }
+
+    /// The file as one line of JSON, the form to store in a secret: a multi-line secret makes
+    /// GitHub mask every line of it separately, `{` included, which garbles the logs.
+    pub fn to_compact_json(&self) -> Result<Secret, serde_json::Error> {
+        serde_json::to_string(self).map(Secret::new)
+    }
+
+    /// The file as Codex writes it (pretty JSON with a final newline).
+    pub fn to_pretty_json(&self) -> Result<Secret, serde_json::Error> {
+        serde_json::to_string_pretty(self).map(|mut s| {
+            s.push('\n');
+            Secret::new(s)
+        })
+    }
+
+    /// A SHA-256 over the token fields: equal fingerprints mean equal tokens. It can go into
+    /// `GITHUB_STATE`, which the runner logs, because tokens are far too long to guess.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        for part in [
+            self.tokens.id_token.expose(),
+            self.tokens.access_token.expose(),
+            self.tokens.refresh_token.expose(),
+            self.tokens.account_id.as_str(),
+        ] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The plan and the access token's expiry, read from the JWT claims.
+    pub fn claims(&self) -> Claims {
+        let id = jwt_payload(self.tokens.id_token.expose());
+        let plan = id
+            .as_ref()
+            .and_then(|c| c.get("https://api.openai.com/auth"))
+            .and_then(|auth| auth.get("chatgpt_plan_type"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let access_expires_at = jwt_payload(self.tokens.access_token.expose())
+            .and_then(|c| c.get("exp").and_then(Value::as_i64))
+            .and_then(|exp| Timestamp::from_second(exp).ok());
+        Claims {
+            plan,
+            access_expires_at,
+        }
+    }
+}
+
+impl Tokens {
+    fn from_map(mut map: Map<String, Value>) -> Result<Self, AuthError> {
+        let id_token = Secret::new(take_string(&mut map, "id_token", "tokens.id_token")?);
+        let access_token = Secret::new(take_string(
+            &mut map,
+            "access_token",
+            "tokens.access_token",
+        )?);
+        let refresh_token = Secret::new(take_string(
+            &mut map,
+            "refresh_token",
+            "tokens.refresh_token",
+        )?);
+        let account_id = take_string(&mut map, "account_id", "tokens.account_id")?;
+        let parts: Vec<&str> = id_token.expose().split('.').collect();
+        if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+            return Err(AuthError::IdTokenShape);
+        }
+        if jwt_payload(id_token.expose()).is_none() {
+            return Err(AuthError::IdTokenPayload);
+        }
+        Ok(Self {
+            id_token,
+            access_token,
+            refresh_token,
+            account_id,
+            extra: map,
+        })
+    }
+}
+
+/// Moves a non-empty string out of `map` (moving, not copying, so that a token's only heap copy
+/// ends up in a [`Secret`]).
+fn take_string(
+    map: &mut Map<String, Value>,
+    key: &str,
+    field: &'static str,
+) -> Result<String, AuthError> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Err(AuthError::Missing(field)),
+        Some(Value::String(s)) if s.is_empty() => Err(AuthError::Missing(field)),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(AuthError::WrongType {
+            field,
+            found: json_kind(&other),
+            expected: "a string",
+        }),
+    }
+}
+
+/// The decoded claims of a JWT, without verifying it (Codex does not verify it either).
+fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(claims) => Some(claims),
+        _ => None,
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// serde_json's syntax messages are fixed texts plus a position; its data messages can quote
+/// the input, so only the former are shown.
+fn describe_syntax_error(error: serde_json::Error) -> AuthError {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Syntax | Category::Eof => AuthError::Syntax(error.to_string()),
+        Category::Io | Category::Data => AuthError::Syntax(format!(
+            "unreadable at line {} column {}",
+            error.line(),
+            error.column()
+        )),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    pub(crate) fn jwt(claims: &Value) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        format!("{header}.{payload}.sig")
+    }
+
+    pub(crate) fn sample() -> Value {
+        serde_json::json!({
+            "auth_mode": "chatgpt",
+            "OPENAI_API_KEY": null,
+            "tokens": {
+                "id_token": jwt(&serde_json::json!({
+                    "email": "dev@example.com",
+                    "https://api.openai.com/auth": {"chatgpt_plan_type": "pro", "chatgpt_account_id": "acc-1"}
+                })),
+                "access_token": jwt(&serde_json::json!({"exp": 1_900_000_000})),
+                "refresh_token": "rt_first",
+                "account_id": "acc-1"
+            },
+            "last_refresh": "2026-11-01T10:00:00Z",
+            "future_field": {"kept": true}
+        })
+    }
+
+    fn decode(value: &Value) -> Result<AuthFile, AuthError> {
+        AuthFile::decode(&value.to_string())
+    }
+
+    #[test]
+    fn accepts_compact_pretty_and_base64() {
+        let compact = sample().to_string();
+        let pretty = serde_json::to_string_pretty(&sample()).unwrap_or_default();
+        let b64 = STANDARD.encode(&pretty);
+        let wrapped: String = b64
+            .as_bytes()
+            .chunks(76)
+            .map(|c| format!("{}\n", String::from_utf8_lossy(c)))
+            .collect();
+        for input in [
+            &compact,
+            &pretty,
+            &b64,
+            &wrapped,
+            &URL_SAFE_NO_PAD.encode(&compact),
+        ] {
+            let file = AuthFile::decode(input).map_err(|e| e.to_string());
+            assert_eq!(
+                file.map(|f| f.account_id().to_owned()),
+                Ok("acc-1".to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn keeps_unknown_fields_and_round_trips_compactly() {
+        let file = decode(&sample())
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let compact = file.to_compact_json().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!compact.expose().contains('\n'));
+        let back: Value = serde_json::from_str(compact.expose()).unwrap_or_default();
+        assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn reads_plan_and_expiry() {
+        let file = decode(&sample()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            file.claims(),
+            Claims {
+                plan: Some("pro".into()),
+                access_expires_at: Timestamp::from_second(1_900_000_000).ok(),
+            }
+        );
+    }
+
+    #[test]
+    fn fingerprint_follows_the_tokens_only() {
+        let a = decode(&sample()).unwrap_or_else(|e| panic!("{e}"));
+        let mut later = sample();
+        later["last_refresh"] = "2026-11-02T10:00:00Z".into();
+        let b = decode(&later).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        later["tokens"]["refresh_token"] = "rt_second".into();
+        let c = decode(&later).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn each_check_has_its_own_message() {
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Mutation, AuthError)> = vec![
+            (
+                Box::new(|v| v["auth_mode"] = "apikey".into()),
+                AuthError::ApiKeyLogin,
+            ),
+            (
+                Box::new(|v| {
+                    v["tokens"] = Value::Null;
+                    v["auth_mode"] = Value::Null;
+                    v["OPENAI_API_KEY"] = "sk-x".into();
+                }),
+                AuthError::ApiKeyLogin,
+            ),
+            (
+                Box::new(|v| v["auth_mode"] = "weird".into()),
+                AuthError::UnknownMode,
+            ),
+            (
+                Box::new(|v| v["auth_mode"] = "agentIdentity".into()),
+                AuthError::UnsupportedMode("agentIdentity"),
+            ),
+            (
+                Box::new(|v| v["tokens"]["access_token"] = "".into()),
+                AuthError::Missing("tokens.access_token"),
+            ),
+            (
+                Box::new(|v| {
+                    if let Some(t) = v["tokens"].as_object_mut() {
+                        t.remove("account_id");
+                    }
+                }),
+                AuthError::Missing("tokens.account_id"),
+            ),
+            (
+                Box::new(|v| v["tokens"]["refresh_token"] = 5.into()),
+                AuthError::WrongType {
+                    field: "tokens.refresh_token",
+                    found: "a number",
+                    expected: "a string",
+                },
+            ),
+            (
+                Box::new(|v| v["tokens"]["id_token"] = "a.b".into()),
+                AuthError::IdTokenShape,
+            ),
+            (
+                Box::new(|v| v["tokens"]["id_token"] = "a..c".into()),
+                AuthError::IdTokenShape,
+            ),
+            (
+                Box::new(|v| v["tokens"]["id_token"] = "a.!!.c".into()),
+                AuthError::IdTokenPayload,
+            ),
+            (
+                Box::new(|v| v["last_refresh"] = "yesterday".into()),
+                AuthError::LastRefreshFormat,
+            ),
+            (
+                Box::new(|v| v["tokens"] = "x".into()),
+                AuthError::WrongType {
+                    field: "tokens",
+                    found: "a string",
+                    expected: "an object",
+                },
+            ),
+        ];
+        for (mutate, expected) in cases {
+            let mut value = sample();
+            mutate(&mut value);
+            assert_eq!(decode(&value).err(), Some(expected));
+        }
+    }
+
+    #[test]
+    fn rejects_non_objects_and_garbage_without_echoing() {
+        let secret = "rt_do-not-echo";
+        let cases = [
+            ("", AuthError::Empty),
+            ("  \n ", AuthError::Empty),
+            ("[1]", AuthError::NeitherJsonNorBase64),
+            ("\u{feff}{}", AuthError::ByteOrderMark),
+            (&STANDARD.encode("not json"), AuthError::Base64NotJson),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(AuthFile::decode(input).err(), Some(expected));
+        }
+        let truncated = format!("{{\"tokens\": {{\"refresh_token\": \"{secret}");
+        let err = AuthFile::decode(&truncated)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("it is not valid JSON: EOF while parsing"),
+            "{err}"
+        );
+        assert!(!err.contains(secret));
+        let big = format!("{{\"x\": \"{}\"}}", "a".repeat(MAX_BYTES));
+        assert_eq!(
+            AuthFile::decode(&big).err(),
+            Some(AuthError::TooLarge(big.len()))
+        );
+    }
+}

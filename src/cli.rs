@@ -1,0 +1,99 @@
+//! Command-line interface.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Keep a Codex CLI ChatGPT login alive on CI.
+#[derive(Debug, Parser)]
+#[command(name = "codex-auth", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a stage of the GitHub Action, reading INPUT_*, GITHUB_* and STATE_* as the
+    /// runner sets them.
+    Action {
+        /// `main` restores auth.json and runs Codex; `post` writes a refreshed login back.
+        stage: ActionStage,
+    },
+    /// Print a health report of an auth.json (no secrets): the checks, plan, expiry and age.
+    #[command(
+        after_help = "Examples:\n  codex-auth inspect\n  codex-auth inspect ~/.codex/auth.json\n  pbpaste | codex-auth inspect -"
+    )]
+    Inspect {
+        /// The file; `-` reads standard input. Default: $CODEX_HOME/auth.json, else
+        /// ~/.codex/auth.json.
+        file: Option<PathBuf>,
+    },
+}
+
+/// A stage of the action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActionStage {
+    /// Restore, preflight, run Codex.
+    Main,
+    /// Persist the refreshed login.
+    Post,
+}
+
+/// Parses the command line. The runner passes the same `args` to every stage of a container
+/// action, so the stages are told apart by the executable's name: the image links
+/// `codex-auth-main` and `codex-auth-post` to the binary.
+pub fn parse(args: Vec<OsString>) -> Cli {
+    let invoked_as = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let stage = match invoked_as.as_str() {
+        "codex-auth-main" => Some(ActionStage::Main),
+        "codex-auth-post" => Some(ActionStage::Post),
+        _ => None,
+    };
+    match stage {
+        Some(stage) => Cli {
+            command: Command::Action { stage },
+        },
+        None => Cli::parse_from(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_follows_the_executable_name_whatever_the_args() {
+        let cli = parse(vec![
+            "/usr/local/bin/codex-auth-post".into(),
+            "ignored".into(),
+        ]);
+        assert!(matches!(
+            cli.command,
+            Command::Action {
+                stage: ActionStage::Post
+            }
+        ));
+        let cli = parse(vec!["codex-auth".into(), "action".into(), "main".into()]);
+        assert!(matches!(
+            cli.command,
+            Command::Action {
+                stage: ActionStage::Main
+            }
+        ));
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,168 @@
+//! `CODEX_HOME`: where Codex keeps `auth.json`.
+//!
+//! Writes follow Codex's own (`codex-rs/login/src/auth/storage.rs`): a temp file in the same
+//! directory, mode 0600, fsync, rename; the directory 0700. The whole directory is used, never
+//! a bind-mounted single file: Codex renames over auth.json, which fails on a mount point.
+
+use std::fs::{self, DirBuilder, Permissions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use crate::auth_file::{AuthError, AuthFile};
+
+/// The file name Codex reads.
+pub const AUTH_FILE: &str = "auth.json";
+/// Codex's configuration file, which this tool never replaces.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// What an `auth.json` on disk turned out to be.
+#[derive(Debug)]
+pub enum OnDisk {
+    /// No file.
+    Missing,
+    /// A file that is not a usable ChatGPT login.
+    Invalid(AuthError),
+    /// A valid login.
+    Valid(AuthFile),
+}
+
+/// A Codex home directory.
+#[derive(Debug, Clone)]
+pub struct CodexHome {
+    dir: PathBuf,
+}
+
+impl CodexHome {
+    /// The directory (it need not exist yet).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of `auth.json`.
+    pub fn auth_path(&self) -> PathBuf {
+        self.dir.join(AUTH_FILE)
+    }
+
+    /// Reads and validates `auth.json`.
+    pub fn read(&self) -> io::Result<OnDisk> {
+        match fs::read(self.auth_path()) {
+            Ok(bytes) => {
+                let bytes = zeroize::Zeroizing::new(bytes);
+                Ok(match AuthFile::parse(&bytes) {
+                    Ok(file) => OnDisk::Valid(file),
+                    Err(error) => OnDisk::Invalid(error),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(OnDisk::Missing),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the directory (0700) if needed and writes `auth.json` atomically (0600).
+    pub fn write(&self, file: &AuthFile) -> io::Result<()> {
+        self.create_dir()?;
+        let contents = file.to_pretty_json().map_err(io::Error::other)?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(".auth.json.")
+            .permissions(Permissions::from_mode(0o600))
+            .tempfile_in(&self.dir)?;
+        temp.write_all(contents.expose().as_bytes())?;
+        temp.as_file().sync_all()?;
+        temp.persist(self.auth_path()).map_err(|e| e.error)?;
+        fs::File::open(&self.dir)?.sync_all()
+    }
+
+    /// Writes a `config.toml` that pins file storage for credentials, unless one exists:
+    /// Codex steps run later on the same home (or by hand) then read and rewrite the file.
+    pub fn ensure_config(&self) -> io::Result<bool> {
+        self.create_dir()?;
+        let path = self.dir.join(CONFIG_FILE);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut out) => {
+                out.write_all(b"cli_auth_credentials_store = \"file\"\n")?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes `auth.json` (a missing file is fine).
+    pub fn remove_auth(&self) -> io::Result<()> {
+        match fs::remove_file(self.auth_path()) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn create_dir(&self) -> io::Result<()> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
+        fs::set_permissions(&self.dir, Permissions::from_mode(0o700))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth_file::tests::sample;
+
+    #[test]
+    fn writes_atomically_with_tight_permissions() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let home = CodexHome::new(root.path().join("nested/.codex"));
+        assert!(matches!(home.read()?, OnDisk::Missing));
+        let file = AuthFile::decode(&sample().to_string())?;
+        home.write(&file)?;
+        let mode = |p: &Path| fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode(&home.auth_path())?, 0o600);
+        assert_eq!(mode(home.dir())?, 0o700);
+        let OnDisk::Valid(back) = home.read()? else {
+            panic!("the written file does not read back");
+        };
+        assert_eq!(back.fingerprint(), file.fingerprint());
+        let leftovers: Vec<_> = fs::read_dir(home.dir())?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, [AUTH_FILE]);
+        Ok(())
+    }
+
+    #[test]
+    fn never_replaces_an_existing_config() -> io::Result<()> {
+        let root = tempfile::tempdir()?;
+        let home = CodexHome::new(root.path());
+        fs::write(root.path().join(CONFIG_FILE), "model = \"mine\"\n")?;
+        assert!(!home.ensure_config()?);
+        assert_eq!(
+            fs::read_to_string(root.path().join(CONFIG_FILE))?,
+            "model = \"mine\"\n"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn reports_invalid_files_without_failing() -> io::Result<()> {
+        let root = tempfile::tempdir()?;
+        let home = CodexHome::new(root.path());
+        fs::write(home.auth_path(), "{\"tokens\": ")?;
+        assert!(matches!(
+            home.read()?,
+            OnDisk::Invalid(AuthError::Syntax(_))
+        ));
+        Ok(())
+    }
+}

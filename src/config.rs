@@ -1,0 +1,395 @@
+//! The one place that reads the outside world: `INPUT_*`, `GITHUB_*`, `STATE_*`, `CODEX_HOME`.
+//!
+//! The runner passes each input as `INPUT_<NAME>` with the name upper-cased and hyphens kept
+//! (`auth-json` → `INPUT_AUTH-JSON`), and passes declared inputs without a value as empty
+//! strings, so an empty input means "not given" here. Defaults live here as well as in
+//! `action.yml`, so the binary behaves the same when run by hand.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::github::{RetryPolicy, Scope, SecretTarget};
+use crate::secret::Secret;
+use crate::workflow::Workflow;
+
+/// The default secret name.
+pub const DEFAULT_SECRET_NAME: &str = "CODEX_AUTH_JSON";
+/// The default prompt: the cheapest model call that proves the login works.
+pub const DEFAULT_PROMPT: &str = "Reply with the single word OK.";
+
+/// An input or runner variable that is not usable, with the fix.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required input is empty.
+    #[error("input `{input}` is empty: {fix}")]
+    Missing {
+        /// The input's name.
+        input: &'static str,
+        /// What to pass.
+        fix: &'static str,
+    },
+    /// An input with a value it cannot have.
+    #[error("input `{input}` {problem}")]
+    Invalid {
+        /// The input's name.
+        input: &'static str,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// A runner variable that is missing or malformed.
+    #[error("{variable} {problem}")]
+    Runner {
+        /// The variable.
+        variable: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Everything the two action stages read from their environment.
+#[derive(Debug)]
+pub struct ActionConfig {
+    /// Input `auth-json`: the secret's value, not yet decoded.
+    pub auth_json: Option<Secret>,
+    /// Input `token`: a token that can write the target secret.
+    pub token: Option<Secret>,
+    /// The secret to write back to.
+    pub target: SecretTarget,
+    /// Input `prompt`.
+    pub prompt: String,
+    /// Input `codex-args`, split like a shell would.
+    pub codex_args: Vec<String>,
+    /// Input `keep`: leave auth.json in CODEX_HOME after the job (persistent runners).
+    pub keep: bool,
+    /// `GITHUB_API_URL`.
+    pub api_url: String,
+    /// Retry bounds for the API.
+    pub retry: RetryPolicy,
+    /// Where Codex keeps auth.json: `CODEX_HOME`, else `$HOME/.codex`.
+    pub codex_home: PathBuf,
+    /// `GITHUB_WORKSPACE`, where Codex runs.
+    pub workspace: PathBuf,
+    /// `RUNNER_TEMP`, for scratch files.
+    pub temp_dir: PathBuf,
+    /// The runner's command files.
+    pub workflow: Workflow,
+    /// `STATE_*` values saved by the main stage.
+    pub state: BTreeMap<String, String>,
+    /// The whole environment, for deriving Codex's (which drops the secrets).
+    pub environment: Vec<(OsString, OsString)>,
+}
+
+impl ActionConfig {
+    /// Reads the configuration from this process's environment.
+    pub fn from_process() -> Result<Self, ConfigError> {
+        Self::from_env(std::env::vars_os().collect())
+    }
+
+    /// Reads the configuration from the given variables.
+    pub fn from_env(environment: Vec<(OsString, OsString)>) -> Result<Self, ConfigError> {
+        let vars: BTreeMap<String, String> = environment
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
+            .collect();
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let input = |name: &str| get(&format!("INPUT_{}", name.to_ascii_uppercase()));
+
+        let name = input("secret-name")
+            .unwrap_or(DEFAULT_SECRET_NAME)
+            .to_owned();
+        validate_secret_name(&name)?;
+        let scope = match (input("environment"), input("organization")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    input: "environment",
+                    problem: "and input `organization` are both set: a secret lives in one \
+                              place; set only the one that holds it"
+                        .into(),
+                })
+            }
+            (None, Some(organization)) => {
+                validate_slug("organization", organization)?;
+                Scope::Organization {
+                    organization: organization.to_owned(),
+                }
+            }
+            (environment, None) => {
+                let repository = get("GITHUB_REPOSITORY").ok_or(ConfigError::Runner {
+                    variable: "GITHUB_REPOSITORY",
+                    problem: "is not set; the runner sets it to owner/name".into(),
+                })?;
+                validate_repository(repository)?;
+                match environment {
+                    Some(environment) => Scope::Environment {
+                        repository: repository.to_owned(),
+                        environment: environment.to_owned(),
+                    },
+                    None => Scope::Repository {
+                        repository: repository.to_owned(),
+                    },
+                }
+            }
+        };
+
+        let codex_args = match input("codex-args") {
+            None => Vec::new(),
+            Some(args) => shlex::split(args).ok_or_else(|| ConfigError::Invalid {
+                input: "codex-args",
+                problem: "has an unclosed quote or a trailing backslash; quote it as you \
+                          would in a shell"
+                    .into(),
+            })?,
+        };
+        let keep = match input("keep") {
+            None => false,
+            Some(value) => parse_bool("keep", value)?,
+        };
+        let api_url = get("GITHUB_API_URL").ok_or(ConfigError::Runner {
+            variable: "GITHUB_API_URL",
+            problem: "is not set; the runner sets it (outside a runner, set it to your \
+                      GitHub API base URL)"
+                .into(),
+        })?;
+        let api_url = validate_api_url(api_url)?;
+
+        let home = get("HOME").map(PathBuf::from);
+        let codex_home = match get("CODEX_HOME") {
+            Some(dir) => PathBuf::from(dir),
+            None => home
+                .ok_or(ConfigError::Runner {
+                    variable: "HOME",
+                    problem: "is not set, and neither is CODEX_HOME".into(),
+                })?
+                .join(".codex"),
+        };
+        if !codex_home.is_absolute() {
+            return Err(ConfigError::Runner {
+                variable: "CODEX_HOME",
+                problem: "must be an absolute path".into(),
+            });
+        }
+        let workspace = get("GITHUB_WORKSPACE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let temp_dir = get("RUNNER_TEMP")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let path = |name: &str| get(name).map(PathBuf::from);
+        let state = vars
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("STATE_")?.to_owned(), v.clone())))
+            .collect();
+
+        Ok(Self {
+            auth_json: vars
+                .get("INPUT_AUTH-JSON")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| Secret::new(v.as_str())),
+            token: input("token").map(Secret::new),
+            target: SecretTarget { scope, name },
+            prompt: input("prompt").unwrap_or(DEFAULT_PROMPT).to_owned(),
+            codex_args,
+            keep,
+            api_url,
+            retry: RetryPolicy::default(),
+            codex_home,
+            workspace,
+            temp_dir,
+            workflow: Workflow {
+                output_file: path("GITHUB_OUTPUT"),
+                state_file: path("GITHUB_STATE"),
+                summary_file: path("GITHUB_STEP_SUMMARY"),
+            },
+            state,
+            environment,
+        })
+    }
+
+    /// Input `token`, which both stages need.
+    pub fn token(&self) -> Result<&Secret, ConfigError> {
+        self.token.as_ref().ok_or(ConfigError::Missing {
+            input: "token",
+            fix: "pass a token that can write the secret, e.g. `token: ${{ secrets.CODEX_AUTH_WRITE_TOKEN }}` \
+                  holding a fine-grained personal access token with \"Secrets: Read and write\" \
+                  (the workflow's GITHUB_TOKEN cannot write secrets)",
+        })
+    }
+}
+
+/// GitHub's rules for secret names: letters, digits and `_`, not starting with a digit or
+/// `GITHUB_`. <https://docs.github.com/en/actions/how-tos/write-workflows/choose-what-workflows-do/use-secrets#naming-your-secrets>
+fn validate_secret_name(name: &str) -> Result<(), ConfigError> {
+    let invalid = |problem: &str| ConfigError::Invalid {
+        input: "secret-name",
+        problem: format!("\"{name}\" {problem}"),
+    };
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(invalid("may only contain letters, digits and `_`"));
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(invalid("must not start with a digit"));
+    }
+    if name.to_ascii_uppercase().starts_with("GITHUB_") {
+        return Err(invalid("must not start with GITHUB_ (reserved by GitHub)"));
+    }
+    Ok(())
+}
+
+fn validate_slug(input: &'static str, value: &str) -> Result<(), ConfigError> {
+    if value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            input,
+            problem: format!("\"{value}\" is not a GitHub login (letters, digits, `-`)"),
+        })
+    }
+}
+
+fn validate_repository(value: &str) -> Result<(), ConfigError> {
+    let valid = value.split_once('/').is_some_and(|(owner, name)| {
+        let part = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        };
+        part(owner) && part(name)
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::Runner {
+            variable: "GITHUB_REPOSITORY",
+            problem: format!("\"{value}\" is not of the form owner/name"),
+        })
+    }
+}
+
+/// `https://…`, or `http://` to a loopback address (tests, local proxies).
+fn validate_api_url(value: &str) -> Result<String, ConfigError> {
+    let invalid = |problem: &str| ConfigError::Runner {
+        variable: "GITHUB_API_URL",
+        problem: format!("\"{value}\" {problem}"),
+    };
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|_| invalid("is not a URL; expected e.g. https://HOST/api/v3"))?;
+    let host = uri.host().ok_or_else(|| invalid("has no host"))?;
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1");
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if loopback => {}
+        Some("http") => return Err(invalid("must use https (plain http is only for loopback)")),
+        _ => return Err(invalid("must start with https://")),
+    }
+    if uri.query().is_some() {
+        return Err(invalid("must not have a query"));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// YAML 1.2 core-schema booleans, as `@actions/core` `getBooleanInput` accepts them.
+fn parse_bool(input: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value {
+        "true" | "True" | "TRUE" => Ok(true),
+        "false" | "False" | "FALSE" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            input,
+            problem: format!("is \"{value}\"; expected true or false"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    fn config(extra: &[(&str, &str)]) -> Result<ActionConfig, ConfigError> {
+        let mut env: Vec<(OsString, OsString)> = [
+            ("GITHUB_REPOSITORY", "octo/repo"),
+            ("GITHUB_API_URL", "https://ghe.example/api/v3/"),
+            ("HOME", "/github/home"),
+            ("INPUT_SECRET-NAME", ""),
+            ("INPUT_KEEP", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.into(), v.into())));
+        ActionConfig::from_env(env)
+    }
+
+    #[test]
+    fn empty_inputs_take_the_defaults() -> Result<(), ConfigError> {
+        let config = config(&[])?;
+        assert_eq!(config.target.name, DEFAULT_SECRET_NAME);
+        assert_eq!(config.prompt, DEFAULT_PROMPT);
+        assert!(!config.keep);
+        assert_eq!(config.codex_home, PathBuf::from("/github/home/.codex"));
+        assert_eq!(config.api_url, "https://ghe.example/api/v3");
+        Ok(())
+    }
+
+    #[test]
+    fn codex_args_split_like_a_shell() -> Result<(), ConfigError> {
+        let config = config(&[("INPUT_CODEX-ARGS", r#"-m "gpt 5" --sandbox read-only"#)])?;
+        assert_eq!(config.codex_args, ["-m", "gpt 5", "--sandbox", "read-only"]);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_inputs_name_the_input() {
+        let cases = [
+            (("INPUT_SECRET-NAME", "1ABC"), "input `secret-name` \"1ABC\" must not start with a digit"),
+            (("INPUT_SECRET-NAME", "github_x"), "input `secret-name` \"github_x\" must not start with GITHUB_ (reserved by GitHub)"),
+            (("INPUT_SECRET-NAME", "A-B"), "input `secret-name` \"A-B\" may only contain letters, digits and `_`"),
+            (("INPUT_KEEP", "yes"), "input `keep` is \"yes\"; expected true or false"),
+            (("INPUT_CODEX-ARGS", "'open"), "input `codex-args` has an unclosed quote or a trailing backslash; quote it as you would in a shell"),
+            (("GITHUB_API_URL", "http://ghe.example"), "GITHUB_API_URL \"http://ghe.example\" must use https (plain http is only for loopback)"),
+        ];
+        for ((key, value), expected) in cases {
+            assert_eq!(
+                config(&[(key, value)])
+                    .err()
+                    .map(|e| e.to_string())
+                    .as_deref(),
+                Some(expected)
+            );
+        }
+        let both = config(&[
+            ("INPUT_ENVIRONMENT", "prod"),
+            ("INPUT_ORGANIZATION", "octo"),
+        ]);
+        assert!(matches!(
+            both,
+            Err(ConfigError::Invalid {
+                input: "environment",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn environment_and_organization_targets() -> Result<(), ConfigError> {
+        assert_eq!(
+            config(&[("INPUT_ENVIRONMENT", "prod")])?.target.scope,
+            Scope::Environment {
+                repository: "octo/repo".into(),
+                environment: "prod".into()
+            }
+        );
+        assert_eq!(
+            config(&[("INPUT_ORGANIZATION", "octo")])?.target.scope,
+            Scope::Organization {
+                organization: "octo".into()
+            }
+        );
+        Ok(())
+    }
+}

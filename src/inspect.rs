@@ -1,0 +1,95 @@
+//! `codex-auth inspect`: a health report of an auth.json, with no secret in it.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use jiff::Timestamp;
+
+use crate::auth_file::{AuthFile, MAX_BYTES};
+use crate::failure::Failure;
+use crate::persist::relative;
+
+/// Where `inspect` looks without an argument: `$CODEX_HOME/auth.json`, else
+/// `~/.codex/auth.json`.
+pub fn default_path() -> Option<PathBuf> {
+    let home = std::env::var_os("CODEX_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".codex")))?;
+    Some(home.join("auth.json"))
+}
+
+/// Prints the report for `path` (`-` reads standard input) and fails when the file is not a
+/// usable login.
+pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
+    let path = match path {
+        Some(path) => path.to_owned(),
+        None => default_path().context("neither CODEX_HOME nor HOME is set; pass a file")?,
+    };
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(MAX_BYTES as u64 * 2)
+            .read_to_string(&mut text)
+            .context("cannot read standard input")?;
+        text
+    } else {
+        match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+                Failure::new(
+                    "Invalid auth.json",
+                    format!("{}: it is not UTF-8 text", path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let message = format!(
+                    "{} does not exist: run `codex login` (ChatGPT sign-in) first, or pass a file",
+                    path.display()
+                );
+                return Err(Failure::new("No auth.json", message).into());
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    };
+    let file = AuthFile::decode(&text).map_err(|e| {
+        Failure::new(
+            "Invalid auth.json",
+            format!(
+                "{} is not a usable Codex ChatGPT login: {e}",
+                path.display()
+            ),
+        )
+    })?;
+    print!("{}", report(&path, &file, Timestamp::now()));
+    Ok(())
+}
+
+/// The report's text.
+pub fn report(path: &Path, file: &AuthFile, now: Timestamp) -> String {
+    let claims = file.claims();
+    let compact_len = file
+        .to_compact_json()
+        .map(|c| c.expose().len())
+        .unwrap_or(0);
+    let last = file.last_refresh();
+    let expiry = match claims.access_expires_at {
+        Some(at) if at > now => format!("{at} ({})", relative(now, at)),
+        Some(at) => format!(
+            "{at} ({}; Codex refreshes it on its next start)",
+            relative(now, at)
+        ),
+        None => "unknown (no `exp` claim; Codex refreshes 8 days after last_refresh)".into(),
+    };
+    let days = (now.as_second() - last.as_second()).max(0) / 86_400;
+    format!(
+        "{}: a usable Codex ChatGPT login\n\
+         \x20 checks:        JSON object, ChatGPT mode, tokens present, id_token is a JWT, account_id set, last_refresh is RFC 3339\n\
+         \x20 plan:          {}\n\
+         \x20 access token:  expires {expiry}\n\
+         \x20 last_refresh:  {last} ({days} days ago)\n\
+         \x20 as a secret:   {compact_len} bytes on one line (limit {MAX_BYTES})\n",
+        path.display(),
+        claims.plan.as_deref().unwrap_or("unknown"),
+    )
+}

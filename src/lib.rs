@@ -1,0 +1,39 @@
+//! codex-auth keeps a Codex CLI ChatGPT login alive on CI: it restores `auth.json` from a
+//! secret, runs Codex, and writes the refreshed (rotated) file back to the secret.
+//!
+//! The binary is a thin shell around [`run`]; each stage or subcommand is one module.
+
+pub mod auth_file;
+pub mod cli;
+pub mod codex;
+pub mod codex_home;
+pub mod config;
+pub mod failure;
+pub mod github;
+pub mod inspect;
+pub mod persist;
+pub mod restore;
+pub mod seal;
+pub mod secret;
+pub mod workflow;
+
+use cli::{ActionStage, Command};
+
+/// Runs one command. Errors carry a [`failure::Failure`] when the user has something to do.
+pub fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Action { stage } => {
+            let config = config::ActionConfig::from_process()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                match stage {
+                    ActionStage::Main => restore::run(&config).await,
+                    ActionStage::Post => persist::run(&config).await,
+                }
+            })
+        }
+        Command::Inspect { file } => inspect::run(file.as_deref()),
+    }
+}

@@ -1,0 +1,80 @@
+//! A string that holds a credential.
+//!
+//! Every token this tool touches lives in a [`Secret`]: its `Debug` and `Display` print
+//! `[redacted]`, its memory is zeroed when it is dropped, and reading it takes an explicit
+//! call to [`Secret::expose`], so a token never reaches a log through a stray `{:?}`.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+/// A credential: redacted when formatted, zeroized on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// The credential itself. Callers must not print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the credential is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting_never_shows_the_value() {
+        let secret = Secret::new("rt_very-secret-value");
+        let shown = format!("{secret} {secret:?} {secret:#?} {:?}", Some(&secret));
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert_eq!(
+            shown,
+            "[redacted] Secret([redacted]) Secret([redacted]) Some(Secret([redacted]))"
+        );
+    }
+
+    #[test]
+    fn serializes_the_value_for_the_file_it_belongs_to() {
+        let secret = Secret::new("abc");
+        assert_eq!(
+            serde_json::to_string(&secret).ok().as_deref(),
+            Some("\"abc\"")
+        );
+    }
+}

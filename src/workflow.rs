@@ -1,0 +1,146 @@
+//! GitHub Actions workflow commands and runner files: masks, annotations, outputs, state and
+//! the step summary.
+//!
+//! See <https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands>.
+//! Every method writes to the runner's files or to stdout, never a secret in the clear: masks
+//! are the only place a token value is printed, and the runner removes them from the log.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write as _};
+use std::path::PathBuf;
+
+use crate::secret::Secret;
+
+/// The runner's command files (`GITHUB_OUTPUT`, `GITHUB_STATE`, `GITHUB_STEP_SUMMARY`).
+#[derive(Debug, Clone, Default)]
+pub struct Workflow {
+    /// `GITHUB_OUTPUT`: step outputs.
+    pub output_file: Option<PathBuf>,
+    /// `GITHUB_STATE`: values the post stage receives as `STATE_<name>`.
+    pub state_file: Option<PathBuf>,
+    /// `GITHUB_STEP_SUMMARY`: Markdown shown on the run's page.
+    pub summary_file: Option<PathBuf>,
+}
+
+impl Workflow {
+    /// Masks a value in every later line of the log.
+    pub fn mask(&self, secret: &Secret) {
+        if !secret.is_empty() {
+            println!("::add-mask::{}", escape_data(secret.expose()));
+        }
+    }
+
+    /// A plain log line.
+    pub fn info(&self, message: &str) {
+        println!("{message}");
+    }
+
+    /// An error annotation.
+    pub fn error(&self, title: &str, message: &str) {
+        annotation("error", title, message);
+    }
+
+    /// A warning annotation.
+    pub fn warning(&self, title: &str, message: &str) {
+        annotation("warning", title, message);
+    }
+
+    /// A notice annotation.
+    pub fn notice(&self, title: &str, message: &str) {
+        annotation("notice", title, message);
+    }
+
+    /// Sets a step output (multi-line values use a delimiter absent from the value).
+    pub fn set_output(&self, name: &str, value: &str) -> io::Result<()> {
+        append_key_value(self.output_file.as_ref(), "GITHUB_OUTPUT", name, value)
+    }
+
+    /// Saves a value for the post stage. The runner logs state: never pass a secret.
+    pub fn save_state(&self, name: &str, value: &str) -> io::Result<()> {
+        append_key_value(self.state_file.as_ref(), "GITHUB_STATE", name, value)
+    }
+
+    /// Appends Markdown to the step summary.
+    pub fn summary(&self, markdown: &str) -> io::Result<()> {
+        match &self.summary_file {
+            Some(path) => OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?
+                .write_all(markdown.as_bytes()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn annotation(kind: &str, title: &str, message: &str) {
+    println!(
+        "::{kind} title={}::{}",
+        escape_property(title),
+        escape_data(message)
+    );
+}
+
+fn append_key_value(
+    file: Option<&PathBuf>,
+    variable: &str,
+    name: &str,
+    value: &str,
+) -> io::Result<()> {
+    let Some(path) = file else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{variable} is not set; the runner sets it for every step"),
+        ));
+    };
+    let mut out = OpenOptions::new().create(true).append(true).open(path)?;
+    if value.contains('\n') || value.contains('\r') {
+        let delimiter = (0u32..)
+            .map(|n| format!("ghadelimiter_codex_auth_{n}"))
+            .find(|d| !value.contains(d.as_str()))
+            .unwrap_or_default();
+        writeln!(out, "{name}<<{delimiter}\n{value}\n{delimiter}")
+    } else {
+        writeln!(out, "{name}={value}")
+    }
+}
+
+/// Escapes a workflow command's message, as `@actions/core` does.
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_actions_core() {
+        assert_eq!(escape_data("50% done\r\nnext"), "50%25 done%0D%0Anext");
+        assert_eq!(escape_property("a: b, c"), "a%3A b%2C c");
+    }
+
+    #[test]
+    fn multi_line_outputs_use_a_fresh_delimiter() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let workflow = Workflow {
+            output_file: Some(dir.path().join("out")),
+            ..Workflow::default()
+        };
+        workflow.set_output("one", "x")?;
+        workflow.set_output("two", "a\nghadelimiter_codex_auth_0\nb")?;
+        let written = std::fs::read_to_string(dir.path().join("out"))?;
+        assert_eq!(
+            written,
+            "one=x\ntwo<<ghadelimiter_codex_auth_1\na\nghadelimiter_codex_auth_0\nb\nghadelimiter_codex_auth_1\n"
+        );
+        Ok(())
+    }
+}

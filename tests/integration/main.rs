@@ -1,0 +1,7 @@
+//! Integration tests: one binary, with real local servers and the real Codex CLI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod core_loop;
+mod libsodium;
+mod support;

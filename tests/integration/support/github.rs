@@ -1,0 +1,431 @@
+//! A local GitHub API server for the Secrets endpoints the action uses, behaving as GitHub
+//! does: a real Curve25519 key pair per scope, sealed boxes opened with the private key,
+//! `key_id` checked, 201 on create and 204 on update, GitHub's 401/403/404/422 bodies, and
+//! `created_at`/`updated_at` kept per secret.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use crypto_box::aead::OsRng;
+use crypto_box::SecretKey;
+use serde_json::{json, Value};
+
+use super::serve::{serve, Server};
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read and write secrets everywhere.
+    Write,
+    /// Authenticated, but without the Secrets permission.
+    NoSecrets,
+}
+
+/// A secret as GitHub keeps it (the value decrypted, for the tests to check).
+#[derive(Debug, Clone)]
+pub struct StoredSecret {
+    /// The name as written.
+    pub name: String,
+    /// The decrypted value.
+    pub value: String,
+    /// The key id it was sealed for.
+    pub key_id: String,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last write (RFC 3339).
+    pub updated_at: String,
+    /// Organization secrets: the visibility.
+    pub visibility: Option<String>,
+    /// Organization secrets: the selected repositories.
+    pub selected_repository_ids: Vec<u64>,
+}
+
+/// One request, as the server saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Method.
+    pub method: String,
+    /// Path and query, as sent (not decoded).
+    pub path: String,
+    /// The status answered.
+    pub status: u16,
+}
+
+struct ScopeState {
+    key: SecretKey,
+    key_id: String,
+    secrets: BTreeMap<String, StoredSecret>,
+}
+
+impl ScopeState {
+    fn new(generation: u32) -> Self {
+        Self {
+            key: SecretKey::generate(&mut OsRng),
+            key_id: format!("{}", 3_380_204_578_043_523_366u64 + generation as u64),
+            secrets: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    tokens: BTreeMap<String, Access>,
+    scopes: BTreeMap<String, ScopeState>,
+    requests: Vec<Request>,
+    generation: u32,
+    clock: u32,
+}
+
+/// The running server.
+pub struct GitHub {
+    inner: Arc<Mutex<Inner>>,
+    server: Server,
+}
+
+/// The scope key of a repository.
+pub fn repo(repository: &str) -> String {
+    format!("repos/{repository}")
+}
+
+/// The scope key of an environment.
+pub fn env(repository: &str, environment: &str) -> String {
+    format!("repos/{repository}/environments/{environment}")
+}
+
+/// The scope key of an organization.
+pub fn org(organization: &str) -> String {
+    format!("orgs/{organization}")
+}
+
+impl GitHub {
+    /// Starts a server that knows no token and no scope yet.
+    pub fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let router = Router::new().fallback(handle).with_state(inner.clone());
+        Self {
+            inner,
+            server: serve(router, None),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap()
+    }
+
+    /// The API base URL, as `GITHUB_API_URL` would hold it.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.server.addr.port())
+    }
+
+    /// Accepts `token` with the given access.
+    pub fn add_token(&self, token: &str, access: Access) {
+        self.lock().tokens.insert(token.to_owned(), access);
+    }
+
+    /// Creates a scope (a repository, environment or organization) with its own key pair.
+    pub fn add_scope(&self, scope: &str) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        let state = ScopeState::new(inner.generation);
+        inner.scopes.insert(scope.to_owned(), state);
+    }
+
+    /// Stores a secret directly, as if a person had set it.
+    pub fn set_secret(&self, scope: &str, name: &str, value: &str) {
+        let mut inner = self.lock();
+        let stamp = inner.tick();
+        let scope = inner.scopes.get_mut(scope).unwrap();
+        let key_id = scope.key_id.clone();
+        scope.secrets.insert(
+            name.to_ascii_uppercase(),
+            StoredSecret {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                key_id,
+                created_at: stamp.clone(),
+                updated_at: stamp,
+                visibility: None,
+                selected_repository_ids: Vec::new(),
+            },
+        );
+    }
+
+    /// Sets an organization secret's visibility and selected repositories.
+    pub fn set_visibility(&self, scope: &str, name: &str, visibility: &str, ids: &[u64]) {
+        let mut inner = self.lock();
+        let secret = inner
+            .scopes
+            .get_mut(scope)
+            .and_then(|s| s.secrets.get_mut(&name.to_ascii_uppercase()))
+            .unwrap();
+        secret.visibility = Some(visibility.to_owned());
+        secret.selected_repository_ids = ids.to_vec();
+    }
+
+    /// A stored secret.
+    pub fn secret(&self, scope: &str, name: &str) -> Option<StoredSecret> {
+        self.lock()
+            .scopes
+            .get(scope)?
+            .secrets
+            .get(&name.to_ascii_uppercase())
+            .cloned()
+    }
+
+    /// The private key of a scope (for cross-checks with libsodium).
+    pub fn private_key(&self, scope: &str) -> SecretKey {
+        self.lock().scopes.get(scope).unwrap().key.clone()
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.lock().requests.clone()
+    }
+
+    /// Requests with a given method.
+    pub fn count(&self, method: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method)
+            .count()
+    }
+}
+
+impl Inner {
+    /// A strictly increasing timestamp, so "written after" is never a tie.
+    fn tick(&mut self) -> String {
+        self.clock += 1;
+        let now = super::now() + self.clock as i64;
+        jiff::Timestamp::from_second(now).unwrap().to_string()
+    }
+}
+
+fn error(status: StatusCode, message: &str, docs: &str) -> Response {
+    (
+        status,
+        Json(json!({
+            "message": message,
+            "documentation_url": format!("https://docs.github.com/rest/actions/secrets{docs}"),
+            "status": status.as_u16().to_string(),
+        })),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response = route(&inner, &method, &uri, &headers, &body);
+    inner.lock().unwrap().requests.push(Request {
+        method: method.to_string(),
+        path: uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        status: response.status().as_u16(),
+    });
+    response
+}
+
+fn route(
+    inner: &Mutex<Inner>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        });
+    let access = match token.and_then(|t| inner.tokens.get(t)) {
+        Some(access) => *access,
+        None => return error(StatusCode::UNAUTHORIZED, "Bad credentials", ""),
+    };
+    let segments: Vec<String> = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // Split the path into the scope and what follows `…/secrets`.
+    let (scope, rest) = match segments.as_slice() {
+        ["repos", o, r, "actions", "secrets", rest @ ..] => (repo(&format!("{o}/{r}")), rest),
+        ["repos", o, r, "environments", e, "secrets", rest @ ..] => {
+            (env(&format!("{o}/{r}"), e), rest)
+        }
+        ["orgs", o, "actions", "secrets", rest @ ..] => (org(o), rest),
+        _ => return error(StatusCode::NOT_FOUND, "Not Found", ""),
+    };
+    if !inner.scopes.contains_key(&scope) {
+        return error(StatusCode::NOT_FOUND, "Not Found", "");
+    }
+    if access == Access::NoSecrets {
+        return error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by personal access token",
+            "",
+        );
+    }
+    let organization = scope.starts_with("orgs/");
+    match (method, rest) {
+        (&Method::GET, ["public-key"]) => {
+            let state = &inner.scopes[&scope];
+            Json(json!({
+                "key_id": state.key_id,
+                "key": STANDARD.encode(state.key.public_key().as_bytes()),
+            }))
+            .into_response()
+        }
+        (&Method::GET, [name]) => {
+            match inner.scopes[&scope].secrets.get(&name.to_ascii_uppercase()) {
+                None => error(StatusCode::NOT_FOUND, "Not Found", ""),
+                Some(secret) => {
+                    let mut body = json!({
+                        "name": secret.name,
+                        "created_at": secret.created_at,
+                        "updated_at": secret.updated_at,
+                    });
+                    if organization {
+                        body["visibility"] =
+                            json!(secret.visibility.as_deref().unwrap_or("private"));
+                        if secret.visibility.as_deref() == Some("selected") {
+                            body["selected_repositories_url"] = json!(format!(
+                                "https://api.example/{scope}/actions/secrets/{name}/repositories"
+                            ));
+                        }
+                    }
+                    Json(body).into_response()
+                }
+            }
+        }
+        (&Method::GET, [name, "repositories"]) if organization => {
+            match inner.scopes[&scope].secrets.get(&name.to_ascii_uppercase()) {
+                None => error(StatusCode::NOT_FOUND, "Not Found", ""),
+                Some(secret) => {
+                    let repositories: Vec<Value> = secret
+                        .selected_repository_ids
+                        .iter()
+                        .map(|id| json!({"id": id, "name": format!("repo{id}"), "full_name": format!("o/repo{id}")}))
+                        .collect();
+                    Json(json!({"total_count": repositories.len(), "repositories": repositories}))
+                        .into_response()
+                }
+            }
+        }
+        (&Method::PUT, [name]) => put_secret(&mut inner, &scope, name, body, organization),
+        _ => error(StatusCode::NOT_FOUND, "Not Found", ""),
+    }
+}
+
+fn put_secret(
+    inner: &mut Inner,
+    scope: &str,
+    name: &str,
+    body: &Bytes,
+    organization: bool,
+) -> Response {
+    let valid_name = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !name.to_ascii_uppercase().starts_with("GITHUB_");
+    if !valid_name {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "Invalid secret name", "");
+    }
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
+        return error(StatusCode::BAD_REQUEST, "Problems parsing JSON", "");
+    };
+    let (Some(encrypted), Some(key_id)) = (
+        body.get("encrypted_value").and_then(Value::as_str),
+        body.get("key_id").and_then(Value::as_str),
+    ) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request.\n\n\"encrypted_value\" and \"key_id\" are required.",
+            "",
+        );
+    };
+    let visibility = body.get("visibility").and_then(Value::as_str);
+    if organization && !matches!(visibility, Some("all" | "private" | "selected")) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request.\n\n\"visibility\" is required and must be all, private or selected.",
+            "",
+        );
+    }
+    let state = inner.scopes.get(scope).unwrap();
+    if key_id != state.key_id {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Bad request - the key_id does not match the current public key",
+            "",
+        );
+    }
+    let plain = STANDARD
+        .decode(encrypted)
+        .ok()
+        .and_then(|sealed| state.key.unseal(&sealed).ok())
+        .and_then(|plain| String::from_utf8(plain).ok());
+    let Some(value) = plain else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Bad request - encrypted_value is not a sealed box for this key",
+            "",
+        );
+    };
+    if value.len() > 48 * 1024 {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Secret value is too large",
+            "",
+        );
+    }
+    let selected: Vec<u64> = body
+        .get("selected_repository_ids")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    let stamp = inner.tick();
+    let state = inner.scopes.get_mut(scope).unwrap();
+    let key = name.to_ascii_uppercase();
+    let existing = state.secrets.get(&key).cloned();
+    state.secrets.insert(
+        key,
+        StoredSecret {
+            name: name.to_owned(),
+            value,
+            key_id: key_id.to_owned(),
+            created_at: existing
+                .as_ref()
+                .map_or_else(|| stamp.clone(), |e| e.created_at.clone()),
+            updated_at: stamp,
+            visibility: visibility.map(str::to_owned),
+            selected_repository_ids: selected,
+        },
+    );
+    if existing.is_some() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        (StatusCode::CREATED, Json(json!({}))).into_response()
+    }
+}

@@ -1,0 +1,331 @@
+//! A job that runs the action's two stages as the runner does: every declared input as
+//! `INPUT_<NAME>` (empty when not given), fresh `GITHUB_OUTPUT`/`GITHUB_STATE`/
+//! `GITHUB_STEP_SUMMARY` files per step, state saved by main passed to post as `STATE_<name>`,
+//! `HOME` as the container's `/github/home`, and nothing else from the test's environment.
+//!
+//! `codex` on PATH is a wrapper that records its arguments and environment, then runs the
+//! real Codex CLI.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+use super::github::GitHub;
+use super::openai::OpenAi;
+
+/// The inputs `action.yml` declares: the runner passes each one, empty when not given.
+pub const DECLARED_INPUTS: &[&str] = &[
+    "auth-json",
+    "token",
+    "secret-name",
+    "environment",
+    "organization",
+    "prompt",
+    "codex-args",
+    "keep",
+];
+
+/// The write token the tests use.
+pub const WRITE_TOKEN: &str = "github_pat_11TESTWRITE0000000000_abcdefghijklmnopqrstuvwxyz";
+
+/// The real Codex binary (installed by `scripts/test`).
+pub fn real_codex() -> PathBuf {
+    let path = std::env::var_os("CODEX_AUTH_TEST_CODEX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(
+                ".tools/codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex",
+            )
+        });
+    assert!(
+        path.is_file(),
+        "the real Codex CLI is not at {}: run the tests with scripts/test, which installs the pinned @openai/codex",
+        path.display()
+    );
+    path
+}
+
+/// The end-to-end tests must not reach any network but loopback: Codex itself tries hosts on
+/// the internet. `scripts/test` runs them in a loopback-only network namespace.
+pub fn assert_loopback_only() {
+    // /proc/self/net/dev follows the network namespace (sysfs may not).
+    let interfaces: Vec<String> = fs::read_to_string("/proc/self/net/dev")
+        .unwrap_or_default()
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    assert!(
+        interfaces == ["lo"],
+        "the end-to-end tests run the real Codex CLI, which reaches for hosts on the internet; \
+         run them with scripts/test, which isolates them in a loopback-only network namespace \
+         (interfaces here: {interfaces:?})"
+    );
+}
+
+/// What one stage left behind.
+#[derive(Debug, Clone)]
+pub struct StageRun {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output (the log, with workflow commands).
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// `GITHUB_OUTPUT`, raw.
+    pub output_file: String,
+    /// `GITHUB_STATE`, raw.
+    pub state_file: String,
+    /// `GITHUB_STEP_SUMMARY`.
+    pub summary: String,
+    /// Parsed outputs.
+    pub outputs: BTreeMap<String, String>,
+    /// Parsed state.
+    pub state: BTreeMap<String, String>,
+}
+
+impl StageRun {
+    /// Everything the stage wrote that reaches a log or a file, minus the `::add-mask::`
+    /// commands (the runner consumes those; they never reach the log).
+    pub fn visible(&self) -> String {
+        let log: String = format!("{}\n{}", self.stdout, self.stderr)
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        format!(
+            "{log}{}{}{}",
+            self.output_file, self.state_file, self.summary
+        )
+    }
+
+    /// The masked values, in order.
+    pub fn masks(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("::add-mask::"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// An output, or "" when not set.
+    pub fn output(&self, name: &str) -> &str {
+        self.outputs.get(name).map_or("", String::as_str)
+    }
+}
+
+/// One Codex invocation, as the wrapper recorded it.
+#[derive(Debug, Clone)]
+pub struct CodexCall {
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+}
+
+/// A job on an (ephemeral or persistent) runner.
+pub struct Job {
+    dir: TempDir,
+    /// `/github/home`.
+    pub home: PathBuf,
+    /// `/github/workspace`.
+    pub workspace: PathBuf,
+    runner_temp: PathBuf,
+    bin: PathBuf,
+    calls: PathBuf,
+    env: BTreeMap<String, String>,
+    inputs: BTreeMap<String, String>,
+    steps: u32,
+}
+
+impl Job {
+    /// A job whose Codex talks to `openai` and whose action writes to `github`, for
+    /// repository `octo/repo`.
+    pub fn new(github: &GitHub, openai: &OpenAi) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let [home, workspace, runner_temp, bin, calls] =
+            ["home", "workspace", "runner_temp", "bin", "calls"].map(|d| {
+                let path = root.join(d);
+                fs::create_dir_all(&path).unwrap();
+                path
+            });
+        let ca = root.join("ca.pem");
+        fs::write(&ca, openai.ca_pem()).unwrap();
+        let wrapper = bin.join("codex");
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nlog=\"{calls}/$$\"\nprintf '%s\\n' \"$@\" > \"$log.args\"\nenv -0 > \"$log.env\"\nexec \"{real}\" \"$@\"\n",
+                calls = calls.display(),
+                real = real_codex().display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+        // Codex reads its endpoints from config.toml in CODEX_HOME; the action must keep it.
+        let codex_home = home.join(".codex");
+        fs::create_dir_all(&codex_home).unwrap();
+        fs::write(codex_home.join("config.toml"), openai.codex_config()).unwrap();
+
+        let env: BTreeMap<String, String> = [
+            (
+                "PATH",
+                format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+            ),
+            ("HOME", home.display().to_string()),
+            ("GITHUB_ACTIONS", "true".into()),
+            ("CI", "true".into()),
+            ("GITHUB_REPOSITORY", "octo/repo".into()),
+            ("GITHUB_API_URL", github.url()),
+            ("GITHUB_WORKSPACE", workspace.display().to_string()),
+            ("RUNNER_TEMP", runner_temp.display().to_string()),
+            (
+                "ACTIONS_RUNTIME_TOKEN",
+                "actions-runtime-token-value".into(),
+            ),
+            ("OPENAI_API_KEY", "sk-should-never-reach-codex".into()),
+            ("CODEX_REFRESH_TOKEN_URL_OVERRIDE", openai.token_url()),
+            ("CODEX_CA_CERTIFICATE", ca.display().to_string()),
+            ("RUST_LOG", "error".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Self {
+            dir,
+            home,
+            workspace,
+            runner_temp,
+            bin,
+            calls,
+            env,
+            inputs: BTreeMap::new(),
+            steps: 0,
+        }
+    }
+
+    /// Sets an input.
+    pub fn input(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        assert!(
+            DECLARED_INPUTS.contains(&name),
+            "{name} is not declared in action.yml"
+        );
+        self.inputs.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Sets an environment variable of the step.
+    pub fn env(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.env.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// The Codex home of the job (`$HOME/.codex`).
+    pub fn codex_home(&self) -> PathBuf {
+        self.home.join(".codex")
+    }
+
+    /// Runs the main stage.
+    pub fn main(&mut self) -> StageRun {
+        self.stage("main", &BTreeMap::new())
+    }
+
+    /// Runs the post stage with the state main saved.
+    pub fn post(&mut self, main: &StageRun) -> StageRun {
+        self.stage("post", &main.state)
+    }
+
+    fn stage(&mut self, stage: &str, state: &BTreeMap<String, String>) -> StageRun {
+        self.steps += 1;
+        let files = self
+            .dir
+            .path()
+            .join(format!("file_commands/{}", self.steps));
+        fs::create_dir_all(&files).unwrap();
+        let [output, state_file, summary] = ["output", "state", "summary"].map(|f| files.join(f));
+        for f in [&output, &state_file, &summary] {
+            fs::write(f, "").unwrap();
+        }
+        let mut command = Command::new("timeout");
+        command
+            .arg("300")
+            .arg(env!("CARGO_BIN_EXE_codex-auth"))
+            .args(["action", stage])
+            .env_clear()
+            .envs(&self.env)
+            .env("GITHUB_OUTPUT", &output)
+            .env("GITHUB_STATE", &state_file)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .current_dir(&self.workspace);
+        for name in DECLARED_INPUTS {
+            let value = self.inputs.get(*name).map_or("", String::as_str);
+            command.env(format!("INPUT_{}", name.to_ascii_uppercase()), value);
+        }
+        for (name, value) in state {
+            command.env(format!("STATE_{name}"), value);
+        }
+        let out = command.output().unwrap();
+        let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
+        let output_file = read(&output);
+        let state_text = read(&state_file);
+        StageRun {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            outputs: parse_file_command(&output_file),
+            state: parse_file_command(&state_text),
+            output_file,
+            state_file: state_text,
+            summary: read(&summary),
+        }
+    }
+
+    /// The Codex invocations so far.
+    pub fn codex_calls(&self) -> Vec<CodexCall> {
+        let mut calls = Vec::new();
+        for entry in fs::read_dir(&self.calls).unwrap().filter_map(|e| e.ok()) {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "args") {
+                let args = fs::read_to_string(&path).unwrap();
+                let env = fs::read(path.with_extension("env")).unwrap_or_default();
+                calls.push(CodexCall {
+                    args: args.lines().map(str::to_owned).collect(),
+                    env: String::from_utf8_lossy(&env)
+                        .split('\0')
+                        .filter_map(|kv| kv.split_once('='))
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                });
+            }
+        }
+        calls
+    }
+}
+
+/// Parses a `GITHUB_OUTPUT`/`GITHUB_STATE` file as the runner does (`name=value` and
+/// `name<<DELIMITER` blocks).
+pub fn parse_file_command(text: &str) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delimiter)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for line in lines.by_ref() {
+                if line == delimiter {
+                    break;
+                }
+                value.push(line);
+            }
+            values.insert(name.to_owned(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            values.insert(name.to_owned(), value.to_owned());
+        }
+    }
+    values
+}

@@ -1,0 +1,324 @@
+//! A local HTTPS stand-in for OpenAI's token endpoint and the ChatGPT backend, enough for the
+//! real Codex CLI to refresh its login and finish a turn (what it must answer is in
+//! shared/FACTS.md). Refresh tokens are single-use, as OpenAI's are: a used one answers
+//! 401 `refresh_token_reused`.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::serve::{serve, Server, TestCa};
+use super::{jwt, now};
+
+/// How the model endpoint answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Responses {
+    /// A turn that says "OK".
+    Ok,
+    /// Always 401, as when the account lost access: Codex refreshes, retries, then fails.
+    Unauthorized,
+}
+
+/// A set of tokens the server issued.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The id token.
+    pub id_token: String,
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+struct Inner {
+    account_id: String,
+    responses: Responses,
+    live_refresh: BTreeSet<String>,
+    used_refresh: BTreeSet<String>,
+    live_access: BTreeSet<String>,
+    issued: Vec<Issued>,
+    log: Vec<String>,
+    counter: u64,
+}
+
+/// The running server.
+pub struct OpenAi {
+    inner: Arc<Mutex<Inner>>,
+    ca: TestCa,
+    server: Server,
+}
+
+impl OpenAi {
+    /// Starts the server.
+    pub fn start(responses: Responses) -> Self {
+        let inner = Arc::new(Mutex::new(Inner {
+            account_id: "acc-11111111-2222-3333-4444-555555555555".to_owned(),
+            responses,
+            live_refresh: BTreeSet::new(),
+            used_refresh: BTreeSet::new(),
+            live_access: BTreeSet::new(),
+            issued: Vec::new(),
+            log: Vec::new(),
+            counter: 0,
+        }));
+        let ca = TestCa::new();
+        let router = Router::new().fallback(handle).with_state(inner.clone());
+        let server = serve(router, Some(&ca));
+        Self { inner, ca, server }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap()
+    }
+
+    /// The CA certificate that signed the server's certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca.ca_pem
+    }
+
+    /// The server's origin.
+    pub fn origin(&self) -> String {
+        format!("https://127.0.0.1:{}", self.server.addr.port())
+    }
+
+    /// The `config.toml` that points Codex at this server.
+    pub fn codex_config(&self) -> String {
+        let origin = self.origin();
+        format!(
+            "openai_base_url = \"{origin}/backend-api/codex\"\n\
+             chatgpt_base_url = \"{origin}/backend-api/\"\n\
+             cli_auth_credentials_store = \"file\"\n\
+             \n[analytics]\nenabled = false\n"
+        )
+    }
+
+    /// The URL for `CODEX_REFRESH_TOKEN_URL_OVERRIDE`.
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.origin())
+    }
+
+    /// The ChatGPT account id of the login.
+    pub fn account_id(&self) -> String {
+        self.lock().account_id.clone()
+    }
+
+    /// A seed auth.json whose refresh token is live. `stale` makes the access token expired,
+    /// so Codex refreshes at start-up; otherwise it is valid for an hour.
+    pub fn seed(&self, stale: bool) -> Value {
+        let mut inner = self.lock();
+        let exp = if stale { now() - 3600 } else { now() + 3600 };
+        let tokens = inner.issue(exp);
+        inner.auth_json(&tokens, now() - 86_400)
+    }
+
+    /// A seed whose refresh token was already used (another job rotated it).
+    pub fn seed_already_used(&self) -> Value {
+        let mut inner = self.lock();
+        let tokens = inner.issue(now() - 3600);
+        inner.live_refresh.remove(&tokens.refresh_token);
+        inner.used_refresh.insert(tokens.refresh_token.clone());
+        inner.auth_json(&tokens, now() - 86_400)
+    }
+
+    /// The refresh token issued last (the only live one after a rotation).
+    pub fn latest(&self) -> Issued {
+        self.lock().issued.last().cloned().unwrap()
+    }
+
+    /// Every token ever issued: none may appear in a log.
+    pub fn all_token_values(&self) -> Vec<String> {
+        self.lock()
+            .issued
+            .iter()
+            .flat_map(|t| {
+                [
+                    t.id_token.clone(),
+                    t.access_token.clone(),
+                    t.refresh_token.clone(),
+                ]
+            })
+            .collect()
+    }
+
+    /// How many refreshes succeeded.
+    pub fn rotations(&self) -> usize {
+        self.lock()
+            .log
+            .iter()
+            .filter(|l| l.starts_with("refresh ok"))
+            .count()
+    }
+
+    /// The request log.
+    pub fn log(&self) -> Vec<String> {
+        self.lock().log.clone()
+    }
+}
+
+impl Inner {
+    fn issue(&mut self, exp: i64) -> Issued {
+        self.counter += 1;
+        let n = self.counter;
+        let account = self.account_id.clone();
+        let id_token = jwt(&json!({
+            "iss": "https://auth.example.test",
+            "email": "dev@example.test",
+            "exp": now() + 3600,
+            "https://api.openai.com/auth": {
+                "chatgpt_plan_type": "pro",
+                "chatgpt_user_id": "user-1",
+                "chatgpt_account_id": account,
+            },
+            "n": n,
+        }));
+        let access_token = jwt(&json!({"exp": exp, "sub": "user-1", "n": n}));
+        let refresh_token = format!("rt_{n}_{:016x}", rand_u64());
+        self.live_refresh.insert(refresh_token.clone());
+        self.live_access.insert(access_token.clone());
+        let issued = Issued {
+            id_token,
+            access_token,
+            refresh_token,
+        };
+        self.issued.push(issued.clone());
+        issued
+    }
+
+    fn auth_json(&self, tokens: &Issued, last_refresh: i64) -> Value {
+        json!({
+            "auth_mode": "chatgpt",
+            "OPENAI_API_KEY": null,
+            "tokens": {
+                "id_token": tokens.id_token,
+                "access_token": tokens.access_token,
+                "refresh_token": tokens.refresh_token,
+                "account_id": self.account_id,
+            },
+            "last_refresh": jiff::Timestamp::from_second(last_refresh).unwrap().to_string(),
+        })
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_i64(now());
+    hasher.finish()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::to_owned)
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    let path = uri.path().to_owned();
+    match (&method, path.as_str()) {
+        (&Method::POST, "/oauth/token") => {
+            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let token = request["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let reason = request["refresh_reason"]
+                .as_str()
+                .unwrap_or("none")
+                .to_owned();
+            if request["grant_type"] != "refresh_token" {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "unsupported_grant_type"})),
+                )
+                    .into_response();
+            }
+            let code = if inner.live_refresh.remove(&token) {
+                inner.used_refresh.insert(token);
+                let fresh = inner.issue(now() + 3600);
+                inner.log.push(format!("refresh ok ({reason})"));
+                return Json(json!({
+                    "id_token": fresh.id_token,
+                    "access_token": fresh.access_token,
+                    "refresh_token": fresh.refresh_token,
+                }))
+                .into_response();
+            } else if inner.used_refresh.contains(&token) {
+                "refresh_token_reused"
+            } else {
+                "refresh_token_invalidated"
+            };
+            inner.log.push(format!("refresh failed {code} ({reason})"));
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": {"code": code, "message": "refresh failed", "type": "invalid_request_error"}})),
+            )
+                .into_response()
+        }
+        (&Method::GET, "/backend-api/wham/accounts/check") => {
+            inner.log.push("accounts/check".to_owned());
+            if !bearer(&headers).is_some_and(|t| inner.live_access.contains(&t)) {
+                return StatusCode::UNAUTHORIZED.into_response();
+            }
+            let id = inner.account_id.clone();
+            Json(json!({
+                "accounts": [{
+                    "id": id,
+                    "plan_type": "pro",
+                    "workspace_backend_origin": "NO_CONSTRAINT",
+                    "account_routing_override": "NO_CONSTRAINT",
+                }],
+                "account_ordering": [id],
+                "default_account_id": id,
+            }))
+            .into_response()
+        }
+        (&Method::GET, "/backend-api/codex/responses") => {
+            // The websocket upgrade: refusing it makes Codex fall back to SSE at once.
+            StatusCode::UPGRADE_REQUIRED.into_response()
+        }
+        (&Method::POST, "/backend-api/codex/responses") => {
+            inner.log.push("responses".to_owned());
+            let authorized = bearer(&headers).is_some_and(|t| inner.live_access.contains(&t));
+            if inner.responses == Responses::Unauthorized || !authorized {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"error": {"message": "Unauthorized", "code": "invalid_api_key"}})),
+                )
+                    .into_response();
+            }
+            let events = [
+                json!({"type": "response.created", "response": {"id": "resp_1"}}),
+                json!({"type": "response.output_item.done", "item": {
+                    "type": "message", "role": "assistant", "id": "msg_1",
+                    "content": [{"type": "output_text", "text": "OK"}]}}),
+                json!({"type": "response.completed", "response": {"id": "resp_1", "usage": {
+                    "input_tokens": 10, "output_tokens": 1, "total_tokens": 11,
+                    "input_tokens_details": {"cached_tokens": 0},
+                    "output_tokens_details": {"reasoning_tokens": 0}}}}),
+            ];
+            let body: String = events
+                .iter()
+                .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
+                .collect();
+            ([("content-type", "text/event-stream")], body).into_response()
+        }
+        (&Method::GET, "/backend-api/codex/models") => Json(json!({"models": []})).into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
