@@ -7,7 +7,7 @@
 //! Rate limits: <https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api>.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
 use octocrab::Octocrab;
@@ -137,6 +137,8 @@ pub struct RetryPolicy {
     pub max_wait: Duration,
     /// Time allowed for one attempt (connect, send, read).
     pub attempt_timeout: Duration,
+    /// Time allowed for one request, its retries and waits included.
+    pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -146,6 +148,7 @@ impl Default for RetryPolicy {
             backoff: Duration::from_secs(1),
             max_wait: Duration::from_secs(120),
             attempt_timeout: Duration::from_secs(30),
+            deadline: Duration::from_secs(300),
         }
     }
 }
@@ -206,12 +209,12 @@ pub enum ApiError {
         max_secs: u64,
     },
     /// Still failing after every retry.
-    #[error("GitHub kept failing for the {target} after {attempts} attempts: {last}")]
+    #[error("GitHub kept failing for the {target} ({seconds} s of retries): {last}.")]
     GaveUp {
         /// The secret.
         target: String,
-        /// How many attempts were made.
-        attempts: u32,
+        /// How long the retries took.
+        seconds: u64,
         /// The last failure.
         last: String,
     },
@@ -418,6 +421,7 @@ impl SecretsApi {
         route: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Vec<u8>), ApiError> {
+        let started = Instant::now();
         let mut backoff = self.policy.backoff;
         let mut last = String::new();
         for attempt in 1..=self.policy.attempts {
@@ -434,7 +438,9 @@ impl SecretsApi {
                         });
                     }
                     last = why;
-                    if attempt == self.policy.attempts {
+                    if attempt == self.policy.attempts
+                        || started.elapsed() + wait > self.policy.deadline
+                    {
                         break;
                     }
                     println!(
@@ -450,7 +456,7 @@ impl SecretsApi {
         }
         Err(ApiError::GaveUp {
             target: target.to_string(),
-            attempts: self.policy.attempts,
+            seconds: started.elapsed().as_secs(),
             last,
         })
     }

@@ -52,21 +52,23 @@ pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
     };
+    let name = if path == Path::new("-") {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    };
     let file = AuthFile::decode(&text).map_err(|e| {
         Failure::new(
             "Invalid auth.json",
-            format!(
-                "{} is not a usable Codex ChatGPT login: {e}",
-                path.display()
-            ),
+            format!("{name} is not a usable Codex ChatGPT login: {e}"),
         )
     })?;
-    print!("{}", report(&path, &file, Timestamp::now()));
+    print!("{}", report(&name, &file, Timestamp::now()));
     Ok(())
 }
 
 /// The report's text.
-pub fn report(path: &Path, file: &AuthFile, now: Timestamp) -> String {
+pub fn report(name: &str, file: &AuthFile, now: Timestamp) -> String {
     let claims = file.claims();
     let compact_len = file
         .to_compact_json()
@@ -89,7 +91,34 @@ pub fn report(path: &Path, file: &AuthFile, now: Timestamp) -> String {
          \x20 access token:  expires {expiry}\n\
          \x20 last_refresh:  {last} ({days} days ago)\n\
          \x20 as a secret:   {compact_len} bytes on one line (limit {MAX_BYTES})\n",
-        path.display(),
+        name,
         claims.plan.as_deref().unwrap_or("unknown"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_shows_health_but_no_secret() -> Result<(), Box<dyn std::error::Error>> {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/auth.sample.json"),
+        )?;
+        let file = AuthFile::decode(&text)?;
+        let now: Timestamp = "2026-11-28T12:00:00Z".parse()?;
+        let report = report("auth.json", &file, now);
+        for secret in file.secret_values() {
+            assert!(!report.contains(secret.expose()));
+        }
+        insta::assert_snapshot!(report, @r"
+        auth.json: a usable Codex ChatGPT login
+          checks:        JSON object, ChatGPT mode, tokens present, id_token is a JWT, account_id set, last_refresh is RFC 3339
+          plan:          plus
+          access token:  expires 2030-12-31T23:59:59Z (in 1494 days)
+          last_refresh:  2026-11-01T09:30:00Z (27 days ago)
+          as a secret:   584 bytes on one line (limit 49152)
+        ");
+        Ok(())
+    }
 }

@@ -71,13 +71,14 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
 
     let home = CodexHome::new(&config.codex_home);
     restore(workflow, &home, &seed)?;
-    if home.ensure_config()? {
-        workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
-    }
+    // From here on the post stage must look at CODEX_HOME, whatever happens next.
     let baseline = seed.fingerprint();
     workflow.save_state(state::BASELINE, &baseline)?;
     workflow.save_state(state::KEY_ID, &key.key_id)?;
     workflow.save_state(state::KEY, &key.key)?;
+    if home.ensure_config()? {
+        workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
+    }
 
     let exec = Exec {
         prompt: &config.prompt,

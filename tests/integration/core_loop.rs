@@ -4,7 +4,7 @@
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
-use crate::support::github::{self, Access, GitHub};
+use crate::support::github::{self, Access, Fault, GitHub};
 use crate::support::job::{assert_loopback_only, Job, StageRun, WRITE_TOKEN};
 use crate::support::openai::{OpenAi, Responses};
 
@@ -480,4 +480,163 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
         refreshed["tokens"]["refresh_token"]
     );
     world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+#[test]
+fn server_errors_and_rate_limits_are_retried_then_persisted() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    let put = format!("/actions/secrets/{SECRET}");
+    world
+        .github
+        .inject(Fault::new("PUT", &put, 502, "Server Error"));
+    world
+        .github
+        .inject(Fault::new("PUT", &put, 503, "Service Unavailable"));
+    world
+        .github
+        .inject(Fault::new("PUT", &put, 429, "API rate limit exceeded").header("retry-after", "1"));
+    world.github.inject(
+        Fault::new("PUT", &put, 403, "You have exceeded a secondary rate limit")
+            .header("retry-after", "1"),
+    );
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    let post = job.post(&main);
+    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
+    assert_eq!(post.output("persisted"), "true");
+    for logged in [
+        "server error 502; retrying in 1.0 s (attempt 2/5)",
+        "server error 503; retrying in 2.0 s (attempt 3/5)",
+        "rate limited (429 API rate limit exceeded); retrying in 1.0 s (attempt 4/5)",
+        "rate limited (403 You have exceeded a secondary rate limit); retrying in 1.0 s (attempt 5/5)",
+    ] {
+        assert!(post.stdout.contains(logged), "missing {logged:?} in:\n{}", post.stdout);
+    }
+    assert_eq!(
+        world.stored()["tokens"]["refresh_token"],
+        world.openai.latest().refresh_token.as_str()
+    );
+}
+
+#[test]
+fn a_key_rotated_between_main_and_post_is_fetched_again() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    world.github.rotate_key(&github::repo(REPO));
+    let post = job.post(&main);
+    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
+    assert!(
+        post.stdout.contains("GitHub refused the public key"),
+        "{}",
+        post.stdout
+    );
+    let statuses: Vec<(String, u16)> = world
+        .github
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("GET".into(), 200),
+            ("PUT".into(), 422),
+            ("GET".into(), 200),
+            ("PUT".into(), 204)
+        ]
+    );
+    assert_eq!(
+        world.stored()["tokens"]["refresh_token"],
+        world.openai.latest().refresh_token.as_str()
+    );
+}
+
+#[test]
+fn a_failed_write_fails_the_job_and_keeps_the_refreshed_file() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    let put = format!("/actions/secrets/{SECRET}");
+    world.github.inject(Fault::new(
+        "PUT",
+        &put,
+        403,
+        "Resource not accessible by personal access token",
+    ));
+    let post = job.post(&main);
+    assert_eq!(post.code, 1, "{}\n{}", post.stdout, post.stderr);
+    assert_eq!(post.output("refreshed"), "true");
+    assert_eq!(post.output("persisted"), "false");
+    let message = annotation(&post, "Refreshed login not saved");
+    assert!(message.contains("\"Secrets: Read and write\""), "{message}");
+    assert!(
+        message.contains("still at") && message.contains("To reseed"),
+        "{message}"
+    );
+    // The refreshed file is still there, unchanged.
+    let on_disk: Value =
+        serde_json::from_str(&std::fs::read_to_string(job.codex_home().join("auth.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        on_disk["tokens"]["refresh_token"],
+        world.openai.latest().refresh_token.as_str()
+    );
+    assert_eq!(world.stored(), seed, "the secret keeps the old value");
+    world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+#[test]
+fn runs_in_a_git_checkout_without_skipping_the_repository_check() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    let status = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&job.workspace)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    assert_eq!(main.output("final-message"), "OK");
+    let calls = job.codex_calls();
+    assert!(
+        !calls[0].args.contains(&"--skip-git-repo-check".to_owned()),
+        "{:?}",
+        calls[0].args
+    );
+}
+
+#[test]
+fn codex_deleting_or_truncating_auth_json_is_never_written_back() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    for damage in ["delete", "truncate"] {
+        let mut job = world.job(&seed);
+        let main = job.main();
+        assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+        let path = job.codex_home().join("auth.json");
+        let title = if damage == "delete" {
+            std::fs::remove_file(&path).unwrap();
+            "auth.json disappeared"
+        } else {
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+            "auth.json is damaged"
+        };
+        let post = job.post(&main);
+        assert_eq!(post.code, 1, "{}\n{}", post.stdout, post.stderr);
+        assert_eq!(post.output("persisted"), "false");
+        let message = annotation(&post, title);
+        assert!(message.contains("To reseed"), "{message}");
+        assert_eq!(world.github.count("PUT"), 0);
+        world.assert_no_secret_leaked(&[&main, &post]);
+    }
 }

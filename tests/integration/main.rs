@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod action_yml;
 mod core_loop;
 mod libsodium;
 mod support;

@@ -74,8 +74,48 @@ impl ScopeState {
     }
 }
 
+/// A canned answer for the next request that matches, taking precedence over the normal one.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// The method to match.
+    pub method: &'static str,
+    /// The end of the path to match.
+    pub path_suffix: String,
+    /// The status to answer.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// The message of GitHub's error body.
+    pub message: &'static str,
+}
+
+impl Fault {
+    /// A fault with GitHub's error body and no extra header.
+    pub fn new(
+        method: &'static str,
+        path_suffix: &str,
+        status: u16,
+        message: &'static str,
+    ) -> Self {
+        Self {
+            method,
+            path_suffix: path_suffix.to_owned(),
+            status,
+            headers: Vec::new(),
+            message,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
 #[derive(Default)]
 struct Inner {
+    faults: Vec<Fault>,
     tokens: BTreeMap<String, Access>,
     scopes: BTreeMap<String, ScopeState>,
     requests: Vec<Request>,
@@ -184,6 +224,22 @@ impl GitHub {
         self.lock().scopes.get(scope).unwrap().key.clone()
     }
 
+    /// Answers the next matching request with `fault` instead.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Replaces a scope's key pair, as GitHub does from time to time.
+    pub fn rotate_key(&self, scope: &str) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        let generation = inner.generation;
+        let state = inner.scopes.get_mut(scope).unwrap();
+        let fresh = ScopeState::new(generation);
+        state.key = fresh.key;
+        state.key_id = fresh.key_id;
+    }
+
     /// Every request so far.
     pub fn requests(&self) -> Vec<Request> {
         self.lock().requests.clone()
@@ -226,7 +282,25 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let response = route(&inner, &method, &uri, &headers, &body);
+    let fault = {
+        let mut inner = inner.lock().unwrap();
+        let at = inner
+            .faults
+            .iter()
+            .position(|f| f.method == method.as_str() && uri.path().ends_with(&f.path_suffix));
+        at.map(|i| inner.faults.remove(i))
+    };
+    let response = match fault {
+        Some(fault) => {
+            let status = StatusCode::from_u16(fault.status).unwrap();
+            let mut response = error(status, fault.message, "");
+            for (name, value) in fault.headers {
+                response.headers_mut().insert(name, value.parse().unwrap());
+            }
+            response
+        }
+        None => route(&inner, &method, &uri, &headers, &body),
+    };
     inner.lock().unwrap().requests.push(Request {
         method: method.to_string(),
         path: uri
