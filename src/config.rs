@@ -47,6 +47,19 @@ pub enum ConfigError {
     },
 }
 
+/// The workflow run and the event that started it.
+#[derive(Debug, Clone, Default)]
+pub struct RunContext {
+    /// `GITHUB_EVENT_NAME`.
+    pub event_name: Option<String>,
+    /// The event payload (`GITHUB_EVENT_PATH`), when readable.
+    pub payload: Option<serde_json::Value>,
+    /// `GITHUB_RUN_ID`.
+    pub run_id: Option<u64>,
+    /// `GITHUB_RUN_ATTEMPT` (1 when absent).
+    pub run_attempt: u32,
+}
+
 /// Everything the two action stages read from their environment.
 #[derive(Debug)]
 pub struct ActionConfig {
@@ -56,12 +69,18 @@ pub struct ActionConfig {
     pub token: Option<Secret>,
     /// The secret to write back to.
     pub target: SecretTarget,
+    /// `GITHUB_REPOSITORY` (`owner/name`), the repository the workflow runs in.
+    pub repository: Option<String>,
     /// Input `prompt`.
     pub prompt: String,
     /// Input `codex-args`, split like a shell would.
     pub codex_args: Vec<String>,
     /// Input `keep`: leave auth.json in CODEX_HOME after the job (persistent runners).
     pub keep: bool,
+    /// Input `allow-public-repository`: run even where the repository is public.
+    pub allow_public_repository: bool,
+    /// The workflow run and the event that started it.
+    pub run: RunContext,
     /// `GITHUB_API_URL`.
     pub api_url: String,
     /// Retry bounds for the API.
@@ -88,6 +107,16 @@ impl ActionConfig {
 
     /// Reads the configuration from the given variables.
     pub fn from_env(environment: Vec<(OsString, OsString)>) -> Result<Self, ConfigError> {
+        let auth_json_not_utf8 = environment
+            .iter()
+            .any(|(k, v)| k == "INPUT_AUTH-JSON" && v.to_str().is_none());
+        if auth_json_not_utf8 {
+            return Err(ConfigError::Invalid {
+                input: "auth-json",
+                problem: "is not UTF-8 text; store auth.json as it is (UTF-8 JSON) or as base64"
+                    .into(),
+            });
+        }
         let vars: BTreeMap<String, String> = environment
             .iter()
             .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
@@ -99,6 +128,10 @@ impl ActionConfig {
             .unwrap_or(DEFAULT_SECRET_NAME)
             .to_owned();
         validate_secret_name(&name)?;
+        let repository = get("GITHUB_REPOSITORY").map(str::to_owned);
+        if let Some(repository) = &repository {
+            validate_repository(repository)?;
+        }
         let scope = match (input("environment"), input("organization")) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Invalid {
@@ -115,11 +148,10 @@ impl ActionConfig {
                 }
             }
             (environment, None) => {
-                let repository = get("GITHUB_REPOSITORY").ok_or(ConfigError::Runner {
+                let repository = repository.as_deref().ok_or(ConfigError::Runner {
                     variable: "GITHUB_REPOSITORY",
                     problem: "is not set; the runner sets it to owner/name".into(),
                 })?;
-                validate_repository(repository)?;
                 match environment {
                     Some(environment) => Scope::Environment {
                         repository: repository.to_owned(),
@@ -144,6 +176,32 @@ impl ActionConfig {
         let keep = match input("keep") {
             None => false,
             Some(value) => parse_bool("keep", value)?,
+        };
+        let allow_public_repository = match input("allow-public-repository") {
+            None => false,
+            Some(value) => parse_bool("allow-public-repository", value)?,
+        };
+        let mut retry = RetryPolicy::default();
+        if let Some(value) = input("api-timeout") {
+            let seconds = value
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=3600).contains(s))
+                .ok_or_else(|| ConfigError::Invalid {
+                    input: "api-timeout",
+                    problem: format!("is \"{value}\"; expected a number of seconds from 1 to 3600"),
+                })?;
+            retry = retry.within(std::time::Duration::from_secs(seconds));
+        }
+        let run = RunContext {
+            event_name: get("GITHUB_EVENT_NAME").map(str::to_owned),
+            payload: get("GITHUB_EVENT_PATH")
+                .and_then(|path| std::fs::read(path).ok())
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok()),
+            run_id: get("GITHUB_RUN_ID").and_then(|v| v.parse().ok()),
+            run_attempt: get("GITHUB_RUN_ATTEMPT")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
         };
         let api_url = get("GITHUB_API_URL").ok_or(ConfigError::Runner {
             variable: "GITHUB_API_URL",
@@ -189,11 +247,14 @@ impl ActionConfig {
                 .map(|v| Secret::new(v.as_str())),
             token: input("token").map(Secret::new),
             target: SecretTarget { scope, name },
+            repository,
             prompt: input("prompt").unwrap_or(DEFAULT_PROMPT).to_owned(),
             codex_args,
             keep,
+            allow_public_repository,
+            run,
             api_url,
-            retry: RetryPolicy::default(),
+            retry,
             codex_home,
             workspace,
             temp_dir,

@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
+use jiff::Timestamp;
 use octocrab::Octocrab;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
@@ -139,6 +140,18 @@ pub struct RetryPolicy {
     pub attempt_timeout: Duration,
     /// Time allowed for one request, its retries and waits included.
     pub deadline: Duration,
+}
+
+impl RetryPolicy {
+    /// The policy bounded by `total`: no single attempt or wait may exceed it.
+    pub fn within(self, total: Duration) -> Self {
+        Self {
+            max_wait: self.max_wait.min(total),
+            attempt_timeout: self.attempt_timeout.min(total),
+            deadline: total,
+            ..self
+        }
+    }
 }
 
 impl Default for RetryPolicy {
@@ -271,6 +284,23 @@ struct OrgSecret {
 }
 
 #[derive(Deserialize)]
+struct SecretMetadata {
+    updated_at: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct WorkflowRun {
+    created_at: Timestamp,
+    run_started_at: Option<Timestamp>,
+    run_attempt: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    private: bool,
+}
+
+#[derive(Deserialize)]
 struct SelectedRepositories {
     total_count: u64,
     repositories: Vec<RepositoryId>,
@@ -319,6 +349,65 @@ impl SecretsApi {
         };
         let key: KeyBody = serde_json::from_slice(&body).map_err(|e| bad(e.into()))?;
         PublicKey::new(key.key_id, key.key).map_err(|e| bad(e.into()))
+    }
+
+    /// When the secret was last written (`GET …/secrets/{name}`); `None` when it does not exist.
+    pub async fn secret_updated_at(
+        &self,
+        target: &SecretTarget,
+    ) -> Result<Option<Timestamp>, ApiError> {
+        match self
+            .send(target, Method::Get, &target.secret_route(), None)
+            .await
+        {
+            Ok((_, body)) => serde_json::from_slice::<SecretMetadata>(&body)
+                .map(|m| Some(m.updated_at))
+                .map_err(|e| ApiError::BadResponse {
+                    target: target.to_string(),
+                    source: e.into(),
+                }),
+            Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// When this attempt of the workflow run was queued, which is when GitHub resolved its
+    /// repository and organization secrets: the run's `created_at`, or for a re-run the
+    /// attempt's `run_started_at`. Needs "Actions: Read".
+    pub async fn run_queued_at(
+        &self,
+        target: &SecretTarget,
+        repository: &str,
+        run_id: u64,
+        attempt: u32,
+    ) -> Result<Timestamp, ApiError> {
+        let route = format!("/repos/{repository}/actions/runs/{run_id}");
+        let (_, body) = self.send(target, Method::Get, &route, None).await?;
+        let run: WorkflowRun =
+            serde_json::from_slice(&body).map_err(|e| ApiError::BadResponse {
+                target: target.to_string(),
+                source: e.into(),
+            })?;
+        Ok(match (attempt, run.run_attempt, run.run_started_at) {
+            (a, Some(b), Some(started)) if a > 1 && a == b => started,
+            _ => run.created_at,
+        })
+    }
+
+    /// Whether a repository is private or internal (`GET /repos/{owner}/{repo}`).
+    pub async fn repository_is_private(
+        &self,
+        target: &SecretTarget,
+        repository: &str,
+    ) -> Result<bool, ApiError> {
+        let route = format!("/repos/{repository}");
+        let (_, body) = self.send(target, Method::Get, &route, None).await?;
+        serde_json::from_slice::<Repository>(&body)
+            .map(|r| r.private)
+            .map_err(|e| ApiError::BadResponse {
+                target: target.to_string(),
+                source: e.into(),
+            })
     }
 
     /// Seals `value` with `key` and writes it. When GitHub rejects the key (422, because the
@@ -571,7 +660,7 @@ fn rate_limit_wait(status: StatusCode, headers: &HeaderMap, message: &str) -> Op
     }
     if header("x-ratelimit-remaining") == Some("0") {
         let reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<i64>().ok())?;
-        let now = jiff::Timestamp::now().as_second();
+        let now = Timestamp::now().as_second();
         return Some(Duration::from_secs(reset.saturating_sub(now).max(1) as u64));
     }
     let secondary = message

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod codex;
 pub mod codex_home;
 pub mod config;
+pub mod context;
 pub mod failure;
 pub mod github;
 pub mod inspect;

@@ -88,6 +88,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let token = config.token()?;
     let api = SecretsApi::new(&config.api_url, token, config.retry)
         .context("cannot set up the GitHub API client")?;
+    warn_if_written_meanwhile(config, &api).await;
     let key = match (
         config.state.get(state::KEY_ID),
         config.state.get(state::KEY),
@@ -136,6 +137,30 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             )
             .into())
         }
+    }
+}
+
+/// Another job wrote the secret while this one ran: both jobs used the login at once. This
+/// job's file carries the last rotation it saw succeed, so it is still written, with a warning.
+async fn warn_if_written_meanwhile(config: &ActionConfig, api: &SecretsApi) {
+    let Some(at_restore) = config.state.get(state::SECRET_UPDATED_AT) else {
+        return;
+    };
+    let Ok(now) = api.secret_updated_at(&config.target).await else {
+        return;
+    };
+    let now = now.map_or_else(|| "none".to_owned(), |t| t.to_string());
+    if now != *at_restore {
+        config.workflow.warning(
+            "Concurrent use of the login",
+            &format!(
+                "the {} was written by another job while this one ran (at {now}): two jobs used \
+                 the same login at once, and one of them may have lost its refresh. Writing this \
+                 job's refreshed login, which carries the last rotation it saw succeed. Give \
+                 every workflow that uses the secret the same `concurrency:` group.",
+                config.target
+            ),
+        );
     }
 }
 

@@ -1,17 +1,19 @@
-//! The main stage: validate the seed, check the write-back can work, restore auth.json into
-//! CODEX_HOME, and run Codex.
+//! The main stage: validate the seed, refuse unsafe contexts, check the write-back can work
+//! and that the seed is not stale, restore auth.json into CODEX_HOME, and run Codex.
 //!
 //! Order matters: nothing is printed before the tokens are masked, and Codex (which may rotate
 //! the refresh token, killing the old one) never runs unless the post stage can save the result.
 
 use anyhow::Context as _;
+use jiff::Timestamp;
 
 use crate::auth_file::AuthFile;
 use crate::codex::{self, Exec, RefreshFailure};
 use crate::codex_home::{CodexHome, OnDisk};
 use crate::config::ActionConfig;
+use crate::context::{self, UnsafeContext};
 use crate::failure::{reseed_hint, Failure};
-use crate::github::SecretsApi;
+use crate::github::{ApiError, Scope, SecretsApi};
 use crate::workflow::Workflow;
 
 /// `GITHUB_STATE` names shared with the post stage. None holds a secret: the runner logs state.
@@ -22,6 +24,8 @@ pub mod state {
     pub const KEY_ID: &str = "key_id";
     /// The target's public key (base64), from the preflight.
     pub const KEY: &str = "key";
+    /// When the secret was last written, as read at restore ("none" when it did not exist).
+    pub const SECRET_UPDATED_AT: &str = "secret_updated_at";
 }
 
 /// Runs the main stage.
@@ -51,15 +55,18 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     if !input.expose().contains('\n') {
         workflow.mask(input);
     }
+    context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
 
     let token = config.token()?;
     let api = SecretsApi::new(&config.api_url, token, config.retry)
         .context("cannot set up the GitHub API client")?;
+    refuse_public_repository(config, &api).await?;
+
     workflow.info(&format!(
         "Checking that the {} can be written…",
         config.target
     ));
-    let key = api.public_key(&config.target).await.map_err(|error| {
+    let cannot_persist = |error: ApiError| {
         Failure::new(
             "Cannot write the secret back",
             format!(
@@ -67,15 +74,33 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
                  that cannot be saved makes the next run fail with refresh_token_reused."
             ),
         )
-    })?;
+    };
+    let key = api
+        .public_key(&config.target)
+        .await
+        .map_err(cannot_persist)?;
+    let secret_updated_at = api
+        .secret_updated_at(&config.target)
+        .await
+        .map_err(cannot_persist)?;
 
     let home = CodexHome::new(&config.codex_home);
-    restore(workflow, &home, &seed)?;
+    let plan = plan_restore(workflow, &home, &seed)?;
+    if let Some(updated_at) = secret_updated_at {
+        if !matches!(plan, Plan::KeepDisk(_)) {
+            check_not_stale(config, &api, updated_at).await?;
+        }
+    }
+    apply(workflow, &home, &seed, plan)?;
     // From here on the post stage must look at CODEX_HOME, whatever happens next.
     let baseline = seed.fingerprint();
     workflow.save_state(state::BASELINE, &baseline)?;
     workflow.save_state(state::KEY_ID, &key.key_id)?;
     workflow.save_state(state::KEY, &key.key)?;
+    workflow.save_state(
+        state::SECRET_UPDATED_AT,
+        &secret_updated_at.map_or_else(|| "none".to_owned(), |t| t.to_string()),
+    )?;
     if home.ensure_config()? {
         workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
     }
@@ -129,29 +154,31 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the seed into CODEX_HOME, unless the home already holds a newer login of the same
-/// account (a persistent runner whose file Codex refreshed after the secret was last written).
-fn restore(workflow: &Workflow, home: &CodexHome, seed: &AuthFile) -> anyhow::Result<()> {
+/// What the restore will do with CODEX_HOME.
+enum Plan {
+    /// Keep the file on disk: a newer login of the same account (a persistent runner whose
+    /// file Codex refreshed after the secret was last written).
+    KeepDisk(AuthFile),
+    /// Write the seed, replacing what the words say ("" when there was nothing).
+    WriteSeed(&'static str),
+}
+
+/// Decides between the seed and a file already in CODEX_HOME, masking the latter's tokens
+/// before anything about it is printed.
+fn plan_restore(workflow: &Workflow, home: &CodexHome, seed: &AuthFile) -> anyhow::Result<Plan> {
     let path = home.auth_path();
     let on_disk = home
         .read()
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let replaced = match on_disk {
+    Ok(match on_disk {
         OnDisk::Valid(disk) => {
             mask(workflow, &disk)?;
-            if disk.account_id() == seed.account_id() && disk.last_refresh() > seed.last_refresh() {
-                workflow.info(&format!(
-                    "Kept {}: it was refreshed at {}, after the login in auth-json ({}).",
-                    path.display(),
-                    disk.last_refresh(),
-                    seed.last_refresh()
-                ));
-                return Ok(());
-            }
-            if disk.account_id() == seed.account_id() {
-                "an older login of the same account"
+            if disk.account_id() != seed.account_id() {
+                Plan::WriteSeed("a login of another account")
+            } else if disk.last_refresh() > seed.last_refresh() {
+                Plan::KeepDisk(disk)
             } else {
-                "a login of another account"
+                Plan::WriteSeed("an older login of the same account")
             }
         }
         OnDisk::Invalid(error) => {
@@ -162,21 +189,127 @@ fn restore(workflow: &Workflow, home: &CodexHome, seed: &AuthFile) -> anyhow::Re
                     path.display()
                 ),
             );
-            "an invalid file"
+            Plan::WriteSeed("an invalid file")
         }
-        OnDisk::Missing => "",
-    };
-    home.write(seed)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    if replaced.is_empty() {
-        workflow.info(&format!("Restored auth-json to {}.", path.display()));
-    } else {
-        workflow.info(&format!(
-            "Restored auth-json to {}, replacing {replaced}.",
-            path.display()
-        ));
+        OnDisk::Missing => Plan::WriteSeed(""),
+    })
+}
+
+fn apply(workflow: &Workflow, home: &CodexHome, seed: &AuthFile, plan: Plan) -> anyhow::Result<()> {
+    let path = home.auth_path();
+    match plan {
+        Plan::KeepDisk(disk) => {
+            workflow.info(&format!(
+                "Kept {}: it was refreshed at {}, after the login in auth-json ({}).",
+                path.display(),
+                disk.last_refresh(),
+                seed.last_refresh()
+            ));
+        }
+        Plan::WriteSeed(replaced) => {
+            home.write(seed)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if replaced.is_empty() {
+                workflow.info(&format!("Restored auth-json to {}.", path.display()));
+            } else {
+                workflow.info(&format!(
+                    "Restored auth-json to {}, replacing {replaced}.",
+                    path.display()
+                ));
+            }
+        }
     }
     Ok(())
+}
+
+/// Repository and organization secrets are resolved when a run is queued: a secret written
+/// after that means another job rotated the login, and this job's copy is stale (its refresh
+/// token most likely already used). Environment secrets are resolved when the job starts,
+/// which the API does not tell precisely, so they are not checked here.
+async fn check_not_stale(
+    config: &ActionConfig,
+    api: &SecretsApi,
+    updated_at: Timestamp,
+) -> anyhow::Result<()> {
+    let workflow = &config.workflow;
+    if matches!(config.target.scope, Scope::Environment { .. }) {
+        return Ok(());
+    }
+    let (Some(repository), Some(run_id)) = (&config.repository, config.run.run_id) else {
+        return Ok(());
+    };
+    match api
+        .run_queued_at(&config.target, repository, run_id, config.run.run_attempt)
+        .await
+    {
+        Ok(queued_at) if updated_at > queued_at => Err(Failure::new(
+            "Secret changed after this run was queued",
+            format!(
+                "the {} was written at {updated_at}, after this run was queued ({queued_at}): \
+                 another job refreshed the login and stored a newer one, so the copy this job \
+                 received is stale and its refresh token is most likely used up. Codex was not \
+                 run. Re-run the job: a re-run receives the new value. To prevent this, give \
+                 every workflow that uses the secret the same concurrency group, e.g. \
+                 `concurrency: {{ group: codex-auth-{}, cancel-in-progress: false }}`.",
+                config.target, config.target.name
+            ),
+        )
+        .into()),
+        Ok(_) => Ok(()),
+        Err(error @ (ApiError::Forbidden { .. } | ApiError::NotFound { .. })) => {
+            workflow.warning(
+                "Concurrent-use check skipped",
+                &format!(
+                    "could not read this workflow run to compare its start with the secret's last \
+                     write ({error}). Give input `token` the repository permission \"Actions: \
+                     Read\" to enable the check."
+                ),
+            );
+            Ok(())
+        }
+        Err(error) => Err(Failure::new(
+            "Cannot read the workflow run",
+            format!("{error} Codex was not run."),
+        )
+        .into()),
+    }
+}
+
+/// Refuses public repositories unless `allow-public-repository` is true. The event payload
+/// says whether the repository is private; when it does not, the API does.
+async fn refuse_public_repository(config: &ActionConfig, api: &SecretsApi) -> anyhow::Result<()> {
+    if config.allow_public_repository {
+        return Ok(());
+    }
+    let Some(repository) = &config.repository else {
+        return Ok(());
+    };
+    let private = match context::payload_says_private(&config.run) {
+        Some(private) => private,
+        None => api
+            .repository_is_private(&config.target, repository)
+            .await
+            .map_err(|error| {
+                Failure::new(
+                    "Cannot tell whether the repository is public",
+                    format!(
+                        "the event payload does not say whether {repository} is public, and \
+                         reading it failed: {error} Codex was not run."
+                    ),
+                )
+            })?,
+    };
+    if private {
+        return Ok(());
+    }
+    Err(Failure::new(
+        "Public repository",
+        UnsafeContext::PublicRepository {
+            repository: repository.clone(),
+        }
+        .to_string(),
+    )
+    .into())
 }
 
 /// Masks every token of a login, and the compact file, before anything else is printed.

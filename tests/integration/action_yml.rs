@@ -51,6 +51,15 @@ fn inputs_and_defaults_match_the_binary() {
     );
     assert_eq!(defaults["prompt"].as_deref(), Some(DEFAULT_PROMPT));
     assert_eq!(defaults["keep"].as_deref(), Some("false"));
+    assert_eq!(
+        defaults["allow-public-repository"].as_deref(),
+        Some("false")
+    );
+    let timeout = codex_auth::github::RetryPolicy::default()
+        .deadline
+        .as_secs()
+        .to_string();
+    assert_eq!(defaults["api-timeout"].as_deref(), Some(timeout.as_str()));
     for name in ["environment", "organization", "codex-args"] {
         assert_eq!(defaults[name].as_deref(), Some(""), "{name}");
     }

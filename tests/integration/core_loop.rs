@@ -4,7 +4,7 @@
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
-use crate::support::github::{self, Access, Fault, GitHub};
+use crate::support::github::{self, Access, Fault, GitHub, Run};
 use crate::support::job::{assert_loopback_only, Job, StageRun, WRITE_TOKEN};
 use crate::support::openai::{OpenAi, Responses};
 
@@ -22,6 +22,15 @@ impl World {
         let github = GitHub::start();
         github.add_token(WRITE_TOKEN, Access::Write);
         github.add_scope(&github::repo(REPO));
+        // The run every job belongs to, queued a minute ago (before any secret write below).
+        github.add_run(
+            4242,
+            Run {
+                created_at: github.timestamp(-60),
+                run_started_at: github.timestamp(-60),
+                run_attempt: 1,
+            },
+        );
         Self {
             github,
             openai: OpenAi::start(responses),
@@ -93,9 +102,21 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
             "{token} not masked"
         );
     }
-    // The preflight was the only request before Codex ran.
-    assert_eq!(world.github.count("GET"), 1);
-    assert_eq!(world.github.count("PUT"), 0);
+    // Before Codex ran: the public key (preflight), the secret's metadata and the run.
+    let paths: Vec<String> = world
+        .github
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/repos/octo/repo/actions/secrets/public-key",
+            "/repos/octo/repo/actions/secrets/CODEX_AUTH_JSON",
+            "/repos/octo/repo/actions/runs/4242",
+        ]
+    );
 
     let post = job.post(&main);
     assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
@@ -126,9 +147,19 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
         stored["tokens"]["refresh_token"],
         seed["tokens"]["refresh_token"]
     );
-    // The post stage used the key main fetched: one PUT, no second GET.
-    assert_eq!(world.github.count("GET"), 1);
-    assert_eq!(world.github.count("PUT"), 1);
+    // The post stage used the key main fetched: the secret's metadata, then one PUT.
+    let post_requests: Vec<(String, String)> = world.github.requests()[3..]
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    let secret_path = "/repos/octo/repo/actions/secrets/CODEX_AUTH_JSON".to_owned();
+    assert_eq!(
+        post_requests,
+        [
+            ("GET".to_owned(), secret_path.clone()),
+            ("PUT".to_owned(), secret_path)
+        ]
+    );
 
     assert!(
         !job.codex_home().join("auth.json").exists(),
@@ -541,8 +572,9 @@ fn a_key_rotated_between_main_and_post_is_fetched_again() {
         .into_iter()
         .map(|r| (r.method, r.status))
         .collect();
+    // Main: key, secret, run. Post: secret, PUT with the old key (422), new key, PUT.
     assert_eq!(
-        statuses,
+        statuses[3..],
         [
             ("GET".into(), 200),
             ("PUT".into(), 422),
@@ -550,6 +582,7 @@ fn a_key_rotated_between_main_and_post_is_fetched_again() {
             ("PUT".into(), 204)
         ]
     );
+    assert_eq!(statuses.len(), 7);
     assert_eq!(
         world.stored()["tokens"]["refresh_token"],
         world.openai.latest().refresh_token.as_str()

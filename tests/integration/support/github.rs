@@ -26,6 +26,8 @@ pub enum Access {
     Write,
     /// Authenticated, but without the Secrets permission.
     NoSecrets,
+    /// Secrets only: no "Actions: Read", so workflow runs answer 403.
+    SecretsOnly,
 }
 
 /// A secret as GitHub keeps it (the value decrypted, for the tests to check).
@@ -113,9 +115,22 @@ impl Fault {
     }
 }
 
+/// A workflow run, as `GET …/actions/runs/{id}` describes it.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// When the run was created (queued), RFC 3339.
+    pub created_at: String,
+    /// When the latest attempt started, RFC 3339.
+    pub run_started_at: String,
+    /// The latest attempt.
+    pub run_attempt: u32,
+}
+
 #[derive(Default)]
 struct Inner {
     faults: Vec<Fault>,
+    runs: BTreeMap<u64, Run>,
+    public: Vec<String>,
     tokens: BTreeMap<String, Access>,
     scopes: BTreeMap<String, ScopeState>,
     requests: Vec<Request>,
@@ -177,10 +192,19 @@ impl GitHub {
         inner.scopes.insert(scope.to_owned(), state);
     }
 
-    /// Stores a secret directly, as if a person had set it.
+    /// Stores a secret directly, as if a person had set it an hour ago.
     pub fn set_secret(&self, scope: &str, name: &str, value: &str) {
+        self.set_secret_at(scope, name, value, -3600);
+    }
+
+    /// Stores a secret directly, as if written `offset_seconds` from now (another job's
+    /// write-back, say).
+    pub fn set_secret_at(&self, scope: &str, name: &str, value: &str, offset_seconds: i64) {
         let mut inner = self.lock();
-        let stamp = inner.tick();
+        inner.clock += 1;
+        let stamp = jiff::Timestamp::from_second(super::now() + offset_seconds)
+            .unwrap()
+            .to_string();
         let scope = inner.scopes.get_mut(scope).unwrap();
         let key_id = scope.key_id.clone();
         scope.secrets.insert(
@@ -222,6 +246,23 @@ impl GitHub {
     /// The private key of a scope (for cross-checks with libsodium).
     pub fn private_key(&self, scope: &str) -> SecretKey {
         self.lock().scopes.get(scope).unwrap().key.clone()
+    }
+
+    /// Adds a workflow run of `octo/repo`-style repositories (any repository answers it).
+    pub fn add_run(&self, id: u64, run: Run) {
+        self.lock().runs.insert(id, run);
+    }
+
+    /// Makes a repository public (repositories are private by default).
+    pub fn make_public(&self, repository: &str) {
+        self.lock().public.push(repository.to_owned());
+    }
+
+    /// The current time as the server writes timestamps, for setting up runs.
+    pub fn timestamp(&self, offset_seconds: i64) -> String {
+        jiff::Timestamp::from_second(super::now() + offset_seconds)
+            .unwrap()
+            .to_string()
     }
 
     /// Answers the next matching request with `fault` instead.
@@ -342,6 +383,52 @@ fn route(
         })
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match (method, segments.as_slice()) {
+        (&Method::GET, ["repos", o, r]) => {
+            let full_name = format!("{o}/{r}");
+            if !inner.scopes.contains_key(&repo(&full_name)) {
+                return error(StatusCode::NOT_FOUND, "Not Found", "");
+            }
+            let private = !inner.public.contains(&full_name);
+            return Json(json!({
+                "id": 1,
+                "name": r,
+                "full_name": full_name,
+                "private": private,
+                "visibility": if private { "private" } else { "public" },
+            }))
+            .into_response();
+        }
+        (&Method::GET, ["repos", o, r, "actions", "runs", id]) => {
+            if !inner.scopes.contains_key(&repo(&format!("{o}/{r}"))) {
+                return error(StatusCode::NOT_FOUND, "Not Found", "");
+            }
+            if access != Access::Write {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "Resource not accessible by personal access token",
+                    "",
+                );
+            }
+            let run = id
+                .parse()
+                .ok()
+                .and_then(|id: u64| inner.runs.get(&id).map(|r| (id, r)));
+            return match run {
+                None => error(StatusCode::NOT_FOUND, "Not Found", ""),
+                Some((id, run)) => Json(json!({
+                    "id": id,
+                    "status": "in_progress",
+                    "created_at": run.created_at,
+                    "updated_at": run.run_started_at,
+                    "run_started_at": run.run_started_at,
+                    "run_attempt": run.run_attempt,
+                }))
+                .into_response(),
+            };
+        }
+        _ => {}
+    }
     // Split the path into the scope and what follows `…/secrets`.
     let (scope, rest) = match segments.as_slice() {
         ["repos", o, r, "actions", "secrets", rest @ ..] => (repo(&format!("{o}/{r}")), rest),

@@ -27,6 +27,8 @@ pub const DECLARED_INPUTS: &[&str] = &[
     "prompt",
     "codex-args",
     "keep",
+    "allow-public-repository",
+    "api-timeout",
 ];
 
 /// The write token the tests use.
@@ -155,6 +157,13 @@ impl Job {
                 fs::create_dir_all(&path).unwrap();
                 path
             });
+        // A push to a private repository, unless a test says otherwise.
+        let event = root.join("event.json");
+        fs::write(
+            &event,
+            r#"{"ref":"refs/heads/main","repository":{"full_name":"octo/repo","private":true,"visibility":"private"}}"#,
+        )
+        .unwrap();
         let ca = root.join("ca.pem");
         fs::write(&ca, openai.ca_pem()).unwrap();
         let wrapper = bin.join("codex");
@@ -193,6 +202,10 @@ impl Job {
             ("CODEX_REFRESH_TOKEN_URL_OVERRIDE", openai.token_url()),
             ("CODEX_CA_CERTIFICATE", ca.display().to_string()),
             ("RUST_LOG", "error".into()),
+            ("GITHUB_EVENT_NAME", "push".into()),
+            ("GITHUB_EVENT_PATH", event.display().to_string()),
+            ("GITHUB_RUN_ID", "4242".into()),
+            ("GITHUB_RUN_ATTEMPT", "1".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -224,6 +237,13 @@ impl Job {
     pub fn env(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
         self.env.insert(name.to_owned(), value.into());
         self
+    }
+
+    /// Replaces the event that started the run.
+    pub fn event(&mut self, name: &str, payload: &serde_json::Value) -> &mut Self {
+        let path = self.dir.path().join("event.json");
+        fs::write(&path, payload.to_string()).unwrap();
+        self.env("GITHUB_EVENT_NAME", name)
     }
 
     /// The Codex home of the job (`$HOME/.codex`).

@@ -1,0 +1,148 @@
+//! Contexts where the action refuses to run: public repositories, pull requests from forks,
+//! and `pull_request_target`.
+//!
+//! A ChatGPT login is a personal credential. On a public repository anyone who can get a
+//! workflow to run with the secret can use it; `pull_request_target` runs with secrets in the
+//! context of a pull request whose code the attacker controls (GitHub Security Lab, "Keeping
+//! your GitHub Actions and workflows secure: Preventing pwn requests").
+
+use serde_json::Value;
+
+use crate::config::RunContext;
+
+/// Why the run's context is unsafe for a credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeContext {
+    /// `pull_request_target`.
+    #[error(
+        "codex-auth refuses to run on `pull_request_target`: that event runs with the \
+         repository's secrets for a pull request whose author controls the code Codex would \
+         see. Run it on `push`, `schedule` or `workflow_dispatch` instead."
+    )]
+    PullRequestTarget,
+    /// A pull request whose head is in a fork.
+    #[error(
+        "codex-auth refuses to run for a pull request from a fork ({head}): its author controls \
+         the code and prompts Codex would run with your login. Run it on `push`, `schedule` or \
+         `workflow_dispatch` instead."
+    )]
+    ForkPullRequest {
+        /// The fork's `owner/name`.
+        head: String,
+    },
+    /// A public repository without `allow-public-repository: true`.
+    #[error(
+        "codex-auth refuses to run on the public repository {repository}: anyone who can get a \
+         workflow run with the secret could use or leak the ChatGPT login, and OpenAI's \
+         guidance is to never use it on public repositories. Move the workflow to a private \
+         repository, or set input `allow-public-repository: true` if you accept that risk."
+    )]
+    PublicRepository {
+        /// `owner/name`.
+        repository: String,
+    },
+}
+
+/// Refuses `pull_request_target` and pull requests from forks.
+pub fn check_event(run: &RunContext) -> Result<(), UnsafeContext> {
+    match run.event_name.as_deref() {
+        Some("pull_request_target") => Err(UnsafeContext::PullRequestTarget),
+        Some("pull_request" | "pull_request_review" | "pull_request_review_comment") => {
+            let payload = run.payload.as_ref();
+            let head = payload
+                .and_then(|p| p.pointer("/pull_request/head/repo/full_name"))
+                .and_then(Value::as_str);
+            let base = payload
+                .and_then(|p| p.pointer("/pull_request/base/repo/full_name"))
+                .and_then(Value::as_str);
+            let fork = payload
+                .and_then(|p| p.pointer("/pull_request/head/repo/fork"))
+                .and_then(Value::as_bool);
+            match (head, base) {
+                (Some(head), Some(base)) if head != base || fork == Some(true) => {
+                    Err(UnsafeContext::ForkPullRequest {
+                        head: head.to_owned(),
+                    })
+                }
+                // A pull request whose head repository is gone (deleted fork) or unknown.
+                (None, _) => Err(UnsafeContext::ForkPullRequest {
+                    head: "an unknown repository".to_owned(),
+                }),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether the event payload says the repository is private: `repository.private`, or
+/// `repository.visibility` (`public`, `private`, `internal`). `None` when it does not say.
+pub fn payload_says_private(run: &RunContext) -> Option<bool> {
+    let repository = run.payload.as_ref()?.get("repository")?;
+    if let Some(private) = repository.get("private").and_then(Value::as_bool) {
+        return Some(private);
+    }
+    match repository.get("visibility").and_then(Value::as_str)? {
+        "public" => Some(false),
+        "private" | "internal" => Some(true),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(event: &str, payload: Value) -> RunContext {
+        RunContext {
+            event_name: Some(event.to_owned()),
+            payload: Some(payload),
+            run_id: Some(1),
+            run_attempt: 1,
+        }
+    }
+
+    #[test]
+    fn refuses_pull_request_target_and_forks() {
+        assert_eq!(
+            check_event(&run("pull_request_target", json!({}))),
+            Err(UnsafeContext::PullRequestTarget)
+        );
+        let pr = |head: &str, fork: bool| {
+            json!({"pull_request": {
+                "head": {"repo": {"full_name": head, "fork": fork}},
+                "base": {"repo": {"full_name": "octo/repo"}}}})
+        };
+        assert_eq!(
+            check_event(&run("pull_request", pr("mallory/repo", true))),
+            Err(UnsafeContext::ForkPullRequest {
+                head: "mallory/repo".into()
+            })
+        );
+        assert_eq!(
+            check_event(&run("pull_request", pr("octo/repo", false))),
+            Ok(())
+        );
+        assert_eq!(check_event(&run("push", json!({}))), Ok(()));
+        assert_eq!(check_event(&run("schedule", json!({}))), Ok(()));
+    }
+
+    #[test]
+    fn reads_visibility_from_the_payload() {
+        let says = |repository: Value| {
+            payload_says_private(&run("push", json!({"repository": repository})))
+        };
+        assert_eq!(says(json!({"private": false})), Some(false));
+        assert_eq!(
+            says(json!({"private": true, "visibility": "private"})),
+            Some(true)
+        );
+        assert_eq!(says(json!({"visibility": "internal"})), Some(true));
+        assert_eq!(says(json!({"name": "repo"})), None);
+        assert_eq!(
+            payload_says_private(&run("schedule", json!({"schedule": "0 0 * * *"}))),
+            None
+        );
+    }
+}
