@@ -158,7 +158,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
 enum Plan {
     /// Keep the file on disk: a newer login of the same account (a persistent runner whose
     /// file Codex refreshed after the secret was last written).
-    KeepDisk(AuthFile),
+    KeepDisk(Box<AuthFile>),
     /// Write the seed, replacing what the words say ("" when there was nothing).
     WriteSeed(&'static str),
 }
@@ -176,7 +176,7 @@ fn plan_restore(workflow: &Workflow, home: &CodexHome, seed: &AuthFile) -> anyho
             if disk.account_id() != seed.account_id() {
                 Plan::WriteSeed("a login of another account")
             } else if disk.last_refresh() > seed.last_refresh() {
-                Plan::KeepDisk(disk)
+                Plan::KeepDisk(Box::new(disk))
             } else {
                 Plan::WriteSeed("an older login of the same account")
             }
