@@ -45,7 +45,7 @@ pub enum AuthError {
     #[error("it is not valid JSON: {0}")]
     Syntax(String),
     /// Valid JSON, but not an object.
-    #[error("it is JSON {0}, not an object")]
+    #[error("it is a JSON {0}, not an object")]
     NotObject(&'static str),
     /// An API-key login: nothing to refresh, and it would spend API credits instead.
     #[error(
@@ -78,6 +78,23 @@ pub enum AuthError {
     /// The JWT payload of `tokens.id_token` does not decode.
     #[error("the payload of `tokens.id_token` is not base64url-encoded JSON")]
     IdTokenPayload,
+    /// The same key twice in one object: JSON parsers disagree on which one wins.
+    #[error(
+        "it has a duplicate key at line {line} column {column}: JSON readers disagree on which \
+         value wins, so the file is ambiguous"
+    )]
+    DuplicateKey {
+        /// Line of the second occurrence.
+        line: usize,
+        /// Column of the second occurrence.
+        column: usize,
+    },
+    /// `last_refresh` lies in the future.
+    #[error(
+        "`last_refresh` is more than an hour in the future; the file was edited or made on a \
+         machine with a wrong clock"
+    )]
+    LastRefreshInFuture,
     /// `last_refresh` is not a timestamp.
     #[error("`last_refresh` is not an RFC 3339 timestamp such as 2026-01-31T12:00:00Z")]
     LastRefreshFormat,
@@ -133,6 +150,17 @@ pub struct Claims {
 }
 
 impl AuthFile {
+    /// Decodes a secret's value given as bytes (a file, standard input).
+    pub fn decode_bytes(input: &[u8]) -> Result<Self, AuthError> {
+        if input.len() > MAX_BYTES {
+            return Err(AuthError::TooLarge(input.len()));
+        }
+        if input.starts_with(b"\xEF\xBB\xBF") {
+            return Err(AuthError::ByteOrderMark);
+        }
+        Self::decode(std::str::from_utf8(input).map_err(|_| AuthError::NotUtf8)?)
+    }
+
     /// Decodes a secret's value: compact or pretty JSON, or base64 of it.
     pub fn decode(input: &str) -> Result<Self, AuthError> {
         if input.len() > MAX_BYTES {
@@ -147,6 +175,10 @@ impl AuthFile {
         }
         if trimmed.starts_with('{') {
             return Self::parse(trimmed.as_bytes());
+        }
+        // JSON, but not an object (`[]`, `"…"`, `null`, a number).
+        if let Ok(Strict(value)) = serde_json::from_str(trimmed) {
+            return Self::from_value(value);
         }
         let compact: String = trimmed.split_ascii_whitespace().collect();
         let bytes = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
@@ -172,13 +204,16 @@ impl AuthFile {
         if text.trim().is_empty() {
             return Err(AuthError::Empty);
         }
-        let value: Value = serde_json::from_str(text).map_err(describe_syntax_error)?;
+        let Strict(value) = serde_json::from_str(text).map_err(describe_syntax_error)?;
         Self::from_value(value)
     }
 
     fn from_value(value: Value) -> Result<Self, AuthError> {
         let Value::Object(mut root) = value else {
-            return Err(AuthError::NotObject(json_kind(&value)));
+            let kind = json_kind(&value);
+            return Err(AuthError::NotObject(
+                kind.trim_start_matches("an ").trim_start_matches("a "),
+            ));
         };
         let auth_mode = root.remove("auth_mode").filter(|v| !v.is_null());
         let openai_api_key = root.remove("OPENAI_API_KEY");
@@ -217,6 +252,11 @@ impl AuthFile {
         let refreshed_at: Timestamp = last_refresh
             .parse()
             .map_err(|_| AuthError::LastRefreshFormat)?;
+        // An hour of clock skew is tolerated; a file from the future would win every
+        // "which login is newer" comparison.
+        if refreshed_at.as_second() > Timestamp::now().as_second() + 3600 {
+            return Err(AuthError::LastRefreshInFuture);
+        }
         Ok(Self {
             auth_mode,
             openai_api_key,
@@ -375,11 +415,89 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+const DUPLICATE_KEY: &str = "duplicate key";
+
+/// A JSON value read strictly: an object with the same key twice is an error, not "the last
+/// one wins" as `serde_json::Value` would have it.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(DUPLICATE_KEY));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 /// serde_json's syntax messages are fixed texts plus a position; its data messages can quote
 /// the input, so only the former are shown.
 fn describe_syntax_error(error: serde_json::Error) -> AuthError {
     use serde_json::error::Category;
     match error.classify() {
+        Category::Data if error.to_string().starts_with(DUPLICATE_KEY) => AuthError::DuplicateKey {
+            line: error.line(),
+            column: error.column(),
+        },
         Category::Syntax | Category::Eof => AuthError::Syntax(error.to_string()),
         Category::Io | Category::Data => AuthError::Syntax(format!(
             "unreadable at line {} column {}",
@@ -564,7 +682,7 @@ pub(crate) mod tests {
         let cases = [
             ("", AuthError::Empty),
             ("  \n ", AuthError::Empty),
-            ("[1]", AuthError::NeitherJsonNorBase64),
+            ("[1]", AuthError::NotObject("array")),
             ("\u{feff}{}", AuthError::ByteOrderMark),
             (&STANDARD.encode("not json"), AuthError::Base64NotJson),
         ];

@@ -27,21 +27,15 @@ pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
         Some(path) => path.to_owned(),
         None => default_path().context("neither CODEX_HOME nor HOME is set; pass a file")?,
     };
-    let text = if path == Path::new("-") {
-        let mut text = String::new();
+    let bytes = if path == Path::new("-") {
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .take(MAX_BYTES as u64 * 2)
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .context("cannot read standard input")?;
-        text
+        bytes
     } else {
         match std::fs::read(&path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-                Failure::new(
-                    "Invalid auth.json",
-                    format!("{}: it is not UTF-8 text", path.display()),
-                )
-            })?,
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let message = format!(
                     "{} does not exist: run `codex login` (ChatGPT sign-in) first, or pass a file",
@@ -52,12 +46,13 @@ pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
     };
+    let bytes = zeroize::Zeroizing::new(bytes);
     let name = if path == Path::new("-") {
         "standard input".to_owned()
     } else {
         path.display().to_string()
     };
-    let file = AuthFile::decode(&text).map_err(|e| {
+    let file = AuthFile::decode_bytes(&bytes).map_err(|e| {
         Failure::new(
             "Invalid auth.json",
             format!("{name} is not a usable Codex ChatGPT login: {e}"),

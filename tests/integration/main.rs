@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod action_yml;
+mod bad_input;
 mod core_loop;
 mod libsodium;
 mod support;
