@@ -210,8 +210,9 @@ pub enum ApiError {
     },
     /// A rate limit asked for a longer wait than allowed.
     #[error(
-        "GitHub's rate limit asks to wait {wait_secs} s before writing the {target}, longer than \
-         the {max_secs} s allowed; space out jobs that share a token"
+        "GitHub's rate limit asks to wait {wait_secs} s before accessing the {target}, longer \
+         than input `api-timeout` allows ({max_secs} s); space out the jobs that share the \
+         token, or raise `api-timeout`."
     )]
     RateLimited {
         /// The secret.
@@ -222,7 +223,11 @@ pub enum ApiError {
         max_secs: u64,
     },
     /// Still failing after every retry.
-    #[error("GitHub kept failing for the {target} ({seconds} s of retries): {last}.")]
+    #[error(
+        "GitHub kept failing for the {target} ({seconds} s of retries, bounded by input \
+         `api-timeout`): {last}. If GitHub is having an outage, re-run the job later; if the \
+         address is wrong, check GITHUB_API_URL."
+    )]
     GaveUp {
         /// The secret.
         target: String,

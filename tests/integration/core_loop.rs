@@ -4,80 +4,10 @@
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
-use crate::support::github::{self, Access, Fault, GitHub, Run};
-use crate::support::job::{assert_loopback_only, Job, StageRun, WRITE_TOKEN};
-use crate::support::openai::{OpenAi, Responses};
-
-const REPO: &str = "octo/repo";
-const SECRET: &str = "CODEX_AUTH_JSON";
-
-struct World {
-    github: GitHub,
-    openai: OpenAi,
-}
-
-impl World {
-    fn new(responses: Responses) -> Self {
-        assert_loopback_only();
-        let github = GitHub::start();
-        github.add_token(WRITE_TOKEN, Access::Write);
-        github.add_scope(&github::repo(REPO));
-        // The run every job belongs to, queued a minute ago (before any secret write below).
-        github.add_run(
-            4242,
-            Run {
-                created_at: github.timestamp(-60),
-                run_started_at: github.timestamp(-60),
-                run_attempt: 1,
-            },
-        );
-        Self {
-            github,
-            openai: OpenAi::start(responses),
-        }
-    }
-
-    /// A job whose secret holds `seed`, as the workflow would pass it.
-    fn job(&self, seed: &Value) -> Job {
-        self.github
-            .set_secret(&github::repo(REPO), SECRET, &seed.to_string());
-        let mut job = Job::new(&self.github, &self.openai);
-        job.input("auth-json", seed.to_string())
-            .input("token", WRITE_TOKEN);
-        job
-    }
-
-    fn stored(&self) -> Value {
-        let secret = self.github.secret(&github::repo(REPO), SECRET).unwrap();
-        assert!(!secret.value.contains('\n'), "the secret must be one line");
-        serde_json::from_str(&secret.value).unwrap()
-    }
-
-    /// No token ever issued, nor the write token, shows in anything a stage printed or wrote.
-    fn assert_no_secret_leaked(&self, runs: &[&StageRun]) {
-        let mut secrets = self.openai.all_token_values();
-        secrets.push(WRITE_TOKEN.to_owned());
-        for run in runs {
-            let visible = run.visible();
-            for secret in &secrets {
-                assert!(
-                    !visible.contains(secret.as_str()),
-                    "a token leaked into the output:\n{visible}"
-                );
-            }
-        }
-    }
-}
-
-fn annotation(run: &StageRun, title: &str) -> String {
-    let prefix = format!("::error title=codex-auth%3A {title}::");
-    run.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no error annotation titled {title:?} in:\n{}", run.stdout))
-        .replace("%0A", "\n")
-        .replace("%25", "%")
-}
+use crate::support::github::{self, Access, Fault};
+use crate::support::job::{Job, WRITE_TOKEN};
+use crate::support::openai::Responses;
+use crate::support::world::{annotation, World, REPO, SECRET};
 
 #[test]
 fn stale_token_is_refreshed_by_codex_and_written_back() {

@@ -6,4 +6,5 @@ mod action_yml;
 mod bad_input;
 mod core_loop;
 mod libsodium;
+mod reliability;
 mod support;

@@ -11,6 +11,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -239,6 +240,22 @@ impl Job {
         self
     }
 
+    /// Replaces the `codex` on PATH with a script that records the call like the default
+    /// wrapper, then runs `body` (in which `$REAL` is the real Codex binary).
+    pub fn wrap_codex(&mut self, body: &str) -> &mut Self {
+        let wrapper = self.bin.join("codex");
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nlog=\"{calls}/$$\"\nprintf '%s\\n' \"$@\" > \"$log.args\"\nenv -0 > \"$log.env\"\nREAL=\"{real}\"\n{body}\n",
+                calls = self.calls.display(),
+                real = real_codex().display()
+            ),
+        )
+        .unwrap();
+        self
+    }
+
     /// Replaces the event that started the run.
     pub fn event(&mut self, name: &str, payload: &serde_json::Value) -> &mut Self {
         let path = self.dir.path().join("event.json");
@@ -261,7 +278,21 @@ impl Job {
         self.stage("post", &main.state)
     }
 
-    fn stage(&mut self, stage: &str, state: &BTreeMap<String, String>) -> StageRun {
+    /// Starts the main stage without waiting (for signal tests); output is discarded.
+    pub fn spawn_main(&mut self) -> std::process::Child {
+        let (mut command, _) = self.command("main", &BTreeMap::new());
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    fn command(
+        &mut self,
+        stage: &str,
+        state: &BTreeMap<String, String>,
+    ) -> (Command, [PathBuf; 3]) {
         self.steps += 1;
         let files = self
             .dir
@@ -272,10 +303,8 @@ impl Job {
         for f in [&output, &state_file, &summary] {
             fs::write(f, "").unwrap();
         }
-        let mut command = Command::new("timeout");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_codex-auth"));
         command
-            .arg("300")
-            .arg(env!("CARGO_BIN_EXE_codex-auth"))
             .args(["action", stage])
             .env_clear()
             .envs(&self.env)
@@ -290,7 +319,12 @@ impl Job {
         for (name, value) in state {
             command.env(format!("STATE_{name}"), value);
         }
-        let out = command.output().unwrap();
+        (command, [output, state_file, summary])
+    }
+
+    fn stage(&mut self, stage: &str, state: &BTreeMap<String, String>) -> StageRun {
+        let (command, [output, state_file, summary]) = self.command(stage, state);
+        let out = run_bounded(command, Duration::from_secs(300));
         let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
         let output_file = read(&output);
         let state_text = read(&state_file);
@@ -325,6 +359,41 @@ impl Job {
             }
         }
         calls
+    }
+}
+
+/// Runs a command to completion, killing it if it outlives `limit`.
+fn run_bounded(mut command: Command, limit: Duration) -> std::process::Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = child.id();
+    let (done, waiting) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if waiting.recv_timeout(limit).is_err() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buffer = Vec::new();
+            let _ = r.read_to_end(&mut buffer);
+            buffer
+        })
+    };
+    let (out, err) = (read(Box::new(stdout)), read(Box::new(stderr)));
+    let status = child.wait().unwrap();
+    let _ = done.send(());
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
     }
 }
 

@@ -6,7 +6,9 @@
 pub mod github;
 pub mod job;
 pub mod openai;
+pub mod raw;
 pub mod serve;
+pub mod world;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -1,0 +1,416 @@
+//! Concurrency, unsafe contexts and injected faults: nothing lost, nothing leaked, every failure
+//! loud and bounded.
+
+use std::time::{Duration, Instant};
+
+use pretty_assertions::assert_eq;
+use serde_json::{json, Value};
+
+use crate::support::github::{self, Access, Fault, Run};
+use crate::support::job::{Job, StageRun};
+use crate::support::openai::Responses;
+use crate::support::raw;
+use crate::support::world::{annotation, World, REPO, SECRET};
+
+fn warning(run: &StageRun, title: &str) -> String {
+    let prefix = format!("::warning title={title}::");
+    run.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no warning titled {title:?} in:\n{}", run.stdout))
+        .to_owned()
+}
+
+fn refreshed_on_disk(job: &Job) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(job.codex_home().join("auth.json")).unwrap())
+        .unwrap()
+}
+
+// ---- Concurrency: one credential, one serialized stream ----
+
+#[test]
+fn a_secret_written_after_the_run_was_queued_stops_the_job_before_codex() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    // Another job wrote the secret 5 s ago; this run was queued a minute ago.
+    world
+        .github
+        .set_secret_at(&github::repo(REPO), SECRET, "{\"newer\":true}", -5);
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}", main.stdout);
+    let message = annotation(&main, "Secret changed after this run was queued");
+    for part in [
+        "another job refreshed the login",
+        "Codex was not run",
+        "Re-run the job",
+        "concurrency:",
+    ] {
+        assert!(message.contains(part), "{part:?} missing in {message}");
+    }
+    assert!(job.codex_calls().is_empty());
+    assert_eq!(world.openai.rotations(), 0);
+    let post = job.post(&main);
+    assert_eq!(post.code, 0, "{}", post.stdout);
+    assert_eq!(post.output("persisted"), "false");
+    assert_eq!(world.github.count("PUT"), 0);
+}
+
+#[test]
+fn a_rerun_queued_after_the_write_proceeds() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    world
+        .github
+        .set_secret_at(&github::repo(REPO), SECRET, &seed.to_string(), -30);
+    // Attempt 2 of the same run started after that write, so it received the new value.
+    world.github.add_run(
+        4242,
+        Run {
+            created_at: world.github.timestamp(-600),
+            run_started_at: world.github.timestamp(-10),
+            run_attempt: 2,
+        },
+    );
+    job.env("GITHUB_RUN_ATTEMPT", "2");
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    let post = job.post(&main);
+    assert_eq!(post.code, 0, "{}", post.stdout);
+    assert_eq!(post.output("persisted"), "true");
+}
+
+#[test]
+fn without_actions_read_the_check_is_skipped_with_a_warning() {
+    let world = World::new(Responses::Ok);
+    let token = "github_pat_11SECRETSONLY00000000_qwertyuiopasdfghjklzxcvbnm";
+    world.github.add_token(token, Access::SecretsOnly);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    job.input("token", token);
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    let message = warning(&main, "Concurrent-use check skipped");
+    assert!(message.contains("\"Actions: Read\""), "{message}");
+    let post = job.post(&main);
+    assert_eq!(post.output("persisted"), "true", "{}", post.stdout);
+}
+
+#[test]
+fn a_write_by_another_job_during_this_one_warns_and_keeps_our_rotation() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    world
+        .github
+        .set_secret_at(&github::repo(REPO), SECRET, "{\"other\":\"job\"}", 1);
+    let post = job.post(&main);
+    assert_eq!(post.code, 0, "{}", post.stdout);
+    let message = warning(&post, "Concurrent use of the login");
+    assert!(
+        message.contains("written by another job while this one ran"),
+        "{message}"
+    );
+    assert_eq!(
+        world.stored()["tokens"]["refresh_token"],
+        world.openai.latest().refresh_token.as_str()
+    );
+}
+
+#[test]
+fn a_write_by_another_job_with_our_tokens_unchanged_writes_nothing() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    world
+        .github
+        .set_secret_at(&github::repo(REPO), SECRET, "{\"other\":\"job\"}", 1);
+    let post = job.post(&main);
+    assert_eq!(post.code, 0, "{}", post.stdout);
+    assert_eq!(post.output("persisted"), "false");
+    assert_eq!(
+        world.stored(),
+        json!({"other": "job"}),
+        "the other job's write stays"
+    );
+}
+
+// ---- Unsafe contexts ----
+
+#[test]
+fn a_public_repository_is_refused_unless_allowed() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let public =
+        json!({"repository": {"full_name": REPO, "private": false, "visibility": "public"}});
+    let mut job = world.job(&seed);
+    job.event("push", &public);
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}", main.stdout);
+    let message = annotation(&main, "Public repository");
+    assert!(
+        message.contains("allow-public-repository: true"),
+        "{message}"
+    );
+    assert!(job.codex_calls().is_empty());
+    assert!(
+        world.github.requests().is_empty(),
+        "decided from the payload alone"
+    );
+
+    let mut job = world.job(&seed);
+    job.event("push", &public)
+        .input("allow-public-repository", "true");
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+}
+
+#[test]
+fn visibility_comes_from_the_api_when_the_payload_is_silent() {
+    let world = World::new(Responses::Ok);
+    world.github.make_public(REPO);
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    job.event("schedule", &json!({"schedule": "17 6 * * 1"}));
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}", main.stdout);
+    annotation(&main, "Public repository");
+    let paths: Vec<String> = world
+        .github
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(paths, ["/repos/octo/repo"]);
+    assert!(job.codex_calls().is_empty());
+}
+
+#[test]
+fn pull_request_target_and_fork_pull_requests_are_refused() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    job.event(
+        "pull_request_target",
+        &json!({"repository": {"private": true}}),
+    );
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    assert!(annotation(&main, "Unsafe event").contains("`pull_request_target`"));
+
+    let mut job = world.job(&seed);
+    job.event(
+        "pull_request",
+        &json!({
+            "repository": {"full_name": REPO, "private": true},
+            "pull_request": {
+                "head": {"repo": {"full_name": "mallory/repo", "fork": true}},
+                "base": {"repo": {"full_name": REPO}}
+            }
+        }),
+    );
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    assert!(annotation(&main, "Unsafe event").contains("from a fork (mallory/repo)"));
+    assert!(job.codex_calls().is_empty());
+    assert!(world.github.requests().is_empty());
+}
+
+// ---- Faults ----
+
+#[test]
+fn rate_limit_reset_is_waited_for_then_persisted() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    let reset = (crate::support::now() + 2).to_string();
+    world.github.inject(
+        Fault::new(
+            "PUT",
+            &format!("/actions/secrets/{SECRET}"),
+            403,
+            "API rate limit exceeded",
+        )
+        .header("x-ratelimit-remaining", "0")
+        .header("x-ratelimit-reset", reset),
+    );
+    let started = Instant::now();
+    let post = job.post(&main);
+    assert_eq!(post.code, 0, "{}", post.stdout);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(
+        post.stdout
+            .contains("rate limited (403 API rate limit exceeded)"),
+        "{}",
+        post.stdout
+    );
+    assert_eq!(post.output("persisted"), "true");
+}
+
+#[test]
+fn a_wait_longer_than_api_timeout_fails_at_once() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    job.input("api-timeout", "5");
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    world.github.inject(
+        Fault::new(
+            "PUT",
+            &format!("/actions/secrets/{SECRET}"),
+            429,
+            "API rate limit exceeded",
+        )
+        .header("retry-after", "3600"),
+    );
+    let started = Instant::now();
+    let post = job.post(&main);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "it must not wait"
+    );
+    assert_eq!(post.code, 1, "{}", post.stdout);
+    let message = annotation(&post, "Refreshed login not saved");
+    assert!(
+        message.contains("wait 3600 s") && message.contains("`api-timeout`"),
+        "{message}"
+    );
+    assert_eq!(
+        refreshed_on_disk(&job)["tokens"]["refresh_token"],
+        world.openai.latest().refresh_token.as_str()
+    );
+}
+
+#[test]
+fn unknown_environment_and_organization_name_the_input() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    for (input, value, named) in [
+        ("environment", "nope", "input `environment`"),
+        ("organization", "nope-org", "input `organization`"),
+    ] {
+        let mut job = world.job(&seed);
+        job.input(input, value);
+        let main = job.main();
+        assert_eq!(main.code, 1, "{}", main.stdout);
+        let message = annotation(&main, "Cannot write the secret back");
+        assert!(
+            message.contains("404 Not Found") && message.contains(named),
+            "{message}"
+        );
+        assert!(job.codex_calls().is_empty());
+    }
+}
+
+#[test]
+fn transport_failures_are_bounded_and_keep_the_refreshed_file() {
+    let world = World::new(Responses::Ok);
+    for (kind, port, expected) in [
+        ("refused", raw::refused_port(), "Connection refused"),
+        ("silent", raw::silent(), "no answer within"),
+        ("cut short", raw::cut_short(), "request failed"),
+    ] {
+        let seed = world.openai.seed(true);
+        let mut job = world.job(&seed);
+        job.input("api-timeout", "3");
+        let main = job.main();
+        assert_eq!(main.code, 0, "{kind}: {}\n{}", main.stdout, main.stderr);
+        job.env("GITHUB_API_URL", format!("http://127.0.0.1:{port}"));
+        let started = Instant::now();
+        let post = job.post(&main);
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{kind}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(post.code, 1, "{kind}: {}", post.stdout);
+        let message = annotation(&post, "Refreshed login not saved");
+        assert!(message.contains(expected), "{kind}: {message}");
+        assert!(message.contains("GITHUB_API_URL"), "{kind}: {message}");
+        // Nothing lost: the refreshed file is still on disk.
+        let on_disk = refreshed_on_disk(&job);
+        assert_eq!(
+            on_disk["tokens"]["refresh_token"],
+            world.openai.latest().refresh_token.as_str(),
+            "{kind}"
+        );
+        world.assert_no_secret_leaked(&[&main, &post]);
+    }
+}
+
+#[test]
+fn codex_killed_by_a_signal_mid_run_never_leads_to_a_bad_write() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    // Let Codex start (and maybe refresh), then kill it and the wrapper with SIGKILL.
+    job.wrap_codex("\"$REAL\" \"$@\" & pid=$!\nsleep 0.3\nkill -KILL $pid\nkill -KILL $$");
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    assert_eq!(main.output("exit-code"), "137");
+    let post = job.post(&main);
+    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
+    // Whatever Codex got to, the secret holds a valid login whose refresh token is live.
+    let stored = world.stored();
+    let live = world.openai.latest().refresh_token;
+    assert_eq!(stored["tokens"]["refresh_token"], live.as_str());
+    codex_auth::auth_file::AuthFile::decode(&stored.to_string()).unwrap();
+}
+
+#[test]
+fn sigterm_while_writing_auth_json_leaves_the_old_or_the_new_file() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let old = {
+        let mut old = seed.clone();
+        old["tokens"]["refresh_token"] = "rt_older_file_on_disk".into();
+        old["last_refresh"] = "2026-01-01T00:00:00Z".into();
+        old
+    };
+    let fingerprint = |v: &Value| v["tokens"]["refresh_token"].as_str().unwrap().to_owned();
+    let prepare = || {
+        let mut job = world.job(&seed);
+        job.wrap_codex("exit 0");
+        let path = job.codex_home().join("auth.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&old).unwrap()).unwrap();
+        (job, path)
+    };
+    // How long a whole main stage takes here; the signals land across that span.
+    let (mut job, _) = prepare();
+    let started = Instant::now();
+    job.spawn_main().wait().unwrap();
+    let span = started.elapsed();
+    let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
+    for i in 0..40u32 {
+        let (mut job, path) = prepare();
+        let mut child = job.spawn_main();
+        std::thread::sleep(span * i / 32);
+        let _ = nix_kill(child.id(), "TERM");
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let on_disk: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("iteration {i}: partial file ({e}): {text}"));
+        let which = fingerprint(&on_disk);
+        assert!(
+            which == fingerprint(&old) || which == fingerprint(&seed),
+            "iteration {i}"
+        );
+        *outcomes.entry(which).or_default() += 1;
+    }
+    // The signals landed both before and after the write: the window was really crossed.
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+}
+
+fn nix_kill(pid: u32, signal: &str) -> std::io::Result<std::process::ExitStatus> {
+    std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+}

@@ -1,0 +1,85 @@
+//! One GitHub, one OpenAI, one repository with its secret and a workflow run: the world
+//! most end-to-end cases start from.
+
+use serde_json::Value;
+
+use super::github::{self, Access, GitHub, Run};
+use super::job::{assert_loopback_only, Job, StageRun, WRITE_TOKEN};
+use super::openai::{OpenAi, Responses};
+
+pub const REPO: &str = "octo/repo";
+pub const SECRET: &str = "CODEX_AUTH_JSON";
+
+/// The servers.
+pub struct World {
+    /// GitHub.
+    pub github: GitHub,
+    /// OpenAI.
+    pub openai: OpenAi,
+}
+
+impl World {
+    /// Starts both servers.
+    pub fn new(responses: Responses) -> Self {
+        assert_loopback_only();
+        let github = GitHub::start();
+        github.add_token(WRITE_TOKEN, Access::Write);
+        github.add_scope(&github::repo(REPO));
+        // The run every job belongs to, queued a minute ago (before any secret write below).
+        github.add_run(
+            4242,
+            Run {
+                created_at: github.timestamp(-60),
+                run_started_at: github.timestamp(-60),
+                run_attempt: 1,
+            },
+        );
+        Self {
+            github,
+            openai: OpenAi::start(responses),
+        }
+    }
+
+    /// A job whose secret holds `seed`, as the workflow would pass it.
+    pub fn job(&self, seed: &Value) -> Job {
+        self.github
+            .set_secret(&github::repo(REPO), SECRET, &seed.to_string());
+        let mut job = Job::new(&self.github, &self.openai);
+        job.input("auth-json", seed.to_string())
+            .input("token", WRITE_TOKEN);
+        job
+    }
+
+    /// The stored secret, parsed.
+    pub fn stored(&self) -> Value {
+        let secret = self.github.secret(&github::repo(REPO), SECRET).unwrap();
+        assert!(!secret.value.contains('\n'), "the secret must be one line");
+        serde_json::from_str(&secret.value).unwrap()
+    }
+
+    /// No token ever issued, nor the write token, shows in anything a stage printed or wrote.
+    pub fn assert_no_secret_leaked(&self, runs: &[&StageRun]) {
+        let mut secrets = self.openai.all_token_values();
+        secrets.push(WRITE_TOKEN.to_owned());
+        for run in runs {
+            let visible = run.visible();
+            for secret in &secrets {
+                assert!(
+                    !visible.contains(secret.as_str()),
+                    "a token leaked into the output:\n{visible}"
+                );
+            }
+        }
+    }
+}
+
+/// The message of the error annotation with this title.
+pub fn annotation(run: &StageRun, title: &str) -> String {
+    let prefix = format!("::error title=codex-auth%3A {title}::");
+    run.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no error annotation titled {title:?} in:\n{}", run.stdout))
+        .replace("%0A", "\n")
+        .replace("%25", "%")
+}
