@@ -2,7 +2,7 @@
 # pinned and verified, and the codex-auth binary.
 
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 ARG BASE_IMAGE=debian:bookworm-slim
 
 # Build codex-auth.
@@ -30,7 +30,9 @@ FROM ${BASE_IMAGE}
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends bash ca-certificates git \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* \
+    # The checkout belongs to the runner's user, not to root: let git read it.
+    && git config --system --add safe.directory '*'
 COPY --from=codex /opt-codex /opt/codex
 COPY --from=build /codex-auth /usr/local/bin/codex-auth
 RUN ln -s /opt/codex/bin/codex /usr/local/bin/codex \

@@ -192,9 +192,19 @@ impl AuthFile {
         }
     }
 
-    /// Parses the bytes of an `auth.json` file.
+    /// Parses the bytes of an `auth.json` value or file of at most 48 KB.
     pub fn parse(bytes: &[u8]) -> Result<Self, AuthError> {
         if bytes.len() > MAX_BYTES {
+            return Err(AuthError::TooLarge(bytes.len()));
+        }
+        Self::parse_file(bytes)
+    }
+
+    /// Parses an `auth.json` file on disk, which Codex writes pretty-printed: it may be larger
+    /// than its compact form, which is what must fit in a secret (checked at write time).
+    pub fn parse_file(bytes: &[u8]) -> Result<Self, AuthError> {
+        const MAX_FILE_BYTES: usize = 1024 * 1024;
+        if bytes.len() > MAX_FILE_BYTES {
             return Err(AuthError::TooLarge(bytes.len()));
         }
         if bytes.starts_with(b"\xEF\xBB\xBF") {

@@ -6,13 +6,18 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Mutex;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWriteExt as _, BufReader};
 
+use crate::auth_file::AuthFile;
+use crate::codex_home::AUTH_FILE;
 use crate::secret::Secret;
+use crate::workflow::Workflow;
 
 /// Variables Codex must not see, besides every `INPUT_*`.
 const HIDDEN: &[&str] = &[
@@ -26,6 +31,13 @@ const HIDDEN: &[&str] = &[
     "ACTIONS_RUNTIME_TOKEN",
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
     "ACTIONS_ID_TOKEN_REQUEST_URL",
+    // The runner's command files: a command Codex runs could forge this step's state
+    // (making the post stage skip a write-back), outputs or later steps' environment.
+    "GITHUB_STATE",
+    "GITHUB_OUTPUT",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_STEP_SUMMARY",
 ];
 
 /// How a refresh failed for good, as Codex reports it.
@@ -77,6 +89,8 @@ pub struct Exec<'a> {
     pub codex_home: &'a Path,
     /// Scratch space for the last-message file.
     pub temp_dir: &'a Path,
+    /// Where masks for tokens Codex writes are printed.
+    pub workflow: &'a Workflow,
 }
 
 impl Exec<'_> {
@@ -98,13 +112,18 @@ impl Exec<'_> {
         args
     }
 
-    /// Runs Codex with stdin from /dev/null, streaming its output to ours.
+    /// Runs Codex with stdin from /dev/null, streaming its output to ours. Tokens Codex
+    /// writes to auth.json are masked before any later line of its output is printed. A
+    /// SIGTERM or SIGINT (a cancelled job) is passed on to Codex, and its exit awaited, so
+    /// that a refresh in flight lands in auth.json and can still be written back.
     pub async fn run(&self, environment: Vec<(OsString, OsString)>) -> Result<Outcome, CodexError> {
+        let run_as = unprivileged_owner(self.workspace);
         let scratch = tempfile::Builder::new()
             .prefix("codex-auth-")
             .tempdir_in(self.temp_dir)?;
         let last_message = scratch.path().join("last-message.txt");
-        let mut child = tokio::process::Command::new("codex")
+        let mut command = tokio::process::Command::new("codex");
+        command
             .args(self.arguments(&last_message))
             .env_clear()
             .envs(environment)
@@ -113,19 +132,31 @@ impl Exec<'_> {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => CodexError::NotFound,
-                _ => CodexError::Io(e),
-            })?;
+            .kill_on_drop(true);
+        if let Some((uid, gid)) = run_as {
+            // Running as root, Codex could read this process's environment (the write token)
+            // from /proc; as the workspace's owner it cannot, and it can still edit the
+            // checkout, as host steps do.
+            give_to(self.codex_home, uid, gid)?;
+            give_to(scratch.path(), uid, gid)?;
+            command.uid(uid).gid(gid);
+        }
+        let mut child = command.spawn().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => CodexError::NotFound,
+            _ => CodexError::Io(e),
+        })?;
+        let watcher = Mutex::new(AuthWatcher::new(self.codex_home.join(AUTH_FILE)));
+        let out = tokio::io::stdout();
+        let out = tokio::sync::Mutex::new(out);
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
-        let (out_failure, err_failure) = tokio::join!(
-            forward(stdout, tokio::io::stdout()),
-            forward(stderr, tokio::io::stderr()),
+        let pid = child.id();
+        let (exit, out_failure, err_failure) = tokio::join!(
+            wait_passing_signals(&mut child, pid),
+            forward(stdout, &out, &watcher, self.workflow),
+            forward(stderr, &out, &watcher, self.workflow),
         );
-        let status = child.wait().await?;
+        let status = exit?;
         let exit_code = status
             .code()
             .or_else(|| status.signal().map(|s| 128 + s))
@@ -139,6 +170,84 @@ impl Exec<'_> {
             final_message,
             refresh_failure: out_failure?.or(err_failure?),
         })
+    }
+}
+
+/// When this process is root and the workspace belongs to someone else (the runner's user, in
+/// a container action), that owner.
+fn unprivileged_owner(workspace: &Path) -> Option<(u32, u32)> {
+    if !rustix::process::geteuid().is_root() {
+        return None;
+    }
+    let meta = std::fs::metadata(workspace).ok()?;
+    (meta.uid() != 0).then(|| (meta.uid(), meta.gid()))
+}
+
+/// Hands a directory and what it holds (one level, as CODEX_HOME is when restored) to a user.
+fn give_to(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+    for entry in std::fs::read_dir(dir)? {
+        std::os::unix::fs::lchown(entry?.path(), Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
+/// Waits for Codex, passing on SIGTERM and SIGINT.
+async fn wait_passing_signals(
+    child: &mut tokio::process::Child,
+    pid: Option<u32>,
+) -> io::Result<std::process::ExitStatus> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        let passed = tokio::select! {
+            status = child.wait() => return status,
+            _ = term.recv() => rustix::process::Signal::TERM,
+            _ = int.recv() => rustix::process::Signal::INT,
+        };
+        let pid = pid
+            .and_then(|p| i32::try_from(p).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, passed);
+        }
+    }
+}
+
+/// Masks the tokens of auth.json whenever it changes.
+struct AuthWatcher {
+    path: PathBuf,
+    seen: Option<(u64, std::time::SystemTime, u64)>,
+}
+
+impl AuthWatcher {
+    fn new(path: PathBuf) -> Self {
+        let mut watcher = Self { path, seen: None };
+        watcher.seen = watcher.stamp();
+        watcher
+    }
+
+    fn stamp(&self) -> Option<(u64, std::time::SystemTime, u64)> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        Some((meta.ino(), meta.modified().ok()?, meta.len()))
+    }
+
+    fn mask_if_changed(&mut self, workflow: &Workflow) {
+        let stamp = self.stamp();
+        if stamp == self.seen {
+            return;
+        }
+        self.seen = stamp;
+        let Ok(bytes) = std::fs::read(&self.path) else {
+            return;
+        };
+        let bytes = zeroize::Zeroizing::new(bytes);
+        if let Ok(file) = AuthFile::parse_file(&bytes) {
+            for value in file.secret_values() {
+                workflow.mask(value);
+            }
+        }
     }
 }
 
@@ -169,10 +278,14 @@ fn inside_git_repository(dir: &Path) -> bool {
     dir.ancestors().any(|d| d.join(".git").exists())
 }
 
-/// Copies a child's stream to ours line by line, noting permanent refresh failures.
+/// Copies a child's stream to our stdout line by line (both streams share it, so a mask
+/// printed before a line is processed before it), masking tokens Codex has just written and
+/// noting permanent refresh failures.
 async fn forward(
     from: Option<impl AsyncRead + Unpin>,
-    mut to: impl AsyncWrite + Unpin,
+    to: &tokio::sync::Mutex<tokio::io::Stdout>,
+    watcher: &Mutex<AuthWatcher>,
+    workflow: &Workflow,
 ) -> io::Result<Option<RefreshFailure>> {
     let Some(from) = from else { return Ok(None) };
     let mut reader = BufReader::new(from);
@@ -184,6 +297,11 @@ async fn forward(
             break;
         }
         failure = failure.or_else(|| refresh_failure(&String::from_utf8_lossy(&line)));
+        let mut to = to.lock().await;
+        to.flush().await?;
+        if let Ok(mut watcher) = watcher.lock() {
+            watcher.mask_if_changed(workflow);
+        }
         to.write_all(&line).await?;
         to.flush().await?;
     }
@@ -223,6 +341,8 @@ mod tests {
             ("ACTIONS_RUNTIME_TOKEN", "rt"),
             ("MY_COPY", "Bearer ghp_write"),
             ("GITHUB_REPOSITORY", "o/r"),
+            ("GITHUB_STATE", "/github/file_commands/state"),
+            ("GITHUB_ENV", "/github/file_commands/env"),
         ]
         .iter()
         .map(|(k, v)| (k.into(), v.into()))
@@ -237,12 +357,14 @@ mod tests {
     #[test]
     fn arguments_pin_file_storage_and_end_options_before_the_prompt() {
         let dir = Path::new("/nonexistent/workspace");
+        let workflow = Workflow::default();
         let exec = Exec {
             prompt: "--not-an-option",
             extra_args: &["-m".into(), "gpt-5".into()],
             workspace: dir,
             codex_home: dir,
             temp_dir: dir,
+            workflow: &workflow,
         };
         let args: Vec<String> = exec
             .arguments(Path::new("/tmp/last"))

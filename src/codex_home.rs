@@ -54,7 +54,7 @@ impl CodexHome {
         match fs::read(self.auth_path()) {
             Ok(bytes) => {
                 let bytes = zeroize::Zeroizing::new(bytes);
-                Ok(match AuthFile::parse(&bytes) {
+                Ok(match AuthFile::parse_file(&bytes) {
                     Ok(file) => OnDisk::Valid(file),
                     Err(error) => OnDisk::Invalid(error),
                 })

@@ -60,8 +60,8 @@ pub struct RunContext {
     pub run_attempt: u32,
 }
 
-/// Everything the two action stages read from their environment.
-#[derive(Debug)]
+/// Everything the two action stages read from their environment. Its `Debug` shows no value
+/// of the environment: it holds the write token and the seed.
 pub struct ActionConfig {
     /// Input `auth-json`: the secret's value, not yet decoded.
     pub auth_json: Option<Secret>,
@@ -97,6 +97,18 @@ pub struct ActionConfig {
     pub state: BTreeMap<String, String>,
     /// The whole environment, for deriving Codex's (which drops the secrets).
     pub environment: Vec<(OsString, OsString)>,
+}
+
+impl std::fmt::Debug for ActionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionConfig")
+            .field("target", &self.target)
+            .field("codex_home", &self.codex_home)
+            .field("workspace", &self.workspace)
+            .field("api_url", &self.api_url)
+            .field("keep", &self.keep)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ActionConfig {

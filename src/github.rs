@@ -196,9 +196,9 @@ pub enum ApiError {
     },
     /// 404.
     #[error(
-        "GitHub answered 404 Not Found for the {target}: check {scope_input} and input \
-         `secret-name`, and that input `token` is {permission} (GitHub answers 404, not 403, \
-         when a token may not see the repository or organization)."
+        "GitHub answered 404 Not Found for the {target}: check {scope_input}, and that input \
+         `token` is {permission} (GitHub answers 404, not 403, when a token may not see the \
+         repository or organization). The workflow's GITHUB_TOKEN cannot write secrets."
     )]
     NotFound {
         /// The secret.
@@ -319,8 +319,17 @@ struct RepositoryId {
 /// One attempt's result: what the retry loop acts on.
 enum Attempt {
     Done(StatusCode, Vec<u8>),
-    Retry { wait: Duration, why: String },
+    Retry { wait: Wait, why: String },
     Fail(ApiError),
+}
+
+/// How long to wait before the next attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// As long as GitHub said (`retry-after`, `x-ratelimit-reset`).
+    Told(Duration),
+    /// Exponential backoff, but at least this long.
+    Backoff { at_least: Duration },
 }
 
 /// A client of the Secrets API for one token.
@@ -523,7 +532,10 @@ impl SecretsApi {
                 Attempt::Done(status, body) => return Ok((status, body)),
                 Attempt::Fail(error) => return Err(error),
                 Attempt::Retry { wait, why } => {
-                    let wait = if wait.is_zero() { backoff } else { wait };
+                    let wait = match wait {
+                        Wait::Told(wait) => wait,
+                        Wait::Backoff { at_least } => backoff.max(at_least),
+                    };
                     if wait > self.policy.max_wait {
                         return Err(ApiError::RateLimited {
                             target: target.to_string(),
@@ -576,7 +588,9 @@ impl SecretsApi {
             match tokio::time::timeout(self.policy.attempt_timeout, request).await {
                 Err(_) => {
                     return Attempt::Retry {
-                        wait: Duration::ZERO,
+                        wait: Wait::Backoff {
+                            at_least: Duration::ZERO,
+                        },
                         why: format!(
                             "no answer within {} s",
                             self.policy.attempt_timeout.as_secs()
@@ -585,7 +599,9 @@ impl SecretsApi {
                 }
                 Ok(Err(error)) => {
                     return Attempt::Retry {
-                        wait: Duration::ZERO,
+                        wait: Wait::Backoff {
+                            at_least: Duration::ZERO,
+                        },
                         why: format!("request failed: {}", describe_transport(&error)),
                     }
                 }
@@ -642,7 +658,9 @@ fn classify(
             permission,
         }),
         500..=599 => Attempt::Retry {
-            wait: Duration::ZERO,
+            wait: Wait::Backoff {
+                at_least: Duration::ZERO,
+            },
             why: format!("server error {}", status.as_u16()),
         },
         code => Attempt::Fail(ApiError::Unexpected {
@@ -655,23 +673,27 @@ fn classify(
 
 /// GitHub's rules: honour `retry-after`; else, with `x-ratelimit-remaining: 0`, wait until
 /// `x-ratelimit-reset`; else a secondary rate limit waits at least a minute.
-fn rate_limit_wait(status: StatusCode, headers: &HeaderMap, message: &str) -> Option<Duration> {
+fn rate_limit_wait(status: StatusCode, headers: &HeaderMap, message: &str) -> Option<Wait> {
     if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
         return None;
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(seconds) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_secs(seconds));
+        return Some(Wait::Told(Duration::from_secs(seconds)));
     }
     if header("x-ratelimit-remaining") == Some("0") {
         let reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<i64>().ok())?;
         let now = Timestamp::now().as_second();
-        return Some(Duration::from_secs(reset.saturating_sub(now).max(1) as u64));
+        return Some(Wait::Told(Duration::from_secs(
+            reset.saturating_sub(now).max(1) as u64,
+        )));
     }
     let secondary = message
         .to_ascii_lowercase()
         .contains("secondary rate limit");
-    (status == StatusCode::TOO_MANY_REQUESTS || secondary).then(|| Duration::from_secs(60))
+    (status == StatusCode::TOO_MANY_REQUESTS || secondary).then_some(Wait::Backoff {
+        at_least: Duration::from_secs(60),
+    })
 }
 
 fn github_message(body: &[u8]) -> String {
@@ -744,12 +766,14 @@ mod tests {
                 &headers,
                 "You have exceeded a secondary rate limit"
             ),
-            Some(Duration::from_secs(60))
+            Some(Wait::Backoff {
+                at_least: Duration::from_secs(60)
+            })
         );
         headers.insert("retry-after", http::HeaderValue::from_static("3"));
         assert_eq!(
             rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &headers, ""),
-            Some(Duration::from_secs(3))
+            Some(Wait::Told(Duration::from_secs(3)))
         );
         assert_eq!(
             rate_limit_wait(StatusCode::INTERNAL_SERVER_ERROR, &headers, ""),

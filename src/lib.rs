@@ -24,6 +24,12 @@ use cli::{ActionStage, Command};
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Action { stage } => {
+            // Processes of the same user that lack CAP_SYS_PTRACE (Codex, when it does not run
+            // as root) may then not read this process's memory or /proc/<pid>/environ, which
+            // holds the write token.
+            let _ = rustix::process::set_dumpable_behavior(
+                rustix::process::DumpableBehavior::NotDumpable,
+            );
             let config = config::ActionConfig::from_process()?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use codex_auth::failure::Failure;
-use codex_auth::workflow::{escape_data, escape_property};
+use codex_auth::workflow::annotation;
 
 fn main() -> ExitCode {
     let cli = codex_auth::cli::parse(std::env::args_os().collect());
@@ -17,11 +17,7 @@ fn main() -> ExitCode {
                 .map_or("codex-auth failed", |f| f.title);
             let message = format!("{error:#}");
             if in_action {
-                println!(
-                    "::error title={}::{}",
-                    escape_property(&format!("codex-auth: {title}")),
-                    escape_data(&message)
-                );
+                annotation("error", title, &message);
             } else {
                 eprintln!("error: {message}");
             }

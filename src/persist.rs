@@ -1,5 +1,11 @@
-//! The post stage: on every outcome of the job, write the login Codex refreshed back to the
-//! secret — sealed, compact, and only when the tokens changed.
+//! Writing a refreshed login back to the secret — sealed, compact, and only when the tokens
+//! changed — and the post stage, which does it on every outcome of the job.
+//!
+//! The main stage writes back as soon as Codex exits, so that its `persisted` output is real
+//! (GitHub Actions drops outputs set by post steps) and the rotated token spends as little
+//! time as possible only on disk. The post stage runs whatever happened (`post-if: always()`)
+//! and writes whatever changed since: a main stage that was cancelled or failed to write,
+//! later steps of the job that ran Codex themselves.
 
 use std::fmt::Write as _;
 
@@ -15,6 +21,9 @@ use crate::restore::{bool_str, mask, state};
 use crate::seal::PublicKey;
 use crate::workflow::Workflow;
 
+/// `STATE_secret_updated_at` once this job has written the secret itself.
+pub const WRITTEN_BY_THIS_JOB: &str = "written-by-this-job";
+
 /// Runs the post stage.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let workflow = &config.workflow;
@@ -23,72 +32,19 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         return set_outputs(workflow, false, false);
     };
     let home = CodexHome::new(&config.codex_home);
-    let path = home.auth_path();
-    let file = match home
-        .read()
-        .with_context(|| format!("cannot read {}", path.display()))?
-    {
-        OnDisk::Valid(file) => file,
-        OnDisk::Missing => {
-            set_outputs(workflow, false, false)?;
-            return Err(Failure::new(
-                "auth.json disappeared",
-                format!(
-                    "{} is gone: something deleted it during the job (`codex logout` does, and \
-                     revokes the login). Nothing was written back; the secret keeps its old \
-                     value, which works only if no refresh happened and the login was not \
-                     revoked. {}",
-                    path.display(),
-                    reseed_hint(&config.target)
-                ),
-            )
-            .into());
-        }
-        OnDisk::Invalid(error) => {
-            set_outputs(workflow, false, false)?;
-            return Err(Failure::new(
-                "auth.json is damaged",
-                format!(
-                    "{} is no longer a usable login ({error}), so it was not written back and \
-                     was left in place for inspection. The secret keeps its old value. {}",
-                    path.display(),
-                    reseed_hint(&config.target)
-                ),
-            )
-            .into());
-        }
-    };
+    let file = read_refreshed(config, &home)?;
     mask(workflow, &file)?;
 
     if file.fingerprint() == *baseline {
         workflow.info(&format!(
-            "The tokens did not change: nothing written to the {}.",
+            "The tokens did not change since the {} was last written: nothing to write.",
             config.target
         ));
         set_outputs(workflow, false, false)?;
-        summary(workflow, &file, false, "no: the tokens did not change")?;
         return clean_up(config, &home);
     }
-
-    let compact = file.to_compact_json()?;
-    if compact.expose().len() > MAX_BYTES {
-        set_outputs(workflow, true, false)?;
-        return Err(Failure::new(
-            "Refreshed auth.json is too large",
-            format!(
-                "the refreshed login is {} bytes as one line, more than the 48 KB a secret holds; \
-                 it was left at {}. {}",
-                compact.expose().len(),
-                path.display(),
-                reseed_hint(&config.target)
-            ),
-        )
-        .into());
-    }
-    let token = config.token()?;
-    let api = SecretsApi::new(&config.api_url, token, config.retry)
+    let api = SecretsApi::new(&config.api_url, config.token()?, config.retry)
         .context("cannot set up the GitHub API client")?;
-    warn_if_written_meanwhile(config, &api).await;
     let key = match (
         config.state.get(state::KEY_ID),
         config.state.get(state::KEY),
@@ -96,56 +52,126 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         (Some(id), Some(key)) => PublicKey::new(id.clone(), key.clone()).ok(),
         _ => None,
     };
-    match api.write_secret(&config.target, &compact, key).await {
-        Ok(outcome) => {
-            let verb = match outcome {
-                WriteOutcome::Created => "Created",
-                WriteOutcome::Updated => "Updated",
-            };
-            workflow.info(&format!(
-                "{verb} the {} with the refreshed login.",
-                config.target
-            ));
-            set_outputs(workflow, true, true)?;
-            summary(
-                workflow,
-                &file,
-                true,
-                &format!("yes, to the {}", config.target),
-            )?;
-            clean_up(config, &home)
-        }
-        Err(error) => {
-            set_outputs(workflow, true, false)?;
-            summary(
-                workflow,
-                &file,
-                true,
-                "no: the write failed (see the error)",
-            )?;
-            Err(Failure::new(
-                "Refreshed login not saved",
-                format!(
-                    "Codex refreshed the login, but writing it to the {} failed: {error} The \
-                     refreshed file is still at {} on this runner. The secret now holds a \
-                     refresh token that no longer works, so the next run will fail: fix the \
-                     cause above, then reseed. {}",
-                    config.target,
-                    path.display(),
-                    reseed_hint(&config.target)
-                ),
-            )
-            .into())
-        }
+    let at_restore = config
+        .state
+        .get(state::SECRET_UPDATED_AT)
+        .map(String::as_str);
+    let written = write_back(config, &api, &home, &file, key, at_restore).await;
+    set_outputs(workflow, true, written.is_ok())?;
+    summary(
+        workflow,
+        &file,
+        true,
+        &written_where(config, written.as_ref().ok()),
+    )?;
+    written?;
+    clean_up(config, &home)
+}
+
+/// Reads the file Codex left, refusing a missing or damaged one: it is never written back.
+pub fn read_refreshed(config: &ActionConfig, home: &CodexHome) -> anyhow::Result<AuthFile> {
+    let path = home.auth_path();
+    let on_disk = home
+        .read()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let failure = match on_disk {
+        OnDisk::Valid(file) => return Ok(file),
+        OnDisk::Missing => Failure::new(
+            "auth.json disappeared",
+            format!(
+                "{} is gone: something deleted it during the job (`codex logout` does, and \
+                 revokes the login). Nothing was written back; the secret keeps its old value, \
+                 which works only if no refresh happened and the login was not revoked. {}",
+                path.display(),
+                reseed_hint(&config.target)
+            ),
+        ),
+        OnDisk::Invalid(error) => Failure::new(
+            "auth.json is damaged",
+            format!(
+                "{} is no longer a usable login ({error}), so it was not written back and was \
+                 left in place for inspection. The secret keeps its old value. {}",
+                path.display(),
+                reseed_hint(&config.target)
+            ),
+        ),
+    };
+    set_outputs(&config.workflow, false, false)?;
+    config
+        .workflow
+        .summary(&format!("### codex-auth\n\n{}\n", failure.message))?;
+    Err(failure.into())
+}
+
+/// Seals `file` and writes it to the target secret. On failure the message says what
+/// happened and how to recover; the file stays on disk.
+///
+/// `updated_at_restore` is the secret's `updated_at` as read at restore (`none` when it did
+/// not exist, [`WRITTEN_BY_THIS_JOB`] after this job's own write): a different value now
+/// means another job wrote it meanwhile.
+pub async fn write_back(
+    config: &ActionConfig,
+    api: &SecretsApi,
+    home: &CodexHome,
+    file: &AuthFile,
+    key: Option<PublicKey>,
+    updated_at_restore: Option<&str>,
+) -> Result<WriteOutcome, Failure> {
+    let path = home.auth_path();
+    let not_saved = |cause: String| {
+        Failure::new(
+            "Refreshed login not saved",
+            format!(
+                "Codex refreshed the login, but writing it to the {} failed: {cause} The \
+                 refreshed file is still at {} on this runner, and the post stage tries again. \
+                 If that fails too, the secret holds a refresh token that no longer works: fix \
+                 the cause above, then reseed. {}",
+                config.target,
+                path.display(),
+                reseed_hint(&config.target)
+            ),
+        )
+    };
+    let compact = file
+        .to_compact_json()
+        .map_err(|e| not_saved(e.to_string()))?;
+    if compact.expose().len() > MAX_BYTES {
+        return Err(not_saved(format!(
+            "the refreshed login is {} bytes as one line, more than the 48 KB a secret holds.",
+            compact.expose().len()
+        )));
     }
+    if let Some(at_restore) = updated_at_restore {
+        warn_if_written_meanwhile(config, api, at_restore).await;
+    }
+    let outcome = api
+        .write_secret(&config.target, &compact, key)
+        .await
+        .map_err(|e| not_saved(e.to_string()))?;
+    let verb = match outcome {
+        WriteOutcome::Created => "Created",
+        WriteOutcome::Updated => "Updated",
+    };
+    config.workflow.info(&format!(
+        "{verb} the {} with the refreshed login.",
+        config.target
+    ));
+    // The post stage must compare against what the secret holds now, and must not take this
+    // job's own write for another job's.
+    let workflow = &config.workflow;
+    workflow
+        .save_state(state::BASELINE, &file.fingerprint())
+        .and_then(|()| workflow.save_state(state::SECRET_UPDATED_AT, WRITTEN_BY_THIS_JOB))
+        .map_err(|e| not_saved(format!("cannot record the write in GITHUB_STATE: {e}.")))?;
+    Ok(outcome)
 }
 
 /// Another job wrote the secret while this one ran: both jobs used the login at once. This
 /// job's file carries the last rotation it saw succeed, so it is still written, with a warning.
-async fn warn_if_written_meanwhile(config: &ActionConfig, api: &SecretsApi) {
-    let Some(at_restore) = config.state.get(state::SECRET_UPDATED_AT) else {
+async fn warn_if_written_meanwhile(config: &ActionConfig, api: &SecretsApi, at_restore: &str) {
+    if at_restore == WRITTEN_BY_THIS_JOB {
         return;
-    };
+    }
     let Ok(now) = api.secret_updated_at(&config.target).await else {
         return;
     };
@@ -164,13 +190,15 @@ async fn warn_if_written_meanwhile(config: &ActionConfig, api: &SecretsApi) {
     }
 }
 
-fn set_outputs(workflow: &Workflow, refreshed: bool, persisted: bool) -> anyhow::Result<()> {
+/// Sets the `refreshed` and `persisted` outputs.
+pub fn set_outputs(workflow: &Workflow, refreshed: bool, persisted: bool) -> anyhow::Result<()> {
     workflow.set_output("refreshed", bool_str(refreshed))?;
     workflow.set_output("persisted", bool_str(persisted))?;
     Ok(())
 }
 
-fn clean_up(config: &ActionConfig, home: &CodexHome) -> anyhow::Result<()> {
+/// Removes auth.json unless input `keep` is true.
+pub fn clean_up(config: &ActionConfig, home: &CodexHome) -> anyhow::Result<()> {
     if config.keep {
         config.workflow.info(&format!(
             "Left {} in place (input `keep` is true).",
@@ -186,8 +214,16 @@ fn clean_up(config: &ActionConfig, home: &CodexHome) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The summary's "Written back" cell.
+pub fn written_where(config: &ActionConfig, outcome: Option<&WriteOutcome>) -> String {
+    match outcome {
+        Some(_) => format!("yes, to the {}", config.target),
+        None => "no: the write failed (see the error)".to_owned(),
+    }
+}
+
 /// The job summary: facts about the login, no secret.
-fn summary(
+pub fn summary(
     workflow: &Workflow,
     file: &AuthFile,
     refreshed: bool,

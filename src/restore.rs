@@ -14,6 +14,7 @@ use crate::config::ActionConfig;
 use crate::context::{self, UnsafeContext};
 use crate::failure::{reseed_hint, Failure};
 use crate::github::{ApiError, Scope, SecretsApi};
+use crate::persist;
 use crate::workflow::Workflow;
 
 /// `GITHUB_STATE` names shared with the post stage. None holds a secret: the runner logs state.
@@ -31,6 +32,9 @@ pub mod state {
 /// Runs the main stage.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let workflow = &config.workflow;
+    // Set before anything can fail (outputs go to a file, not the log); the post stage's
+    // outputs never reach the workflow.
+    persist::set_outputs(workflow, false, false)?;
     let input = config.auth_json.as_ref().ok_or_else(|| {
         Failure::new(
             "Missing auth-json",
@@ -55,6 +59,10 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     if !input.expose().contains('\n') {
         workflow.mask(input);
     }
+    if let Some(token) = &config.token {
+        workflow.mask(token);
+    }
+
     context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
 
     let token = config.token()?;
@@ -97,57 +105,98 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     workflow.save_state(state::BASELINE, &baseline)?;
     workflow.save_state(state::KEY_ID, &key.key_id)?;
     workflow.save_state(state::KEY, &key.key)?;
-    workflow.save_state(
-        state::SECRET_UPDATED_AT,
-        &secret_updated_at.map_or_else(|| "none".to_owned(), |t| t.to_string()),
-    )?;
+    let updated_at_restore = secret_updated_at.map_or_else(|| "none".to_owned(), |t| t.to_string());
+    workflow.save_state(state::SECRET_UPDATED_AT, &updated_at_restore)?;
     if home.ensure_config()? {
         workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
     }
 
+    let restored = match home.read()? {
+        OnDisk::Valid(file) => file.fingerprint(),
+        _ => baseline.clone(),
+    };
     let exec = Exec {
         prompt: &config.prompt,
         extra_args: &config.codex_args,
         workspace: &config.workspace,
         codex_home: home.dir(),
         temp_dir: &config.temp_dir,
+        workflow,
     };
     workflow.info("Running codex exec…");
     let outcome = exec
         .run(codex::environment(&config.environment, Some(token)))
         .await?;
-
-    let refreshed = match home.read()? {
-        OnDisk::Valid(now) => {
-            mask(workflow, &now)?;
-            now.fingerprint() != baseline
-        }
-        OnDisk::Missing | OnDisk::Invalid(_) => false,
-    };
     workflow.set_output("exit-code", &outcome.exit_code.to_string())?;
     workflow.set_output("final-message", &outcome.final_message)?;
-    workflow.set_output("refreshed", bool_str(refreshed))?;
-    workflow.set_output("persisted", "false")?;
 
-    if let Some(failure) = outcome.refresh_failure {
+    // Write back now: outputs of the post stage never reach the workflow, and the rotated
+    // token should not live only on this runner a moment longer than needed.
+    let file = persist::read_refreshed(config, &home)?;
+    mask(workflow, &file)?;
+    let refreshed = file.fingerprint() != restored;
+    let changed = file.fingerprint() != baseline;
+    let written = if changed {
+        let written = persist::write_back(
+            config,
+            &api,
+            &home,
+            &file,
+            Some(key),
+            Some(&updated_at_restore),
+        )
+        .await;
+        if let Err(failure) = &written {
+            workflow.error(failure.title, &failure.message);
+        }
+        written.is_ok()
+    } else {
+        workflow.info(&format!(
+            "The tokens did not change: nothing written to the {}.",
+            config.target
+        ));
+        false
+    };
+    persist::set_outputs(workflow, refreshed, written)?;
+    let where_ = match (changed, written) {
+        (false, _) => "no: the tokens did not change".to_owned(),
+        (true, true) => format!("yes, to the {}", config.target),
+        (true, false) => "no: the write failed; the post stage tries again".to_owned(),
+    };
+    persist::summary(workflow, &file, refreshed, &where_)?;
+
+    if outcome.exit_code != 0 && !changed {
+        if let Some(failure) = outcome.refresh_failure {
+            return Err(Failure::new(
+                "Codex login is no longer valid",
+                format!(
+                    "{} Nothing was written back. {}",
+                    describe(failure),
+                    reseed_hint(&config.target)
+                ),
+            )
+            .into());
+        }
+    }
+    if outcome.exit_code != 0 {
+        let saved = if written {
+            " The refreshed login was written back first."
+        } else {
+            ""
+        };
         return Err(Failure::new(
-            "Codex login is no longer valid",
+            "Codex failed",
             format!(
-                "{} Nothing will be written back. {}",
-                describe(failure),
-                reseed_hint(&config.target)
+                "codex exec exited with code {}; see its output above.{saved}",
+                outcome.exit_code
             ),
         )
         .into());
     }
-    if outcome.exit_code != 0 {
+    if changed && !written {
         return Err(Failure::new(
-            "Codex failed",
-            format!(
-                "codex exec exited with code {}; see its output above. Any refreshed login is \
-                 still written back by this action's post stage.",
-                outcome.exit_code
-            ),
+            "Refreshed login not saved yet",
+            "the write-back failed (see the error above); the post stage tries again.",
         )
         .into());
     }

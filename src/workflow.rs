@@ -73,10 +73,12 @@ impl Workflow {
     }
 }
 
-fn annotation(kind: &str, title: &str, message: &str) {
+/// Prints an annotation; every title starts with `codex-auth: ` so that it is clear which
+/// step speaks in the run's summary.
+pub fn annotation(kind: &str, title: &str, message: &str) {
     println!(
         "::{kind} title={}::{}",
-        escape_property(title),
+        escape_property(&format!("codex-auth: {title}")),
         escape_data(message)
     );
 }

@@ -5,9 +5,32 @@ use pretty_assertions::assert_eq;
 use serde_json::Value;
 
 use crate::support::github::{self, Access, Fault};
-use crate::support::job::{Job, WRITE_TOKEN};
+use crate::support::job::{Job, StageRun, WRITE_TOKEN};
 use crate::support::openai::Responses;
 use crate::support::world::{annotation, World, REPO, SECRET};
+
+const SECRET_PATH: &str = "/repos/octo/repo/actions/secrets/CODEX_AUTH_JSON";
+
+fn requests(world: &World) -> Vec<(String, String)> {
+    world
+        .github
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
+fn get(path: &str) -> (String, String) {
+    ("GET".to_owned(), path.to_owned())
+}
+
+fn put(path: &str) -> (String, String) {
+    ("PUT".to_owned(), path.to_owned())
+}
+
+fn assert_ok(run: &StageRun) {
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
 
 #[test]
 fn stale_token_is_refreshed_by_codex_and_written_back() {
@@ -17,47 +40,29 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
     let config_before = std::fs::read_to_string(job.codex_home().join("config.toml")).unwrap();
 
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    assert_ok(&main);
     assert_eq!(main.output("exit-code"), "0");
     assert_eq!(main.output("final-message"), "OK");
     assert_eq!(main.output("refreshed"), "true");
+    assert_eq!(main.output("persisted"), "true");
     assert!(world.openai.rotations() >= 1);
     // Masks come first: nothing is printed before every token is masked.
     let first = main.stdout.lines().next().unwrap_or_default();
     assert!(first.starts_with("::add-mask::"), "{first}");
-    for token in ["id_token", "access_token", "refresh_token"] {
-        let value = seed["tokens"][token].as_str().unwrap();
+    let masks = main.masks();
+    for value in [&seed, &world.stored()]
+        .iter()
+        .flat_map(|f| ["id_token", "access_token", "refresh_token"].map(|t| f["tokens"][t].clone()))
+    {
         assert!(
-            main.masks().iter().any(|m| m == value),
-            "{token} not masked"
+            masks.iter().any(|m| Some(m.as_str()) == value.as_str()),
+            "{value} not masked"
         );
     }
-    // Before Codex ran: the public key (preflight), the secret's metadata and the run.
-    let paths: Vec<String> = world
-        .github
-        .requests()
-        .into_iter()
-        .map(|r| r.path)
-        .collect();
-    assert_eq!(
-        paths,
-        [
-            "/repos/octo/repo/actions/secrets/public-key",
-            "/repos/octo/repo/actions/secrets/CODEX_AUTH_JSON",
-            "/repos/octo/repo/actions/runs/4242",
-        ]
+    assert!(
+        masks.iter().any(|m| m == WRITE_TOKEN),
+        "the write token is masked too"
     );
-
-    let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
-    assert_eq!(post.output("refreshed"), "true");
-    assert_eq!(post.output("persisted"), "true");
-    if std::env::var_os("SHOW").is_some() {
-        eprintln!(
-            "MAIN STDOUT\n{}\nMAIN STDERR\n{}\nPOST\n{}\n{}\nSUMMARY\n{}\nSTATE\n{}",
-            main.stdout, main.stderr, post.stdout, post.stderr, post.summary, main.state_file
-        );
-    }
 
     let stored = world.stored();
     let latest = world.openai.latest();
@@ -77,20 +82,33 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
         stored["tokens"]["refresh_token"],
         seed["tokens"]["refresh_token"]
     );
-    // The post stage used the key main fetched: the secret's metadata, then one PUT.
-    let post_requests: Vec<(String, String)> = world.github.requests()[3..]
-        .iter()
-        .map(|r| (r.method.clone(), r.path.clone()))
-        .collect();
-    let secret_path = "/repos/octo/repo/actions/secrets/CODEX_AUTH_JSON".to_owned();
+    // Before Codex: the public key (preflight), the secret's metadata and the run. After: the
+    // metadata again (another job's write?) and the PUT, with the key from the preflight.
     assert_eq!(
-        post_requests,
+        requests(&world),
         [
-            ("GET".to_owned(), secret_path.clone()),
-            ("PUT".to_owned(), secret_path)
+            get("/repos/octo/repo/actions/secrets/public-key"),
+            get(SECRET_PATH),
+            get("/repos/octo/repo/actions/runs/4242"),
+            get(SECRET_PATH),
+            put(SECRET_PATH),
         ]
     );
+    assert!(
+        main.summary.contains("| ChatGPT plan | pro |"),
+        "{}",
+        main.summary
+    );
+    assert!(main.summary.contains("| Refreshed in this job | yes |"));
+    assert!(main
+        .summary
+        .contains("| Written back | yes, to the repository secret CODEX_AUTH_JSON of octo/repo |"));
 
+    // Post: nothing changed since main wrote, so no request; then auth.json is removed.
+    let post = job.post(&main);
+    assert_ok(&post);
+    assert!(post.stdout.contains("nothing to write"), "{}", post.stdout);
+    assert_eq!(requests(&world).len(), 5);
     assert!(
         !job.codex_home().join("auth.json").exists(),
         "auth.json must be removed"
@@ -100,14 +118,6 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
         config_after, config_before,
         "config.toml must be kept as it was"
     );
-    assert!(
-        post.summary.contains("| ChatGPT plan | pro |"),
-        "{}",
-        post.summary
-    );
-    assert!(post
-        .summary
-        .contains("| Written back | yes, to the repository secret CODEX_AUTH_JSON of octo/repo |"));
 
     let calls = job.codex_calls();
     assert_eq!(calls.len(), 1);
@@ -129,11 +139,16 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
         .keys()
         .filter(|k| {
             k.starts_with("INPUT_")
+                || k.starts_with("STATE_")
                 || [
                     "OPENAI_API_KEY",
                     "CODEX_API_KEY",
                     "CODEX_ACCESS_TOKEN",
                     "ACTIONS_RUNTIME_TOKEN",
+                    "GITHUB_STATE",
+                    "GITHUB_OUTPUT",
+                    "GITHUB_ENV",
+                    "GITHUB_STEP_SUMMARY",
                 ]
                 .contains(&k.as_str())
         })
@@ -156,15 +171,17 @@ fn fresh_token_writes_nothing() {
     let before = world.github.secret(&github::repo(REPO), SECRET).unwrap();
 
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    assert_ok(&main);
     assert_eq!(main.output("refreshed"), "false");
-    let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
-    assert_eq!(post.output("refreshed"), "false");
-    assert_eq!(post.output("persisted"), "false");
-    assert!(post
+    assert_eq!(main.output("persisted"), "false");
+    assert!(main
         .stdout
         .contains("The tokens did not change: nothing written"));
+    assert!(main
+        .summary
+        .contains("| Written back | no: the tokens did not change |"));
+    let post = job.post(&main);
+    assert_ok(&post);
 
     assert_eq!(world.openai.rotations(), 0);
     assert_eq!(world.github.count("PUT"), 0);
@@ -172,6 +189,40 @@ fn fresh_token_writes_nothing() {
     assert_eq!(after.updated_at, before.updated_at);
     assert_eq!(after.value, before.value);
     world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+#[test]
+fn custom_prompt_codex_args_and_base64_input_reach_codex() {
+    use base64::Engine as _;
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    let pretty = serde_json::to_string_pretty(&seed).unwrap();
+    job.input(
+        "auth-json",
+        base64::engine::general_purpose::STANDARD.encode(pretty),
+    )
+    .input("prompt", "-n is not an option; say OK")
+    .input(
+        "codex-args",
+        "--sandbox read-only -c 'model_reasoning_effort=\"low\"'",
+    );
+    let main = job.main();
+    assert_ok(&main);
+    assert_eq!(main.output("final-message"), "OK");
+    let args = &job.codex_calls()[0].args;
+    let tail: Vec<&str> = args[args.len() - 6..].iter().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "--sandbox",
+            "read-only",
+            "-c",
+            "model_reasoning_effort=\"low\"",
+            "--",
+            "-n is not an option; say OK"
+        ]
+    );
 }
 
 #[test]
@@ -183,19 +234,22 @@ fn failing_codex_still_persists_the_last_rotation() {
     let main = job.main();
     assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
     assert_ne!(main.output("exit-code"), "0");
+    assert_eq!(main.output("persisted"), "true");
     let message = annotation(&main, "Codex failed");
-    assert!(message.contains("still written back"), "{message}");
+    assert!(
+        message.contains("The refreshed login was written back first"),
+        "{message}"
+    );
     assert!(world.openai.rotations() >= 2, "{:?}", world.openai.log());
-
-    let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
-    assert_eq!(post.output("persisted"), "true");
-    let stored = world.stored();
     assert_eq!(
-        stored["tokens"]["refresh_token"],
+        world.stored()["tokens"]["refresh_token"],
         world.openai.latest().refresh_token.as_str(),
         "the secret must hold the last rotated token"
     );
+
+    let post = job.post(&main);
+    assert_ok(&post);
+    assert_eq!(world.github.count("PUT"), 1);
     world.assert_no_secret_leaked(&[&main, &post]);
 }
 
@@ -207,6 +261,7 @@ fn reused_refresh_token_writes_nothing_and_says_how_to_reseed() {
 
     let main = job.main();
     assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    assert_eq!(main.output("persisted"), "false");
     let message = annotation(&main, "Codex login is no longer valid");
     assert!(
         message.contains("the refresh token was already used"),
@@ -220,8 +275,7 @@ fn reused_refresh_token_writes_nothing_and_says_how_to_reseed() {
     );
 
     let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
-    assert_eq!(post.output("persisted"), "false");
+    assert_ok(&post);
     assert_eq!(world.github.count("PUT"), 0);
     assert_eq!(world.stored(), seed);
     world.assert_no_secret_leaked(&[&main, &post]);
@@ -256,6 +310,8 @@ fn invalid_or_api_key_input_fails_before_codex_runs() {
             .input("token", WRITE_TOKEN);
         let main = job.main();
         assert_eq!(main.code, 1, "{}", main.stdout);
+        assert_eq!(main.output("refreshed"), "false", "outputs are always set");
+        assert_eq!(main.output("persisted"), "false", "outputs are always set");
         let message = annotation(&main, "Invalid auth-json");
         assert!(message.contains(expected), "{message}");
         assert!(message.contains("Codex was not run"), "{message}");
@@ -263,8 +319,7 @@ fn invalid_or_api_key_input_fails_before_codex_runs() {
         assert!(job.codex_calls().is_empty(), "Codex must not run");
         assert!(!job.codex_home().join("auth.json").exists());
         let post = job.post(&main);
-        assert_eq!(post.code, 0, "{}", post.stdout);
-        assert_eq!(post.output("persisted"), "false");
+        assert_ok(&post);
         world.assert_no_secret_leaked(&[&main, &post]);
     }
     assert!(
@@ -286,6 +341,7 @@ fn token_without_permission_fails_at_preflight() {
 
     let main = job.main();
     assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    assert_eq!(main.output("persisted"), "false");
     let message = annotation(&main, "Cannot write the secret back");
     assert!(message.contains("403"), "{message}");
     assert!(message.contains("\"Secrets: Read and write\""), "{message}");
@@ -298,10 +354,12 @@ fn token_without_permission_fails_at_preflight() {
     assert_eq!(world.openai.rotations(), 0);
 
     let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}", post.stdout);
-    assert_eq!(post.output("persisted"), "false");
+    assert_ok(&post);
     assert_eq!(world.github.count("PUT"), 0);
-    assert!(!main.visible().contains(reader));
+    for run in [&main, &post] {
+        assert!(!run.visible().contains(reader));
+    }
+    world.assert_no_secret_leaked(&[&main, &post]);
 }
 
 #[test]
@@ -320,11 +378,19 @@ fn unknown_token_and_unknown_repository_name_what_to_fix() {
 
     let mut job = world.job(&seed);
     job.env("GITHUB_REPOSITORY", "octo/missing");
+    job.event(
+        "push",
+        &serde_json::json!({"repository": {"private": true}}),
+    );
     let main = job.main();
     assert_eq!(main.code, 1);
     let message = annotation(&main, "Cannot write the secret back");
     assert!(
         message.contains("404 Not Found") && message.contains("GITHUB_REPOSITORY"),
+        "{message}"
+    );
+    assert!(
+        message.contains("GITHUB_TOKEN cannot write secrets"),
         "{message}"
     );
     assert!(job.codex_calls().is_empty());
@@ -345,20 +411,16 @@ fn environment_secret_with_a_space_in_its_name() {
         .input("environment", "prod east")
         .input("secret-name", "CODEX_LOGIN");
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
-    let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
+    assert_ok(&main);
+    assert_eq!(main.output("persisted"), "true");
     let stored: Value =
         serde_json::from_str(&world.github.secret(&scope, "CODEX_LOGIN").unwrap().value).unwrap();
     assert_eq!(
         stored["tokens"]["refresh_token"],
         world.openai.latest().refresh_token.as_str()
     );
-    assert!(world
-        .github
-        .requests()
-        .iter()
-        .any(|r| r.path == "/repos/octo/repo/environments/prod%20east/secrets/CODEX_LOGIN"));
+    assert!(world.github.requests().iter().any(|r| r.method == "PUT"
+        && r.path == "/repos/octo/repo/environments/prod%20east/secrets/CODEX_LOGIN"));
     assert!(world
         .github
         .secret(&github::repo(REPO), "CODEX_LOGIN")
@@ -380,9 +442,8 @@ fn organization_secret_keeps_its_visibility_and_repositories() {
         .input("token", WRITE_TOKEN)
         .input("organization", "octo-org");
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
-    let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
+    assert_ok(&main);
+    assert_eq!(main.output("persisted"), "true");
     let stored = world.github.secret(&scope, SECRET).unwrap();
     assert_eq!(stored.visibility.as_deref(), Some("selected"));
     assert_eq!(stored.selected_repository_ids, [101, 202]);
@@ -401,9 +462,9 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
     let mut job = world.job(&seed);
     job.input("keep", "true");
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    assert_ok(&main);
     let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
+    assert_ok(&post);
     assert!(
         job.codex_home().join("auth.json").exists(),
         "keep: true leaves auth.json"
@@ -419,11 +480,16 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
         .input("token", WRITE_TOKEN)
         .input("keep", "true");
     let main = next.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    assert_ok(&main);
     assert!(
         main.stdout.contains("after the login in auth-json"),
         "{}",
         main.stdout
+    );
+    assert_eq!(
+        main.output("refreshed"),
+        "false",
+        "Codex did not refresh in this job"
     );
     let on_disk: Value = serde_json::from_str(
         &std::fs::read_to_string(next.codex_home().join("auth.json")).unwrap(),
@@ -433,13 +499,12 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
         on_disk["tokens"]["refresh_token"],
         refreshed["tokens"]["refresh_token"]
     );
-    // The disk file differs from the seed the job was given, so post writes it back.
-    let post = next.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
     assert_eq!(
         world.stored()["tokens"]["refresh_token"],
         refreshed["tokens"]["refresh_token"]
     );
+    let post = next.post(&main);
+    assert_ok(&post);
     world.assert_no_secret_leaked(&[&main, &post]);
 }
 
@@ -463,17 +528,15 @@ fn server_errors_and_rate_limits_are_retried_then_persisted() {
             .header("retry-after", "1"),
     );
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
-    let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
-    assert_eq!(post.output("persisted"), "true");
+    assert_ok(&main);
+    assert_eq!(main.output("persisted"), "true");
     for logged in [
         "server error 502; retrying in 1.0 s (attempt 2/5)",
         "server error 503; retrying in 2.0 s (attempt 3/5)",
         "rate limited (429 API rate limit exceeded); retrying in 1.0 s (attempt 4/5)",
         "rate limited (403 You have exceeded a secondary rate limit); retrying in 1.0 s (attempt 5/5)",
     ] {
-        assert!(post.stdout.contains(logged), "missing {logged:?} in:\n{}", post.stdout);
+        assert!(main.stdout.contains(logged), "missing {logged:?} in:\n{}", main.stdout);
     }
     assert_eq!(
         world.stored()["tokens"]["refresh_token"],
@@ -482,19 +545,19 @@ fn server_errors_and_rate_limits_are_retried_then_persisted() {
 }
 
 #[test]
-fn a_key_rotated_between_main_and_post_is_fetched_again() {
+fn a_key_rotated_while_codex_runs_is_fetched_again() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(true);
     let mut job = world.job(&seed);
+    job.wrap_codex(
+        "\"$REAL\" \"$@\"; code=$?\ncurl -fsS -X POST \"$GITHUB_API_URL/_control/rotate-key/repos/octo/repo\" || exit 99\nexit $code",
+    );
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
-    world.github.rotate_key(&github::repo(REPO));
-    let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
+    assert_ok(&main);
     assert!(
-        post.stdout.contains("GitHub refused the public key"),
+        main.stdout.contains("GitHub refused the public key"),
         "{}",
-        post.stdout
+        main.stdout
     );
     let statuses: Vec<(String, u16)> = world
         .github
@@ -502,7 +565,7 @@ fn a_key_rotated_between_main_and_post_is_fetched_again() {
         .into_iter()
         .map(|r| (r.method, r.status))
         .collect();
-    // Main: key, secret, run. Post: secret, PUT with the old key (422), new key, PUT.
+    // After Codex: the secret's metadata, the PUT with the old key (422), the new key, the PUT.
     assert_eq!(
         statuses[3..],
         [
@@ -512,7 +575,6 @@ fn a_key_rotated_between_main_and_post_is_fetched_again() {
             ("PUT".into(), 204)
         ]
     );
-    assert_eq!(statuses.len(), 7);
     assert_eq!(
         world.stored()["tokens"]["refresh_token"],
         world.openai.latest().refresh_token.as_str()
@@ -520,12 +582,10 @@ fn a_key_rotated_between_main_and_post_is_fetched_again() {
 }
 
 #[test]
-fn a_failed_write_fails_the_job_and_keeps_the_refreshed_file() {
+fn a_failed_write_is_retried_by_the_post_stage() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(true);
     let mut job = world.job(&seed);
-    let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
     let put = format!("/actions/secrets/{SECRET}");
     world.github.inject(Fault::new(
         "PUT",
@@ -533,17 +593,52 @@ fn a_failed_write_fails_the_job_and_keeps_the_refreshed_file() {
         403,
         "Resource not accessible by personal access token",
     ));
-    let post = job.post(&main);
-    assert_eq!(post.code, 1, "{}\n{}", post.stdout, post.stderr);
-    assert_eq!(post.output("refreshed"), "true");
-    assert_eq!(post.output("persisted"), "false");
-    let message = annotation(&post, "Refreshed login not saved");
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    assert_eq!(main.output("refreshed"), "true");
+    assert_eq!(main.output("persisted"), "false");
+    let message = annotation(&main, "Refreshed login not saved");
     assert!(message.contains("\"Secrets: Read and write\""), "{message}");
     assert!(
-        message.contains("still at") && message.contains("To reseed"),
+        message.contains("still at") && message.contains("post stage tries again"),
         "{message}"
     );
-    // The refreshed file is still there, unchanged.
+    assert_eq!(world.stored(), seed, "the secret keeps the old value");
+
+    let post = job.post(&main);
+    assert_ok(&post);
+    assert!(
+        post.stdout.contains("Updated the repository secret"),
+        "{}",
+        post.stdout
+    );
+    assert_eq!(
+        world.stored()["tokens"]["refresh_token"],
+        world.openai.latest().refresh_token.as_str()
+    );
+    world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+#[test]
+fn a_write_that_fails_twice_fails_the_job_and_keeps_the_file() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    let put = format!("/actions/secrets/{SECRET}");
+    for _ in 0..2 {
+        world.github.inject(Fault::new(
+            "PUT",
+            &put,
+            403,
+            "Resource not accessible by personal access token",
+        ));
+    }
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    let post = job.post(&main);
+    assert_eq!(post.code, 1, "{}\n{}", post.stdout, post.stderr);
+    let message = annotation(&post, "Refreshed login not saved");
+    assert!(message.contains("To reseed"), "{message}");
     let on_disk: Value =
         serde_json::from_str(&std::fs::read_to_string(job.codex_home().join("auth.json")).unwrap())
             .unwrap();
@@ -551,7 +646,12 @@ fn a_failed_write_fails_the_job_and_keeps_the_refreshed_file() {
         on_disk["tokens"]["refresh_token"],
         world.openai.latest().refresh_token.as_str()
     );
-    assert_eq!(world.stored(), seed, "the secret keeps the old value");
+    assert_eq!(world.stored(), seed);
+    assert!(
+        post.summary.contains("no: the write failed"),
+        "{}",
+        post.summary
+    );
     world.assert_no_secret_leaked(&[&main, &post]);
 }
 
@@ -567,7 +667,7 @@ fn runs_in_a_git_checkout_without_skipping_the_repository_check() {
         .unwrap();
     assert!(status.success());
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    assert_ok(&main);
     assert_eq!(main.output("final-message"), "OK");
     let calls = job.codex_calls();
     assert!(
@@ -580,25 +680,20 @@ fn runs_in_a_git_checkout_without_skipping_the_repository_check() {
 #[test]
 fn codex_deleting_or_truncating_auth_json_is_never_written_back() {
     let world = World::new(Responses::Ok);
-    let seed = world.openai.seed(false);
-    for damage in ["delete", "truncate"] {
+    for (damage, title) in [
+        ("rm \"$CODEX_HOME/auth.json\"", "auth.json disappeared"),
+        ("head -c 100 \"$CODEX_HOME/auth.json\" > /tmp/half.$$ && mv /tmp/half.$$ \"$CODEX_HOME/auth.json\"", "auth.json is damaged"),
+    ] {
+        let seed = world.openai.seed(true);
         let mut job = world.job(&seed);
+        job.wrap_codex(&format!("\"$REAL\" \"$@\"; code=$?\n{damage}\nexit $code"));
         let main = job.main();
-        assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
-        let path = job.codex_home().join("auth.json");
-        let title = if damage == "delete" {
-            std::fs::remove_file(&path).unwrap();
-            "auth.json disappeared"
-        } else {
-            let text = std::fs::read_to_string(&path).unwrap();
-            std::fs::write(&path, &text[..text.len() / 2]).unwrap();
-            "auth.json is damaged"
-        };
+        assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+        assert_eq!(main.output("persisted"), "false");
+        assert!(annotation(&main, title).contains("To reseed"));
         let post = job.post(&main);
         assert_eq!(post.code, 1, "{}\n{}", post.stdout, post.stderr);
-        assert_eq!(post.output("persisted"), "false");
-        let message = annotation(&post, title);
-        assert!(message.contains("To reseed"), "{message}");
+        assert!(annotation(&post, title).contains("To reseed"));
         assert_eq!(world.github.count("PUT"), 0);
         world.assert_no_secret_leaked(&[&main, &post]);
     }

@@ -13,7 +13,7 @@ use crate::support::raw;
 use crate::support::world::{annotation, World, REPO, SECRET};
 
 fn warning(run: &StageRun, title: &str) -> String {
-    let prefix = format!("::warning title={title}::");
+    let prefix = format!("::warning title=codex-auth%3A {title}::");
     run.stdout
         .lines()
         .find_map(|l| l.strip_prefix(&prefix))
@@ -39,6 +39,7 @@ fn a_secret_written_after_the_run_was_queued_stops_the_job_before_codex() {
         .set_secret_at(&github::repo(REPO), SECRET, "{\"newer\":true}", -5);
     let main = job.main();
     assert_eq!(main.code, 1, "{}", main.stdout);
+    assert_eq!(main.output("persisted"), "false");
     let message = annotation(&main, "Secret changed after this run was queued");
     for part in [
         "another job refreshed the login",
@@ -52,7 +53,6 @@ fn a_secret_written_after_the_run_was_queued_stops_the_job_before_codex() {
     assert_eq!(world.openai.rotations(), 0);
     let post = job.post(&main);
     assert_eq!(post.code, 0, "{}", post.stdout);
-    assert_eq!(post.output("persisted"), "false");
     assert_eq!(world.github.count("PUT"), 0);
 }
 
@@ -76,9 +76,7 @@ fn a_rerun_queued_after_the_write_proceeds() {
     job.env("GITHUB_RUN_ATTEMPT", "2");
     let main = job.main();
     assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
-    let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}", post.stdout);
-    assert_eq!(post.output("persisted"), "true");
+    assert_eq!(main.output("persisted"), "true");
 }
 
 #[test]
@@ -93,23 +91,21 @@ fn without_actions_read_the_check_is_skipped_with_a_warning() {
     assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
     let message = warning(&main, "Concurrent-use check skipped");
     assert!(message.contains("\"Actions: Read\""), "{message}");
-    let post = job.post(&main);
-    assert_eq!(post.output("persisted"), "true", "{}", post.stdout);
+    assert_eq!(main.output("persisted"), "true", "{}", main.stdout);
 }
+
+/// While Codex runs, another job writes the secret (through the test server's control door).
+const OTHER_JOB_WRITES: &str = "\"$REAL\" \"$@\"; code=$?\ncurl -fsS -X POST --data '{\"other\":\"job\"}' \"$GITHUB_API_URL/_control/write-secret/repos/octo/repo/CODEX_AUTH_JSON\" || exit 99\nexit $code";
 
 #[test]
 fn a_write_by_another_job_during_this_one_warns_and_keeps_our_rotation() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(true);
     let mut job = world.job(&seed);
+    job.wrap_codex(OTHER_JOB_WRITES);
     let main = job.main();
     assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
-    world
-        .github
-        .set_secret_at(&github::repo(REPO), SECRET, "{\"other\":\"job\"}", 1);
-    let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}", post.stdout);
-    let message = warning(&post, "Concurrent use of the login");
+    let message = warning(&main, "Concurrent use of the login");
     assert!(
         message.contains("written by another job while this one ran"),
         "{message}"
@@ -125,14 +121,12 @@ fn a_write_by_another_job_with_our_tokens_unchanged_writes_nothing() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(false);
     let mut job = world.job(&seed);
+    job.wrap_codex(OTHER_JOB_WRITES);
     let main = job.main();
     assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
-    world
-        .github
-        .set_secret_at(&github::repo(REPO), SECRET, "{\"other\":\"job\"}", 1);
+    assert_eq!(main.output("persisted"), "false");
     let post = job.post(&main);
     assert_eq!(post.code, 0, "{}", post.stdout);
-    assert_eq!(post.output("persisted"), "false");
     assert_eq!(
         world.stored(),
         json!({"other": "job"}),
@@ -228,8 +222,6 @@ fn rate_limit_reset_is_waited_for_then_persisted() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(true);
     let mut job = world.job(&seed);
-    let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
     let reset = (crate::support::now() + 2).to_string();
     world.github.inject(
         Fault::new(
@@ -241,27 +233,23 @@ fn rate_limit_reset_is_waited_for_then_persisted() {
         .header("x-ratelimit-remaining", "0")
         .header("x-ratelimit-reset", reset),
     );
-    let started = Instant::now();
-    let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}", post.stdout);
-    assert!(started.elapsed() >= Duration::from_secs(1));
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
     assert!(
-        post.stdout
-            .contains("rate limited (403 API rate limit exceeded)"),
+        main.stdout
+            .contains("rate limited (403 API rate limit exceeded); retrying in"),
         "{}",
-        post.stdout
+        main.stdout
     );
-    assert_eq!(post.output("persisted"), "true");
+    assert_eq!(main.output("persisted"), "true");
 }
 
 #[test]
-fn a_wait_longer_than_api_timeout_fails_at_once() {
+fn a_wait_longer_than_api_timeout_fails_at_once_and_post_tries_again() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(true);
     let mut job = world.job(&seed);
     job.input("api-timeout", "5");
-    let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
     world.github.inject(
         Fault::new(
             "PUT",
@@ -272,19 +260,25 @@ fn a_wait_longer_than_api_timeout_fails_at_once() {
         .header("retry-after", "3600"),
     );
     let started = Instant::now();
-    let post = job.post(&main);
+    let main = job.main();
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(30),
         "it must not wait"
     );
-    assert_eq!(post.code, 1, "{}", post.stdout);
-    let message = annotation(&post, "Refreshed login not saved");
+    assert_eq!(main.code, 1, "{}", main.stdout);
+    let message = annotation(&main, "Refreshed login not saved");
     assert!(
         message.contains("wait 3600 s") && message.contains("`api-timeout`"),
         "{message}"
     );
     assert_eq!(
         refreshed_on_disk(&job)["tokens"]["refresh_token"],
+        world.openai.latest().refresh_token.as_str()
+    );
+    let post = job.post(&main);
+    assert_eq!(post.code, 0, "{}", post.stdout);
+    assert_eq!(
+        world.stored()["tokens"]["refresh_token"],
         world.openai.latest().refresh_token.as_str()
     );
 }
@@ -321,8 +315,16 @@ fn transport_failures_are_bounded_and_keep_the_refreshed_file() {
         let seed = world.openai.seed(true);
         let mut job = world.job(&seed);
         job.input("api-timeout", "3");
+        // Main's write is refused, so the refreshed file is left for the post stage...
+        world.github.inject(Fault::new(
+            "PUT",
+            &format!("/actions/secrets/{SECRET}"),
+            403,
+            "Resource not accessible by personal access token",
+        ));
         let main = job.main();
-        assert_eq!(main.code, 0, "{kind}: {}\n{}", main.stdout, main.stderr);
+        assert_eq!(main.code, 1, "{kind}: {}\n{}", main.stdout, main.stderr);
+        // ... whose API is now unreachable in one of three ways.
         job.env("GITHUB_API_URL", format!("http://127.0.0.1:{port}"));
         let started = Instant::now();
         let post = job.post(&main);
@@ -344,6 +346,27 @@ fn transport_failures_are_bounded_and_keep_the_refreshed_file() {
         );
         world.assert_no_secret_leaked(&[&main, &post]);
     }
+}
+
+#[test]
+fn an_unreachable_api_fails_the_preflight_before_codex() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    job.input("api-timeout", "2").env(
+        "GITHUB_API_URL",
+        format!("http://127.0.0.1:{}", raw::refused_port()),
+    );
+    let started = Instant::now();
+    let main = job.main();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(main.code, 1);
+    let message = annotation(&main, "Cannot write the secret back");
+    assert!(
+        message.contains("Connection refused") && message.contains("GITHUB_API_URL"),
+        "{message}"
+    );
+    assert!(job.codex_calls().is_empty());
 }
 
 #[test]
@@ -413,4 +436,68 @@ fn nix_kill(pid: u32, signal: &str) -> std::io::Result<std::process::ExitStatus>
     std::process::Command::new("kill")
         .args([format!("-{signal}"), pid.to_string()])
         .status()
+}
+
+// ---- Secret hygiene ----
+
+#[test]
+fn codex_runs_as_the_workspace_owner_and_cannot_read_the_write_token() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    // As in a container action: the action runs as root, the checkout belongs to the runner.
+    job.owned_by(65534);
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    assert_eq!(
+        main.output("final-message"),
+        "OK",
+        "the real Codex works as that user"
+    );
+    assert_eq!(main.output("persisted"), "true");
+    let call = &job.codex_calls()[0];
+    assert_eq!(call.uid.as_deref(), Some("65534"));
+    let parent = call.parent_environ.clone().unwrap_or_default();
+    assert!(
+        !parent.contains(crate::support::job::WRITE_TOKEN),
+        "Codex read the write token from /proc"
+    );
+    assert!(
+        !parent.contains("INPUT_"),
+        "Codex read the action's inputs from /proc"
+    );
+    // Host steps (as the runner's user) can read and update what Codex left.
+    let owner = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata(job.codex_home().join("auth.json")).unwrap(),
+    );
+    assert_eq!(owner, 65534);
+    let post = job.post(&main);
+    assert_eq!(post.code, 0, "{}", post.stdout);
+    world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+#[test]
+fn tokens_codex_prints_are_masked_before_they_reach_the_log() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    // A prompt-injected `cat ~/.codex/auth.json`, right after Codex refreshed.
+    job.wrap_codex("\"$REAL\" \"$@\"; code=$?\ncat \"$CODEX_HOME/auth.json\"\nexit $code");
+    let main = job.main();
+    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    let latest = world.openai.latest();
+    let printed = main
+        .stdout
+        .lines()
+        .position(|l| l.contains(&latest.refresh_token) && !l.starts_with("::add-mask::"))
+        .expect("the wrapper printed the refreshed file");
+    let masked = main
+        .stdout
+        .lines()
+        .position(|l| l == format!("::add-mask::{}", latest.refresh_token))
+        .expect("the new refresh token is masked");
+    assert!(
+        masked < printed,
+        "the mask must come before the line that shows the token"
+    );
 }

@@ -200,25 +200,7 @@ impl GitHub {
     /// Stores a secret directly, as if written `offset_seconds` from now (another job's
     /// write-back, say).
     pub fn set_secret_at(&self, scope: &str, name: &str, value: &str, offset_seconds: i64) {
-        let mut inner = self.lock();
-        inner.clock += 1;
-        let stamp = jiff::Timestamp::from_second(super::now() + offset_seconds)
-            .unwrap()
-            .to_string();
-        let scope = inner.scopes.get_mut(scope).unwrap();
-        let key_id = scope.key_id.clone();
-        scope.secrets.insert(
-            name.to_ascii_uppercase(),
-            StoredSecret {
-                name: name.to_owned(),
-                value: value.to_owned(),
-                key_id,
-                created_at: stamp.clone(),
-                updated_at: stamp,
-                visibility: None,
-                selected_repository_ids: Vec::new(),
-            },
-        );
+        self.lock().store(scope, name, value, offset_seconds);
     }
 
     /// Sets an organization secret's visibility and selected repositories.
@@ -296,6 +278,27 @@ impl GitHub {
 }
 
 impl Inner {
+    /// Stores a secret as if written `offset_seconds` from now.
+    fn store(&mut self, scope: &str, name: &str, value: &str, offset_seconds: i64) {
+        let stamp = jiff::Timestamp::from_second(super::now() + offset_seconds)
+            .unwrap()
+            .to_string();
+        let scope = self.scopes.get_mut(scope).unwrap();
+        let key_id = scope.key_id.clone();
+        scope.secrets.insert(
+            name.to_ascii_uppercase(),
+            StoredSecret {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                key_id,
+                created_at: stamp.clone(),
+                updated_at: stamp,
+                visibility: None,
+                selected_repository_ids: Vec::new(),
+            },
+        );
+    }
+
     /// A strictly increasing timestamp, so "written after" is never a tie.
     fn tick(&mut self) -> String {
         self.clock += 1;
@@ -323,6 +326,21 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Test controls, for events that happen while Codex runs (not part of GitHub's API).
+    if let Some(control) = uri.path().strip_prefix("/_control/") {
+        let mut inner = inner.lock().unwrap();
+        if let Some(scope) = control.strip_prefix("rotate-key/") {
+            inner.generation += 1;
+            let fresh = ScopeState::new(inner.generation);
+            let state = inner.scopes.get_mut(scope).unwrap();
+            state.key = fresh.key;
+            state.key_id = fresh.key_id;
+        } else if let Some(rest) = control.strip_prefix("write-secret/") {
+            let (scope, name) = rest.rsplit_once('/').unwrap();
+            inner.store(scope, name, &String::from_utf8_lossy(&body), 1);
+        }
+        return StatusCode::NO_CONTENT.into_response();
+    }
     let fault = {
         let mut inner = inner.lock().unwrap();
         let at = inner

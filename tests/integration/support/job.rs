@@ -125,6 +125,10 @@ impl StageRun {
 /// One Codex invocation, as the wrapper recorded it.
 #[derive(Debug, Clone)]
 pub struct CodexCall {
+    /// The user Codex ran as.
+    pub uid: Option<String>,
+    /// What Codex could read of the action's environment through /proc (empty when denied).
+    pub parent_environ: Option<String>,
     /// Arguments.
     pub args: Vec<String>,
     /// Environment.
@@ -171,7 +175,7 @@ impl Job {
         fs::write(
             &wrapper,
             format!(
-                "#!/bin/sh\nlog=\"{calls}/$$\"\nprintf '%s\\n' \"$@\" > \"$log.args\"\nenv -0 > \"$log.env\"\nexec \"{real}\" \"$@\"\n",
+                "#!/bin/sh\nlog=\"{calls}/$$\"\nprintf '%s\\n' \"$@\" > \"$log.args\"\nenv -0 > \"$log.env\"\nid -u > \"$log.uid\"\ncat /proc/$PPID/environ > \"$log.parent\" 2>/dev/null\nexec \"{real}\" \"$@\"\n",
                 calls = calls.display(),
                 real = real_codex().display()
             ),
@@ -256,6 +260,18 @@ impl Job {
         self
     }
 
+    /// Makes the workspace and home belong to `uid` (as on a runner, where they belong to the
+    /// runner's user while the container action runs as root), and the job's directories
+    /// reachable by that user.
+    pub fn owned_by(&mut self, uid: u32) -> &mut Self {
+        fs::set_permissions(self.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&self.calls, fs::Permissions::from_mode(0o777)).unwrap();
+        for dir in [&self.workspace, &self.home] {
+            std::os::unix::fs::chown(dir, Some(uid), Some(uid)).unwrap();
+        }
+        self
+    }
+
     /// Replaces the event that started the run.
     pub fn event(&mut self, name: &str, payload: &serde_json::Value) -> &mut Self {
         let path = self.dir.path().join("event.json");
@@ -273,9 +289,12 @@ impl Job {
         self.stage("main", &BTreeMap::new())
     }
 
-    /// Runs the post stage with the state main saved.
+    /// Runs the post stage with the state main saved. Its outputs are dropped, as the runner
+    /// drops outputs set by post steps (they have no step context to attach them to).
     pub fn post(&mut self, main: &StageRun) -> StageRun {
-        self.stage("post", &main.state)
+        let mut run = self.stage("post", &main.state);
+        run.outputs.clear();
+        run
     }
 
     /// Starts the main stage without waiting (for signal tests); output is discarded.
@@ -347,8 +366,11 @@ impl Job {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "args") {
                 let args = fs::read_to_string(&path).unwrap();
+                let extra = |ext: &str| fs::read_to_string(path.with_extension(ext)).ok();
                 let env = fs::read(path.with_extension("env")).unwrap_or_default();
                 calls.push(CodexCall {
+                    uid: extra("uid").map(|u| u.trim().to_owned()),
+                    parent_environ: extra("parent"),
                     args: args.lines().map(str::to_owned).collect(),
                     env: String::from_utf8_lossy(&env)
                         .split('\0')

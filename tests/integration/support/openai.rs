@@ -212,6 +212,27 @@ fn rand_u64() -> u64 {
     hasher.finish()
 }
 
+/// Whether a bearer token is one the server issued and it has not expired, as the real
+/// backend checks.
+fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
+    let Some(token) = bearer(headers) else {
+        return false;
+    };
+    let exp = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|c| c["exp"].as_i64())
+        .unwrap_or(0);
+    inner.live_access.contains(&token) && exp > now()
+}
+
 fn bearer(headers: &HeaderMap) -> Option<String> {
     headers
         .get("authorization")?
@@ -272,7 +293,7 @@ async fn handle(
         }
         (&Method::GET, "/backend-api/wham/accounts/check") => {
             inner.log.push("accounts/check".to_owned());
-            if !bearer(&headers).is_some_and(|t| inner.live_access.contains(&t)) {
+            if !authorized(&inner, &headers) {
                 return StatusCode::UNAUTHORIZED.into_response();
             }
             let id = inner.account_id.clone();
@@ -294,8 +315,7 @@ async fn handle(
         }
         (&Method::POST, "/backend-api/codex/responses") => {
             inner.log.push("responses".to_owned());
-            let authorized = bearer(&headers).is_some_and(|t| inner.live_access.contains(&t));
-            if inner.responses == Responses::Unauthorized || !authorized {
+            if inner.responses == Responses::Unauthorized || !authorized(&inner, &headers) {
                 return (
                     StatusCode::UNAUTHORIZED,
                     Json(json!({"error": {"message": "Unauthorized", "code": "invalid_api_key"}})),
