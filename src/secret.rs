@@ -7,7 +7,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// A credential: redacted when formatted, zeroized on drop.
 #[derive(Clone, PartialEq, Eq)]
@@ -29,6 +29,15 @@ impl Secret {
         self.0.is_empty()
     }
 }
+
+impl Zeroize for Secret {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// The inner `Zeroizing` wipes the buffer when a `Secret` is dropped.
+impl ZeroizeOnDrop for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,6 +76,15 @@ mod tests {
             shown,
             "[redacted] Secret([redacted]) Secret([redacted]) Some(Secret([redacted]))"
         );
+    }
+
+    #[test]
+    fn zeroizes_its_buffer() {
+        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+        wiped_on_drop::<Secret>();
+        let mut secret = Secret::new("rt_to-be-wiped");
+        secret.zeroize();
+        assert_eq!(secret.expose(), "");
     }
 
     #[test]

@@ -114,3 +114,78 @@ fn stages_have_distinct_entrypoints_that_the_image_provides() {
         );
     }
 }
+
+/// The rows of the README table that follows `heading`: (name, default) per row.
+fn readme_table(heading: &str) -> Vec<(String, String)> {
+    let readme = read("README.md");
+    let section = readme.split(heading).nth(1).unwrap();
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            (
+                cells[1].trim_matches('`').to_owned(),
+                cells[2].trim_matches('`').to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn readme_tables_match_action_yml() {
+    let action = action();
+    let inputs: Vec<(String, String)> = keys(&action["inputs"])
+        .into_iter()
+        .map(|name| {
+            let default = match action["inputs"][name.as_str()]["default"].as_str() {
+                Some(default) => default.to_owned(),
+                None => "(required)".to_owned(),
+            };
+            (name, default)
+        })
+        .collect();
+    assert_eq!(readme_table("## Inputs"), inputs);
+    let outputs: Vec<String> = readme_table("## Outputs")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(outputs, keys(&action["outputs"]));
+}
+
+#[test]
+fn every_error_and_warning_title_is_in_the_troubleshooting_table() {
+    let readme = read("README.md");
+    let troubleshooting = readme.split("## Troubleshooting").nth(1).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut titles = Vec::new();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        // `inspect` is a command-line tool: its errors are not annotations.
+        if path.ends_with("inspect.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        for marker in ["Failure::new(", "workflow.warning(", ".warning("] {
+            for (at, _) in text.match_indices(marker) {
+                let rest = text[at + marker.len()..].trim_start();
+                if let Some(literal) = rest.strip_prefix('"') {
+                    titles.push(literal.split('"').next().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    titles.sort();
+    titles.dedup();
+    assert!(titles.len() >= 15, "{titles:?}");
+    let missing: Vec<&String> = titles
+        .iter()
+        .filter(|t| !troubleshooting.contains(&format!("`{t}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "titles missing from the README's Troubleshooting: {missing:?}"
+    );
+}
