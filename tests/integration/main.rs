@@ -4,6 +4,7 @@
 
 mod action_yml;
 mod bad_input;
+mod container;
 mod core_loop;
 mod libsodium;
 mod reliability;

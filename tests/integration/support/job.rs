@@ -148,6 +148,7 @@ pub struct Job {
     env: BTreeMap<String, String>,
     inputs: BTreeMap<String, String>,
     steps: u32,
+    container: Option<String>,
 }
 
 impl Job {
@@ -156,20 +157,27 @@ impl Job {
     pub fn new(github: &GitHub, openai: &OpenAi) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_owned();
-        let [home, workspace, runner_temp, bin, calls] =
-            ["home", "workspace", "runner_temp", "bin", "calls"].map(|d| {
-                let path = root.join(d);
-                fs::create_dir_all(&path).unwrap();
-                path
-            });
+        let [home, workspace, runner_temp, bin, calls, workflow] = [
+            "home",
+            "workspace",
+            "runner_temp",
+            "bin",
+            "calls",
+            "workflow",
+        ]
+        .map(|d| {
+            let path = root.join(d);
+            fs::create_dir_all(&path).unwrap();
+            path
+        });
         // A push to a private repository, unless a test says otherwise.
-        let event = root.join("event.json");
+        let event = workflow.join("event.json");
         fs::write(
             &event,
             r#"{"ref":"refs/heads/main","repository":{"full_name":"octo/repo","private":true,"visibility":"private"}}"#,
         )
         .unwrap();
-        let ca = root.join("ca.pem");
+        let ca = runner_temp.join("ca.pem");
         fs::write(&ca, openai.ca_pem()).unwrap();
         let wrapper = bin.join("codex");
         fs::write(
@@ -225,6 +233,7 @@ impl Job {
             env,
             inputs: BTreeMap::new(),
             steps: 0,
+            container: None,
         }
     }
 
@@ -272,9 +281,16 @@ impl Job {
         self
     }
 
+    /// Runs the stages in `image` exactly as the runner runs a container action, instead of
+    /// running the binary on the host.
+    pub fn in_container(&mut self, image: &str) -> &mut Self {
+        self.container = Some(image.to_owned());
+        self
+    }
+
     /// Replaces the event that started the run.
     pub fn event(&mut self, name: &str, payload: &serde_json::Value) -> &mut Self {
-        let path = self.dir.path().join("event.json");
+        let path = self.dir.path().join("workflow/event.json");
         fs::write(&path, payload.to_string()).unwrap();
         self.env("GITHUB_EVENT_NAME", name)
     }
@@ -322,23 +338,94 @@ impl Job {
         for f in [&output, &state_file, &summary] {
             fs::write(f, "").unwrap();
         }
-        let mut command = Command::new(env!("CARGO_BIN_EXE_codex-auth"));
-        command
-            .args(["action", stage])
-            .env_clear()
-            .envs(&self.env)
-            .env("GITHUB_OUTPUT", &output)
-            .env("GITHUB_STATE", &state_file)
-            .env("GITHUB_STEP_SUMMARY", &summary)
-            .current_dir(&self.workspace);
+        let mut vars: BTreeMap<String, String> = self.env.clone();
+        vars.insert("GITHUB_OUTPUT".into(), output.display().to_string());
+        vars.insert("GITHUB_STATE".into(), state_file.display().to_string());
+        vars.insert("GITHUB_STEP_SUMMARY".into(), summary.display().to_string());
+        let defaults = action_defaults();
         for name in DECLARED_INPUTS {
-            let value = self.inputs.get(*name).map_or("", String::as_str);
-            command.env(format!("INPUT_{}", name.to_ascii_uppercase()), value);
+            // Inputs not given take action.yml's default, or the empty string.
+            let value = self
+                .inputs
+                .get(*name)
+                .or_else(|| defaults.get(*name))
+                .map_or("", String::as_str);
+            vars.insert(
+                format!("INPUT_{}", name.to_ascii_uppercase()),
+                value.to_owned(),
+            );
         }
         for (name, value) in state {
-            command.env(format!("STATE_{name}"), value);
+            vars.insert(format!("STATE_{name}"), value.clone());
         }
+        let command = match &self.container {
+            None => {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_codex-auth"));
+                command
+                    .args(["action", stage])
+                    .env_clear()
+                    .envs(&vars)
+                    .current_dir(&self.workspace);
+                command
+            }
+            Some(image) => self.container_command(image, stage, vars, &files),
+        };
         (command, [output, state_file, summary])
+    }
+
+    /// `docker run` as the runner's ContainerActionHandler builds it (actions/runner,
+    /// src/Runner.Worker/Handlers/ContainerActionHandler.cs and Container/DockerCommandManager.cs):
+    /// `--rm`, the workspace as workdir, every variable passed by name, the runner's mounts,
+    /// the stage's entrypoint from action.yml, no args. Host paths become container paths.
+    fn container_command(
+        &self,
+        image: &str,
+        stage: &str,
+        mut vars: BTreeMap<String, String>,
+        files: &Path,
+    ) -> Command {
+        let root = self.dir.path();
+        let mounts = [
+            (self.home.clone(), "/github/home"),
+            (self.workspace.clone(), "/github/workspace"),
+            (files.to_owned(), "/github/file_commands"),
+            (root.join("workflow"), "/github/workflow"),
+            (self.runner_temp.clone(), "/github/runner_temp"),
+        ];
+        let to_container = |value: &str| {
+            mounts.iter().fold(value.to_owned(), |v, (host, inside)| {
+                v.replace(&host.display().to_string(), inside)
+            })
+        };
+        // The runner sets HOME to the mounted home and passes no PATH (the image's applies).
+        vars.remove("PATH");
+        vars.insert("HOME".into(), "/github/home".into());
+        for value in vars.values_mut() {
+            *value = to_container(value);
+        }
+        let entrypoint = action_entrypoint(stage);
+        let mut command = Command::new("podman");
+        command.args([
+            "run",
+            "--rm",
+            "--pull=never",
+            "--workdir",
+            "/github/workspace",
+            "--network",
+            "host",
+        ]);
+        for name in vars.keys() {
+            command.args(["-e", name]);
+        }
+        for (host, inside) in &mounts {
+            command.args(["-v", &format!("{}:{inside}", host.display())]);
+        }
+        command
+            .args(["--entrypoint", &entrypoint, image])
+            .env_clear()
+            .envs(std::env::vars().filter(|(k, _)| k.starts_with("CONTAINERS_") || k == "PATH"))
+            .envs(&vars);
+        command
     }
 
     fn stage(&mut self, stage: &str, state: &BTreeMap<String, String>) -> StageRun {
@@ -382,6 +469,40 @@ impl Job {
         }
         calls
     }
+}
+
+fn action_yml() -> yaml_rust2::Yaml {
+    let text =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap();
+    yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap()
+        .remove(0)
+}
+
+/// The inputs' defaults in action.yml.
+fn action_defaults() -> BTreeMap<String, String> {
+    let action = action_yml();
+    action["inputs"]
+        .as_hash()
+        .unwrap()
+        .iter()
+        .filter_map(|(name, spec)| {
+            Some((
+                name.as_str()?.to_owned(),
+                spec["default"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// The entrypoint action.yml gives a stage.
+fn action_entrypoint(stage: &str) -> String {
+    let key = if stage == "post" {
+        "post-entrypoint"
+    } else {
+        "entrypoint"
+    };
+    action_yml()["runs"][key].as_str().unwrap().to_owned()
 }
 
 /// Runs a command to completion, killing it if it outlives `limit`.

@@ -1,0 +1,71 @@
+//! The real image, run exactly as the runner runs a container action (podman standing in for
+//! docker), against the local GitHub and OpenAI servers on the host's loopback.
+
+use pretty_assertions::assert_eq;
+
+use crate::support::job::StageRun;
+use crate::support::openai::Responses;
+use crate::support::world::World;
+
+/// The image `scripts/test` built from the project's Dockerfile.
+fn image() -> String {
+    std::env::var("CODEX_AUTH_TEST_IMAGE").unwrap_or_else(|_| {
+        panic!("CODEX_AUTH_TEST_IMAGE is not set: run the tests with scripts/test, which builds the image with tests/container/build")
+    })
+}
+
+fn assert_ok(run: &StageRun) {
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn stale_token_is_refreshed_inside_the_container_and_written_back() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    // The checkout and home belong to the runner's user (uid 1001 on GitHub's runners).
+    job.in_container(&image()).owned_by(1001);
+    let main = job.main();
+    assert_ok(&main);
+    assert_eq!(main.output("final-message"), "OK");
+    assert_eq!(main.output("refreshed"), "true");
+    assert_eq!(main.output("persisted"), "true");
+    let stored = world.stored();
+    assert_eq!(
+        stored["tokens"]["refresh_token"],
+        world.openai.latest().refresh_token.as_str()
+    );
+    assert_ne!(
+        stored["tokens"]["refresh_token"],
+        seed["tokens"]["refresh_token"]
+    );
+    // Codex ran as the runner's user: the refreshed file is theirs, for later host steps.
+    let owner = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata(job.codex_home().join("auth.json")).unwrap(),
+    );
+    assert_eq!(owner, 1001);
+    let post = job.post(&main);
+    assert_ok(&post);
+    assert!(
+        !job.codex_home().join("auth.json").exists(),
+        "post removes auth.json"
+    );
+    world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+#[test]
+fn fresh_token_writes_nothing_from_the_container() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    job.in_container(&image()).owned_by(1001);
+    let main = job.main();
+    assert_ok(&main);
+    assert_eq!(main.output("refreshed"), "false");
+    assert_eq!(main.output("persisted"), "false");
+    let post = job.post(&main);
+    assert_ok(&post);
+    assert_eq!(world.github.count("PUT"), 0);
+    assert_eq!(world.stored(), seed);
+    world.assert_no_secret_leaked(&[&main, &post]);
+}
