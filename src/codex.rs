@@ -122,29 +122,14 @@ impl Exec<'_> {
             .prefix("codex-auth-")
             .tempdir_in(self.temp_dir)?;
         let last_message = scratch.path().join("last-message.txt");
-        let mut command = tokio::process::Command::new("codex");
+        let mut command = codex_command(self.workspace, self.codex_home, environment);
         command
             .args(self.arguments(&last_message))
-            .env_clear()
-            .envs(environment)
-            .env("CODEX_HOME", self.codex_home)
-            .current_dir(self.workspace)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .stdin(Stdio::null());
         if let Some((uid, gid)) = run_as {
-            // Running as root, Codex could read this process's environment (the write token)
-            // from /proc; as the workspace's owner it cannot, and it can still edit the
-            // checkout, as host steps do.
-            give_to(self.codex_home, uid, gid)?;
             give_to(scratch.path(), uid, gid)?;
-            command.uid(uid).gid(gid);
         }
-        let mut child = command.spawn().map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => CodexError::NotFound,
-            _ => CodexError::Io(e),
-        })?;
+        let mut child = spawn(command, self.codex_home, run_as)?;
         let watcher = Mutex::new(AuthWatcher::new(self.codex_home.join(AUTH_FILE)));
         let out = tokio::io::stdout();
         let out = tokio::sync::Mutex::new(out);
@@ -173,9 +158,191 @@ impl Exec<'_> {
     }
 }
 
+/// `codex` with the given environment (nothing else), CODEX_HOME, the workspace as working
+/// directory, and its output piped.
+fn codex_command(
+    workspace: &Path,
+    codex_home: &Path,
+    environment: Vec<(OsString, OsString)>,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("codex");
+    command
+        .env_clear()
+        .envs(environment)
+        .env("CODEX_HOME", codex_home)
+        .current_dir(workspace)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts Codex, as `run_as` when given: running as root, Codex could read this process's
+/// environment (the write token) from /proc; as the workspace's owner it cannot, and it can
+/// still edit the checkout, as host steps do.
+fn spawn(
+    mut command: tokio::process::Command,
+    codex_home: &Path,
+    run_as: Option<(u32, u32)>,
+) -> Result<tokio::process::Child, CodexError> {
+    if let Some((uid, gid)) = run_as {
+        give_to(codex_home, uid, gid)?;
+        command.uid(uid).gid(gid);
+    }
+    command.spawn().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => CodexError::NotFound,
+        _ => CodexError::Io(e),
+    })
+}
+
+/// A keep-fresh refresh without a model call: `codex app-server` over stdio, `initialize`,
+/// `initialized`, then `account/read` with `refreshToken: true`, which makes Codex refresh the
+/// login itself (`refresh_reason: forced`) and rewrite auth.json.
+/// Protocol: codex-rs/app-server-protocol in openai/codex (newline-delimited JSON-RPC
+/// without the `jsonrpc` field).
+#[derive(Debug)]
+pub struct Refresh<'a> {
+    /// Where Codex runs.
+    pub workspace: &'a Path,
+    /// The home holding the restored auth.json.
+    pub codex_home: &'a Path,
+    /// Where masks for tokens Codex writes are printed.
+    pub workflow: &'a Workflow,
+    /// How long the whole exchange may take.
+    pub timeout: std::time::Duration,
+}
+
+impl Refresh<'_> {
+    /// Runs the refresh; `exit_code` is 0 when Codex reports a signed-in ChatGPT account
+    /// afterwards, 1 otherwise. `final_message` says which.
+    pub async fn run(&self, environment: Vec<(OsString, OsString)>) -> Result<Outcome, CodexError> {
+        let run_as = unprivileged_owner(self.workspace);
+        let logs_set = environment.iter().any(|(name, _)| name == "RUST_LOG");
+        let mut command = codex_command(self.workspace, self.codex_home, environment);
+        command.arg("app-server").stdin(Stdio::piped());
+        if !logs_set {
+            // The app-server reports a failed refresh only in its log; this makes it print why
+            // (refresh token reused, expired, revoked), which the summary error then names.
+            command.env("RUST_LOG", "codex_login=error");
+        }
+        let mut child = spawn(command, self.codex_home, run_as)?;
+        let watcher = Mutex::new(AuthWatcher::new(self.codex_home.join(AUTH_FILE)));
+        let out = tokio::sync::Mutex::new(tokio::io::stdout());
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let exchange = async {
+            let result = tokio::time::timeout(self.timeout, converse(stdin, stdout)).await;
+            // The answer is in (or time is up): stop the server, which otherwise waits for more.
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            result
+        };
+        let (answer, failure) =
+            tokio::join!(exchange, forward(stderr, &out, &watcher, self.workflow));
+        let failure = failure?;
+        let (exit_code, final_message) = match answer {
+            Ok(Ok(Some(plan))) => (
+                0,
+                format!("Codex refreshed the login (ChatGPT plan: {plan})."),
+            ),
+            Ok(Ok(None)) => (
+                1,
+                "Codex could not refresh the login: it reports no signed-in account.".to_owned(),
+            ),
+            Ok(Err(e)) => (1, format!("The Codex app-server exchange failed: {e}.")),
+            Err(_) => (
+                1,
+                format!(
+                    "The Codex app-server did not answer within {} s.",
+                    self.timeout.as_secs()
+                ),
+            ),
+        };
+        if let Ok(mut watcher) = watcher.lock() {
+            watcher.mask_if_changed(self.workflow);
+        }
+        println!("{final_message}");
+        Ok(Outcome {
+            exit_code,
+            final_message,
+            refresh_failure: failure,
+        })
+    }
+}
+
+/// The app-server exchange. Returns the plan of the account Codex reports after the forced
+/// refresh, `None` when it reports none (the refresh failed).
+async fn converse(
+    stdin: Option<tokio::process::ChildStdin>,
+    stdout: Option<tokio::process::ChildStdout>,
+) -> io::Result<Option<String>> {
+    use serde_json::{json, Value};
+    let (Some(mut stdin), Some(stdout)) = (stdin, stdout) else {
+        return Err(io::Error::other("no pipe to the app-server"));
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let send = |message: Value| {
+        let mut line = message.to_string();
+        line.push('\n');
+        line
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    stdin
+        .write_all(
+            send(json!({"id": 1, "method": "initialize", "params": {
+                "clientInfo": {"name": "codex-auth", "title": "codex-auth", "version": version}}}))
+            .as_bytes(),
+        )
+        .await?;
+    answer(&mut lines, 1).await?;
+    stdin
+        .write_all(send(json!({"method": "initialized"})).as_bytes())
+        .await?;
+    stdin
+        .write_all(
+            send(json!({"id": 2, "method": "account/read", "params": {"refreshToken": true}}))
+                .as_bytes(),
+        )
+        .await?;
+    stdin.flush().await?;
+    let result = answer(&mut lines, 2).await?;
+    let account = result.get("account").filter(|a| !a.is_null());
+    Ok(account.map(|a| {
+        a.get("planType")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned()
+    }))
+}
+
+/// Reads the app-server's messages until the response to request `id`.
+async fn answer(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    id: u64,
+) -> io::Result<serde_json::Value> {
+    use serde_json::Value;
+    while let Some(line) = lines.next_line().await? {
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if message.get("id").and_then(Value::as_u64) == Some(id) {
+            if let Some(error) = message.get("error") {
+                let text = error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error");
+                return Err(io::Error::other(text.to_owned()));
+            }
+            return Ok(message.get("result").cloned().unwrap_or(Value::Null));
+        }
+    }
+    Err(io::Error::other("the app-server closed its output"))
+}
+
 /// When this process is root and the workspace belongs to someone else (the runner's user, in
 /// a container action), that owner.
-fn unprivileged_owner(workspace: &Path) -> Option<(u32, u32)> {
+pub fn unprivileged_owner(workspace: &Path) -> Option<(u32, u32)> {
     if !rustix::process::geteuid().is_root() {
         return None;
     }
@@ -184,7 +351,7 @@ fn unprivileged_owner(workspace: &Path) -> Option<(u32, u32)> {
 }
 
 /// Hands a directory and what it holds (one level, as CODEX_HOME is when restored) to a user.
-fn give_to(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
+pub fn give_to(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
     std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
     for entry in std::fs::read_dir(dir)? {
         std::os::unix::fs::lchown(entry?.path(), Some(uid), Some(gid))?;

@@ -47,6 +47,17 @@ pub enum ConfigError {
     },
 }
 
+/// What the main stage does with the restored login (input `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `codex exec` with the prompt (default).
+    Exec,
+    /// Keep-fresh: make Codex refresh the login through its app-server, with no model call.
+    Refresh,
+    /// Restore only: later steps of the job run Codex on the host; the post stage persists.
+    Restore,
+}
+
 /// The workflow run and the event that started it.
 #[derive(Debug, Clone, Default)]
 pub struct RunContext {
@@ -71,6 +82,8 @@ pub struct ActionConfig {
     pub target: SecretTarget,
     /// `GITHUB_REPOSITORY` (`owner/name`), the repository the workflow runs in.
     pub repository: Option<String>,
+    /// Input `mode`.
+    pub mode: Mode,
     /// Input `prompt`.
     pub prompt: String,
     /// Input `codex-args`, split like a shell would.
@@ -91,6 +104,9 @@ pub struct ActionConfig {
     pub workspace: PathBuf,
     /// `RUNNER_TEMP`, for scratch files.
     pub temp_dir: PathBuf,
+    /// `RUNNER_WORKSPACE`: a host path even inside a container action (the runner does not
+    /// translate it), from which the host path of `/github/home` follows.
+    pub runner_workspace: Option<PathBuf>,
     /// The runner's command files.
     pub workflow: Workflow,
     /// `STATE_*` values saved by the main stage.
@@ -185,6 +201,21 @@ impl ActionConfig {
                     .into(),
             })?,
         };
+        let mode = match input("mode") {
+            None | Some("exec") => Mode::Exec,
+            Some("refresh") => Mode::Refresh,
+            Some("restore") => Mode::Restore,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    input: "mode",
+                    problem: format!(
+                        "is \"{other}\"; expected exec (run codex exec with the prompt), \
+                         refresh (keep the login fresh without a model call) or restore (only \
+                         restore auth.json for later steps)"
+                    ),
+                })
+            }
+        };
         let keep = match input("keep") {
             None => false,
             Some(value) => parse_bool("keep", value)?,
@@ -260,6 +291,7 @@ impl ActionConfig {
             token: input("token").map(Secret::new),
             target: SecretTarget { scope, name },
             repository,
+            mode,
             prompt: input("prompt").unwrap_or(DEFAULT_PROMPT).to_owned(),
             codex_args,
             keep,
@@ -270,10 +302,12 @@ impl ActionConfig {
             codex_home,
             workspace,
             temp_dir,
+            runner_workspace: get("RUNNER_WORKSPACE").map(PathBuf::from),
             workflow: Workflow {
                 output_file: path("GITHUB_OUTPUT"),
                 state_file: path("GITHUB_STATE"),
                 summary_file: path("GITHUB_STEP_SUMMARY"),
+                env_file: path("GITHUB_ENV"),
             },
             state,
             environment,
@@ -423,6 +457,8 @@ mod tests {
             (("INPUT_SECRET-NAME", "github_x"), "input `secret-name` \"github_x\" must not start with GITHUB_ (reserved by GitHub)"),
             (("INPUT_SECRET-NAME", "A-B"), "input `secret-name` \"A-B\" may only contain letters, digits and `_`"),
             (("INPUT_KEEP", "yes"), "input `keep` is \"yes\"; expected true or false"),
+            (("INPUT_MODE", "restore-all"), "input `mode` is \"restore-all\"; expected exec (run codex exec with the prompt), refresh (keep the login fresh without a model call) or restore (only restore auth.json for later steps)"),
+            (("INPUT_API-TIMEOUT", "0"), "input `api-timeout` is \"0\"; expected a number of seconds from 1 to 3600"),
             (("INPUT_CODEX-ARGS", "'open"), "input `codex-args` has an unclosed quote or a trailing backslash; quote it as you would in a shell"),
             (("GITHUB_API_URL", "http://ghe.example"), "GITHUB_API_URL \"http://ghe.example\" must use https (plain http is only for loopback)"),
         ];

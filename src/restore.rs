@@ -4,13 +4,15 @@
 //! Order matters: nothing is printed before the tokens are masked, and Codex (which may rotate
 //! the refresh token, killing the old one) never runs unless the post stage can save the result.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Context as _;
 use jiff::Timestamp;
 
 use crate::auth_file::AuthFile;
-use crate::codex::{self, Exec, RefreshFailure};
+use crate::codex::{self, Exec, Refresh, RefreshFailure};
 use crate::codex_home::{CodexHome, OnDisk};
-use crate::config::ActionConfig;
+use crate::config::{ActionConfig, Mode};
 use crate::context::{self, UnsafeContext};
 use crate::failure::{reseed_hint, Failure};
 use crate::github::{ApiError, Scope, SecretsApi};
@@ -115,18 +117,32 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         OnDisk::Valid(file) => file.fingerprint(),
         _ => baseline.clone(),
     };
-    let exec = Exec {
-        prompt: &config.prompt,
-        extra_args: &config.codex_args,
-        workspace: &config.workspace,
-        codex_home: home.dir(),
-        temp_dir: &config.temp_dir,
-        workflow,
+    let environment = codex::environment(&config.environment, Some(token));
+    let outcome = match config.mode {
+        Mode::Exec => {
+            workflow.info("Running codex exec…");
+            let exec = Exec {
+                prompt: &config.prompt,
+                extra_args: &config.codex_args,
+                workspace: &config.workspace,
+                codex_home: home.dir(),
+                temp_dir: &config.temp_dir,
+                workflow,
+            };
+            exec.run(environment).await?
+        }
+        Mode::Restore => return hand_over(config, &home),
+        Mode::Refresh => {
+            workflow.info("Refreshing the login through codex app-server (no model call)…");
+            let refresh = Refresh {
+                workspace: &config.workspace,
+                codex_home: home.dir(),
+                workflow,
+                timeout: std::time::Duration::from_secs(120),
+            };
+            refresh.run(environment).await?
+        }
     };
-    workflow.info("Running codex exec…");
-    let outcome = exec
-        .run(codex::environment(&config.environment, Some(token)))
-        .await?;
     workflow.set_output("exit-code", &outcome.exit_code.to_string())?;
     workflow.set_output("final-message", &outcome.final_message)?;
 
@@ -184,14 +200,14 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         } else {
             ""
         };
-        return Err(Failure::new(
-            "Codex failed",
-            format!(
-                "codex exec exited with code {}; see its output above.{saved}",
+        let what = match config.mode {
+            Mode::Exec => format!(
+                "codex exec exited with code {}; see its output above.",
                 outcome.exit_code
             ),
-        )
-        .into());
+            Mode::Refresh | Mode::Restore => outcome.final_message.clone(),
+        };
+        return Err(Failure::new("Codex failed", format!("{what}{saved}")).into());
     }
     if changed && !written {
         return Err(Failure::new(
@@ -201,6 +217,39 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Restore mode: leaves the restored login to the job's later steps, which run Codex on the
+/// host as the runner's user. CODEX_HOME is handed to the workspace's owner and its host path
+/// exported as `CODEX_HOME` (GITHUB_ENV) and output `codex-home`.
+fn hand_over(config: &ActionConfig, home: &CodexHome) -> anyhow::Result<()> {
+    let workflow = &config.workflow;
+    if let Some((uid, gid)) = codex::unprivileged_owner(&config.workspace) {
+        codex::give_to(home.dir(), uid, gid).with_context(|| {
+            format!("cannot hand {} to the runner's user", home.dir().display())
+        })?;
+    }
+    let host = host_path(home.dir(), config.runner_workspace.as_deref());
+    let host = host.display().to_string();
+    workflow.set_env("CODEX_HOME", &host)?;
+    workflow.set_output("codex-home", &host)?;
+    workflow.info(&format!(
+        "Restored the login for the job's later steps: CODEX_HOME={host}. The post stage writes \
+         it back if they refresh it."
+    ));
+    Ok(())
+}
+
+/// The host path of a path in the container action's home. The runner mounts
+/// `<work>/_temp/_github_home` at `/github/home` and passes `RUNNER_WORKSPACE` (`<work>/<repo>`)
+/// untranslated (actions/runner, ContainerActionHandler.cs, JobExtension.cs). Outside a
+/// container the path is already the host's.
+pub fn host_path(path: &Path, runner_workspace: Option<&Path>) -> PathBuf {
+    let work = runner_workspace.and_then(Path::parent);
+    match (path.strip_prefix("/github/home"), work) {
+        (Ok(rest), Some(work)) => work.join("_temp").join("_github_home").join(rest),
+        _ => path.to_owned(),
+    }
 }
 
 /// What the restore will do with CODEX_HOME.

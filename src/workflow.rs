@@ -20,6 +20,8 @@ pub struct Workflow {
     pub state_file: Option<PathBuf>,
     /// `GITHUB_STEP_SUMMARY`: Markdown shown on the run's page.
     pub summary_file: Option<PathBuf>,
+    /// `GITHUB_ENV`: variables for the job's later steps.
+    pub env_file: Option<PathBuf>,
 }
 
 impl Workflow {
@@ -58,6 +60,11 @@ impl Workflow {
     /// Saves a value for the post stage. The runner logs state: never pass a secret.
     pub fn save_state(&self, name: &str, value: &str) -> io::Result<()> {
         append_key_value(self.state_file.as_ref(), "GITHUB_STATE", name, value)
+    }
+
+    /// Sets an environment variable for the job's later steps.
+    pub fn set_env(&self, name: &str, value: &str) -> io::Result<()> {
+        append_key_value(self.env_file.as_ref(), "GITHUB_ENV", name, value)
     }
 
     /// Appends Markdown to the step summary.

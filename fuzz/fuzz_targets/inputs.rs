@@ -14,6 +14,7 @@ const NAMES: &[&str] = &[
     "INPUT_SECRET-NAME",
     "INPUT_ENVIRONMENT",
     "INPUT_ORGANIZATION",
+    "INPUT_MODE",
     "INPUT_PROMPT",
     "INPUT_CODEX-ARGS",
     "INPUT_KEEP",

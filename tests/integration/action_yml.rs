@@ -51,6 +51,7 @@ fn inputs_and_defaults_match_the_binary() {
     );
     assert_eq!(defaults["prompt"].as_deref(), Some(DEFAULT_PROMPT));
     assert_eq!(defaults["keep"].as_deref(), Some("false"));
+    assert_eq!(defaults["mode"].as_deref(), Some("exec"));
     assert_eq!(
         defaults["allow-public-repository"].as_deref(),
         Some("false")
@@ -78,7 +79,13 @@ fn outputs_are_declared_and_described() {
     let action = action();
     assert_eq!(
         keys(&action["outputs"]),
-        ["exit-code", "final-message", "refreshed", "persisted"]
+        [
+            "exit-code",
+            "final-message",
+            "refreshed",
+            "persisted",
+            "codex-home"
+        ]
     );
     for name in keys(&action["outputs"]) {
         assert!(action["outputs"][name.as_str()]["description"]

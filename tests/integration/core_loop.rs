@@ -538,10 +538,7 @@ fn server_errors_and_rate_limits_are_retried_then_persisted() {
     ] {
         assert!(main.stdout.contains(logged), "missing {logged:?} in:\n{}", main.stdout);
     }
-    assert_eq!(
-        world.stored()["tokens"]["refresh_token"],
-        world.openai.latest().refresh_token.as_str()
-    );
+    world.assert_secret_holds_the_latest_login();
 }
 
 #[test]
@@ -575,10 +572,7 @@ fn a_key_rotated_while_codex_runs_is_fetched_again() {
             ("PUT".into(), 204)
         ]
     );
-    assert_eq!(
-        world.stored()["tokens"]["refresh_token"],
-        world.openai.latest().refresh_token.as_str()
-    );
+    world.assert_secret_holds_the_latest_login();
 }
 
 #[test]
@@ -612,10 +606,7 @@ fn a_failed_write_is_retried_by_the_post_stage() {
         "{}",
         post.stdout
     );
-    assert_eq!(
-        world.stored()["tokens"]["refresh_token"],
-        world.openai.latest().refresh_token.as_str()
-    );
+    world.assert_secret_holds_the_latest_login();
     world.assert_no_secret_leaked(&[&main, &post]);
 }
 
@@ -697,4 +688,49 @@ fn codex_deleting_or_truncating_auth_json_is_never_written_back() {
         assert_eq!(world.github.count("PUT"), 0);
         world.assert_no_secret_leaked(&[&main, &post]);
     }
+}
+
+#[test]
+fn refresh_mode_keeps_the_login_fresh_without_a_model_call() {
+    let world = World::new(Responses::Ok);
+    // Even a fresh login is rotated: the weekly job keeps the refresh token in use.
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    job.input("mode", "refresh");
+    let main = job.main();
+    assert_ok(&main);
+    assert_eq!(main.output("refreshed"), "true");
+    assert_eq!(main.output("persisted"), "true");
+    assert!(main
+        .output("final-message")
+        .starts_with("Codex refreshed the login (ChatGPT plan: pro)"));
+    let log = world.openai.log();
+    assert!(log.iter().any(|l| l == "refresh ok (forced)"), "{log:?}");
+    assert!(
+        !log.iter().any(|l| l == "responses"),
+        "no model call: {log:?}"
+    );
+    world.assert_secret_holds_the_latest_login();
+    assert_eq!(job.codex_calls()[0].args, ["app-server"]);
+    let post = job.post(&main);
+    assert_ok(&post);
+    world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+#[test]
+fn refresh_mode_with_a_used_refresh_token_says_how_to_reseed() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed_already_used();
+    let mut job = world.job(&seed);
+    job.input("mode", "refresh");
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    assert_eq!(main.output("persisted"), "false");
+    let message = annotation(&main, "Codex login is no longer valid");
+    assert!(
+        message.contains("the refresh token was already used"),
+        "{message}"
+    );
+    assert!(message.contains("To reseed"), "{message}");
+    assert_eq!(world.github.count("PUT"), 0);
 }

@@ -7,5 +7,6 @@ mod bad_input;
 mod container;
 mod core_loop;
 mod libsodium;
+mod modes;
 mod reliability;
 mod support;

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub const DECLARED_INPUTS: &[&str] = &[
     "secret-name",
     "environment",
     "organization",
+    "mode",
     "prompt",
     "codex-args",
     "keep",
@@ -86,6 +88,8 @@ pub struct StageRun {
     pub state_file: String,
     /// `GITHUB_STEP_SUMMARY`.
     pub summary: String,
+    /// `GITHUB_ENV`, raw.
+    pub env_file: String,
     /// Parsed outputs.
     pub outputs: BTreeMap<String, String>,
     /// Parsed state.
@@ -157,13 +161,15 @@ impl Job {
     pub fn new(github: &GitHub, openai: &OpenAi) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_owned();
+        // The runner's layout: <work>/_temp is RUNNER_TEMP, holding the container action's
+        // home, workflow and file-command directories; <work>/repo/repo is the workspace.
         let [home, workspace, runner_temp, bin, calls, workflow] = [
-            "home",
-            "workspace",
-            "runner_temp",
+            "_temp/_github_home",
+            "repo/repo",
+            "_temp",
             "bin",
             "calls",
-            "workflow",
+            "_temp/_github_workflow",
         ]
         .map(|d| {
             let path = root.join(d);
@@ -206,6 +212,7 @@ impl Job {
             ("GITHUB_REPOSITORY", "octo/repo".into()),
             ("GITHUB_API_URL", github.url()),
             ("GITHUB_WORKSPACE", workspace.display().to_string()),
+            ("RUNNER_WORKSPACE", root.join("repo").display().to_string()),
             ("RUNNER_TEMP", runner_temp.display().to_string()),
             (
                 "ACTIONS_RUNTIME_TOKEN",
@@ -214,7 +221,6 @@ impl Job {
             ("OPENAI_API_KEY", "sk-should-never-reach-codex".into()),
             ("CODEX_REFRESH_TOKEN_URL_OVERRIDE", openai.token_url()),
             ("CODEX_CA_CERTIFICATE", ca.display().to_string()),
-            ("RUST_LOG", "error".into()),
             ("GITHUB_EVENT_NAME", "push".into()),
             ("GITHUB_EVENT_PATH", event.display().to_string()),
             ("GITHUB_RUN_ID", "4242".into()),
@@ -288,9 +294,39 @@ impl Job {
         self
     }
 
+    /// A later step of the job, on the host as the runner's user `uid`: the real Codex with
+    /// the CODEX_HOME the action exported (`codex exec`, as the user's own step would run it).
+    pub fn host_step_codex(&self, env_file: &str, uid: u32) -> std::process::Output {
+        let exported = parse_file_command(env_file);
+        let codex_home = exported.get("CODEX_HOME").expect("CODEX_HOME exported");
+        let mut command = Command::new(real_codex());
+        command
+            .args([
+                "exec",
+                "--skip-git-repo-check",
+                "Reply with the single word OK.",
+            ])
+            .env_clear()
+            .envs(self.env.iter().filter(|(k, _)| {
+                [
+                    "PATH",
+                    "HOME",
+                    "CODEX_REFRESH_TOKEN_URL_OVERRIDE",
+                    "CODEX_CA_CERTIFICATE",
+                ]
+                .contains(&k.as_str())
+            }))
+            .env("CODEX_HOME", codex_home)
+            .current_dir(&self.workspace)
+            .stdin(std::process::Stdio::null())
+            .uid(uid)
+            .gid(uid);
+        command.output().unwrap()
+    }
+
     /// Replaces the event that started the run.
     pub fn event(&mut self, name: &str, payload: &serde_json::Value) -> &mut Self {
-        let path = self.dir.path().join("workflow/event.json");
+        let path = self.dir.path().join("_temp/_github_workflow/event.json");
         fs::write(&path, payload.to_string()).unwrap();
         self.env("GITHUB_EVENT_NAME", name)
     }
@@ -327,21 +363,23 @@ impl Job {
         &mut self,
         stage: &str,
         state: &BTreeMap<String, String>,
-    ) -> (Command, [PathBuf; 3]) {
+    ) -> (Command, [PathBuf; 4]) {
         self.steps += 1;
         let files = self
             .dir
             .path()
-            .join(format!("file_commands/{}", self.steps));
+            .join(format!("_temp/_runner_file_commands/{}", self.steps));
         fs::create_dir_all(&files).unwrap();
-        let [output, state_file, summary] = ["output", "state", "summary"].map(|f| files.join(f));
-        for f in [&output, &state_file, &summary] {
+        let [output, state_file, summary, env_file] =
+            ["output", "state", "summary", "env"].map(|f| files.join(f));
+        for f in [&output, &state_file, &summary, &env_file] {
             fs::write(f, "").unwrap();
         }
         let mut vars: BTreeMap<String, String> = self.env.clone();
         vars.insert("GITHUB_OUTPUT".into(), output.display().to_string());
         vars.insert("GITHUB_STATE".into(), state_file.display().to_string());
         vars.insert("GITHUB_STEP_SUMMARY".into(), summary.display().to_string());
+        vars.insert("GITHUB_ENV".into(), env_file.display().to_string());
         let defaults = action_defaults();
         for name in DECLARED_INPUTS {
             // Inputs not given take action.yml's default, or the empty string.
@@ -370,7 +408,7 @@ impl Job {
             }
             Some(image) => self.container_command(image, stage, vars, &files),
         };
-        (command, [output, state_file, summary])
+        (command, [output, state_file, summary, env_file])
     }
 
     /// `docker run` as the runner's ContainerActionHandler builds it (actions/runner,
@@ -389,7 +427,7 @@ impl Job {
             (self.home.clone(), "/github/home"),
             (self.workspace.clone(), "/github/workspace"),
             (files.to_owned(), "/github/file_commands"),
-            (root.join("workflow"), "/github/workflow"),
+            (root.join("_temp/_github_workflow"), "/github/workflow"),
             (self.runner_temp.clone(), "/github/runner_temp"),
         ];
         let to_container = |value: &str| {
@@ -429,7 +467,7 @@ impl Job {
     }
 
     fn stage(&mut self, stage: &str, state: &BTreeMap<String, String>) -> StageRun {
-        let (command, [output, state_file, summary]) = self.command(stage, state);
+        let (command, [output, state_file, summary, env_file]) = self.command(stage, state);
         let out = run_bounded(command, Duration::from_secs(300));
         let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
         let output_file = read(&output);
@@ -443,6 +481,7 @@ impl Job {
             output_file,
             state_file: state_text,
             summary: read(&summary),
+            env_file: read(&env_file),
         }
     }
 

@@ -57,6 +57,21 @@ impl World {
         serde_json::from_str(&secret.value).unwrap()
     }
 
+    /// The secret holds the login the OpenAI server issued last: the live refresh token.
+    pub fn assert_secret_holds_the_latest_login(&self) {
+        let stored = self.stored();
+        let latest = self.openai.latest();
+        assert_eq!(
+            stored["tokens"]["refresh_token"],
+            latest.refresh_token.as_str()
+        );
+        assert_eq!(
+            stored["tokens"]["access_token"],
+            latest.access_token.as_str()
+        );
+        assert_eq!(stored["tokens"]["id_token"], latest.id_token.as_str());
+    }
+
     /// No token ever issued, nor the write token, shows in anything a stage printed or wrote.
     pub fn assert_no_secret_leaked(&self, runs: &[&StageRun]) {
         let mut secrets = self.openai.all_token_values();
