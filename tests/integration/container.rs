@@ -3,7 +3,6 @@
 
 use pretty_assertions::assert_eq;
 
-use crate::support::job::StageRun;
 use crate::support::openai::Responses;
 use crate::support::world::World;
 
@@ -14,10 +13,6 @@ fn image() -> String {
     })
 }
 
-fn assert_ok(run: &StageRun) {
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-}
-
 #[test]
 fn stale_token_is_refreshed_inside_the_container_and_written_back() {
     let world = World::new(Responses::Ok);
@@ -26,7 +21,7 @@ fn stale_token_is_refreshed_inside_the_container_and_written_back() {
     // The checkout and home belong to the runner's user (uid 1001 on GitHub's runners).
     job.in_container(&image()).owned_by(1001);
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert_eq!(main.output("final-message"), "OK");
     assert_eq!(main.output("refreshed"), "true");
     assert_eq!(main.output("persisted"), "true");
@@ -45,7 +40,7 @@ fn stale_token_is_refreshed_inside_the_container_and_written_back() {
     );
     assert_eq!(owner, 1001);
     let post = job.post(&main);
-    assert_ok(&post);
+    post.assert_ok();
     assert!(
         !job.codex_home().join("auth.json").exists(),
         "post removes auth.json"
@@ -60,11 +55,11 @@ fn fresh_token_writes_nothing_from_the_container() {
     let mut job = world.job(&seed);
     job.in_container(&image()).owned_by(1001);
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert_eq!(main.output("refreshed"), "false");
     assert_eq!(main.output("persisted"), "false");
     let post = job.post(&main);
-    assert_ok(&post);
+    post.assert_ok();
     assert_eq!(world.github.count("PUT"), 0);
     assert_eq!(world.stored(), seed);
     world.assert_no_secret_leaked(&[&main, &post]);

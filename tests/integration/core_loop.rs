@@ -5,7 +5,7 @@ use pretty_assertions::assert_eq;
 use serde_json::Value;
 
 use crate::support::github::{self, Access, Fault};
-use crate::support::job::{Job, StageRun, WRITE_TOKEN};
+use crate::support::job::{Job, WRITE_TOKEN};
 use crate::support::openai::Responses;
 use crate::support::world::{annotation, World, REPO, SECRET};
 
@@ -28,10 +28,6 @@ fn put(path: &str) -> (String, String) {
     ("PUT".to_owned(), path.to_owned())
 }
 
-fn assert_ok(run: &StageRun) {
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-}
-
 #[test]
 fn stale_token_is_refreshed_by_codex_and_written_back() {
     let world = World::new(Responses::Ok);
@@ -40,7 +36,7 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
     let config_before = std::fs::read_to_string(job.codex_home().join("config.toml")).unwrap();
 
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert_eq!(main.output("exit-code"), "0");
     assert_eq!(main.output("final-message"), "OK");
     assert_eq!(main.output("refreshed"), "true");
@@ -64,16 +60,8 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
         "the write token is masked too"
     );
 
+    world.assert_secret_holds_the_latest_login();
     let stored = world.stored();
-    let latest = world.openai.latest();
-    assert_eq!(
-        stored["tokens"]["refresh_token"],
-        latest.refresh_token.as_str()
-    );
-    assert_eq!(
-        stored["tokens"]["access_token"],
-        latest.access_token.as_str()
-    );
     assert_eq!(
         stored["tokens"]["account_id"],
         world.openai.account_id().as_str()
@@ -106,7 +94,7 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
 
     // Post: nothing changed since main wrote, so no request; then auth.json is removed.
     let post = job.post(&main);
-    assert_ok(&post);
+    post.assert_ok();
     assert!(post.stdout.contains("nothing to write"), "{}", post.stdout);
     assert_eq!(requests(&world).len(), 5);
     assert!(
@@ -171,7 +159,7 @@ fn fresh_token_writes_nothing() {
     let before = world.github.secret(&github::repo(REPO), SECRET).unwrap();
 
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert_eq!(main.output("refreshed"), "false");
     assert_eq!(main.output("persisted"), "false");
     assert!(main
@@ -181,7 +169,7 @@ fn fresh_token_writes_nothing() {
         .summary
         .contains("| Written back | no: the tokens did not change |"));
     let post = job.post(&main);
-    assert_ok(&post);
+    post.assert_ok();
 
     assert_eq!(world.openai.rotations(), 0);
     assert_eq!(world.github.count("PUT"), 0);
@@ -208,7 +196,7 @@ fn custom_prompt_codex_args_and_base64_input_reach_codex() {
         "--sandbox read-only -c 'model_reasoning_effort=\"low\"'",
     );
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert_eq!(main.output("final-message"), "OK");
     let args = &job.codex_calls()[0].args;
     let tail: Vec<&str> = args[args.len() - 6..].iter().map(String::as_str).collect();
@@ -248,37 +236,41 @@ fn failing_codex_still_persists_the_last_rotation() {
     );
 
     let post = job.post(&main);
-    assert_ok(&post);
+    post.assert_ok();
     assert_eq!(world.github.count("PUT"), 1);
     world.assert_no_secret_leaked(&[&main, &post]);
 }
 
 #[test]
 fn reused_refresh_token_writes_nothing_and_says_how_to_reseed() {
-    let world = World::new(Responses::Ok);
-    let seed = world.openai.seed_already_used();
-    let mut job = world.job(&seed);
+    // In both modes that run Codex: `codex exec` and the app-server refresh.
+    for mode in ["exec", "refresh"] {
+        let world = World::new(Responses::Ok);
+        let seed = world.openai.seed_already_used();
+        let mut job = world.job(&seed);
+        job.input("mode", mode);
 
-    let main = job.main();
-    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
-    assert_eq!(main.output("persisted"), "false");
-    let message = annotation(&main, "Codex login is no longer valid");
-    assert!(
-        message.contains("the refresh token was already used"),
-        "{message}"
-    );
-    assert!(message.contains("concurrency:"), "{message}");
-    assert!(
-        message.contains("To reseed: on a trusted machine run `codex login`")
-            && message.contains("gh secret set CODEX_AUTH_JSON --repo octo/repo"),
-        "{message}"
-    );
+        let main = job.main();
+        assert_eq!(main.code, 1, "{mode}: {}\n{}", main.stdout, main.stderr);
+        assert_eq!(main.output("persisted"), "false");
+        let message = annotation(&main, "Codex login is no longer valid");
+        assert!(
+            message.contains("the refresh token was already used"),
+            "{mode}: {message}"
+        );
+        assert!(message.contains("concurrency:"), "{mode}: {message}");
+        assert!(
+            message.contains("To reseed: on a trusted machine run `codex login`")
+                && message.contains("gh secret set CODEX_AUTH_JSON --repo octo/repo"),
+            "{mode}: {message}"
+        );
 
-    let post = job.post(&main);
-    assert_ok(&post);
-    assert_eq!(world.github.count("PUT"), 0);
-    assert_eq!(world.stored(), seed);
-    world.assert_no_secret_leaked(&[&main, &post]);
+        let post = job.post(&main);
+        post.assert_ok();
+        assert_eq!(world.github.count("PUT"), 0);
+        assert_eq!(world.stored(), seed);
+        world.assert_no_secret_leaked(&[&main, &post]);
+    }
 }
 
 #[test]
@@ -319,7 +311,7 @@ fn invalid_or_api_key_input_fails_before_codex_runs() {
         assert!(job.codex_calls().is_empty(), "Codex must not run");
         assert!(!job.codex_home().join("auth.json").exists());
         let post = job.post(&main);
-        assert_ok(&post);
+        post.assert_ok();
         world.assert_no_secret_leaked(&[&main, &post]);
     }
     assert!(
@@ -354,7 +346,7 @@ fn token_without_permission_fails_at_preflight() {
     assert_eq!(world.openai.rotations(), 0);
 
     let post = job.post(&main);
-    assert_ok(&post);
+    post.assert_ok();
     assert_eq!(world.github.count("PUT"), 0);
     for run in [&main, &post] {
         assert!(!run.visible().contains(reader));
@@ -411,7 +403,7 @@ fn environment_secret_with_a_space_in_its_name() {
         .input("environment", "prod east")
         .input("secret-name", "CODEX_LOGIN");
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert_eq!(main.output("persisted"), "true");
     let stored: Value =
         serde_json::from_str(&world.github.secret(&scope, "CODEX_LOGIN").unwrap().value).unwrap();
@@ -442,7 +434,7 @@ fn organization_secret_keeps_its_visibility_and_repositories() {
         .input("token", WRITE_TOKEN)
         .input("organization", "octo-org");
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert_eq!(main.output("persisted"), "true");
     let stored = world.github.secret(&scope, SECRET).unwrap();
     assert_eq!(stored.visibility.as_deref(), Some("selected"));
@@ -462,9 +454,9 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
     let mut job = world.job(&seed);
     job.input("keep", "true");
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     let post = job.post(&main);
-    assert_ok(&post);
+    post.assert_ok();
     assert!(
         job.codex_home().join("auth.json").exists(),
         "keep: true leaves auth.json"
@@ -480,7 +472,7 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
         .input("token", WRITE_TOKEN)
         .input("keep", "true");
     let main = next.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert!(
         main.stdout.contains("after the login in auth-json"),
         "{}",
@@ -504,7 +496,7 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
         refreshed["tokens"]["refresh_token"]
     );
     let post = next.post(&main);
-    assert_ok(&post);
+    post.assert_ok();
     world.assert_no_secret_leaked(&[&main, &post]);
 }
 
@@ -528,7 +520,7 @@ fn server_errors_and_rate_limits_are_retried_then_persisted() {
             .header("retry-after", "1"),
     );
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert_eq!(main.output("persisted"), "true");
     for logged in [
         "server error 502; retrying in 1.0 s (attempt 2/5)",
@@ -550,7 +542,7 @@ fn a_key_rotated_while_codex_runs_is_fetched_again() {
         "\"$REAL\" \"$@\"; code=$?\ncurl -fsS -X POST \"$GITHUB_API_URL/_control/rotate-key/repos/octo/repo\" || exit 99\nexit $code",
     );
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert!(
         main.stdout.contains("GitHub refused the public key"),
         "{}",
@@ -600,7 +592,7 @@ fn a_failed_write_is_retried_by_the_post_stage() {
     assert_eq!(world.stored(), seed, "the secret keeps the old value");
 
     let post = job.post(&main);
-    assert_ok(&post);
+    post.assert_ok();
     assert!(
         post.stdout.contains("Updated the repository secret"),
         "{}",
@@ -658,7 +650,7 @@ fn runs_in_a_git_checkout_without_skipping_the_repository_check() {
         .unwrap();
     assert!(status.success());
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert_eq!(main.output("final-message"), "OK");
     let calls = job.codex_calls();
     assert!(
@@ -698,7 +690,7 @@ fn refresh_mode_keeps_the_login_fresh_without_a_model_call() {
     let mut job = world.job(&seed);
     job.input("mode", "refresh");
     let main = job.main();
-    assert_ok(&main);
+    main.assert_ok();
     assert_eq!(main.output("refreshed"), "true");
     assert_eq!(main.output("persisted"), "true");
     assert!(main
@@ -713,24 +705,6 @@ fn refresh_mode_keeps_the_login_fresh_without_a_model_call() {
     world.assert_secret_holds_the_latest_login();
     assert_eq!(job.codex_calls()[0].args, ["app-server"]);
     let post = job.post(&main);
-    assert_ok(&post);
+    post.assert_ok();
     world.assert_no_secret_leaked(&[&main, &post]);
-}
-
-#[test]
-fn refresh_mode_with_a_used_refresh_token_says_how_to_reseed() {
-    let world = World::new(Responses::Ok);
-    let seed = world.openai.seed_already_used();
-    let mut job = world.job(&seed);
-    job.input("mode", "refresh");
-    let main = job.main();
-    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
-    assert_eq!(main.output("persisted"), "false");
-    let message = annotation(&main, "Codex login is no longer valid");
-    assert!(
-        message.contains("the refresh token was already used"),
-        "{message}"
-    );
-    assert!(message.contains("To reseed"), "{message}");
-    assert_eq!(world.github.count("PUT"), 0);
 }

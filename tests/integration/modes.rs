@@ -9,7 +9,7 @@ use crate::support::world::World;
 
 fn restore_then_host_step(world: &World, job: &mut Job, runner_uid: u32) -> (StageRun, StageRun) {
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    main.assert_ok();
     assert!(
         job.codex_calls().is_empty(),
         "restore mode runs no Codex itself"
@@ -47,7 +47,7 @@ fn restore_then_host_step(world: &World, job: &mut Job, runner_uid: u32) -> (Sta
     );
 
     let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
+    post.assert_ok();
     (main, post)
 }
 

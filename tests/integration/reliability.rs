@@ -75,7 +75,7 @@ fn a_rerun_queued_after_the_write_proceeds() {
     );
     job.env("GITHUB_RUN_ATTEMPT", "2");
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    main.assert_ok();
     assert_eq!(main.output("persisted"), "true");
 }
 
@@ -88,7 +88,7 @@ fn without_actions_read_the_check_is_skipped_with_a_warning() {
     let mut job = world.job(&seed);
     job.input("token", token);
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    main.assert_ok();
     let message = warning(&main, "Concurrent-use check skipped");
     assert!(message.contains("\"Actions: Read\""), "{message}");
     assert_eq!(main.output("persisted"), "true", "{}", main.stdout);
@@ -104,7 +104,7 @@ fn a_write_by_another_job_during_this_one_warns_and_keeps_our_rotation() {
     let mut job = world.job(&seed);
     job.wrap_codex(OTHER_JOB_WRITES);
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    main.assert_ok();
     let message = warning(&main, "Concurrent use of the login");
     assert!(
         message.contains("written by another job while this one ran"),
@@ -120,7 +120,7 @@ fn a_write_by_another_job_with_our_tokens_unchanged_writes_nothing() {
     let mut job = world.job(&seed);
     job.wrap_codex(OTHER_JOB_WRITES);
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    main.assert_ok();
     assert_eq!(main.output("persisted"), "false");
     let post = job.post(&main);
     assert_eq!(post.code, 0, "{}", post.stdout);
@@ -158,7 +158,7 @@ fn a_public_repository_is_refused_unless_allowed() {
     job.event("push", &public)
         .input("allow-public-repository", "true");
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    main.assert_ok();
 }
 
 #[test]
@@ -231,7 +231,7 @@ fn rate_limit_reset_is_waited_for_then_persisted() {
         .header("x-ratelimit-reset", reset),
     );
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    main.assert_ok();
     assert!(
         main.stdout
             .contains("rate limited (403 API rate limit exceeded); retrying in"),
@@ -374,7 +374,7 @@ fn codex_killed_by_a_signal_mid_run_never_leads_to_a_bad_write() {
     assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
     assert_eq!(main.output("exit-code"), "137");
     let post = job.post(&main);
-    assert_eq!(post.code, 0, "{}\n{}", post.stdout, post.stderr);
+    post.assert_ok();
     // Whatever Codex got to, the secret holds a valid login whose refresh token is live.
     let stored = world.stored();
     let live = world.openai.latest().refresh_token;
@@ -442,7 +442,7 @@ fn codex_runs_as_the_workspace_owner_and_cannot_read_the_write_token() {
     // As in a container action: the action runs as root, the checkout belongs to the runner.
     job.owned_by(65534);
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    main.assert_ok();
     assert_eq!(
         main.output("final-message"),
         "OK",
@@ -478,7 +478,7 @@ fn tokens_codex_prints_are_masked_before_they_reach_the_log() {
     // A prompt-injected `cat ~/.codex/auth.json`, right after Codex refreshed.
     job.wrap_codex("\"$REAL\" \"$@\"; code=$?\ncat \"$CODEX_HOME/auth.json\"\nexit $code");
     let main = job.main();
-    assert_eq!(main.code, 0, "{}\n{}", main.stdout, main.stderr);
+    main.assert_ok();
     let latest = world.openai.latest();
     let printed = main
         .stdout

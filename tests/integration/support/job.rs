@@ -120,6 +120,11 @@ impl StageRun {
             .collect()
     }
 
+    /// Fails, showing the stage's output, unless it exited 0.
+    pub fn assert_ok(&self) {
+        assert_eq!(self.code, 0, "{}\n{}", self.stdout, self.stderr);
+    }
+
     /// An output, or "" when not set.
     pub fn output(&self, name: &str) -> &str {
         self.outputs.get(name).map_or("", String::as_str)
