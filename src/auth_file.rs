@@ -277,11 +277,6 @@ impl AuthFile {
         })
     }
 
-    /// The tokens.
-    pub fn tokens(&self) -> &Tokens {
-        &self.tokens
-    }
-
     /// The ChatGPT account id.
     pub fn account_id(&self) -> &str {
         &self.tokens.account_id

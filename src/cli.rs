@@ -20,7 +20,8 @@ pub enum Command {
     /// Run a stage of the GitHub Action, reading INPUT_*, GITHUB_* and STATE_* as the
     /// runner sets them.
     Action {
-        /// `main` restores auth.json and runs Codex; `post` writes a refreshed login back.
+        /// `main` restores auth.json, runs Codex and writes the refreshed login back; `post`
+        /// writes back whatever changed since (always runs).
         stage: ActionStage,
     },
     /// Print a health report of an auth.json (no secrets): the checks, plan, expiry and age.
@@ -37,9 +38,9 @@ pub enum Command {
 /// A stage of the action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ActionStage {
-    /// Restore, preflight, run Codex.
+    /// Restore, preflight, run Codex, write back.
     Main,
-    /// Persist the refreshed login.
+    /// Write back what changed since main (always runs).
     Post,
 }
 

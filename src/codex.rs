@@ -1,8 +1,10 @@
-//! Running `codex exec` with the restored login, and nothing that can write secrets.
+//! Running Codex with the restored login — `codex exec`, or a keep-fresh refresh through
+//! `codex app-server` — and nothing that can write secrets.
 //!
 //! Codex runs shell commands the model asks for, so its environment is the action's minus
 //! every input, the write token, and the variables that would switch Codex to another login
-//! (`OPENAI_API_KEY`, `CODEX_API_KEY`, `CODEX_ACCESS_TOKEN`; see `codex-rs/login`).
+//! (`OPENAI_API_KEY`, `CODEX_API_KEY`, `CODEX_ACCESS_TOKEN`; see `codex-rs/login`), and when
+//! the action runs as root Codex runs as the workspace's owner.
 
 use std::ffi::OsString;
 use std::io;
@@ -31,8 +33,9 @@ const HIDDEN: &[&str] = &[
     "ACTIONS_RUNTIME_TOKEN",
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
     "ACTIONS_ID_TOKEN_REQUEST_URL",
-    // The runner's command files: a command Codex runs could forge this step's state
-    // (making the post stage skip a write-back), outputs or later steps' environment.
+    // The runner's command files: no need to hand Codex their paths (it can still find them
+    // under /github/file_commands; the write-back does not rely on state Codex could forge,
+    // since main compares the tokens itself right after Codex exits).
     "GITHUB_STATE",
     "GITHUB_OUTPUT",
     "GITHUB_ENV",
@@ -136,10 +139,16 @@ impl Exec<'_> {
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let pid = child.id();
+        let (exited, exit_seen) = tokio::sync::watch::channel(false);
+        let wait = async {
+            let status = wait_passing_signals(&mut child, pid).await;
+            let _ = exited.send(true);
+            status
+        };
         let (exit, out_failure, err_failure) = tokio::join!(
-            wait_passing_signals(&mut child, pid),
-            forward(stdout, &out, &watcher, self.workflow),
-            forward(stderr, &out, &watcher, self.workflow),
+            wait,
+            forward(stdout, &out, &watcher, self.workflow, exit_seen.clone()),
+            forward(stderr, &out, &watcher, self.workflow, exit_seen),
         );
         let status = exit?;
         let exit_code = status
@@ -219,7 +228,9 @@ impl Refresh<'_> {
         let run_as = unprivileged_owner(self.workspace);
         let logs_set = environment.iter().any(|(name, _)| name == "RUST_LOG");
         let mut command = codex_command(self.workspace, self.codex_home, environment);
-        command.arg("app-server").stdin(Stdio::piped());
+        command
+            .args(["app-server", "-c", "cli_auth_credentials_store=\"file\""])
+            .stdin(Stdio::piped());
         if !logs_set {
             // The app-server reports a failed refresh only in its log; this makes it print why
             // (refresh token reused, expired, revoked), which the summary error then names.
@@ -231,15 +242,22 @@ impl Refresh<'_> {
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
+        let (exited, exit_seen) = tokio::sync::watch::channel(false);
         let exchange = async {
             let result = tokio::time::timeout(self.timeout, converse(stdin, stdout)).await;
-            // The answer is in (or time is up): stop the server, which otherwise waits for more.
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+            // The answer is in (or time is up) and stdin is closed: let the server finish
+            // writing auth.json and exit; stop it only if it lingers.
+            if tokio::time::timeout(DRAIN, child.wait()).await.is_err() {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+            let _ = exited.send(true);
             result
         };
-        let (answer, failure) =
-            tokio::join!(exchange, forward(stderr, &out, &watcher, self.workflow));
+        let (answer, failure) = tokio::join!(
+            exchange,
+            forward(stderr, &out, &watcher, self.workflow, exit_seen)
+        );
         let failure = failure?;
         let (exit_code, final_message) = match answer {
             Ok(Ok(Some(plan))) => (
@@ -445,22 +463,38 @@ fn inside_git_repository(dir: &Path) -> bool {
     dir.ancestors().any(|d| d.join(".git").exists())
 }
 
+/// How long Codex's output is still read after it exited.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Copies a child's stream to our stdout line by line (both streams share it, so a mask
 /// printed before a line is processed before it), masking tokens Codex has just written and
 /// noting permanent refresh failures.
+///
+/// Stops at most [`DRAIN`] after Codex exited: a process Codex started (an MCP server, a
+/// background job) may hold the pipes open forever, and the write-back must not wait for it.
 async fn forward(
     from: Option<impl AsyncRead + Unpin>,
     to: &tokio::sync::Mutex<tokio::io::Stdout>,
     watcher: &Mutex<AuthWatcher>,
     workflow: &Workflow,
+    mut exited: tokio::sync::watch::Receiver<bool>,
 ) -> io::Result<Option<RefreshFailure>> {
     let Some(from) = from else { return Ok(None) };
     let mut reader = BufReader::new(from);
     let mut line = Vec::new();
     let mut failure = None;
+    let deadline = async {
+        let _ = exited.wait_for(|exited| *exited).await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::pin!(deadline);
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line).await? == 0 {
+        let read = tokio::select! {
+            read = reader.read_until(b'\n', &mut line) => read?,
+            () = &mut deadline => break,
+        };
+        if read == 0 {
             break;
         }
         failure = failure.or_else(|| refresh_failure(&String::from_utf8_lossy(&line)));

@@ -353,7 +353,7 @@ fn validate_slug(input: &'static str, value: &str) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::Invalid {
             input,
-            problem: format!("\"{value}\" is not a GitHub login (letters, digits, `-`)"),
+            problem: format!("\"{value}\" is not a GitHub login (letters, digits, `-`, `_`, `.`)"),
         })
     }
 }

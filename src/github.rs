@@ -106,6 +106,21 @@ impl SecretTarget {
     }
 }
 
+impl ApiError {
+    /// The HTTP status behind the error, when GitHub answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Unauthorized { .. } => Some(401),
+            ApiError::Forbidden { .. } => Some(403),
+            ApiError::NotFound { .. } => Some(404),
+            ApiError::Unexpected { status, .. } => Some(*status),
+            ApiError::RateLimited { .. }
+            | ApiError::GaveUp { .. }
+            | ApiError::BadResponse { .. } => None,
+        }
+    }
+}
+
 impl fmt::Display for SecretTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.scope {
@@ -532,17 +547,19 @@ impl SecretsApi {
                 Attempt::Done(status, body) => return Ok((status, body)),
                 Attempt::Fail(error) => return Err(error),
                 Attempt::Retry { wait, why } => {
+                    // Only a wait GitHub asked for is refused outright; backoff is bounded by
+                    // the deadline below.
                     let wait = match wait {
+                        Wait::Told(wait) if wait > self.policy.max_wait => {
+                            return Err(ApiError::RateLimited {
+                                target: target.to_string(),
+                                wait_secs: wait.as_secs(),
+                                max_secs: self.policy.max_wait.as_secs(),
+                            })
+                        }
                         Wait::Told(wait) => wait,
                         Wait::Backoff { at_least } => backoff.max(at_least),
                     };
-                    if wait > self.policy.max_wait {
-                        return Err(ApiError::RateLimited {
-                            target: target.to_string(),
-                            wait_secs: wait.as_secs(),
-                            max_secs: self.policy.max_wait.as_secs(),
-                        });
-                    }
                     last = why;
                     if attempt == self.policy.attempts
                         || started.elapsed() + wait > self.policy.deadline

@@ -52,7 +52,14 @@ pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
     } else {
         path.display().to_string()
     };
-    let file = AuthFile::decode_bytes(&bytes).map_err(|e| {
+    // A file on disk is what Codex wrote (pretty JSON, whose compact form is what must fit in a
+    // secret); anything else is a secret's value (JSON or base64).
+    let parsed = if path == Path::new("-") {
+        AuthFile::decode_bytes(&bytes)
+    } else {
+        AuthFile::parse_file(&bytes).or_else(|_| AuthFile::decode_bytes(&bytes))
+    };
+    let file = parsed.map_err(|e| {
         Failure::new(
             "Invalid auth.json",
             format!("{name} is not a usable Codex ChatGPT login: {e}"),

@@ -29,7 +29,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     let Some(baseline) = config.state.get(state::BASELINE) else {
         workflow.info("The main stage stopped before restoring auth.json: nothing to write back.");
-        return set_outputs(workflow, false, false);
+        return Ok(());
     };
     let home = CodexHome::new(&config.codex_home);
     let file = read_refreshed(config, &home)?;
@@ -40,7 +40,6 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             "The tokens did not change since the {} was last written: nothing to write.",
             config.target
         ));
-        set_outputs(workflow, false, false)?;
         return clean_up(config, &home);
     }
     let api = SecretsApi::new(&config.api_url, config.token()?, config.retry)
@@ -56,14 +55,12 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         .state
         .get(state::SECRET_UPDATED_AT)
         .map(String::as_str);
-    let written = write_back(config, &api, &home, &file, key, at_restore).await;
-    set_outputs(workflow, true, written.is_ok())?;
-    summary(
-        workflow,
-        &file,
-        true,
-        &written_where(config, written.as_ref().ok()),
-    )?;
+    let written = write_back(config, &api, (&home, &file), key, at_restore, Stage::Post).await;
+    let where_ = match &written {
+        Ok(_) => format!("yes, to the {}", config.target),
+        Err(_) => "no: the write failed (see the error)".to_owned(),
+    };
+    summary(workflow, &file, true, &where_)?;
     written?;
     clean_up(config, &home)
 }
@@ -103,6 +100,15 @@ pub fn read_refreshed(config: &ActionConfig, home: &CodexHome) -> anyhow::Result
     Err(failure.into())
 }
 
+/// Which stage writes back: the main stage's failure leaves a retry to the post stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Right after Codex.
+    Main,
+    /// At the end of the job.
+    Post,
+}
+
 /// Seals `file` and writes it to the target secret. On failure the message says what
 /// happened and how to recover; the file stays on disk.
 ///
@@ -112,22 +118,26 @@ pub fn read_refreshed(config: &ActionConfig, home: &CodexHome) -> anyhow::Result
 pub async fn write_back(
     config: &ActionConfig,
     api: &SecretsApi,
-    home: &CodexHome,
-    file: &AuthFile,
+    (home, file): (&CodexHome, &AuthFile),
     key: Option<PublicKey>,
     updated_at_restore: Option<&str>,
+    stage: Stage,
 ) -> Result<WriteOutcome, Failure> {
     let path = home.auth_path();
     let not_saved = |cause: String| {
+        let next = match stage {
+            Stage::Main => "the post stage tries again at the end of the job",
+            Stage::Post => {
+                "the secret still holds the login from before this job, whose refresh token \
+                 no longer works if the login was refreshed: fix the cause above, then reseed"
+            }
+        };
         Failure::new(
             "Refreshed login not saved",
             format!(
-                "Codex refreshed the login, but writing it to the {} failed: {cause} The \
-                 refreshed file is still at {} on this runner, and the post stage tries again. \
-                 If that fails too, the secret holds a refresh token that no longer works: fix \
-                 the cause above, then reseed. {}",
-                config.target,
+                "writing the login in {} to the {} failed: {cause} The file is still there; {next}. {}",
                 path.display(),
+                config.target,
                 reseed_hint(&config.target)
             ),
         )
@@ -137,7 +147,7 @@ pub async fn write_back(
         .map_err(|e| not_saved(e.to_string()))?;
     if compact.expose().len() > MAX_BYTES {
         return Err(not_saved(format!(
-            "the refreshed login is {} bytes as one line, more than the 48 KB a secret holds.",
+            "the login is {} bytes as one line, more than the 48 KB a secret holds.",
             compact.expose().len()
         )));
     }
@@ -152,17 +162,22 @@ pub async fn write_back(
         WriteOutcome::Created => "Created",
         WriteOutcome::Updated => "Updated",
     };
-    config.workflow.info(&format!(
+    let workflow = &config.workflow;
+    workflow.info(&format!(
         "{verb} the {} with the refreshed login.",
         config.target
     ));
     // The post stage must compare against what the secret holds now, and must not take this
-    // job's own write for another job's.
-    let workflow = &config.workflow;
-    workflow
+    // job's own write for another job's. Failing to record it costs at most a second write.
+    let recorded = workflow
         .save_state(state::BASELINE, &file.fingerprint())
-        .and_then(|()| workflow.save_state(state::SECRET_UPDATED_AT, WRITTEN_BY_THIS_JOB))
-        .map_err(|e| not_saved(format!("cannot record the write in GITHUB_STATE: {e}.")))?;
+        .and_then(|()| workflow.save_state(state::SECRET_UPDATED_AT, WRITTEN_BY_THIS_JOB));
+    if let Err(error) = recorded {
+        workflow.warning(
+            "Write not recorded",
+            &format!("the write succeeded, but GITHUB_STATE could not record it ({error}); the post stage may write the same login again."),
+        );
+    }
     Ok(outcome)
 }
 
@@ -212,14 +227,6 @@ pub fn clean_up(config: &ActionConfig, home: &CodexHome) -> anyhow::Result<()> {
         .workflow
         .info(&format!("Removed {}.", home.auth_path().display()));
     Ok(())
-}
-
-/// The summary's "Written back" cell.
-pub fn written_where(config: &ActionConfig, outcome: Option<&WriteOutcome>) -> String {
-    match outcome {
-        Some(_) => format!("yes, to the {}", config.target),
-        None => "no: the write failed (see the error)".to_owned(),
-    }
 }
 
 /// The job summary: facts about the login, no secret.

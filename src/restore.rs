@@ -1,8 +1,10 @@
 //! The main stage: validate the seed, refuse unsafe contexts, check the write-back can work
-//! and that the seed is not stale, restore auth.json into CODEX_HOME, and run Codex.
+//! and that the seed is not stale, restore auth.json into CODEX_HOME, run Codex (or, in
+//! restore mode, hand the login to later steps), and write the refreshed login back.
 //!
-//! Order matters: nothing is printed before the tokens are masked, and Codex (which may rotate
-//! the refresh token, killing the old one) never runs unless the post stage can save the result.
+//! Order matters: nothing is printed before the tokens are masked, Codex (which may rotate the
+//! refresh token, killing the old one) never runs unless the write-back can work, and the
+//! write-back comes before anything else that could fail after Codex.
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +29,8 @@ pub mod state {
     pub const KEY_ID: &str = "key_id";
     /// The target's public key (base64), from the preflight.
     pub const KEY: &str = "key";
-    /// When the secret was last written, as read at restore ("none" when it did not exist).
+    /// When the secret was last written, as read at restore ("none" when it did not exist,
+    /// [`crate::persist::WRITTEN_BY_THIS_JOB`] once this job wrote it).
     pub const SECRET_UPDATED_AT: &str = "secret_updated_at";
 }
 
@@ -143,11 +146,9 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             refresh.run(environment).await?
         }
     };
-    workflow.set_output("exit-code", &outcome.exit_code.to_string())?;
-    workflow.set_output("final-message", &outcome.final_message)?;
-
-    // Write back now: outputs of the post stage never reach the workflow, and the rotated
-    // token should not live only on this runner a moment longer than needed.
+    // Write back now, before anything else can fail: outputs of the post stage never reach
+    // the workflow, and the rotated token should not live only on this runner a moment longer
+    // than needed.
     let file = persist::read_refreshed(config, &home)?;
     mask(workflow, &file)?;
     let refreshed = file.fingerprint() != restored;
@@ -156,10 +157,10 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         let written = persist::write_back(
             config,
             &api,
-            &home,
-            &file,
+            (&home, &file),
             Some(key),
             Some(&updated_at_restore),
+            persist::Stage::Main,
         )
         .await;
         if let Err(failure) = &written {
@@ -173,6 +174,8 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         ));
         false
     };
+    workflow.set_output("exit-code", &outcome.exit_code.to_string())?;
+    workflow.set_output("final-message", &outcome.final_message)?;
     persist::set_outputs(workflow, refreshed, written)?;
     let where_ = match (changed, written) {
         (false, _) => "no: the tokens did not change".to_owned(),
@@ -213,6 +216,14 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         return Err(Failure::new(
             "Refreshed login not saved yet",
             "the write-back failed (see the error above); the post stage tries again.",
+        )
+        .into());
+    }
+    if config.mode == Mode::Refresh && !refreshed {
+        return Err(Failure::new(
+            "Login not refreshed",
+            "Codex reported the account but did not rotate the tokens, so the keep-fresh run \
+             kept nothing fresh. Check Codex's output above; run it again later.",
         )
         .into());
     }
@@ -355,12 +366,14 @@ async fn check_not_stale(
         .into()),
         Ok(_) => Ok(()),
         Err(error @ (ApiError::Forbidden { .. } | ApiError::NotFound { .. })) => {
+            let status = error.status().unwrap_or_default();
             workflow.warning(
                 "Concurrent-use check skipped",
                 &format!(
-                    "could not read this workflow run to compare its start with the secret's last \
-                     write ({error}). Give input `token` the repository permission \"Actions: \
-                     Read\" to enable the check."
+                    "could not read this workflow run (GET /repos/{repository}/actions/runs/\
+                     {run_id} answered {status}) to compare its start with the secret's last \
+                     write. Give input `token` the repository permission \"Actions: Read\" to \
+                     enable the check."
                 ),
             );
             Ok(())
@@ -388,11 +401,16 @@ async fn refuse_public_repository(config: &ActionConfig, api: &SecretsApi) -> an
             .repository_is_private(&config.target, repository)
             .await
             .map_err(|error| {
+                let cause = match error.status() {
+                    Some(status) => format!("GET /repos/{repository} answered {status}"),
+                    None => error.to_string(),
+                };
                 Failure::new(
                     "Cannot tell whether the repository is public",
                     format!(
                         "the event payload does not say whether {repository} is public, and \
-                         reading it failed: {error} Codex was not run."
+                         reading it failed ({cause}): include the repository in input `token`'s \
+                         repository access. Codex was not run."
                     ),
                 )
             })?,

@@ -1,8 +1,9 @@
 //! A string that holds a credential.
 //!
-//! Every token this tool touches lives in a [`Secret`]: its `Debug` and `Display` print
+//! The tokens this tool works with live in a [`Secret`]: its `Debug` and `Display` print
 //! `[redacted]`, its memory is zeroed when it is dropped, and reading it takes an explicit
-//! call to [`Secret::expose`], so a token never reaches a log through a stray `{:?}`.
+//! call to [`Secret::expose`], so a token never reaches a log through a stray `{:?}`. (The
+//! process environment still holds the inputs as the runner passed them.)
 
 use std::fmt;
 

@@ -47,11 +47,6 @@ impl Workflow {
         annotation("warning", title, message);
     }
 
-    /// A notice annotation.
-    pub fn notice(&self, title: &str, message: &str) {
-        annotation("notice", title, message);
-    }
-
     /// Sets a step output (multi-line values use a delimiter absent from the value).
     pub fn set_output(&self, name: &str, value: &str) -> io::Result<()> {
         append_key_value(self.output_file.as_ref(), "GITHUB_OUTPUT", name, value)

@@ -586,7 +586,7 @@ fn a_failed_write_is_retried_by_the_post_stage() {
     let message = annotation(&main, "Refreshed login not saved");
     assert!(message.contains("\"Secrets: Read and write\""), "{message}");
     assert!(
-        message.contains("still at") && message.contains("post stage tries again"),
+        message.contains("still there") && message.contains("post stage tries again"),
         "{message}"
     );
     assert_eq!(world.stored(), seed, "the secret keeps the old value");
@@ -703,7 +703,10 @@ fn refresh_mode_keeps_the_login_fresh_without_a_model_call() {
         "no model call: {log:?}"
     );
     world.assert_secret_holds_the_latest_login();
-    assert_eq!(job.codex_calls()[0].args, ["app-server"]);
+    assert_eq!(
+        job.codex_calls()[0].args,
+        ["app-server", "-c", "cli_auth_credentials_store=\"file\""]
+    );
     let post = job.post(&main);
     post.assert_ok();
     world.assert_no_secret_leaked(&[&main, &post]);

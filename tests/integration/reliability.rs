@@ -495,3 +495,22 @@ fn tokens_codex_prints_are_masked_before_they_reach_the_log() {
         "the mask must come before the line that shows the token"
     );
 }
+
+#[test]
+fn a_process_codex_left_running_does_not_hold_up_the_write_back() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    // Something Codex started (an MCP server, a background job) keeps its output open.
+    job.wrap_codex("\"$REAL\" \"$@\"; code=$?\nsleep 20 &\nexit $code");
+    let started = Instant::now();
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(main.output("persisted"), "true");
+    world.assert_secret_holds_the_latest_login();
+}
