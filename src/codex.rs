@@ -429,9 +429,7 @@ impl AuthWatcher {
         };
         let bytes = zeroize::Zeroizing::new(bytes);
         if let Ok(file) = AuthFile::parse_file(&bytes) {
-            for value in file.secret_values() {
-                workflow.mask(value);
-            }
+            let _ = crate::restore::mask(workflow, &file);
         }
     }
 }

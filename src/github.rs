@@ -283,6 +283,16 @@ pub enum BadResponse {
     Key(#[from] SealError),
 }
 
+impl ApiError {
+    /// A response body that is not what the API documents.
+    fn bad_response(target: &SecretTarget, source: impl Into<BadResponse>) -> Self {
+        ApiError::BadResponse {
+            target: target.to_string(),
+            source: source.into(),
+        }
+    }
+}
+
 /// What a successful write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -372,10 +382,7 @@ impl SecretsApi {
         let (_, body) = self
             .send(target, Method::Get, &target.public_key_route(), None)
             .await?;
-        let bad = |source: BadResponse| ApiError::BadResponse {
-            target: target.to_string(),
-            source,
-        };
+        let bad = |source: BadResponse| ApiError::bad_response(target, source);
         let key: KeyBody = serde_json::from_slice(&body).map_err(|e| bad(e.into()))?;
         PublicKey::new(key.key_id, key.key).map_err(|e| bad(e.into()))
     }
@@ -391,10 +398,7 @@ impl SecretsApi {
         {
             Ok((_, body)) => serde_json::from_slice::<SecretMetadata>(&body)
                 .map(|m| Some(m.updated_at))
-                .map_err(|e| ApiError::BadResponse {
-                    target: target.to_string(),
-                    source: e.into(),
-                }),
+                .map_err(|e| ApiError::bad_response(target, e)),
             Err(ApiError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -413,10 +417,7 @@ impl SecretsApi {
         let route = format!("/repos/{repository}/actions/runs/{run_id}");
         let (_, body) = self.send(target, Method::Get, &route, None).await?;
         let run: WorkflowRun =
-            serde_json::from_slice(&body).map_err(|e| ApiError::BadResponse {
-                target: target.to_string(),
-                source: e.into(),
-            })?;
+            serde_json::from_slice(&body).map_err(|e| ApiError::bad_response(target, e))?;
         Ok(match (attempt, run.run_attempt, run.run_started_at) {
             (a, Some(b), Some(started)) if a > 1 && a == b => started,
             _ => run.created_at,
@@ -433,10 +434,7 @@ impl SecretsApi {
         let (_, body) = self.send(target, Method::Get, &route, None).await?;
         serde_json::from_slice::<Repository>(&body)
             .map(|r| r.private)
-            .map_err(|e| ApiError::BadResponse {
-                target: target.to_string(),
-                source: e.into(),
-            })
+            .map_err(|e| ApiError::bad_response(target, e))
     }
 
     /// Seals `value` with `key` and writes it. When GitHub rejects the key (422, because the
@@ -454,10 +452,9 @@ impl SecretsApi {
         };
         let mut refetched = false;
         loop {
-            let sealed = key.seal(value).map_err(|e| ApiError::BadResponse {
-                target: target.to_string(),
-                source: e.into(),
-            })?;
+            let sealed = key
+                .seal(value)
+                .map_err(|e| ApiError::bad_response(target, e))?;
             let mut body = serde_json::to_value(&sealed).unwrap_or(Value::Null);
             if let (Value::Object(body), Some(fields)) = (&mut body, &org_fields) {
                 body.extend(fields.clone());
@@ -490,10 +487,7 @@ impl SecretsApi {
         if !matches!(target.scope, Scope::Organization { .. }) {
             return Ok(None);
         }
-        let bad = |e: serde_json::Error| ApiError::BadResponse {
-            target: target.to_string(),
-            source: e.into(),
-        };
+        let bad = |e: serde_json::Error| ApiError::bad_response(target, e);
         let mut fields = serde_json::Map::new();
         let visibility = match self
             .send(target, Method::Get, &target.secret_route(), None)

@@ -349,6 +349,11 @@ impl Job {
     /// Runs the post stage with the state main saved. Its outputs are dropped, as the runner
     /// drops outputs set by post steps (they have no step context to attach them to).
     pub fn post(&mut self, main: &StageRun) -> StageRun {
+        // Variables main exported through GITHUB_ENV reach later steps, this one included
+        // (inside the container, translated to container paths like the rest).
+        for (name, value) in parse_file_command(&main.env_file) {
+            self.env.insert(name, value);
+        }
         let mut run = self.stage("post", &main.state);
         run.outputs.clear();
         run
