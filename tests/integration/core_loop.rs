@@ -483,10 +483,7 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
         "false",
         "Codex did not refresh in this job"
     );
-    let on_disk: Value = serde_json::from_str(
-        &std::fs::read_to_string(next.codex_home().join("auth.json")).unwrap(),
-    )
-    .unwrap();
+    let on_disk = next.auth_on_disk();
     assert_eq!(
         on_disk["tokens"]["refresh_token"],
         refreshed["tokens"]["refresh_token"]
@@ -622,9 +619,7 @@ fn a_write_that_fails_twice_fails_the_job_and_keeps_the_file() {
     assert_eq!(post.code, 1, "{}\n{}", post.stdout, post.stderr);
     let message = annotation(&post, "Refreshed login not saved");
     assert!(message.contains("To reseed"), "{message}");
-    let on_disk: Value =
-        serde_json::from_str(&std::fs::read_to_string(job.codex_home().join("auth.json")).unwrap())
-            .unwrap();
+    let on_disk = job.auth_on_disk();
     assert_eq!(
         on_disk["tokens"]["refresh_token"],
         world.openai.latest().refresh_token.as_str()

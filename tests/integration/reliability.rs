@@ -7,7 +7,7 @@ use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
 
 use crate::support::github::{self, Access, Fault, Run};
-use crate::support::job::{Job, StageRun};
+use crate::support::job::StageRun;
 use crate::support::openai::Responses;
 use crate::support::raw;
 use crate::support::world::{annotation, World, REPO, SECRET};
@@ -19,11 +19,6 @@ fn warning(run: &StageRun, title: &str) -> String {
         .find_map(|l| l.strip_prefix(&prefix))
         .unwrap_or_else(|| panic!("no warning titled {title:?} in:\n{}", run.stdout))
         .to_owned()
-}
-
-fn refreshed_on_disk(job: &Job) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(job.codex_home().join("auth.json")).unwrap())
-        .unwrap()
 }
 
 // ---- Concurrency: one credential, one serialized stream ----
@@ -269,7 +264,7 @@ fn a_wait_longer_than_api_timeout_fails_at_once_and_post_tries_again() {
         "{message}"
     );
     assert_eq!(
-        refreshed_on_disk(&job)["tokens"]["refresh_token"],
+        job.auth_on_disk()["tokens"]["refresh_token"],
         world.openai.latest().refresh_token.as_str()
     );
     let post = job.post(&main);
@@ -332,7 +327,7 @@ fn transport_failures_are_bounded_and_keep_the_refreshed_file() {
         assert!(message.contains(expected), "{kind}: {message}");
         assert!(message.contains("GITHUB_API_URL"), "{kind}: {message}");
         // Nothing lost: the refreshed file is still on disk.
-        let on_disk = refreshed_on_disk(&job);
+        let on_disk = job.auth_on_disk();
         assert_eq!(
             on_disk["tokens"]["refresh_token"],
             world.openai.latest().refresh_token.as_str(),

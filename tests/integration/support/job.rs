@@ -336,6 +336,12 @@ impl Job {
         self.env("GITHUB_EVENT_NAME", name)
     }
 
+    /// The auth.json in the job's Codex home, parsed.
+    pub fn auth_on_disk(&self) -> serde_json::Value {
+        let text = fs::read_to_string(self.codex_home().join("auth.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
     /// The Codex home of the job (`$HOME/.codex`).
     pub fn codex_home(&self) -> PathBuf {
         self.home.join(".codex")
