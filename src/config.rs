@@ -58,6 +58,30 @@ pub enum Mode {
     Restore,
 }
 
+/// What the action authenticates to the Secrets API with.
+pub enum Credentials {
+    /// Input `token`: a personal access token or an installation token made beforehand.
+    Token(Secret),
+    /// Inputs `app-id` and `app-private-key`: a GitHub App whose installation token the
+    /// action makes itself, for the target's repository or organization.
+    App {
+        /// The App's numeric id.
+        app_id: u64,
+        /// The App's private key, PEM.
+        private_key: Secret,
+    },
+}
+
+impl Credentials {
+    /// The secret part: the token, or the App's private key.
+    pub fn secret(&self) -> &Secret {
+        match self {
+            Credentials::Token(token) => token,
+            Credentials::App { private_key, .. } => private_key,
+        }
+    }
+}
+
 /// The workflow run and the event that started it.
 #[derive(Debug, Clone, Default)]
 pub struct RunContext {
@@ -76,8 +100,8 @@ pub struct RunContext {
 pub struct ActionConfig {
     /// Input `auth-json`: the secret's value, not yet decoded.
     pub auth_json: Option<Secret>,
-    /// Input `token`: a token that can write the target secret.
-    pub token: Option<Secret>,
+    /// Input `token`, or inputs `app-id` and `app-private-key`: what can write the secret.
+    pub credentials: Option<Credentials>,
     /// The secret to write back to.
     pub target: SecretTarget,
     /// `GITHUB_REPOSITORY` (`owner/name`), the repository the workflow runs in.
@@ -288,7 +312,7 @@ impl ActionConfig {
                 .get("INPUT_AUTH-JSON")
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| Secret::new(v.as_str())),
-            token: input("token").map(Secret::new),
+            credentials: credentials(input("token"), input("app-id"), input("app-private-key"))?,
             target: SecretTarget { scope, name },
             repository,
             mode,
@@ -314,14 +338,72 @@ impl ActionConfig {
         })
     }
 
-    /// Input `token`, which both stages need.
-    pub fn token(&self) -> Result<&Secret, ConfigError> {
-        self.token.as_ref().ok_or(ConfigError::Missing {
+    /// Input `token` or the App inputs, which both stages need.
+    pub fn credentials(&self) -> Result<&Credentials, ConfigError> {
+        self.credentials.as_ref().ok_or(ConfigError::Missing {
             input: "token",
             fix: "pass a token that can write the secret, e.g. `token: ${{ secrets.CODEX_AUTH_WRITE_TOKEN }}` \
                   holding a fine-grained personal access token with \"Secrets: Read and write\" \
-                  (the workflow's GITHUB_TOKEN cannot write secrets)",
+                  (the workflow's GITHUB_TOKEN cannot write secrets), or a GitHub App's \
+                  `app-id` and `app-private-key`",
         })
+    }
+}
+
+/// Input `token`, or a GitHub App's `app-id` and `app-private-key`: one or the other.
+fn credentials(
+    token: Option<&str>,
+    app_id: Option<&str>,
+    private_key: Option<&str>,
+) -> Result<Option<Credentials>, ConfigError> {
+    let app_id =
+        match app_id {
+            None => None,
+            Some(value) => Some(value.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(
+                || ConfigError::Invalid {
+                    input: "app-id",
+                    problem: format!(
+                        "is \"{value}\"; expected the App's numeric ID (App settings → General → \
+                         \"App ID\"), not its client ID or name"
+                    ),
+                },
+            )?),
+        };
+    match (token, app_id, private_key) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ConfigError::Invalid {
+            input: "token",
+            problem: "and the GitHub App inputs (`app-id`, `app-private-key`) are both set; \
+                      pass one way of writing the secret: either a token or the App"
+                .into(),
+        }),
+        (Some(token), None, None) => Ok(Some(Credentials::Token(Secret::new(token)))),
+        (None, Some(_), None) => Err(ConfigError::Missing {
+            input: "app-private-key",
+            fix: "`app-id` is set, so pass the App's private key too, e.g. \
+                  `app-private-key: ${{ secrets.CODEX_AUTH_APP_KEY }}` holding the .pem file \
+                  GitHub generated (App settings → Private keys)",
+        }),
+        (None, None, Some(_)) => Err(ConfigError::Missing {
+            input: "app-id",
+            fix: "`app-private-key` is set, so pass the App's numeric ID too, e.g. \
+                  `app-id: ${{ vars.CODEX_AUTH_APP_ID }}` (App settings → General → \"App ID\")",
+        }),
+        (None, Some(app_id), Some(key)) => {
+            if !key.contains("-----BEGIN") || !key.contains("PRIVATE KEY-----") {
+                return Err(ConfigError::Invalid {
+                    input: "app-private-key",
+                    problem: "is not a PEM private key; pass the whole .pem file GitHub \
+                              generated for the App, from -----BEGIN RSA PRIVATE KEY----- to \
+                              the END line, with its line breaks"
+                        .into(),
+                });
+            }
+            Ok(Some(Credentials::App {
+                app_id,
+                private_key: Secret::new(key),
+            }))
+        }
+        (None, None, None) => Ok(None),
     }
 }
 
@@ -500,5 +582,43 @@ mod tests {
             }
         );
         Ok(())
+    }
+
+    #[test]
+    fn a_token_or_an_app_but_not_both() {
+        const KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----";
+        let app = config(&[("INPUT_APP-ID", " 12345 "), ("INPUT_APP-PRIVATE-KEY", KEY)]);
+        assert!(matches!(
+            app.map(|c| c.credentials),
+            Ok(Some(Credentials::App { app_id: 12345, .. }))
+        ));
+        assert!(matches!(
+            config(&[("INPUT_TOKEN", "ghp_x")]).map(|c| c.credentials),
+            Ok(Some(Credentials::Token(_)))
+        ));
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (
+                &[("INPUT_TOKEN", "t"), ("INPUT_APP-ID", "1")],
+                "input `token` and the GitHub App inputs (`app-id`, `app-private-key`) are both set; pass one way of writing the secret: either a token or the App",
+            ),
+            (
+                &[("INPUT_APP-ID", "Iv23liABC")],
+                "input `app-id` is \"Iv23liABC\"; expected the App's numeric ID (App settings → General → \"App ID\"), not its client ID or name",
+            ),
+            (&[("INPUT_APP-ID", "7")], "input `app-private-key` is empty"),
+            (&[("INPUT_APP-PRIVATE-KEY", KEY)], "input `app-id` is empty"),
+            (
+                &[("INPUT_APP-ID", "7"), ("INPUT_APP-PRIVATE-KEY", "ssh-rsa AAAA")],
+                "input `app-private-key` is not a PEM private key",
+            ),
+        ];
+        for (inputs, expected) in cases {
+            let error = config(inputs)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.starts_with(expected), "{inputs:?}: {error}");
+        }
+        assert!(config(&[]).is_ok_and(|c| c.credentials().is_err()));
     }
 }

@@ -613,7 +613,7 @@ impl SecretsApi {
                         wait: Wait::Backoff {
                             at_least: Duration::ZERO,
                         },
-                        why: format!("request failed: {}", describe_transport(&error)),
+                        why: format!("request failed: {}", describe_error(&error)),
                     }
                 }
                 Ok(Ok(answer)) => answer,
@@ -622,7 +622,8 @@ impl SecretsApi {
     }
 }
 
-fn describe_transport(error: &octocrab::Error) -> String {
+/// An octocrab error with its chain of causes.
+pub fn describe_error(error: &octocrab::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -3,6 +3,7 @@
 //!
 //! The binary is a thin shell around [`run`]; each stage or subcommand is one module.
 
+pub mod app;
 pub mod auth_file;
 pub mod cli;
 pub mod codex;

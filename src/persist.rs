@@ -42,8 +42,20 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         ));
         return clean_up(config, &home);
     }
-    let api = SecretsApi::new(&config.api_url, config.token()?, config.retry)
-        .context("cannot set up the GitHub API client")?;
+    if let Some(credentials) = &config.credentials {
+        crate::app::mask(workflow, credentials);
+    }
+    let api = crate::app::secrets_api(config).await.map_err(|error| {
+        Failure::new(
+            "Refreshed login not saved",
+            format!(
+                "{error} The refreshed login in {} was not written back; the file is still \
+                 there. {}",
+                home.auth_path().display(),
+                reseed_hint(&config.target)
+            ),
+        )
+    })?;
     let key = match (
         config.state.get(state::KEY_ID),
         config.state.get(state::KEY),

@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use jiff::Timestamp;
 
+use crate::app;
 use crate::auth_file::AuthFile;
 use crate::codex::{self, Exec, Refresh, RefreshFailure};
 use crate::codex_home::{CodexHome, OnDisk};
-use crate::config::{ActionConfig, Mode};
+use crate::config::{ActionConfig, Credentials, Mode};
 use crate::context::{self, UnsafeContext};
 use crate::failure::{reseed_hint, Failure};
 use crate::github::{ApiError, Scope, SecretsApi};
@@ -64,15 +65,13 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     if !input.expose().contains('\n') {
         workflow.mask(input);
     }
-    if let Some(token) = &config.token {
-        workflow.mask(token);
+    if let Some(credentials) = &config.credentials {
+        app::mask(workflow, credentials);
     }
 
     context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
 
-    let token = config.token()?;
-    let api = SecretsApi::new(&config.api_url, token, config.retry)
-        .context("cannot set up the GitHub API client")?;
+    let api = app::secrets_api(config).await?;
     refuse_public_repository(config, &api).await?;
 
     workflow.info(&format!(
@@ -120,7 +119,10 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         OnDisk::Valid(file) => file.fingerprint(),
         _ => baseline.clone(),
     };
-    let environment = codex::environment(&config.environment, Some(token));
+    let environment = codex::environment(
+        &config.environment,
+        config.credentials.as_ref().map(Credentials::secret),
+    );
     let outcome = match config.mode {
         Mode::Exec => {
             workflow.info("Running codex exec…");

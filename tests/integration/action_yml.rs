@@ -64,9 +64,13 @@ fn inputs_and_defaults_match_the_binary() {
     for name in ["environment", "organization", "codex-args"] {
         assert_eq!(defaults[name].as_deref(), Some(""), "{name}");
     }
-    for name in ["auth-json", "token"] {
-        assert_eq!(inputs[name]["required"].as_bool(), Some(true), "{name}");
+    assert_eq!(inputs["auth-json"]["required"].as_bool(), Some(true));
+    // A token or an App: neither is required alone, and the binary says which is missing.
+    for name in ["auth-json", "token", "app-id", "app-private-key"] {
         assert_eq!(defaults[name], None, "{name}");
+    }
+    for name in ["token", "app-id", "app-private-key"] {
+        assert_eq!(inputs[name]["required"].as_bool(), Some(false), "{name}");
     }
     for name in keys(inputs) {
         let description = inputs[name.as_str()]["description"].as_str().unwrap_or("");
@@ -147,9 +151,11 @@ fn readme_tables_match_action_yml() {
     let inputs: Vec<(String, String)> = keys(&action["inputs"])
         .into_iter()
         .map(|name| {
-            let default = match action["inputs"][name.as_str()]["default"].as_str() {
-                Some(default) => default.to_owned(),
-                None => "(required)".to_owned(),
+            let input = &action["inputs"][name.as_str()];
+            let default = match (input["default"].as_str(), input["required"].as_bool()) {
+                (Some(default), _) => default.to_owned(),
+                (None, Some(true)) => "(required)".to_owned(),
+                (None, _) => String::new(),
             };
             (name, default)
         })

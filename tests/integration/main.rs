@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod action_yml;
+mod app_auth;
 mod bad_input;
 mod container;
 mod core_loop;

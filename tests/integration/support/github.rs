@@ -17,7 +17,7 @@ use crypto_box::aead::OsRng;
 use crypto_box::SecretKey;
 use serde_json::{json, Value};
 
-use super::serve::{serve, Server};
+use super::serve::{serve, Server, TestCa};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +58,14 @@ pub struct Request {
     pub path: String,
     /// The status answered.
     pub status: u16,
+    /// The request body.
+    pub body: Vec<u8>,
+    /// The response's `content-type`, when it had one.
+    pub response_type: Option<String>,
+    /// The response body.
+    pub response: Vec<u8>,
+    /// Whether the answer was an injected [`Fault`] rather than the API's own.
+    pub injected: bool,
 }
 
 struct ScopeState {
@@ -136,12 +144,34 @@ struct Inner {
     requests: Vec<Request>,
     generation: u32,
     clock: u32,
+    apps: BTreeMap<u64, App>,
+    issued: Vec<IssuedToken>,
+}
+
+/// A GitHub App: its public key and where it is installed.
+struct App {
+    key: jsonwebtoken::DecodingKey,
+    /// Installation id → the account (`owner/repo` for a repository installation, `org`
+    /// for an organization's, whose repositories are all included).
+    installations: BTreeMap<u64, String>,
+}
+
+/// An installation token the server made.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The App.
+    pub app_id: u64,
+    /// The installation.
+    pub installation: u64,
+    /// The repositories it was limited to, if any.
+    pub repositories: Option<Vec<String>>,
 }
 
 /// The running server.
 pub struct GitHub {
     inner: Arc<Mutex<Inner>>,
     server: Server,
+    tls: bool,
 }
 
 /// The scope key of a repository.
@@ -160,13 +190,24 @@ pub fn org(organization: &str) -> String {
 }
 
 impl GitHub {
-    /// Starts a server that knows no token and no scope yet.
+    /// Starts a server that knows no token and no scope yet, over plain HTTP.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// The same server over HTTPS, with a certificate for `localhost` signed by `ca`. It also
+    /// answers under `/api/v3`, as GitHub Enterprise Server does, for clients such as `gh`.
+    pub fn start_tls(ca: &TestCa) -> Self {
+        Self::start_with(Some(ca))
+    }
+
+    fn start_with(ca: Option<&TestCa>) -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let router = Router::new().fallback(handle).with_state(inner.clone());
         Self {
             inner,
-            server: serve(router, None),
+            server: serve(router, ca),
+            tls: ca.is_some(),
         }
     }
 
@@ -176,7 +217,15 @@ impl GitHub {
 
     /// The API base URL, as `GITHUB_API_URL` would hold it.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.server.addr.port())
+        match self.tls {
+            true => format!("https://localhost:{}/api/v3", self.server.addr.port()),
+            false => format!("http://127.0.0.1:{}", self.server.addr.port()),
+        }
+    }
+
+    /// `localhost:PORT`: the host a GitHub Enterprise client (`gh`'s `GH_HOST`) is given.
+    pub fn host(&self) -> String {
+        format!("localhost:{}", self.server.addr.port())
     }
 
     /// Accepts `token` with the given access.
@@ -263,6 +312,42 @@ impl GitHub {
         state.key_id = fresh.key_id;
     }
 
+    /// Registers a GitHub App by its id and RSA public key (PEM), installed nowhere yet.
+    pub fn add_app(&self, app_id: u64, public_key_pem: &[u8]) {
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem).unwrap();
+        self.lock().apps.insert(
+            app_id,
+            App {
+                key,
+                installations: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Installs the App on a repository (`owner/repo`) or an organization; returns the
+    /// installation id.
+    pub fn install_app(&self, app_id: u64, account: &str) -> u64 {
+        let mut inner = self.lock();
+        let id = 70_000
+            + inner
+                .apps
+                .values()
+                .map(|a| a.installations.len() as u64)
+                .sum::<u64>();
+        inner
+            .apps
+            .get_mut(&app_id)
+            .unwrap()
+            .installations
+            .insert(id, account.to_owned());
+        id
+    }
+
+    /// The installation tokens made so far.
+    pub fn issued_tokens(&self) -> Vec<IssuedToken> {
+        self.lock().issued.clone()
+    }
+
     /// Every request so far.
     pub fn requests(&self) -> Vec<Request> {
         self.lock().requests.clone()
@@ -326,6 +411,11 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // GitHub Enterprise Server serves the REST API under /api/v3.
+    let uri: Uri = match uri.path_and_query().map(|p| p.as_str()) {
+        Some(p) if p.starts_with("/api/v3/") => p["/api/v3".len()..].parse().unwrap(),
+        _ => uri,
+    };
     // Test controls, for events that happen while Codex runs (not part of GitHub's API).
     if let Some(control) = uri.path().strip_prefix("/_control/") {
         let mut inner = inner.lock().unwrap();
@@ -349,6 +439,7 @@ async fn handle(
             .position(|f| f.method == method.as_str() && uri.path().ends_with(&f.path_suffix));
         at.map(|i| inner.faults.remove(i))
     };
+    let injected = fault.is_some();
     let response = match fault {
         Some(fault) => {
             let status = StatusCode::from_u16(fault.status).unwrap();
@@ -360,15 +451,27 @@ async fn handle(
         }
         None => route(&inner, &method, &uri, &headers, &body),
     };
+    let (parts, response_body) = response.into_parts();
+    let response_body = axum::body::to_bytes(response_body, usize::MAX)
+        .await
+        .unwrap_or_default();
     inner.lock().unwrap().requests.push(Request {
         method: method.to_string(),
         path: uri
             .path_and_query()
             .map(|p| p.to_string())
             .unwrap_or_default(),
-        status: response.status().as_u16(),
+        status: parts.status.as_u16(),
+        body: body.to_vec(),
+        response_type: parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        response: response_body.to_vec(),
+        injected,
     });
-    response
+    Response::from_parts(parts, axum::body::Body::from(response_body))
 }
 
 fn route(
@@ -386,6 +489,9 @@ fn route(
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("token "))
         });
+    if let Some(jwt) = token.filter(|t| t.matches('.').count() == 2) {
+        return app_route(&mut inner, method, uri, jwt, body);
+    }
     let access = match token.and_then(|t| inner.tokens.get(t)) {
         Some(access) => *access,
         None => return error(StatusCode::UNAUTHORIZED, "Bad credentials", ""),
@@ -607,4 +713,185 @@ fn put_secret(
     } else {
         (StatusCode::CREATED, Json(json!({}))).into_response()
     }
+}
+
+/// The GitHub App endpoints, authenticated by the App's JWT (RS256, `iss` = the App id,
+/// at most ten minutes long, as GitHub requires).
+fn app_route(inner: &mut Inner, method: &Method, uri: &Uri, jwt: &str, body: &Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        iss: Value,
+        iat: i64,
+        exp: i64,
+    }
+    let app_id = jsonwebtoken::decode_header(jwt)
+        .ok()
+        .filter(|h| h.alg == jsonwebtoken::Algorithm::RS256)
+        .and_then(|_| jsonwebtoken::dangerous::insecure_decode::<Claims>(jwt).ok())
+        .and_then(|data| match data.claims.iss {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        });
+    let Some(app) = app_id.and_then(|id| inner.apps.get(&id)) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "'Issuer' claim ('iss') must be an Integer",
+            "",
+        );
+    };
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    // `iss` (a number, as GitHub allows) was read above; jsonwebtoken only checks strings.
+    validation.set_required_spec_claims(&["exp", "iat"]);
+    let verified = jsonwebtoken::decode::<Claims>(jwt, &app.key, &validation);
+    let Ok(verified) = verified else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "A JSON web token could not be decoded",
+            "",
+        );
+    };
+    if verified.claims.exp - verified.claims.iat > 660 {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "'Expiration time' claim ('exp') is too far in the future",
+            "",
+        );
+    }
+    let app_id = app_id.unwrap_or_default();
+    let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
+    let installed = |account: &str| {
+        app.installations
+            .iter()
+            .find(|(_, on)| on.as_str() == account)
+            .map(|(id, _)| *id)
+    };
+    match (method, segments.as_slice()) {
+        (&Method::GET, ["repos", o, r, "installation"]) => {
+            let full_name = format!("{o}/{r}");
+            match installed(&full_name).or_else(|| installed(o)) {
+                None => error(StatusCode::NOT_FOUND, "Not Found", ""),
+                Some(id) => Json(installation_body(id, app_id, o)).into_response(),
+            }
+        }
+        (&Method::GET, ["orgs", o, "installation"]) => match installed(o) {
+            None => error(StatusCode::NOT_FOUND, "Not Found", ""),
+            Some(id) => Json(installation_body(id, app_id, o)).into_response(),
+        },
+        (&Method::POST, ["app", "installations", id, "access_tokens"]) => {
+            let Some((id, account)) = id
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| Some((id, app.installations.get(&id)?.clone())))
+            else {
+                return error(StatusCode::NOT_FOUND, "Not Found", "");
+            };
+            let request: Value = if body.is_empty() {
+                json!({})
+            } else {
+                match serde_json::from_slice(body) {
+                    Ok(value) => value,
+                    Err(_) => return error(StatusCode::BAD_REQUEST, "Problems parsing JSON", ""),
+                }
+            };
+            let repositories: Option<Vec<String>> = request
+                .get("repositories")
+                .and_then(Value::as_array)
+                .map(|names| {
+                    names
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                });
+            let owner = account.split('/').next().unwrap_or_default().to_owned();
+            let accessible = |name: &String| {
+                account == format!("{owner}/{name}")
+                    || (!account.contains('/')
+                        && inner.scopes.contains_key(&repo(&format!("{owner}/{name}"))))
+            };
+            if repositories
+                .as_ref()
+                .is_some_and(|r| !r.iter().all(accessible))
+            {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "There is at least one repository that does not exist or is not accessible to the parent installation.",
+                    "",
+                );
+            }
+            let token = format!("ghs_test{}{}", id, inner.issued.len());
+            inner.tokens.insert(token.clone(), Access::Write);
+            inner.issued.push(IssuedToken {
+                app_id,
+                installation: id,
+                repositories,
+            });
+            let expires = jiff::Timestamp::from_second(super::now() + 3600)
+                .unwrap()
+                .to_string();
+            (
+                StatusCode::CREATED,
+                Json(json!({
+                    "token": token,
+                    "expires_at": expires,
+                    "permissions": {"secrets": "write", "actions": "read", "metadata": "read"},
+                    "repository_selection": "selected",
+                })),
+            )
+                .into_response()
+        }
+        _ => error(
+            StatusCode::UNAUTHORIZED,
+            "A JSON web token can only be used for the App's own endpoints",
+            "",
+        ),
+    }
+}
+
+/// An installation, as `GET …/installation` describes it.
+fn installation_body(id: u64, app_id: u64, login: &str) -> Value {
+    let now = jiff::Timestamp::from_second(super::now())
+        .unwrap()
+        .to_string();
+    json!({
+        "id": id,
+        "account": {
+            "login": login,
+            "id": 9001,
+            "node_id": "O_kgDOAAAjKQ",
+            "avatar_url": "https://avatars.example/u/9001",
+            "gravatar_id": "",
+            "url": format!("https://api.example/users/{login}"),
+            "html_url": format!("https://web.example/{login}"),
+            "followers_url": format!("https://api.example/users/{login}/followers"),
+            "following_url": format!("https://api.example/users/{login}/following{{/other_user}}"),
+            "gists_url": format!("https://api.example/users/{login}/gists{{/gist_id}}"),
+            "starred_url": format!("https://api.example/users/{login}/starred{{/owner}}{{/repo}}"),
+            "subscriptions_url": format!("https://api.example/users/{login}/subscriptions"),
+            "organizations_url": format!("https://api.example/users/{login}/orgs"),
+            "repos_url": format!("https://api.example/users/{login}/repos"),
+            "events_url": format!("https://api.example/users/{login}/events{{/privacy}}"),
+            "received_events_url": format!("https://api.example/users/{login}/received_events"),
+            "type": "Organization",
+            "site_admin": false,
+        },
+        "repository_selection": "selected",
+        "access_tokens_url": format!("https://api.example/app/installations/{id}/access_tokens"),
+        "repositories_url": "https://api.example/installation/repositories",
+        "html_url": format!("https://web.example/organizations/{login}/settings/installations/{id}"),
+        "app_id": app_id,
+        "app_slug": "codex-auth-writer",
+        "target_id": 9001,
+        "target_type": "Organization",
+        "permissions": {"secrets": "write", "actions": "read", "metadata": "read"},
+        "events": [],
+        "created_at": now,
+        "updated_at": now,
+        "single_file_name": null,
+        "has_multiple_single_files": false,
+        "single_file_paths": [],
+        "suspended_by": null,
+        "suspended_at": null,
+    })
 }

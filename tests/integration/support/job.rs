@@ -23,6 +23,8 @@ use super::openai::OpenAi;
 pub const DECLARED_INPUTS: &[&str] = &[
     "auth-json",
     "token",
+    "app-id",
+    "app-private-key",
     "secret-name",
     "environment",
     "organization",

@@ -1,0 +1,207 @@
+//! Authenticating to the Secrets API: with the `token` input as it is, or as a GitHub App,
+//! whose installation token the action makes for the target's repository or organization.
+//!
+//! <https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation>
+
+use std::time::{Duration, Instant};
+
+use octocrab::models::apps::CreateInstallationAccessToken;
+use octocrab::models::AppId;
+use octocrab::Octocrab;
+
+use crate::config::{ActionConfig, Credentials};
+use crate::failure::Failure;
+use crate::github::{RetryPolicy, Scope, SecretTarget, SecretsApi};
+use crate::secret::Secret;
+use crate::workflow::Workflow;
+
+/// A Secrets API client for the configured credentials. With an App, this makes an
+/// installation token (two requests) and masks it.
+pub async fn secrets_api(config: &ActionConfig) -> anyhow::Result<SecretsApi> {
+    let token = match config.credentials()? {
+        Credentials::Token(token) => token,
+        Credentials::App {
+            app_id,
+            private_key,
+        } => {
+            &installation_token(
+                &config.api_url,
+                *app_id,
+                private_key,
+                &config.target,
+                config.retry,
+                &config.workflow,
+            )
+            .await?
+        }
+    };
+    SecretsApi::new(&config.api_url, token, config.retry)
+}
+
+/// Masks the credentials' secret parts: the token, or every line of the App's private key.
+pub fn mask(workflow: &Workflow, credentials: &Credentials) {
+    match credentials {
+        Credentials::Token(token) => workflow.mask(token),
+        Credentials::App { private_key, .. } => {
+            for line in private_key.expose().lines() {
+                let line = line.trim();
+                if !line.is_empty() && !line.starts_with("-----") {
+                    workflow.mask(&Secret::new(line));
+                }
+            }
+        }
+    }
+}
+
+/// Looks up the App's installation on the target's repository (or organization) and makes an
+/// installation token, limited to that repository when the target is one.
+async fn installation_token(
+    api_url: &str,
+    app_id: u64,
+    private_key: &Secret,
+    target: &SecretTarget,
+    policy: RetryPolicy,
+    workflow: &Workflow,
+) -> anyhow::Result<Secret> {
+    let app = Octocrab::builder()
+        .base_uri(api_url)?
+        .app_from_rsa_pem(AppId(app_id), private_key.expose())
+        .map_err(|_| {
+            Failure::new(
+                "Invalid app-private-key",
+                "input `app-private-key` is not an RSA private key in PEM form. Pass the whole \
+                 .pem file GitHub generated for the App (App settings → Private keys → \
+                 Generate a private key), line breaks included.",
+            )
+        })?
+        .set_connect_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(policy.attempt_timeout))
+        .build()?;
+    let (account, repositories) = match &target.scope {
+        Scope::Repository { repository } | Scope::Environment { repository, .. } => {
+            let name = repository.split_once('/').map_or("", |(_, name)| name);
+            (repository.as_str(), Some(vec![name.to_owned()]))
+        }
+        Scope::Organization { organization } => (organization.as_str(), None),
+    };
+    let fail =
+        |step: &str, error: octocrab::Error| app_failure(app_id, account, target, step, &error);
+    let installation = retrying(policy, || async {
+        match &target.scope {
+            Scope::Organization { organization } => {
+                app.apps().get_org_installation(organization).await
+            }
+            Scope::Repository { repository } | Scope::Environment { repository, .. } => {
+                let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));
+                app.apps().get_repository_installation(owner, name).await
+            }
+        }
+    })
+    .await
+    .map_err(|e| fail("finding the App's installation", e))?;
+    let request = CreateInstallationAccessToken {
+        repositories,
+        ..Default::default()
+    };
+    let token = retrying(policy, || async {
+        app.apps()
+            .create_installation_access_token(installation.id, &request)
+            .await
+    })
+    .await
+    .map_err(|e| fail("making an installation token", e))?;
+    let token = Secret::new(token.token);
+    workflow.mask(&token);
+    workflow.info(&format!(
+        "Authenticated as GitHub App {app_id} (installation {} on {account}).",
+        installation.id
+    ));
+    Ok(token)
+}
+
+/// Repeats `call` on server errors and transport failures, within the policy's bounds.
+async fn retrying<T, F, Fut>(policy: RetryPolicy, mut call: F) -> octocrab::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = octocrab::Result<T>>,
+{
+    let started = Instant::now();
+    let mut backoff = policy.backoff;
+    let mut attempt = 1;
+    loop {
+        let error = match tokio::time::timeout(policy.attempt_timeout, call()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => error,
+            Err(elapsed) => {
+                if attempt >= policy.attempts || started.elapsed() + backoff > policy.deadline {
+                    return Err(octocrab::Error::Other {
+                        source: Box::new(elapsed),
+                        backtrace: std::backtrace::Backtrace::capture(),
+                    });
+                }
+                attempt += 1;
+                tokio::time::sleep(backoff).await;
+                backoff = backoff.saturating_mul(2);
+                continue;
+            }
+        };
+        let transient = match &error {
+            octocrab::Error::GitHub { source, .. } => source.status_code.is_server_error(),
+            octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => true,
+            _ => false,
+        };
+        if !transient || attempt >= policy.attempts || started.elapsed() + backoff > policy.deadline
+        {
+            return Err(error);
+        }
+        attempt += 1;
+        tokio::time::sleep(backoff).await;
+        backoff = backoff.saturating_mul(2);
+    }
+}
+
+fn app_failure(
+    app_id: u64,
+    account: &str,
+    target: &SecretTarget,
+    step: &str,
+    error: &octocrab::Error,
+) -> Failure {
+    let Some((status, message)) = (match error {
+        octocrab::Error::GitHub { source, .. } => {
+            Some((source.status_code.as_u16(), source.message.as_str()))
+        }
+        _ => None,
+    }) else {
+        return Failure::new(
+            "GitHub App authentication failed",
+            format!(
+                "{step} for GitHub App {app_id} failed: {}. Check that GITHUB_API_URL reaches \
+                 GitHub.",
+                crate::github::describe_error(error)
+            ),
+        );
+    };
+    let what = match status {
+        401 => format!(
+            "GitHub did not accept the App's credentials: `app-id` {app_id} and \
+             `app-private-key` do not belong together, or that key was deleted. Check the App's \
+             settings (General → App ID, Private keys) and update the secrets."
+        ),
+        404 => format!(
+            "GitHub App {app_id} is not installed on {account}. Install it there (App settings → \
+             Install App) with {}.",
+            target.permission_needed()
+        ),
+        403 | 422 => format!(
+            "the App's installation on {account} may not be given a token for it: {message}. \
+             Give the installation access to that repository and {}.",
+            target.permission_needed()
+        ),
+        _ => format!("GitHub answered {status}: {message}."),
+    };
+    Failure::new(
+        "GitHub App authentication failed",
+        format!("{step} for GitHub App {app_id} failed ({status}): {what}"),
+    )
+}
