@@ -18,13 +18,13 @@ use crate::workflow::Workflow;
 /// A Secrets API client for the configured credentials. With an App, this makes an
 /// installation token (two requests) and masks it.
 pub async fn secrets_api(config: &ActionConfig) -> anyhow::Result<SecretsApi> {
-    let token = match config.credentials()? {
-        Credentials::Token(token) => token,
+    match config.credentials()? {
+        Credentials::Token(token) => SecretsApi::new(&config.api_url, token, config.retry),
         Credentials::App {
             app_id,
             private_key,
         } => {
-            &installation_token(
+            let token = installation_token(
                 &config.api_url,
                 *app_id,
                 private_key,
@@ -32,10 +32,11 @@ pub async fn secrets_api(config: &ActionConfig) -> anyhow::Result<SecretsApi> {
                 config.retry,
                 &config.workflow,
             )
-            .await?
+            .await?;
+            Ok(SecretsApi::new(&config.api_url, &token, config.retry)?
+                .credential("the GitHub App's installation token (input `app-id`)"))
         }
-    };
-    SecretsApi::new(&config.api_url, token, config.retry)
+    }
 }
 
 /// Masks the credentials' secret parts: the token, or every line of the App's private key.

@@ -25,15 +25,37 @@ pub enum Command {
         stage: ActionStage,
     },
     /// Print a health report of an auth.json (no secrets): the checks, plan, expiry and age.
-    #[command(
-        after_help = "Examples:\n  codex-auth inspect\n  codex-auth inspect ~/.codex/auth.json\n  pbpaste | codex-auth inspect -"
-    )]
+    #[command(after_help = INSPECT_EXAMPLES)]
     Inspect {
         /// The file; `-` reads standard input. Default: $CODEX_HOME/auth.json, else
         /// ~/.codex/auth.json.
         file: Option<PathBuf>,
     },
+    /// Write a local Codex login (after `codex login`) into the secret the action restores
+    /// from: validated, compact, sealed. The token comes from GH_TOKEN or GITHUB_TOKEN, or is
+    /// asked for; the API from GITHUB_API_URL (GitHub Enterprise Server), else GitHub's.
+    #[command(after_help = SEED_EXAMPLES)]
+    Seed(crate::seed::SeedArgs),
 }
+
+const INSPECT_EXAMPLES: &str = "\
+Examples:
+  codex-auth inspect
+  codex-auth inspect ~/.codex/auth.json
+  pbpaste | codex-auth inspect -";
+
+const SEED_EXAMPLES: &str = "\
+Examples:
+  # A login of its own for CI, which your own Codex never refreshes (deleting the file
+  # afterwards is safe; `codex logout` would revoke the login):
+  dir=$(mktemp -d)
+  CODEX_HOME=$dir codex login
+  CODEX_HOME=$dir GH_TOKEN=$(gh auth token) codex-auth seed --repo octo/app
+  rm -r \"$dir\"
+
+  codex-auth seed --repo octo/app --environment production --secret CODEX_AUTH_JSON
+  codex-auth seed --org octo --file ./auth.json
+  GITHUB_API_URL=https://ghe.example/api/v3 codex-auth seed --repo octo/app";
 
 /// A stage of the action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -409,7 +409,7 @@ fn credentials(
 
 /// GitHub's rules for secret names: letters, digits and `_`, not starting with a digit or
 /// `GITHUB_`. <https://docs.github.com/en/actions/how-tos/write-workflows/choose-what-workflows-do/use-secrets#naming-your-secrets>
-fn validate_secret_name(name: &str) -> Result<(), ConfigError> {
+pub(crate) fn validate_secret_name(name: &str) -> Result<(), ConfigError> {
     let invalid = |problem: &str| ConfigError::Invalid {
         input: "secret-name",
         problem: format!("\"{name}\" {problem}"),
@@ -426,7 +426,7 @@ fn validate_secret_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn validate_slug(input: &'static str, value: &str) -> Result<(), ConfigError> {
+pub(crate) fn validate_slug(input: &'static str, value: &str) -> Result<(), ConfigError> {
     if value
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
@@ -440,7 +440,7 @@ fn validate_slug(input: &'static str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn validate_repository(value: &str) -> Result<(), ConfigError> {
+pub(crate) fn validate_repository(value: &str) -> Result<(), ConfigError> {
     let valid = value.split_once('/').is_some_and(|(owner, name)| {
         let part = |p: &str| {
             !p.is_empty()
@@ -460,7 +460,7 @@ fn validate_repository(value: &str) -> Result<(), ConfigError> {
 }
 
 /// `https://…`, or `http://` to a loopback address (tests, local proxies).
-fn validate_api_url(value: &str) -> Result<String, ConfigError> {
+pub(crate) fn validate_api_url(value: &str) -> Result<String, ConfigError> {
     let invalid = |problem: &str| ConfigError::Runner {
         variable: "GITHUB_API_URL",
         problem: format!("\"{value}\" {problem}"),

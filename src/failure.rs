@@ -25,17 +25,27 @@ impl Failure {
 
 /// How to put a fresh login into the target secret.
 pub fn reseed_hint(target: &SecretTarget) -> String {
-    let flags = match &target.scope {
-        Scope::Repository { repository } => format!("--repo {repository}"),
+    let (seed, gh) = match &target.scope {
+        Scope::Repository { repository } => (
+            format!("--repo {repository}"),
+            format!("--repo {repository}"),
+        ),
         Scope::Environment {
             repository,
             environment,
-        } => format!("--repo {repository} --env \"{environment}\""),
-        Scope::Organization { organization } => format!("--org {organization}"),
+        } => (
+            format!("--repo {repository} --environment \"{environment}\""),
+            format!("--repo {repository} --env \"{environment}\""),
+        ),
+        Scope::Organization { organization } => (
+            format!("--org {organization}"),
+            format!("--org {organization}"),
+        ),
     };
     format!(
-        "To reseed: on a trusted machine run `codex login`, then store the file as one line with \
-         `jq -c . ~/.codex/auth.json | gh secret set {} {flags}`.",
-        target.name
+        "To reseed: on a trusted machine run `codex login`, then `codex-auth seed {seed} \
+         --secret {name}` (or store the file as one line with `jq -c . ~/.codex/auth.json | gh \
+         secret set {name} {gh}`).",
+        name = target.name
     )
 }

@@ -188,22 +188,26 @@ pub enum ApiError {
     /// 401.
     #[error(
         "GitHub rejected the token (401 Bad credentials) while accessing the {target}. Check \
-         input `token`: it must be {permission}. The workflow's GITHUB_TOKEN cannot write secrets."
+         {credential}: it must be {permission}. The workflow's GITHUB_TOKEN cannot write secrets."
     )]
     Unauthorized {
         /// The secret.
         target: String,
+        /// Where the token came from.
+        credential: &'static str,
         /// What the token needs.
         permission: &'static str,
     },
     /// 403 that is not a rate limit.
     #[error(
-        "the token in input `token` may not access the {target} (403: {message}). It must be \
-         {permission}. The workflow's GITHUB_TOKEN cannot write secrets."
+        "{credential} may not access the {target} (403: {message}). It must be {permission}. \
+         The workflow's GITHUB_TOKEN cannot write secrets."
     )]
     Forbidden {
         /// The secret.
         target: String,
+        /// Where the token came from.
+        credential: &'static str,
         /// GitHub's message.
         message: String,
         /// What the token needs.
@@ -211,13 +215,15 @@ pub enum ApiError {
     },
     /// 404.
     #[error(
-        "GitHub answered 404 Not Found for the {target}: check {scope_input}, and that input \
-         `token` is {permission} (GitHub answers 404, not 403, when a token may not see the \
+        "GitHub answered 404 Not Found for the {target}: check {scope_input}, and that \
+         {credential} is {permission} (GitHub answers 404, not 403, when a token may not see the \
          repository or organization). The workflow's GITHUB_TOKEN cannot write secrets."
     )]
     NotFound {
         /// The secret.
         target: String,
+        /// Where the token came from.
+        credential: &'static str,
         /// Which input to check.
         scope_input: &'static str,
         /// What the token needs.
@@ -361,6 +367,7 @@ enum Wait {
 pub struct SecretsApi {
     client: Octocrab,
     policy: RetryPolicy,
+    credential: &'static str,
 }
 
 impl SecretsApi {
@@ -373,7 +380,17 @@ impl SecretsApi {
             .set_read_timeout(Some(policy.attempt_timeout))
             .set_write_timeout(Some(policy.attempt_timeout))
             .build()?;
-        Ok(Self { client, policy })
+        Ok(Self {
+            client,
+            policy,
+            credential: "input `token`",
+        })
+    }
+
+    /// Names where the token came from in error messages (default: input `token`).
+    pub fn credential(mut self, described: &'static str) -> Self {
+        self.credential = described;
+        self
     }
 
     /// `GET …/secrets/public-key`. Doubles as the preflight: it fails with the same
@@ -618,7 +635,7 @@ impl SecretsApi {
                 }
                 Ok(Ok(answer)) => answer,
             };
-        classify(target, status, &headers, body)
+        classify(target, self.credential, status, &headers, body)
     }
 }
 
@@ -637,6 +654,7 @@ pub fn describe_error(error: &octocrab::Error) -> String {
 /// Turns a response into success, a retry with its wait, or a permanent error.
 fn classify(
     target: &SecretTarget,
+    credential: &'static str,
     status: StatusCode,
     headers: &HeaderMap,
     body: Vec<u8>,
@@ -657,15 +675,18 @@ fn classify(
     match status.as_u16() {
         401 => Attempt::Fail(ApiError::Unauthorized {
             target: target_name,
+            credential,
             permission,
         }),
         403 => Attempt::Fail(ApiError::Forbidden {
             target: target_name,
+            credential,
             message,
             permission,
         }),
         404 => Attempt::Fail(ApiError::NotFound {
             target: target_name,
+            credential,
             scope_input: target.scope_input(),
             permission,
         }),

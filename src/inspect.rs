@@ -23,11 +23,20 @@ pub fn default_path() -> Option<PathBuf> {
 /// Prints the report for `path` (`-` reads standard input) and fails when the file is not a
 /// usable login.
 pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
+    let (name, file) = read_login(path)?;
+    print!("{}", report(&name, &file, Timestamp::now()));
+    Ok(())
+}
+
+/// Reads and validates a login: `path`, `-` for standard input, or the [`default_path`].
+/// Returns how to name it in messages, and the login.
+pub fn read_login(path: Option<&Path>) -> anyhow::Result<(String, AuthFile)> {
     let path = match path {
         Some(path) => path.to_owned(),
         None => default_path().context("neither CODEX_HOME nor HOME is set; pass a file")?,
     };
-    let bytes = if path == Path::new("-") {
+    let stdin = path == Path::new("-");
+    let bytes = if stdin {
         let mut bytes = Vec::new();
         std::io::stdin()
             .read_to_end(&mut bytes)
@@ -47,17 +56,15 @@ pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
         }
     };
     let bytes = zeroize::Zeroizing::new(bytes);
-    let name = if path == Path::new("-") {
-        "standard input".to_owned()
-    } else {
-        path.display().to_string()
+    let name = match stdin {
+        true => "standard input".to_owned(),
+        false => path.display().to_string(),
     };
     // A file on disk is what Codex wrote (pretty JSON, whose compact form is what must fit in a
     // secret); anything else is a secret's value (JSON or base64).
-    let parsed = if path == Path::new("-") {
-        AuthFile::decode_bytes(&bytes)
-    } else {
-        AuthFile::parse_file(&bytes).or_else(|_| AuthFile::decode_bytes(&bytes))
+    let parsed = match stdin {
+        true => AuthFile::decode_bytes(&bytes),
+        false => AuthFile::parse_file(&bytes).or_else(|_| AuthFile::decode_bytes(&bytes)),
     };
     let file = parsed.map_err(|e| {
         Failure::new(
@@ -65,8 +72,7 @@ pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
             format!("{name} is not a usable Codex ChatGPT login: {e}"),
         )
     })?;
-    print!("{}", report(&name, &file, Timestamp::now()));
-    Ok(())
+    Ok((name, file))
 }
 
 /// The report's text.

@@ -17,6 +17,7 @@ pub mod persist;
 pub mod restore;
 pub mod seal;
 pub mod secret;
+pub mod seed;
 pub mod workflow;
 
 use cli::{ActionStage, Command};
@@ -43,5 +44,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             })
         }
         Command::Inspect { file } => inspect::run(file.as_deref()),
+        Command::Seed(args) => seed::run(&args),
     }
 }

@@ -10,4 +10,5 @@ mod core_loop;
 mod libsodium;
 mod modes;
 mod reliability;
+mod seed;
 mod support;

@@ -1,0 +1,200 @@
+//! `codex-auth seed`: on a trusted machine, after `codex login`, write the login into the
+//! secret the action restores from: validated, compact, sealed with the target's public key.
+//! It replaces copying auth.json into a secret by hand.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use jiff::Timestamp;
+
+use crate::config::{self, ConfigError};
+use crate::failure::Failure;
+use crate::github::{RetryPolicy, Scope, SecretTarget, SecretsApi, WriteOutcome};
+use crate::inspect;
+use crate::persist::relative;
+use crate::secret::Secret;
+
+/// The API when `GITHUB_API_URL` is not set: GitHub's own.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// What to seed, and where.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeedArgs {
+    /// The repository (`OWNER/REPO`) whose secret to write, or whose environment's.
+    #[arg(long, value_name = "OWNER/REPO", required_unless_present = "org")]
+    pub repo: Option<String>,
+    /// Write an environment secret of this environment of `--repo`.
+    #[arg(long, visible_alias = "env", value_name = "ENV", requires = "repo")]
+    pub environment: Option<String>,
+    /// Write an organization secret of this organization instead. A new one is visible to the
+    /// organization's private repositories; an existing one keeps its visibility.
+    #[arg(long, value_name = "ORG", conflicts_with_all = ["repo", "environment"])]
+    pub org: Option<String>,
+    /// The secret's name.
+    #[arg(long, value_name = "NAME", default_value = config::DEFAULT_SECRET_NAME)]
+    pub secret: String,
+    /// The login to store; `-` reads standard input. Default: $CODEX_HOME/auth.json, else
+    /// ~/.codex/auth.json.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Seed a public repository's secret anyway (whoever can run its workflows can use the
+    /// login).
+    #[arg(long)]
+    pub allow_public_repository: bool,
+}
+
+/// Where the token comes from, for messages.
+const GH_TOKEN: &str = "the token in GH_TOKEN";
+const GITHUB_TOKEN: &str = "the token in GITHUB_TOKEN";
+const PROMPTED: &str = "the token you entered";
+
+/// Validates the login, then writes it to the target secret.
+pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
+    let target = target(args)?;
+    let (name, file) = inspect::read_login(args.file.as_deref())?;
+    let compact = file.to_compact_json()?;
+    if compact.expose().len() > crate::auth_file::MAX_BYTES {
+        return Err(Failure::new(
+            "Login too large",
+            format!(
+                "{name} is {} bytes as one line, more than the 48 KB a secret holds",
+                compact.expose().len()
+            ),
+        )
+        .into());
+    }
+    let api_url = match std::env::var("GITHUB_API_URL") {
+        Ok(url) if !url.trim().is_empty() => config::validate_api_url(url.trim())?,
+        _ => DEFAULT_API_URL.to_owned(),
+    };
+    let (token, credential) = token()?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // The client's connection pool starts on the runtime.
+    let _entered = runtime.enter();
+    let api = SecretsApi::new(&api_url, &token, RetryPolicy::default())
+        .context("cannot set up the GitHub API client")?
+        .credential(credential);
+    let outcome = runtime.block_on(async {
+        if let Scope::Repository { repository } | Scope::Environment { repository, .. } =
+            &target.scope
+        {
+            let private = api.repository_is_private(&target, repository).await?;
+            if !private && !args.allow_public_repository {
+                return Err(Failure::new(
+                    "Public repository",
+                    format!(
+                        "{repository} is public: whoever can run its workflows could use this \
+                         login, and the action refuses to run there. Use a private repository, \
+                         or pass --allow-public-repository if you accept that."
+                    ),
+                )
+                .into());
+            }
+        }
+        let key = api.public_key(&target).await?;
+        anyhow::Ok(api.write_secret(&target, &compact, Some(key)).await?)
+    })?;
+
+    let verb = match outcome {
+        WriteOutcome::Created => "Created",
+        WriteOutcome::Updated => "Updated",
+    };
+    let claims = file.claims();
+    let now = Timestamp::now();
+    let last = file.last_refresh();
+    println!("{verb} the {target} from {name}.");
+    println!(
+        "  login: ChatGPT plan {}, last refreshed {last} ({}), {} bytes as one line",
+        claims.plan.as_deref().unwrap_or("unknown"),
+        relative(now, last),
+        compact.expose().len()
+    );
+    println!(
+        "From now on CI owns this login: each refresh there rotates its refresh token. Do not \
+         keep using the same file with Codex on this machine (a refresh here would end the CI \
+         copy); sign in again locally for your own use. Never run `codex logout` with it: that \
+         revokes it."
+    );
+    Ok(())
+}
+
+/// The target from the flags, validated like the action's inputs.
+fn target(args: &SeedArgs) -> Result<SecretTarget, Failure> {
+    let invalid = |flag: &str, error: ConfigError| {
+        let problem = match error {
+            ConfigError::Invalid { problem, .. } | ConfigError::Runner { problem, .. } => problem,
+            ConfigError::Missing { fix, .. } => fix.to_owned(),
+        };
+        Failure::new("Invalid arguments", format!("{flag} {problem}"))
+    };
+    config::validate_secret_name(&args.secret).map_err(|e| invalid("--secret", e))?;
+    let scope = match (&args.org, &args.repo, &args.environment) {
+        (Some(org), _, _) => {
+            config::validate_slug("organization", org).map_err(|e| invalid("--org", e))?;
+            Scope::Organization {
+                organization: org.clone(),
+            }
+        }
+        (None, Some(repo), environment) => {
+            config::validate_repository(repo).map_err(|e| invalid("--repo", e))?;
+            match environment {
+                Some(environment) if environment.trim().is_empty() => {
+                    return Err(Failure::new(
+                        "Invalid arguments",
+                        "--environment is empty: name the environment, or leave the flag out",
+                    ))
+                }
+                Some(environment) => Scope::Environment {
+                    repository: repo.clone(),
+                    environment: environment.clone(),
+                },
+                None => Scope::Repository {
+                    repository: repo.clone(),
+                },
+            }
+        }
+        (None, None, _) => return Err(Failure::new(
+            "Invalid arguments",
+            "name the target: --repo OWNER/REPO (optionally with --environment ENV) or --org ORG",
+        )),
+    };
+    Ok(SecretTarget {
+        scope,
+        name: args.secret.clone(),
+    })
+}
+
+/// The token: `GH_TOKEN`, else `GITHUB_TOKEN`, else asked for on the terminal (never an
+/// argument, which would land in the shell's history and the process list).
+fn token() -> anyhow::Result<(Secret, &'static str)> {
+    for (variable, credential) in [("GH_TOKEN", GH_TOKEN), ("GITHUB_TOKEN", GITHUB_TOKEN)] {
+        if let Some(token) = std::env::var(variable)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+        {
+            return Ok((Secret::new(token.trim()), credential));
+        }
+    }
+    if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
+        return Err(Failure::new(
+            "No GitHub token",
+            "set GH_TOKEN to a token that can write the secret (a fine-grained personal access \
+             token with \"Secrets: Read and write\", or `GH_TOKEN=$(gh auth token)`), or run \
+             in a terminal to be asked for one",
+        )
+        .into());
+    }
+    let token = rpassword::prompt_password(
+        "GitHub token that can write the secret (input hidden; or set GH_TOKEN): ",
+    )
+    .context("cannot read the token from the terminal")?;
+    let token = Secret::new(token.trim());
+    if token.expose().is_empty() {
+        return Err(Failure::new("No GitHub token", "no token entered").into());
+    }
+    Ok((token, PROMPTED))
+}

@@ -1,0 +1,288 @@
+//! `codex-auth seed` against the local GitHub: the login on disk, validated, compact and
+//! sealed into the chosen secret, which the action then restores and keeps fresh.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+
+use crate::support::github::{self, Access, Run, StoredSecret};
+use crate::support::job::{Job, WRITE_TOKEN};
+use crate::support::openai::Responses;
+use crate::support::world::{World, REPO, SECRET};
+
+/// Runs `codex-auth seed ARGS` with the local API and `token` in GH_TOKEN (none when empty),
+/// stdin and stderr not a terminal.
+fn seed(world: &World, home: &Path, token: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_codex-auth"));
+    command
+        .arg("seed")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("GITHUB_API_URL", world.github.url())
+        .stdin(Stdio::null());
+    if !token.is_empty() {
+        command.env("GH_TOKEN", token);
+    }
+    command.output().unwrap()
+}
+
+/// A home whose ~/.codex/auth.json is `login`, pretty-printed as Codex writes it.
+fn home_with(login: &Value) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".codex")).unwrap();
+    std::fs::write(
+        home.path().join(".codex/auth.json"),
+        serde_json::to_string_pretty(login).unwrap(),
+    )
+    .unwrap();
+    home
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_no_token_shown(world: &World, output: &Output) {
+    let shown = text(output);
+    let mut secrets = world.openai.all_token_values();
+    secrets.push(WRITE_TOKEN.to_owned());
+    for secret in secrets {
+        assert!(!shown.contains(&secret), "a token was printed:\n{shown}");
+    }
+}
+
+fn stored(world: &World, scope: &str) -> StoredSecret {
+    world.github.secret(scope, SECRET).unwrap()
+}
+
+#[test]
+fn seeds_a_repository_secret_that_the_action_then_keeps_fresh() {
+    let world = World::new(Responses::Ok);
+    let login = world.openai.seed(true);
+    let home = home_with(&login);
+
+    let output = seed(&world, home.path(), WRITE_TOKEN, &["--repo", REPO]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!(
+            "Created the repository secret {SECRET} of {REPO} from {}",
+            home.path().join(".codex/auth.json").display()
+        )),
+        "{}",
+        text(&output)
+    );
+    assert!(text(&output).contains("Never run `codex logout`"));
+    assert_no_token_shown(&world, &output);
+    // One line, the same login.
+    let secret = stored(&world, &github::repo(REPO));
+    assert!(!secret.value.contains('\n'));
+    assert_eq!(serde_json::from_str::<Value>(&secret.value).unwrap(), login);
+    let requests: Vec<(String, String)> = world
+        .github
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("GET".into(), "/repos/octo/repo".into()),
+            (
+                "GET".into(),
+                "/repos/octo/repo/actions/secrets/public-key".into()
+            ),
+            (
+                "PUT".into(),
+                "/repos/octo/repo/actions/secrets/CODEX_AUTH_JSON".into()
+            ),
+        ]
+    );
+
+    // The action restores exactly that value in a run queued after the seed, Codex refreshes
+    // it, and it is written back.
+    world.github.add_run(
+        4242,
+        Run {
+            created_at: world.github.timestamp(100),
+            run_started_at: world.github.timestamp(100),
+            run_attempt: 1,
+        },
+    );
+    let mut job = Job::new(&world.github, &world.openai);
+    job.input("auth-json", secret.value)
+        .input("token", WRITE_TOKEN);
+    let main = job.main();
+    main.assert_ok();
+    assert_eq!(main.output("persisted"), "true");
+    world.assert_secret_holds_the_latest_login();
+}
+
+#[test]
+fn updates_an_environment_secret_named_with_spaces() {
+    let world = World::new(Responses::Ok);
+    world.github.add_scope(&github::env(REPO, "prod east"));
+    world
+        .github
+        .set_secret(&github::env(REPO, "prod east"), SECRET, "old");
+    let login = world.openai.seed(false);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), login.to_string()).unwrap();
+    let home = tempfile::tempdir().unwrap();
+
+    let output = seed(
+        &world,
+        home.path(),
+        WRITE_TOKEN,
+        &[
+            "--repo",
+            REPO,
+            "--env",
+            "prod east",
+            "--file",
+            file.path().to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("Updated the environment secret"));
+    let secret = stored(&world, &github::env(REPO, "prod east"));
+    assert_eq!(serde_json::from_str::<Value>(&secret.value).unwrap(), login);
+    assert!(world
+        .github
+        .requests()
+        .iter()
+        .any(|r| r.path == "/repos/octo/repo/environments/prod%20east/secrets/CODEX_AUTH_JSON"));
+}
+
+#[test]
+fn an_organization_secret_keeps_its_selected_repositories() {
+    let world = World::new(Responses::Ok);
+    world.github.add_scope(&github::org("octo"));
+    world.github.set_secret(&github::org("octo"), SECRET, "old");
+    world
+        .github
+        .set_visibility(&github::org("octo"), SECRET, "selected", &[7, 9]);
+    let home = home_with(&world.openai.seed(false));
+
+    let output = seed(&world, home.path(), WRITE_TOKEN, &["--org", "octo"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let secret = stored(&world, &github::org("octo"));
+    assert_eq!(secret.visibility.as_deref(), Some("selected"));
+    assert_eq!(secret.selected_repository_ids, [7, 9]);
+}
+
+#[test]
+fn refuses_what_it_must_not_write_before_writing_anything() {
+    let world = World::new(Responses::Ok);
+    let home = home_with(&world.openai.seed(false));
+    let api_key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        api_key.path(),
+        r#"{"OPENAI_API_KEY":"sk-test","tokens":null,"last_refresh":null}"#,
+    )
+    .unwrap();
+    let api_key = api_key.path().to_str().unwrap();
+    world.github.add_token("read-only", Access::NoSecrets);
+    let cases: [(&str, Vec<&str>, &str); 6] = [
+        (
+            WRITE_TOKEN,
+            vec!["--repo", REPO, "--file", api_key],
+            "is not a usable Codex ChatGPT login",
+        ),
+        (
+            "",
+            vec!["--repo", REPO],
+            "set GH_TOKEN to a token that can write the secret",
+        ),
+        (
+            WRITE_TOKEN,
+            vec!["--repo", "octo"],
+            "--repo \"octo\" is not of the form owner/name",
+        ),
+        (
+            WRITE_TOKEN,
+            vec!["--repo", REPO, "--secret", "GITHUB_X"],
+            "--secret \"GITHUB_X\" must not start with GITHUB_",
+        ),
+        (
+            "wrong",
+            vec!["--repo", REPO],
+            "GitHub rejected the token (401 Bad credentials) while accessing the repository secret CODEX_AUTH_JSON of octo/repo. Check the token in GH_TOKEN",
+        ),
+        (
+            "read-only",
+            vec!["--repo", REPO],
+            "the token in GH_TOKEN may not access the repository secret",
+        ),
+    ];
+    for (token, args, expected) in cases {
+        let output = seed(&world, home.path(), token, &args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", text(&output));
+        assert!(
+            text(&output).contains(expected),
+            "{args:?}: expected {expected:?} in:\n{}",
+            text(&output)
+        );
+    }
+    assert_eq!(world.github.count("PUT"), 0);
+
+    world.github.make_public(REPO);
+    let output = seed(&world, home.path(), WRITE_TOKEN, &["--repo", REPO]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("octo/repo is public"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(world.github.count("PUT"), 0);
+    let output = seed(
+        &world,
+        home.path(),
+        WRITE_TOKEN,
+        &["--repo", REPO, "--allow-public-repository"],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+}
+
+#[test]
+fn asks_for_the_token_on_a_terminal_when_none_is_set() {
+    let world = World::new(Responses::Ok);
+    let login = world.openai.seed(false);
+    let home = home_with(&login);
+    // `script` gives the command a terminal whose input is our stdin.
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} seed --repo {REPO}", env!("CARGO_BIN_EXE_codex-auth")),
+            "/dev/null",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("GITHUB_API_URL", world.github.url())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs the command on a terminal");
+    // Wait for the prompt before typing, as a person would, so the terminal does not echo.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        format!("{WRITE_TOKEN}\n").as_bytes(),
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("GitHub token that can write the secret (input hidden"));
+    assert_no_token_shown(&world, &output);
+    let secret = stored(&world, &github::repo(REPO));
+    assert_eq!(serde_json::from_str::<Value>(&secret.value).unwrap(), login);
+}
