@@ -7,6 +7,7 @@ mod app_auth;
 mod bad_input;
 mod container;
 mod core_loop;
+mod gh_client;
 mod libsodium;
 mod modes;
 mod reliability;
