@@ -25,6 +25,7 @@ use tempfile::TempDir;
 use crate::support::github::{self, Access, GitHub, Run, StoredSecret};
 use crate::support::job::{assert_loopback_only, Job, WRITE_TOKEN};
 use crate::support::openai::{OpenAi, Responses};
+use crate::support::openapi;
 use crate::support::serve::TestCa;
 use crate::support::world::{annotation, REPO, SECRET};
 
@@ -208,6 +209,8 @@ fn gh_secret_set_writes_a_repository_secret_the_server_opens() {
     assert_written_by_gh(&github.requests()[2..], &updated, &newer, 204);
     assert_eq!(updated.created_at, created.created_at);
     assert!(stamp(&updated.updated_at) > stamp(&created.updated_at));
+    // Every request and answer is what GitHub's OpenAPI description allows.
+    openapi::assert_conforms(&github.requests());
 }
 
 #[test]
@@ -229,6 +232,8 @@ fn gh_secret_set_writes_an_environment_secret_the_server_opens() {
     assert_written_by_gh(&github.requests(), &stored, &seed, 201);
     assert_eq!(stored.created_at, stored.updated_at);
     assert_eq!(stored.visibility, None);
+    // Every request and answer is what GitHub's OpenAPI description allows.
+    openapi::assert_conforms(&github.requests());
 }
 
 #[test]
@@ -249,6 +254,8 @@ fn gh_secret_set_writes_a_private_organization_secret_the_server_opens() {
     assert_written_by_gh(&github.requests(), &stored, &seed, 201);
     assert_eq!(stored.visibility.as_deref(), Some("private"));
     assert!(stored.selected_repository_ids.is_empty());
+    // Every request and answer is what GitHub's OpenAPI description allows.
+    openapi::assert_conforms(&github.requests());
 }
 
 /// A job of the action against the HTTPS GitHub, trusting the test CA as a runner trusts its
@@ -375,4 +382,6 @@ fn the_action_restores_what_gh_wrote_and_gh_reads_back_its_write() {
             "updated_at": stored.updated_at,
         })
     );
+    // Every request and answer is what GitHub's OpenAPI description allows.
+    openapi::assert_conforms(&github.requests());
 }

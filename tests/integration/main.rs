@@ -10,6 +10,7 @@ mod core_loop;
 mod gh_client;
 mod libsodium;
 mod modes;
+mod openapi;
 mod reliability;
 mod seed;
 mod support;

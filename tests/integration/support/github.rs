@@ -481,6 +481,148 @@ fn route(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
+    // Bodies as GitHub's OpenAPI description has them: every required field, with the values
+    // GitHub would give (its API and web URLs replaced by reserved example hosts).
+    const API: &str = "https://api.example";
+    const WEB: &str = "https://web.example";
+    /// A `simple-user` (here an organization account).
+    fn account(login: &str) -> Value {
+        let id = 9_000 + login.len() as u64;
+        let url = format!("{API}/users/{login}");
+        json!({
+            "login": login,
+            "id": id,
+            "node_id": format!("O_kgDO{id:06}"),
+            "avatar_url": format!("https://avatars.example/u/{id}?v=4"),
+            "gravatar_id": "",
+            "url": url,
+            "html_url": format!("{WEB}/{login}"),
+            "followers_url": format!("{url}/followers"),
+            "following_url": format!("{url}/following{{/other_user}}"),
+            "gists_url": format!("{url}/gists{{/gist_id}}"),
+            "starred_url": format!("{url}/starred{{/owner}}{{/repo}}"),
+            "subscriptions_url": format!("{url}/subscriptions"),
+            "organizations_url": format!("{url}/orgs"),
+            "repos_url": format!("{url}/repos"),
+            "events_url": format!("{url}/events{{/privacy}}"),
+            "received_events_url": format!("{url}/received_events"),
+            "type": "Organization",
+            "user_view_type": "public",
+            "site_admin": false,
+        })
+    }
+    /// A `minimal-repository`, or with `full` a `full-repository` (`GET /repos/{o}/{r}`).
+    fn repository(full_name: &str, id: u64, private: bool, full: bool) -> Value {
+        let (owner, name) = full_name.split_once('/').unwrap_or((full_name, full_name));
+        let url = format!("{API}/repos/{full_name}");
+        let html_url = format!("{WEB}/{full_name}");
+        let mut body = json!({
+            "id": id,
+            "node_id": format!("R_kgDO{id:06}"),
+            "name": name,
+            "full_name": full_name,
+            "owner": account(owner),
+            "private": private,
+            "html_url": html_url,
+            "description": null,
+            "fork": false,
+            "url": url,
+            "visibility": if private { "private" } else { "public" },
+        });
+        // The URL templates (split from the rest: one `json!` this long exceeds the macro's
+        // recursion limit).
+        let urls = json!({
+            "archive_url": format!("{url}/{{archive_format}}{{/ref}}"),
+            "assignees_url": format!("{url}/assignees{{/user}}"),
+            "blobs_url": format!("{url}/git/blobs{{/sha}}"),
+            "branches_url": format!("{url}/branches{{/branch}}"),
+            "collaborators_url": format!("{url}/collaborators{{/collaborator}}"),
+            "comments_url": format!("{url}/comments{{/number}}"),
+            "commits_url": format!("{url}/commits{{/sha}}"),
+            "compare_url": format!("{url}/compare/{{base}}...{{head}}"),
+            "contents_url": format!("{url}/contents/{{+path}}"),
+            "contributors_url": format!("{url}/contributors"),
+            "deployments_url": format!("{url}/deployments"),
+            "downloads_url": format!("{url}/downloads"),
+            "events_url": format!("{url}/events"),
+            "forks_url": format!("{url}/forks"),
+            "git_commits_url": format!("{url}/git/commits{{/sha}}"),
+            "git_refs_url": format!("{url}/git/refs{{/sha}}"),
+            "git_tags_url": format!("{url}/git/tags{{/sha}}"),
+            "git_url": format!("git://web.example/{full_name}.git"),
+            "issue_comment_url": format!("{url}/issues/comments{{/number}}"),
+            "issue_events_url": format!("{url}/issues/events{{/number}}"),
+            "issues_url": format!("{url}/issues{{/number}}"),
+            "keys_url": format!("{url}/keys{{/key_id}}"),
+            "labels_url": format!("{url}/labels{{/name}}"),
+            "languages_url": format!("{url}/languages"),
+            "merges_url": format!("{url}/merges"),
+            "milestones_url": format!("{url}/milestones{{/number}}"),
+            "notifications_url": format!("{url}/notifications{{?since,all,participating}}"),
+            "pulls_url": format!("{url}/pulls{{/number}}"),
+            "releases_url": format!("{url}/releases{{/id}}"),
+            "ssh_url": format!("git@web.example:{full_name}.git"),
+            "stargazers_url": format!("{url}/stargazers"),
+            "statuses_url": format!("{url}/statuses/{{sha}}"),
+            "subscribers_url": format!("{url}/subscribers"),
+            "subscription_url": format!("{url}/subscription"),
+            "tags_url": format!("{url}/tags"),
+            "teams_url": format!("{url}/teams"),
+            "trees_url": format!("{url}/git/trees{{/sha}}"),
+            "clone_url": format!("{html_url}.git"),
+            "hooks_url": format!("{url}/hooks"),
+        });
+        let mut extend = |more: Value| {
+            if let (Value::Object(body), Value::Object(more)) = (&mut body, more) {
+                body.extend(more);
+            }
+        };
+        extend(urls);
+        if full {
+            extend(json!({
+                "mirror_url": null,
+                "svn_url": html_url,
+                "homepage": null,
+                "language": "Rust",
+                "forks_count": 0,
+                "stargazers_count": 0,
+                "watchers_count": 0,
+                "size": 108,
+                "default_branch": "main",
+                "open_issues_count": 0,
+                "is_template": false,
+                "topics": [],
+                "has_issues": true,
+                "has_projects": true,
+                "has_wiki": false,
+                "has_pages": false,
+                "has_downloads": true,
+                "has_discussions": false,
+                "archived": false,
+                "disabled": false,
+                "pushed_at": "2025-06-02T09:30:00Z",
+                "created_at": "2025-01-15T08:00:00Z",
+                "updated_at": "2025-06-02T09:30:00Z",
+                "permissions": {
+                    "admin": false,
+                    "maintain": false,
+                    "push": false,
+                    "triage": false,
+                    "pull": true,
+                },
+                "allow_forking": false,
+                "web_commit_signoff_required": false,
+                "subscribers_count": 1,
+                "network_count": 0,
+                "license": null,
+                "forks": 0,
+                "open_issues": 0,
+                "watchers": 0,
+            }));
+        }
+        body
+    }
+
     let mut inner = inner.lock().unwrap();
     let token = headers
         .get("authorization")
@@ -514,14 +656,7 @@ fn route(
                 return error(StatusCode::NOT_FOUND, "Not Found", "");
             }
             let private = !inner.public.contains(&full_name);
-            return Json(json!({
-                "id": 1,
-                "name": r,
-                "full_name": full_name,
-                "private": private,
-                "visibility": if private { "private" } else { "public" },
-            }))
-            .into_response();
+            return Json(repository(&full_name, 1, private, true)).into_response();
         }
         (&Method::GET, ["repos", o, r, "actions", "runs", id]) => {
             if !inner.scopes.contains_key(&repo(&format!("{o}/{r}"))) {
@@ -540,15 +675,63 @@ fn route(
                 .and_then(|id: u64| inner.runs.get(&id).map(|r| (id, r)));
             return match run {
                 None => error(StatusCode::NOT_FOUND, "Not Found", ""),
-                Some((id, run)) => Json(json!({
-                    "id": id,
-                    "status": "in_progress",
-                    "created_at": run.created_at,
-                    "updated_at": run.run_started_at,
-                    "run_started_at": run.run_started_at,
-                    "run_attempt": run.run_attempt,
-                }))
-                .into_response(),
+                Some((id, run)) => {
+                    let full_name = format!("{o}/{r}");
+                    let private = !inner.public.contains(&full_name);
+                    let repo_url = format!("{API}/repos/{full_name}");
+                    let url = format!("{repo_url}/actions/runs/{id}");
+                    let (workflow_id, check_suite_id) = (161_335u64, 42_000_000_000 + id);
+                    let sha = "009b8a3a9ccbb128af87f9b1c0f4c62e8a304f6d";
+                    let author =
+                        json!({"name": "Octo Cat", "email": "octocat@users.noreply.example"});
+                    Json(json!({
+                        "id": id,
+                        "name": "codex",
+                        "node_id": format!("WFR_kwLO{id:06}"),
+                        "check_suite_id": check_suite_id,
+                        "check_suite_node_id": format!("CS_kwDO{check_suite_id}"),
+                        "head_branch": "main",
+                        "head_sha": sha,
+                        "path": ".github/workflows/codex.yml",
+                        "run_number": 17,
+                        "run_attempt": run.run_attempt,
+                        "referenced_workflows": [],
+                        "event": "push",
+                        "status": "in_progress",
+                        "conclusion": null,
+                        "workflow_id": workflow_id,
+                        "url": url,
+                        "html_url": format!("{WEB}/{full_name}/actions/runs/{id}"),
+                        "pull_requests": [],
+                        "created_at": run.created_at,
+                        "updated_at": run.run_started_at,
+                        "actor": account(o),
+                        "triggering_actor": account(o),
+                        "run_started_at": run.run_started_at,
+                        "jobs_url": format!("{url}/jobs"),
+                        "logs_url": format!("{url}/logs"),
+                        "check_suite_url": format!("{repo_url}/check-suites/{check_suite_id}"),
+                        "artifacts_url": format!("{url}/artifacts"),
+                        "cancel_url": format!("{url}/cancel"),
+                        "rerun_url": format!("{url}/rerun"),
+                        "previous_attempt_url": (run.run_attempt > 1)
+                            .then(|| format!("{url}/attempts/{}", run.run_attempt - 1)),
+                        "workflow_url": format!("{repo_url}/actions/workflows/{workflow_id}"),
+                        "head_commit": {
+                            "id": sha,
+                            "tree_id": "2a6b6c7a0d4d3e1f5b8c9a0e1d2c3b4a5f6e7d8c",
+                            "message": "Keep the Codex login fresh",
+                            "timestamp": run.created_at,
+                            "author": author,
+                            "committer": author,
+                        },
+                        "repository": repository(&full_name, 1, private, false),
+                        "head_repository": repository(&full_name, 1, private, false),
+                        "head_repository_id": 1,
+                        "display_title": "Keep the Codex login fresh",
+                    }))
+                    .into_response()
+                }
             };
         }
         _ => {}
@@ -595,9 +778,8 @@ fn route(
                         body["visibility"] =
                             json!(secret.visibility.as_deref().unwrap_or("private"));
                         if secret.visibility.as_deref() == Some("selected") {
-                            body["selected_repositories_url"] = json!(format!(
-                                "https://api.example/{scope}/actions/secrets/{name}/repositories"
-                            ));
+                            body["selected_repositories_url"] =
+                                json!(format!("{API}/{scope}/actions/secrets/{name}/repositories"));
                         }
                     }
                     Json(body).into_response()
@@ -608,10 +790,11 @@ fn route(
             match inner.scopes[&scope].secrets.get(&name.to_ascii_uppercase()) {
                 None => error(StatusCode::NOT_FOUND, "Not Found", ""),
                 Some(secret) => {
+                    let organization = scope.trim_start_matches("orgs/");
                     let repositories: Vec<Value> = secret
                         .selected_repository_ids
                         .iter()
-                        .map(|id| json!({"id": id, "name": format!("repo{id}"), "full_name": format!("o/repo{id}")}))
+                        .map(|id| repository(&format!("{organization}/repo{id}"), *id, true, false))
                         .collect();
                     Json(json!({"total_count": repositories.len(), "repositories": repositories}))
                         .into_response()

@@ -6,6 +6,7 @@
 pub mod github;
 pub mod job;
 pub mod openai;
+pub mod openapi;
 pub mod raw;
 pub mod serve;
 pub mod world;

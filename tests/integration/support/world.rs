@@ -6,11 +6,13 @@ use serde_json::Value;
 use super::github::{self, Access, GitHub, Run};
 use super::job::{assert_loopback_only, Job, StageRun, WRITE_TOKEN};
 use super::openai::{OpenAi, Responses};
+use super::openapi;
 
 pub const REPO: &str = "octo/repo";
 pub const SECRET: &str = "CODEX_AUTH_JSON";
 
-/// The servers.
+/// The servers. Dropping the world checks every request the local GitHub saw against GitHub's
+/// OpenAPI description (unless the case already failed).
 pub struct World {
     /// GitHub.
     pub github: GitHub,
@@ -84,6 +86,21 @@ impl World {
                     "a token leaked into the output:\n{visible}"
                 );
             }
+        }
+    }
+
+    /// Every request the action sent to the local GitHub, and every answer the server gave
+    /// (injected faults aside), is what GitHub's OpenAPI description allows.
+    pub fn assert_api_conforms(&self) {
+        openapi::assert_conforms(&self.github.requests());
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // After every case, whatever it asserted; a case that already failed has said why.
+        if !std::thread::panicking() {
+            self.assert_api_conforms();
         }
     }
 }
