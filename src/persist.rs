@@ -21,9 +21,6 @@ use crate::restore::{bool_str, mask, state};
 use crate::seal::PublicKey;
 use crate::workflow::Workflow;
 
-/// `STATE_secret_updated_at` once this job has written the secret itself.
-pub const WRITTEN_BY_THIS_JOB: &str = "written-by-this-job";
-
 /// Runs the post stage.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let workflow = &config.workflow;
@@ -63,11 +60,11 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         (Some(id), Some(key)) => PublicKey::new(id.clone(), key.clone()).ok(),
         _ => None,
     };
-    let at_restore = config
-        .state
-        .get(state::SECRET_UPDATED_AT)
-        .map(String::as_str);
-    let written = write_back(config, &api, (&home, &file), key, at_restore, Stage::Post).await;
+    // One request, the write, with the key main read: the post stage runs in every job, so
+    // it skips the concurrent-write check (a GET) that main's write-back makes. A job that
+    // overlapped another is still caught: by the stale-seed check when it started, or by
+    // Codex's `refresh_token_reused` in whichever job lost.
+    let written = write_back(config, &api, (&home, &file), key, None, Stage::Post).await;
     let where_ = match &written {
         Ok(_) => format!("yes, to the {}", config.target),
         Err(_) => "no: the write failed (see the error)".to_owned(),
@@ -125,8 +122,8 @@ pub enum Stage {
 /// happened and how to recover; the file stays on disk.
 ///
 /// `updated_at_restore` is the secret's `updated_at` as read at restore (`none` when it did
-/// not exist, [`WRITTEN_BY_THIS_JOB`] after this job's own write): a different value now
-/// means another job wrote it meanwhile.
+/// not exist): a different value now means another job wrote it meanwhile. `None` skips that
+/// check.
 pub async fn write_back(
     config: &ActionConfig,
     api: &SecretsApi,
@@ -179,12 +176,9 @@ pub async fn write_back(
         "{verb} the {} with the refreshed login.",
         config.target
     ));
-    // The post stage must compare against what the secret holds now, and must not take this
-    // job's own write for another job's. Failing to record it costs at most a second write.
-    let recorded = workflow
-        .save_state(state::BASELINE, &file.fingerprint())
-        .and_then(|()| workflow.save_state(state::SECRET_UPDATED_AT, WRITTEN_BY_THIS_JOB));
-    if let Err(error) = recorded {
+    // The post stage must compare against what the secret holds now. Failing to record it
+    // costs at most a second write.
+    if let Err(error) = workflow.save_state(state::BASELINE, &file.fingerprint()) {
         workflow.warning(
             "Write not recorded",
             &format!("the write succeeded, but GITHUB_STATE could not record it ({error}); the post stage may write the same login again."),
@@ -196,9 +190,6 @@ pub async fn write_back(
 /// Another job wrote the secret while this one ran: both jobs used the login at once. This
 /// job's file carries the last rotation it saw succeed, so it is still written, with a warning.
 async fn warn_if_written_meanwhile(config: &ActionConfig, api: &SecretsApi, at_restore: &str) {
-    if at_restore == WRITTEN_BY_THIS_JOB {
-        return;
-    }
     let Ok(now) = api.secret_updated_at(&config.target).await else {
         return;
     };

@@ -30,9 +30,6 @@ pub mod state {
     pub const KEY_ID: &str = "key_id";
     /// The target's public key (base64), from the preflight.
     pub const KEY: &str = "key";
-    /// When the secret was last written, as read at restore ("none" when it did not exist,
-    /// [`crate::persist::WRITTEN_BY_THIS_JOB`] once this job wrote it).
-    pub const SECRET_UPDATED_AT: &str = "secret_updated_at";
 }
 
 /// Runs the main stage.
@@ -110,7 +107,6 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     workflow.save_state(state::KEY_ID, &key.key_id)?;
     workflow.save_state(state::KEY, &key.key)?;
     let updated_at_restore = secret_updated_at.map_or_else(|| "none".to_owned(), |t| t.to_string());
-    workflow.save_state(state::SECRET_UPDATED_AT, &updated_at_restore)?;
     if home.ensure_config()? {
         workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
     }

@@ -367,6 +367,12 @@ impl Job {
         run
     }
 
+    /// The command that runs `stage` with `state` as the runner would start it, for callers
+    /// that time or measure the process themselves (the benchmark).
+    pub fn stage_command(&mut self, stage: &str, state: &BTreeMap<String, String>) -> Command {
+        self.command(stage, state).0
+    }
+
     /// Starts the main stage without waiting (for signal tests); output is discarded.
     pub fn spawn_main(&mut self) -> std::process::Child {
         let (mut command, _) = self.command("main", &BTreeMap::new());
