@@ -36,7 +36,15 @@ pub enum Command {
     /// asked for; the API from GITHUB_API_URL (GitHub Enterprise Server), else GitHub's.
     #[command(after_help = SEED_EXAMPLES)]
     Seed(crate::seed::SeedArgs),
+    /// Print a new key for `store: artifact` (32 random bytes, base64). Store it as a secret
+    /// and pass it as input `artifact-key`; it never needs to rotate.
+    #[command(after_help = KEYGEN_EXAMPLES)]
+    Keygen,
 }
+
+const KEYGEN_EXAMPLES: &str = "\
+Examples:
+  codex-auth keygen | gh secret set CODEX_AUTH_ARTIFACT_KEY --repo octo/app";
 
 const INSPECT_EXAMPLES: &str = "\
 Examples:

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::artifact::crypt::ArtifactKey;
 use crate::github::{RetryPolicy, Scope, SecretTarget};
 use crate::secret::Secret;
 use crate::workflow::Workflow;
@@ -82,6 +83,35 @@ impl Credentials {
     }
 }
 
+/// Where the refreshed login is kept (input `store`).
+pub enum Store {
+    /// A repository, environment or organization secret (default).
+    Secret,
+    /// An encrypted workflow artifact of this repository.
+    Artifact(ArtifactStore),
+}
+
+/// The artifact store's settings.
+pub struct ArtifactStore {
+    /// Input `artifact-key`.
+    pub key: ArtifactKey,
+    /// Input `artifact-name`.
+    pub name: String,
+    /// Input `retention-days`; the repository's retention when `None`.
+    pub retention_days: Option<u32>,
+    /// Input `github-token`: reads the repository's artifacts.
+    pub github_token: Secret,
+    /// `GITHUB_REPOSITORY_ID`, which the encryption binds the artifact to.
+    pub repository_id: u64,
+    /// `ACTIONS_RESULTS_URL`, for uploading.
+    pub results_url: Option<String>,
+    /// `ACTIONS_RUNTIME_TOKEN`, for uploading.
+    pub runtime_token: Option<Secret>,
+}
+
+/// The default artifact name.
+pub const DEFAULT_ARTIFACT_NAME: &str = "codex-auth";
+
 /// The workflow run and the event that started it.
 #[derive(Debug, Clone, Default)]
 pub struct RunContext {
@@ -104,6 +134,8 @@ pub struct ActionConfig {
     pub credentials: Option<Credentials>,
     /// The secret to write back to.
     pub target: SecretTarget,
+    /// Input `store`: a secret (`target`) or an artifact.
+    pub store: Store,
     /// `GITHUB_REPOSITORY` (`owner/name`), the repository the workflow runs in.
     pub repository: Option<String>,
     /// Input `mode`.
@@ -270,6 +302,19 @@ impl ActionConfig {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1),
         };
+        let store = match input("store") {
+            None | Some("secret") => Store::Secret,
+            Some("artifact") => Store::Artifact(artifact_store(&get, &input, &vars)?),
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    input: "store",
+                    problem: format!(
+                        "is \"{other}\"; expected secret (write the login back to a secret) or \
+                         artifact (keep it as an encrypted workflow artifact)"
+                    ),
+                })
+            }
+        };
         let api_url = get("GITHUB_API_URL").ok_or(ConfigError::Runner {
             variable: "GITHUB_API_URL",
             problem: "is not set; the runner sets it (outside a runner, set it to your \
@@ -314,6 +359,7 @@ impl ActionConfig {
                 .map(|v| Secret::new(v.as_str())),
             credentials: credentials(input("token"), input("app-id"), input("app-private-key"))?,
             target: SecretTarget { scope, name },
+            store,
             repository,
             mode,
             prompt: input("prompt").unwrap_or(DEFAULT_PROMPT).to_owned(),
@@ -348,6 +394,87 @@ impl ActionConfig {
                   `app-id` and `app-private-key`",
         })
     }
+}
+
+/// The artifact store's inputs and runner variables.
+fn artifact_store<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    input: &impl Fn(&str) -> Option<&'a str>,
+    vars: &BTreeMap<String, String>,
+) -> Result<ArtifactStore, ConfigError> {
+    let key = match input("artifact-key") {
+        None => {
+            return Err(ConfigError::Missing {
+                input: "artifact-key",
+                fix: "`store: artifact` encrypts the login with it: run `codex-auth keygen`, \
+                      store the key it prints as a secret (e.g. CODEX_AUTH_ARTIFACT_KEY) and pass \
+                      `artifact-key: ${{ secrets.CODEX_AUTH_ARTIFACT_KEY }}`",
+            })
+        }
+        Some(text) => ArtifactKey::parse(text).map_err(|e| ConfigError::Invalid {
+            input: "artifact-key",
+            problem: e.to_string(),
+        })?,
+    };
+    let name = input("artifact-name")
+        .unwrap_or(DEFAULT_ARTIFACT_NAME)
+        .to_owned();
+    // @actions/artifact's rules (upload/path-and-artifact-name-validation.ts).
+    if let Some(bad) = name.chars().find(|c| {
+        matches!(
+            c,
+            '"' | ':' | '<' | '>' | '|' | '*' | '?' | '\r' | '\n' | '\\' | '/'
+        )
+    }) {
+        return Err(ConfigError::Invalid {
+            input: "artifact-name",
+            problem: format!(
+                "\"{}\" contains {bad:?}, which artifact names may not",
+                name.escape_debug()
+            ),
+        });
+    }
+    let retention_days = match input("retention-days") {
+        None => None,
+        Some(value) => Some(
+            value
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=90).contains(d))
+                .ok_or_else(|| ConfigError::Invalid {
+                    input: "retention-days",
+                    problem: format!(
+                        "is \"{value}\"; expected a number of days from 1 to 90 (empty: the \
+                         repository's artifact retention)"
+                    ),
+                })?,
+        ),
+    };
+    let github_token = input("github-token").ok_or(ConfigError::Missing {
+        input: "github-token",
+        fix: "`store: artifact` reads the repository's artifacts with it; its default is the \
+              workflow's token (`${{ github.token }}`), which needs `permissions: actions: read`",
+    })?;
+    let repository_id = get("GITHUB_REPOSITORY_ID")
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or(ConfigError::Runner {
+            variable: "GITHUB_REPOSITORY_ID",
+            problem: "is not set to a number; the runner sets it (the artifact is bound to the \
+                      repository's id)"
+                .into(),
+        })?;
+    Ok(ArtifactStore {
+        key,
+        name,
+        retention_days,
+        github_token: Secret::new(github_token),
+        repository_id,
+        results_url: get("ACTIONS_RESULTS_URL").map(str::to_owned),
+        runtime_token: vars
+            .get("ACTIONS_RUNTIME_TOKEN")
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| Secret::new(v.trim())),
+    })
 }
 
 /// Input `token`, or a GitHub App's `app-id` and `app-private-key`: one or the other.
@@ -620,5 +747,59 @@ mod tests {
             assert!(error.starts_with(expected), "{inputs:?}: {error}");
         }
         assert!(config(&[]).is_ok_and(|c| c.credentials().is_err()));
+    }
+
+    #[test]
+    fn artifact_store_inputs() {
+        const KEY: &str = "KasJ/+PTcUQr+7Owz01W1dvTjyqZtVAkkBSvHK5PONs=";
+        let base = [
+            ("INPUT_STORE", "artifact"),
+            ("INPUT_ARTIFACT-KEY", KEY),
+            ("INPUT_GITHUB-TOKEN", "ghs_x"),
+            ("GITHUB_REPOSITORY_ID", "42"),
+        ];
+        let store = config(&base).map(|c| c.store);
+        let Ok(Store::Artifact(store)) = store else {
+            panic!("expected the artifact store");
+        };
+        assert_eq!(store.name, DEFAULT_ARTIFACT_NAME);
+        assert_eq!(store.repository_id, 42);
+        assert_eq!(store.retention_days, None);
+        let cases: [(&str, &str, &str); 6] = [
+            (
+                "INPUT_STORE",
+                "s3",
+                "input `store` is \"s3\"; expected secret",
+            ),
+            ("INPUT_ARTIFACT-KEY", "", "input `artifact-key` is empty"),
+            ("INPUT_ARTIFACT-KEY", "c2hvcnQ=", "input `artifact-key` "),
+            (
+                "INPUT_ARTIFACT-NAME",
+                "a/b",
+                "input `artifact-name` \"a/b\" contains '/'",
+            ),
+            (
+                "INPUT_RETENTION-DAYS",
+                "91",
+                "input `retention-days` is \"91\"; expected a number of days from 1 to 90",
+            ),
+            (
+                "GITHUB_REPOSITORY_ID",
+                "x",
+                "GITHUB_REPOSITORY_ID is not set to a number",
+            ),
+        ];
+        for (name, value, expected) in cases {
+            let mut env: Vec<(&str, &str)> =
+                base.iter().filter(|(k, _)| *k != name).copied().collect();
+            env.push((name, value));
+            let error = config(&env)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.starts_with(expected), "{name}={value}: {error}");
+            assert!(!error.contains(KEY));
+        }
+        assert!(matches!(config(&[]).map(|c| c.store), Ok(Store::Secret)));
     }
 }

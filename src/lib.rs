@@ -4,6 +4,7 @@
 //! The binary is a thin shell around [`run`]; each stage or subcommand is one module.
 
 pub mod app;
+pub mod artifact;
 pub mod auth_file;
 pub mod cli;
 pub mod codex;
@@ -45,5 +46,14 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Inspect { file } => inspect::run(file.as_deref()),
         Command::Seed(args) => seed::run(&args),
+        Command::Keygen => {
+            println!(
+                "{}",
+                artifact::crypt::ArtifactKey::generate()
+                    .to_base64()
+                    .expose()
+            );
+            Ok(())
+        }
     }
 }

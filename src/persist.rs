@@ -14,7 +14,7 @@ use jiff::Timestamp;
 
 use crate::auth_file::{AuthFile, MAX_BYTES};
 use crate::codex_home::{CodexHome, OnDisk};
-use crate::config::ActionConfig;
+use crate::config::{ActionConfig, Store};
 use crate::failure::{reseed_hint, Failure};
 use crate::github::{SecretsApi, WriteOutcome};
 use crate::restore::{bool_str, mask, state};
@@ -33,9 +33,34 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     mask(workflow, &file)?;
 
     if file.fingerprint() == *baseline {
+        workflow.info("The tokens did not change since they were last stored: nothing to write.");
+        return clean_up(config, &home);
+    }
+    if let Store::Artifact(store) = &config.store {
+        let uploaded = crate::artifact::stage::upload(config, store, &file)
+            .await
+            .map_err(|error| {
+                Failure::new(
+                    "Refreshed login not saved",
+                    format!(
+                        "uploading the refreshed login in {} as artifact {} failed: {error:#}. \
+                         The file is still there; the artifact from before this job holds a \
+                         refresh token that no longer works if the login was refreshed. Fix the \
+                         cause, then pass a fresh login as input `auth-json` once.",
+                        home.auth_path().display(),
+                        store.name
+                    ),
+                )
+            });
+        let where_ = match &uploaded {
+            Ok(id) => format!("yes, as artifact {} (id {id})", store.name),
+            Err(_) => "no: the upload failed (see the error)".to_owned(),
+        };
+        summary(workflow, &file, true, &where_)?;
+        let id = uploaded?;
         workflow.info(&format!(
-            "The tokens did not change since the {} was last written: nothing to write.",
-            config.target
+            "Uploaded the refreshed login as artifact {} (id {id}), sealed for this repository.",
+            store.name
         ));
         return clean_up(config, &home);
     }

@@ -12,14 +12,17 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 
 use crate::app;
+use crate::artifact;
 use crate::auth_file::AuthFile;
 use crate::codex::{self, Exec, Refresh, RefreshFailure};
 use crate::codex_home::{CodexHome, OnDisk};
-use crate::config::{ActionConfig, Credentials, Mode};
+use crate::config::{ActionConfig, Credentials, Mode, Store};
 use crate::context::{self, UnsafeContext};
 use crate::failure::{reseed_hint, Failure};
 use crate::github::{ApiError, Scope, SecretsApi};
 use crate::persist;
+use crate::seal::PublicKey;
+use crate::secret::Secret;
 use crate::workflow::Workflow;
 
 /// `GITHUB_STATE` names shared with the post stage. None holds a secret: the runner logs state.
@@ -32,81 +35,41 @@ pub mod state {
     pub const KEY: &str = "key";
 }
 
+/// Where the main stage writes the refreshed login back.
+enum WriteBack {
+    /// The secret, with the key and `updated_at` read by the preflight.
+    Secret {
+        api: Box<SecretsApi>,
+        key: PublicKey,
+        updated_at: String,
+    },
+    /// The artifact store: the post stage uploads, once per job.
+    Artifact,
+}
+
 /// Runs the main stage.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     // Set before anything can fail (outputs go to a file, not the log); the post stage's
     // outputs never reach the workflow.
     persist::set_outputs(workflow, false, false)?;
-    let input = config.auth_json.as_ref().ok_or_else(|| {
-        Failure::new(
-            "Missing auth-json",
-            format!(
-                "input `auth-json` is empty: pass the secret that holds Codex's auth.json, e.g. \
-                 `auth-json: ${{{{ secrets.{} }}}}`. If the secret does not exist yet: {}",
-                config.target.name,
-                reseed_hint(&config.target)
-            ),
-        )
-    })?;
-    let seed = AuthFile::decode(input.expose()).map_err(|error| {
-        Failure::new(
-            "Invalid auth-json",
-            format!(
-                "input `auth-json` is not a usable Codex ChatGPT login: {error}. Codex was not run. {}",
-                reseed_hint(&config.target)
-            ),
-        )
-    })?;
-    mask(workflow, &seed)?;
-    if !input.expose().contains('\n') {
-        workflow.mask(input);
-    }
-    if let Some(credentials) = &config.credentials {
-        app::mask(workflow, credentials);
-    }
-
-    context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
-
-    let api = app::secrets_api(config).await?;
-    refuse_public_repository(config, &api).await?;
-
-    workflow.info(&format!(
-        "Checking that the {} can be written…",
-        config.target
-    ));
-    let cannot_persist = |error: ApiError| {
-        Failure::new(
-            "Cannot write the secret back",
-            format!(
-                "{error} Codex was not run: it may rotate the refresh token, and a rotated token \
-                 that cannot be saved makes the next run fail with refresh_token_reused."
-            ),
-        )
-    };
-    let key = api
-        .public_key(&config.target)
-        .await
-        .map_err(cannot_persist)?;
-    let secret_updated_at = api
-        .secret_updated_at(&config.target)
-        .await
-        .map_err(cannot_persist)?;
-
     let home = CodexHome::new(&config.codex_home);
-    let plan = plan_restore(workflow, &home, &seed)?;
-    if let Some(updated_at) = secret_updated_at {
-        if !matches!(plan, Plan::KeepDisk(_)) {
-            check_not_stale(config, &api, updated_at).await?;
+    let (seed, write_back) = match &config.store {
+        Store::Secret => prepare_secret(config, &home).await?,
+        Store::Artifact(store) => {
+            let seed = artifact::stage::prepare(config, store).await?;
+            let plan = plan_restore(workflow, &home, &seed)?;
+            apply(workflow, &home, &seed, plan)?;
+            (seed, WriteBack::Artifact)
         }
-    }
-    apply(workflow, &home, &seed, plan)?;
+    };
     // From here on the post stage must look at CODEX_HOME, whatever happens next.
     let baseline = seed.fingerprint();
     workflow.save_state(state::BASELINE, &baseline)?;
-    workflow.save_state(state::KEY_ID, &key.key_id)?;
-    workflow.save_state(state::KEY, &key.key)?;
-    let updated_at_restore = secret_updated_at.map_or_else(|| "none".to_owned(), |t| t.to_string());
+    if let WriteBack::Secret { key, .. } = &write_back {
+        workflow.save_state(state::KEY_ID, &key.key_id)?;
+        workflow.save_state(state::KEY, &key.key)?;
+    }
     if home.ensure_config()? {
         workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
     }
@@ -151,33 +114,49 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     mask(workflow, &file)?;
     let refreshed = file.fingerprint() != restored;
     let changed = file.fingerprint() != baseline;
-    let written = if changed {
-        let written = persist::write_back(
-            config,
-            &api,
-            (&home, &file),
-            Some(key),
-            Some(&updated_at_restore),
-            persist::Stage::Main,
-        )
-        .await;
-        if let Err(failure) = &written {
-            workflow.error(failure.title, &failure.message);
+    let written = match (&write_back, changed) {
+        (
+            WriteBack::Secret {
+                api,
+                key,
+                updated_at,
+            },
+            true,
+        ) => {
+            let written = persist::write_back(
+                config,
+                api,
+                (&home, &file),
+                Some(key.clone()),
+                Some(updated_at),
+                persist::Stage::Main,
+            )
+            .await;
+            if let Err(failure) = &written {
+                workflow.error(failure.title, &failure.message);
+            }
+            written.is_ok()
         }
-        written.is_ok()
-    } else {
-        workflow.info(&format!(
-            "The tokens did not change: nothing written to the {}.",
-            config.target
-        ));
-        false
+        (WriteBack::Artifact, true) => {
+            workflow.info(
+                "The tokens changed: the post stage uploads them as the artifact at the end of \
+                 the job.",
+            );
+            false
+        }
+        (_, false) => {
+            workflow.info("The tokens did not change: nothing to write back.");
+            false
+        }
     };
     workflow.set_output("exit-code", &outcome.exit_code.to_string())?;
     workflow.set_output("final-message", &outcome.final_message)?;
     persist::set_outputs(workflow, refreshed, written)?;
+    let deferred = matches!(write_back, WriteBack::Artifact);
     let where_ = match (changed, written) {
         (false, _) => "no: the tokens did not change".to_owned(),
         (true, true) => format!("yes, to the {}", config.target),
+        (true, false) if deferred => "at the end of the job, as an artifact".to_owned(),
         (true, false) => "no: the write failed; the post stage tries again".to_owned(),
     };
     persist::summary(workflow, &file, refreshed, &where_)?;
@@ -210,7 +189,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         };
         return Err(Failure::new("Codex failed", format!("{what}{saved}")).into());
     }
-    if changed && !written {
+    if changed && !written && !deferred {
         return Err(Failure::new(
             "Refreshed login not saved yet",
             "the write-back failed (see the error above); the post stage tries again.",
@@ -226,6 +205,94 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The secret store's restore: the seed from input `auth-json`, the public repository and
+/// event checks, the preflight (the target's public key and the secret's `updated_at`), the
+/// stale-seed check, and the seed written to CODEX_HOME.
+async fn prepare_secret(
+    config: &ActionConfig,
+    home: &CodexHome,
+) -> anyhow::Result<(AuthFile, WriteBack)> {
+    let workflow = &config.workflow;
+    let input = config.auth_json.as_ref().ok_or_else(|| {
+        Failure::new(
+            "Missing auth-json",
+            format!(
+                "input `auth-json` is empty: pass the secret that holds Codex's auth.json, e.g. \
+                 `auth-json: ${{{{ secrets.{} }}}}`. If the secret does not exist yet: {}",
+                config.target.name,
+                reseed_hint(&config.target)
+            ),
+        )
+    })?;
+    let seed = decode_seed(config, input)?;
+    if let Some(credentials) = &config.credentials {
+        app::mask(workflow, credentials);
+    }
+
+    context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
+
+    let api = app::secrets_api(config).await?;
+    refuse_public_repository(config, &api).await?;
+
+    workflow.info(&format!(
+        "Checking that the {} can be written…",
+        config.target
+    ));
+    let cannot_persist = |error: ApiError| {
+        Failure::new(
+            "Cannot write the secret back",
+            format!(
+                "{error} Codex was not run: it may rotate the refresh token, and a rotated token \
+                 that cannot be saved makes the next run fail with refresh_token_reused."
+            ),
+        )
+    };
+    let key = api
+        .public_key(&config.target)
+        .await
+        .map_err(cannot_persist)?;
+    let secret_updated_at = api
+        .secret_updated_at(&config.target)
+        .await
+        .map_err(cannot_persist)?;
+
+    let plan = plan_restore(workflow, home, &seed)?;
+    if let Some(updated_at) = secret_updated_at {
+        if !matches!(plan, Plan::KeepDisk(_)) {
+            check_not_stale(config, &api, updated_at).await?;
+        }
+    }
+    apply(workflow, home, &seed, plan)?;
+    let updated_at = secret_updated_at.map_or_else(|| "none".to_owned(), |t| t.to_string());
+    Ok((
+        seed,
+        WriteBack::Secret {
+            api: Box::new(api),
+            key,
+            updated_at,
+        },
+    ))
+}
+
+/// Decodes input `auth-json` and masks its tokens before anything else is printed.
+pub fn decode_seed(config: &ActionConfig, input: &Secret) -> anyhow::Result<AuthFile> {
+    let workflow = &config.workflow;
+    let seed = AuthFile::decode(input.expose()).map_err(|error| {
+        Failure::new(
+            "Invalid auth-json",
+            format!(
+                "input `auth-json` is not a usable Codex ChatGPT login: {error}. Codex was not run. {}",
+                reseed_hint(&config.target)
+            ),
+        )
+    })?;
+    mask(workflow, &seed)?;
+    if !input.expose().contains('\n') {
+        workflow.mask(input);
+    }
+    Ok(seed)
 }
 
 /// Restore mode: leaves the restored login to the job's later steps, which run Codex on the
@@ -386,7 +453,10 @@ async fn check_not_stale(
 
 /// Refuses public repositories unless `allow-public-repository` is true. The event payload
 /// says whether the repository is private; when it does not, the API does.
-async fn refuse_public_repository(config: &ActionConfig, api: &SecretsApi) -> anyhow::Result<()> {
+pub(crate) async fn refuse_public_repository(
+    config: &ActionConfig,
+    api: &SecretsApi,
+) -> anyhow::Result<()> {
     if config.allow_public_repository {
         return Ok(());
     }

@@ -61,6 +61,15 @@ fn inputs_and_defaults_match_the_binary() {
         .as_secs()
         .to_string();
     assert_eq!(defaults["api-timeout"].as_deref(), Some(timeout.as_str()));
+    assert_eq!(defaults["store"].as_deref(), Some("secret"));
+    assert_eq!(
+        defaults["artifact-name"].as_deref(),
+        Some(codex_auth::config::DEFAULT_ARTIFACT_NAME)
+    );
+    assert_eq!(
+        defaults["github-token"].as_deref(),
+        Some("${{ github.token }}")
+    );
     for name in ["environment", "organization", "codex-args"] {
         assert_eq!(defaults[name].as_deref(), Some(""), "{name}");
     }
@@ -173,9 +182,20 @@ fn every_error_and_warning_title_is_in_the_troubleshooting_table() {
     let readme = read("README.md");
     let troubleshooting = readme.split("## Troubleshooting").nth(1).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files: Vec<_> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.extend(
+        std::fs::read_dir(src.join("artifact"))
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
     let mut titles = Vec::new();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let path = entry.unwrap().path();
+    for path in files {
+        if path.is_dir() {
+            continue;
+        }
         // `inspect` and `seed` are command-line tools: their errors are not annotations.
         if path.ends_with("inspect.rs") || path.ends_with("seed.rs") {
             continue;

@@ -34,7 +34,15 @@ pub const DECLARED_INPUTS: &[&str] = &[
     "keep",
     "allow-public-repository",
     "api-timeout",
+    "store",
+    "artifact-key",
+    "artifact-name",
+    "retention-days",
+    "github-token",
 ];
+
+/// The workflow's `GITHUB_TOKEN`, as `${{ github.token }}` evaluates in action.yml defaults.
+pub const GITHUB_TOKEN: &str = "ghs_workflowtoken0000000000000000000000";
 
 /// The write token the tests use.
 pub const WRITE_TOKEN: &str = "github_pat_11TESTWRITE0000000000_abcdefghijklmnopqrstuvwxyz";
@@ -550,10 +558,11 @@ fn action_defaults() -> BTreeMap<String, String> {
         .unwrap()
         .iter()
         .filter_map(|(name, spec)| {
-            Some((
-                name.as_str()?.to_owned(),
-                spec["default"].as_str()?.to_owned(),
-            ))
+            // The runner evaluates expressions in defaults; this is the only one action.yml uses.
+            let default = spec["default"]
+                .as_str()?
+                .replace("${{ github.token }}", GITHUB_TOKEN);
+            Some((name.as_str()?.to_owned(), default))
         })
         .collect()
 }

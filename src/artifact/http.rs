@@ -1,0 +1,139 @@
+//! A plain HTTPS client for the artifact service and blob storage: no GitHub token is ever
+//! attached (signed blob URLs carry their own authorization), answers are size-bounded, and
+//! each request is time-bounded.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// A response: status, headers and the body read in full.
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The URL cannot be used.
+    #[error("{0}")]
+    Url(String),
+    /// No answer in time.
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    /// Connection or protocol failure.
+    #[error("request failed: {0}")]
+    Transport(String),
+    /// The answer was larger than allowed.
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// The client.
+pub struct Plain {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl Plain {
+    /// A client trusting the system's roots (and `SSL_CERT_FILE`), with `timeout` per request.
+    pub fn new(timeout: Duration) -> Result<Self, HttpError> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .map_err(|e| HttpError::Transport(format!("no TLS roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout,
+        })
+    }
+
+    /// Sends one request; reads at most `limit` bytes of the answer.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        limit: usize,
+    ) -> Result<Answer, HttpError> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| HttpError::Url(format!("\"{}\" is not a URL", redact(url))))?;
+        if !matches!(uri.scheme_str(), Some("https")) && !is_loopback(&uri) {
+            return Err(HttpError::Url(format!(
+                "{} is not https (plain http is only for loopback)",
+                redact(url)
+            )));
+        }
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| HttpError::Url(format!("bad header value for {name}")))?;
+            request = request.header(*name, value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| HttpError::Url(e.to_string()))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| HttpError::Transport(chain(&e)))?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(|e| match e.downcast::<http_body_util::LengthLimitError>() {
+                    Ok(_) => HttpError::TooLarge(limit),
+                    Err(e) => HttpError::Transport(e.to_string()),
+                })?
+                .to_bytes()
+                .to_vec();
+            Ok(Answer {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| HttpError::Timeout(self.timeout.as_secs()))?
+    }
+}
+
+fn is_loopback(uri: &http::Uri) -> bool {
+    matches!(uri.scheme_str(), Some("http"))
+        && matches!(uri.host(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+/// A URL without its query, which for signed blob URLs holds the signature.
+pub fn redact(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

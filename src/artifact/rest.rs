@@ -1,0 +1,265 @@
+//! Finding and downloading the newest artifact through the REST API, with the workflow's
+//! `GITHUB_TOKEN` ("Actions: Read"): `GET /repos/{owner}/{repo}/actions/artifacts?name=…`,
+//! then `GET …/artifacts/{id}/zip`, whose 302 points at a signed blob URL that is fetched
+//! without the token.
+//! <https://docs.github.com/en/rest/actions/artifacts>
+
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use jiff::Timestamp;
+use octocrab::Octocrab;
+use serde::Deserialize;
+
+use super::archive::MAX_ZIP_BYTES;
+use super::http::{HttpError, Plain};
+use crate::secret::Secret;
+
+/// Pages of 100 artifacts looked through at most: the name filter makes one page the norm.
+const MAX_PAGES: u32 = 5;
+
+/// An artifact, as the list describes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Artifact {
+    /// Its id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// Whether it expired (its blob is gone).
+    pub expired: bool,
+    /// When it was created.
+    pub created_at: Option<Timestamp>,
+    /// The run that uploaded it.
+    pub workflow_run: Option<WorkflowRun>,
+}
+
+/// The run that uploaded an artifact.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkflowRun {
+    /// The run's id.
+    pub id: Option<u64>,
+    /// The repository the run belongs to.
+    pub repository_id: Option<u64>,
+    /// The repository its head commit came from (a fork's, for a pull request from a fork).
+    pub head_repository_id: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    total_count: u64,
+    artifacts: Vec<Artifact>,
+}
+
+/// Why finding or downloading failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    /// GitHub refused or failed.
+    #[error("{call}: GitHub answered {status}: {message}{hint}")]
+    Refused {
+        /// Which call.
+        call: String,
+        /// The HTTP status.
+        status: u16,
+        /// GitHub's message.
+        message: String,
+        /// What to do, when known.
+        hint: &'static str,
+    },
+    /// No answer.
+    #[error("{call}: {source}")]
+    Http {
+        /// Which call.
+        call: String,
+        /// Why.
+        source: HttpError,
+    },
+    /// No answer through octocrab.
+    #[error("{call}: request failed: {detail}")]
+    Transport {
+        /// Which call.
+        call: String,
+        /// Why.
+        detail: String,
+    },
+    /// An answer that is not what the API documents.
+    #[error("{call}: unexpected answer: {detail}")]
+    BadAnswer {
+        /// Which call.
+        call: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// The REST side of the artifact store for one repository.
+pub struct Artifacts {
+    client: Octocrab,
+    blobs: Plain,
+    repository: String,
+    timeout: Duration,
+}
+
+impl Artifacts {
+    /// A client for `repository` (`owner/name`) at `api_url`, with `token` (the workflow's
+    /// `GITHUB_TOKEN` is enough).
+    pub fn new(
+        api_url: &str,
+        token: &Secret,
+        repository: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let client = Octocrab::builder()
+            .base_uri(api_url)?
+            .personal_token(token.expose().to_owned())
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(timeout))
+            .build()?;
+        Ok(Self {
+            client,
+            blobs: Plain::new(timeout)?,
+            repository: repository.to_owned(),
+            timeout,
+        })
+    }
+
+    /// The newest usable artifact named `name`: not expired, and uploaded by a run of this
+    /// repository (`repository_id`) from this repository's own commits, never a fork's.
+    pub async fn newest(
+        &self,
+        name: &str,
+        repository_id: u64,
+    ) -> Result<Option<Artifact>, RestError> {
+        let mut found: Vec<Artifact> = Vec::new();
+        let encoded =
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        for page in 1..=MAX_PAGES {
+            let route = format!(
+                "/repos/{}/actions/artifacts?name={encoded}&per_page=100&page={page}",
+                self.repository
+            );
+            let call = format!("listing the artifacts named {name} of {}", self.repository);
+            let (status, body) = self.get(&route, &call).await?;
+            if status != StatusCode::OK {
+                return Err(refused(call, status, &body));
+            }
+            let list: Page = serde_json::from_slice(&body).map_err(|e| RestError::BadAnswer {
+                call: call.clone(),
+                detail: e.to_string(),
+            })?;
+            let done = list.artifacts.is_empty()
+                || (found.len() + list.artifacts.len()) as u64 >= list.total_count;
+            found.extend(list.artifacts);
+            if done {
+                break;
+            }
+        }
+        Ok(found
+            .into_iter()
+            .filter(|a| a.name == name && !a.expired)
+            .filter(|a| {
+                a.workflow_run.as_ref().is_some_and(|run| {
+                    run.repository_id == Some(repository_id)
+                        && run.head_repository_id == Some(repository_id)
+                })
+            })
+            .max_by_key(|a| (a.created_at, a.id)))
+    }
+
+    /// Downloads an artifact's zip: the API answers 302 to a signed URL, fetched without the
+    /// token, at most [`MAX_ZIP_BYTES`].
+    pub async fn download(&self, artifact: &Artifact) -> Result<Vec<u8>, RestError> {
+        let route = format!(
+            "/repos/{}/actions/artifacts/{}/zip",
+            self.repository, artifact.id
+        );
+        let call = format!("downloading artifact {} ({})", artifact.id, artifact.name);
+        let response = tokio::time::timeout(self.timeout, self.client._get(route.as_str()))
+            .await
+            .map_err(|_| RestError::Transport {
+                call: call.clone(),
+                detail: format!("no answer within {} s", self.timeout.as_secs()),
+            })?
+            .map_err(|e| RestError::Transport {
+                call: call.clone(),
+                detail: crate::github::describe_error(&e),
+            })?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if !status.is_redirection() {
+            let body = self
+                .client
+                .body_to_string(response)
+                .await
+                .unwrap_or_default();
+            return Err(refused(call, status, body.as_bytes()));
+        }
+        let location = location.ok_or_else(|| RestError::BadAnswer {
+            call: call.clone(),
+            detail: format!("{status} without a Location"),
+        })?;
+        let blob = self
+            .blobs
+            .send(Method::GET, &location, &[], Vec::new(), MAX_ZIP_BYTES)
+            .await
+            .map_err(|source| RestError::Http {
+                call: call.clone(),
+                source,
+            })?;
+        if !blob.status.is_success() {
+            return Err(RestError::Refused {
+                call,
+                status: blob.status.as_u16(),
+                message: String::from_utf8_lossy(&blob.body)
+                    .chars()
+                    .take(300)
+                    .collect(),
+                hint: "",
+            });
+        }
+        Ok(blob.body)
+    }
+
+    async fn get(&self, route: &str, call: &str) -> Result<(StatusCode, Vec<u8>), RestError> {
+        let transport = |detail: String| RestError::Transport {
+            call: call.to_owned(),
+            detail,
+        };
+        let response = tokio::time::timeout(self.timeout, self.client._get(route))
+            .await
+            .map_err(|_| transport(format!("no answer within {} s", self.timeout.as_secs())))?
+            .map_err(|e| transport(crate::github::describe_error(&e)))?;
+        let status = response.status();
+        let body = self
+            .client
+            .body_to_string(response)
+            .await
+            .map_err(|e| transport(crate::github::describe_error(&e)))?;
+        Ok((status, body.into_bytes()))
+    }
+}
+
+fn refused(call: String, status: StatusCode, body: &[u8]) -> RestError {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
+    let hint = match status.as_u16() {
+        401 => ". Check input `github-token` (default: the workflow's GITHUB_TOKEN).",
+        403 | 404 => {
+            ". Give the workflow `permissions: actions: read` (the artifact store reads \
+             artifacts with GITHUB_TOKEN)."
+        }
+        410 => ". The artifact expired: raise `retention-days`, or reseed with input `auth-json`.",
+        _ => "",
+    };
+    RestError::Refused {
+        call,
+        status: status.as_u16(),
+        message,
+        hint,
+    }
+}

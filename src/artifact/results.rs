@@ -1,0 +1,306 @@
+//! Uploading an artifact from inside the job with the Actions artifact protocol v4, as
+//! `@actions/artifact` (actions/toolkit, packages/artifact) does: twirp JSON calls to the
+//! results service at `ACTIONS_RESULTS_URL` with the job's `ACTIONS_RUNTIME_TOKEN`,
+//! `CreateArtifact` → the zip to the signed blob URL → `FinalizeArtifact` with its size and
+//! sha256. Request fields use the proto names (`useProtoFieldName`), as that client sends them.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use http::Method;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+use super::http::{redact, HttpError, Plain};
+use crate::secret::Secret;
+
+const SERVICE: &str = "github.actions.results.api.v1.ArtifactService";
+/// The protocol version `@actions/artifact` sends in `CreateArtifact`.
+const VERSION: u32 = 7;
+/// Twirp answers are small; this bounds a misbehaving server.
+const MAX_ANSWER: usize = 1 << 20;
+
+/// Why an upload failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    /// `ACTIONS_RUNTIME_TOKEN` is not the runner's JWT with an `Actions.Results` scope.
+    #[error(
+        "ACTIONS_RUNTIME_TOKEN is missing or is not the runner's token with an Actions.Results \
+         scope: the artifact store needs the runner to pass it (it does for container and \
+         JavaScript actions on GitHub-hosted and self-hosted runners, not on GitHub Enterprise \
+         Server, which has no artifact protocol v4)"
+    )]
+    RuntimeToken,
+    /// A request failed.
+    #[error("{call}: {source}")]
+    Http {
+        /// Which call.
+        call: &'static str,
+        /// Why.
+        source: HttpError,
+    },
+    /// The service refused.
+    #[error("{call}: the artifact service answered {status}: {message}")]
+    Refused {
+        /// Which call.
+        call: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// An answer that is not what the protocol says.
+    #[error("{call}: unexpected answer from the artifact service: {detail}")]
+    BadAnswer {
+        /// Which call.
+        call: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// The workflow run and job the runtime token is for (its `scp` claim holds
+/// `Actions.Results:<run backend id>:<job backend id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendIds {
+    /// `workflow_run_backend_id`.
+    pub run: String,
+    /// `workflow_job_run_backend_id`.
+    pub job: String,
+}
+
+impl BackendIds {
+    /// Reads the ids from the runtime token's claims (not verified: the service does that).
+    pub fn from_runtime_token(token: &Secret) -> Result<Self, ResultsError> {
+        let payload = token
+            .expose()
+            .split('.')
+            .nth(1)
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
+            .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+            .ok_or(ResultsError::RuntimeToken)?;
+        let scopes = payload["scp"].as_str().ok_or(ResultsError::RuntimeToken)?;
+        scopes
+            .split(' ')
+            .find_map(|scope| {
+                let mut parts = scope.split(':');
+                match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                    (Some("Actions.Results"), Some(run), Some(job), None)
+                        if !run.is_empty() && !job.is_empty() =>
+                    {
+                        Some(Self {
+                            run: run.to_owned(),
+                            job: job.to_owned(),
+                        })
+                    }
+                    _ => None,
+                }
+            })
+            .ok_or(ResultsError::RuntimeToken)
+    }
+}
+
+/// The results service of one job.
+pub struct Results {
+    http: Plain,
+    base: String,
+    token: Secret,
+    ids: BackendIds,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    ok: bool,
+    signed_upload_url: String,
+}
+
+#[derive(Deserialize)]
+struct Finalized {
+    ok: bool,
+    /// int64 travels as a string in protojson; accept a number too.
+    artifact_id: Value,
+}
+
+impl Results {
+    /// A client for `ACTIONS_RESULTS_URL` (only its origin is used, as the official client
+    /// does) with the job's runtime token.
+    pub fn new(results_url: &str, token: Secret, http: Plain) -> Result<Self, ResultsError> {
+        let ids = BackendIds::from_runtime_token(&token)?;
+        let uri: http::Uri = results_url.parse().map_err(|_| ResultsError::BadAnswer {
+            call: "ACTIONS_RESULTS_URL",
+            detail: format!("\"{}\" is not a URL", redact(results_url)),
+        })?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(ResultsError::BadAnswer {
+                call: "ACTIONS_RESULTS_URL",
+                detail: format!("\"{}\" has no scheme or host", redact(results_url)),
+            });
+        };
+        Ok(Self {
+            http,
+            base: format!("{scheme}://{authority}"),
+            token,
+            ids,
+        })
+    }
+
+    /// Uploads `zip` as the artifact `name` of this run, expiring at `expires_at` (the
+    /// repository's retention when `None`); returns the artifact's id.
+    pub async fn upload(
+        &self,
+        name: &str,
+        zip: &[u8],
+        expires_at: Option<Timestamp>,
+    ) -> Result<u64, ResultsError> {
+        let mut create = json!({
+            "workflow_run_backend_id": self.ids.run,
+            "workflow_job_run_backend_id": self.ids.job,
+            "name": name,
+            "mime_type": "application/zip",
+            "version": VERSION,
+        });
+        if let Some(at) = expires_at {
+            create["expires_at"] = json!(at.to_string());
+        }
+        let created: Created = self.twirp("CreateArtifact", &create).await?;
+        if !created.ok {
+            return Err(ResultsError::BadAnswer {
+                call: "CreateArtifact",
+                detail: "ok is false".into(),
+            });
+        }
+        let put = self
+            .http
+            .send(
+                Method::PUT,
+                &created.signed_upload_url,
+                &[
+                    ("x-ms-blob-type", "BlockBlob".into()),
+                    ("content-type", "application/zip".into()),
+                ],
+                zip.to_vec(),
+                MAX_ANSWER,
+            )
+            .await
+            .map_err(|source| ResultsError::Http {
+                call: "uploading to blob storage",
+                source,
+            })?;
+        if !put.status.is_success() {
+            return Err(ResultsError::Refused {
+                call: "uploading to blob storage",
+                status: put.status.as_u16(),
+                message: String::from_utf8_lossy(&put.body)
+                    .chars()
+                    .take(300)
+                    .collect(),
+            });
+        }
+        let finalize = json!({
+            "workflow_run_backend_id": self.ids.run,
+            "workflow_job_run_backend_id": self.ids.job,
+            "name": name,
+            "size": zip.len().to_string(),
+            "hash": format!("sha256:{}", hex(&Sha256::digest(zip))),
+        });
+        let finalized: Finalized = self.twirp("FinalizeArtifact", &finalize).await?;
+        let id = match &finalized.artifact_id {
+            Value::String(s) => s.parse().ok(),
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        };
+        match (finalized.ok, id) {
+            (true, Some(id)) => Ok(id),
+            _ => Err(ResultsError::BadAnswer {
+                call: "FinalizeArtifact",
+                detail: format!(
+                    "ok {} and artifact_id {}",
+                    finalized.ok, finalized.artifact_id
+                ),
+            }),
+        }
+    }
+
+    async fn twirp<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &'static str,
+        body: &Value,
+    ) -> Result<T, ResultsError> {
+        let url = format!("{}/twirp/{SERVICE}/{call}", self.base);
+        let answer = self
+            .http
+            .send(
+                Method::POST,
+                &url,
+                &[
+                    ("content-type", "application/json".into()),
+                    ("authorization", format!("Bearer {}", self.token.expose())),
+                ],
+                body.to_string().into_bytes(),
+                MAX_ANSWER,
+            )
+            .await
+            .map_err(|source| ResultsError::Http { call, source })?;
+        if !answer.status.is_success() {
+            // Twirp errors: {"code": "...", "msg": "..."}.
+            let message = serde_json::from_slice::<Value>(&answer.body)
+                .ok()
+                .and_then(|v| v["msg"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| {
+                    String::from_utf8_lossy(&answer.body)
+                        .chars()
+                        .take(300)
+                        .collect()
+                });
+            return Err(ResultsError::Refused {
+                call,
+                status: answer.status.as_u16(),
+                message,
+            });
+        }
+        serde_json::from_slice(&answer.body).map_err(|e| ResultsError::BadAnswer {
+            call,
+            detail: e.to_string(),
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(claims: &Value) -> Secret {
+        Secret::new(format!(
+            "e30.{}.sig",
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        ))
+    }
+
+    #[test]
+    fn backend_ids_come_from_the_results_scope() {
+        let ids = BackendIds::from_runtime_token(&token(&json!({
+            "scp": "Actions.ExampleScope Actions.Results:ce7f54c7-61c7:ca395085-040a"
+        })));
+        assert_eq!(
+            ids.ok(),
+            Some(BackendIds {
+                run: "ce7f54c7-61c7".into(),
+                job: "ca395085-040a".into()
+            })
+        );
+        for claims in [
+            json!({}),
+            json!({"scp": "Actions.ExampleScope"}),
+            json!({"scp": "Actions.Results:only-one"}),
+            json!({"scp": "Actions.Results:a:b:c"}),
+        ] {
+            assert!(BackendIds::from_runtime_token(&token(&claims)).is_err());
+        }
+        assert!(BackendIds::from_runtime_token(&Secret::new("not a jwt")).is_err());
+    }
+}
