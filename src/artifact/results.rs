@@ -116,6 +116,19 @@ struct Created {
 }
 
 #[derive(Deserialize)]
+struct Listed {
+    #[serde(default)]
+    artifacts: Vec<Listing>,
+}
+
+#[derive(Deserialize)]
+struct Listing {
+    workflow_run_backend_id: String,
+    workflow_job_run_backend_id: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
 struct Finalized {
     ok: bool,
     /// int64 travels as a string in protojson; accept a number too.
@@ -163,7 +176,16 @@ impl Results {
         if let Some(at) = expires_at {
             create["expires_at"] = json!(at.to_string());
         }
-        let created: Created = self.twirp("CreateArtifact", &create).await?;
+        let created: Created = match self.twirp("CreateArtifact", &create).await {
+            // A re-run of the job: this run already holds an artifact of that name, whose
+            // login this job restored and has since refreshed. Replace it, as
+            // `upload-artifact`'s `overwrite` does.
+            Err(ResultsError::Refused { status: 409, .. }) => {
+                self.delete(name).await?;
+                self.twirp("CreateArtifact", &create).await?
+            }
+            other => other?,
+        };
         if !created.ok {
             return Err(ResultsError::BadAnswer {
                 call: "CreateArtifact",
@@ -220,6 +242,25 @@ impl Results {
                 ),
             }),
         }
+    }
+
+    /// Deletes this run's artifact `name` (ListArtifacts for its ids, then DeleteArtifact).
+    async fn delete(&self, name: &str) -> Result<(), ResultsError> {
+        let list = json!({
+            "workflow_run_backend_id": self.ids.run,
+            "workflow_job_run_backend_id": self.ids.job,
+            "name_filter": name,
+        });
+        let listed: Listed = self.twirp("ListArtifacts", &list).await?;
+        for artifact in listed.artifacts.iter().filter(|a| a.name == name) {
+            let delete = json!({
+                "workflow_run_backend_id": artifact.workflow_run_backend_id,
+                "workflow_job_run_backend_id": artifact.workflow_job_run_backend_id,
+                "name": name,
+            });
+            let _: Value = self.twirp("DeleteArtifact", &delete).await?;
+        }
+        Ok(())
     }
 
     async fn twirp<T: serde::de::DeserializeOwned>(

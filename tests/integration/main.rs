@@ -4,6 +4,8 @@
 
 mod action_yml;
 mod app_auth;
+mod artifact_protocol;
+mod artifact_store;
 mod bad_input;
 mod container;
 mod core_loop;

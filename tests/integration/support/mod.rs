@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod artifacts;
 pub mod github;
 pub mod job;
 pub mod openai;

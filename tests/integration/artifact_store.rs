@@ -1,0 +1,410 @@
+//! `store: artifact`, end to end with the real Codex CLI against the local artifact service:
+//! seed → refreshed → uploaded (sealed for this repository) → the next run restores the newest
+//! artifact and its refresh is uploaded again. And every way an artifact can be unusable.
+
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+
+use codex_auth::artifact::archive;
+use codex_auth::artifact::crypt::{self, ArtifactKey, Binding};
+use codex_auth::secret::Secret;
+
+use crate::support::artifacts::{self, Artifacts, Seed};
+use crate::support::job::{Job, StageRun, GITHUB_TOKEN};
+use crate::support::openai::Responses;
+use crate::support::world::{annotation, World, REPO};
+
+const REPOSITORY_ID: u64 = 4711;
+const NAME: &str = "codex-auth";
+
+struct Store {
+    world: World,
+    artifacts: Artifacts,
+    key: ArtifactKey,
+}
+
+impl Store {
+    fn new() -> Self {
+        let artifacts = Artifacts::start();
+        artifacts.add_repository(REPO, REPOSITORY_ID);
+        artifacts.add_token(GITHUB_TOKEN, REPO);
+        Self {
+            world: World::new(Responses::Ok),
+            artifacts,
+            key: ArtifactKey::generate(),
+        }
+    }
+
+    /// A job of run `run_id` using the artifact store, with `seed` as auth-json when given.
+    fn job(&self, run_id: u64, seed: Option<&Value>) -> Job {
+        let mut job = Job::new(&self.world.github, &self.world.openai);
+        let runtime = self
+            .artifacts
+            .runtime_token(&artifacts::Job::new(REPO, run_id, run_id * 10));
+        job.input("store", "artifact")
+            .input("artifact-key", self.key.to_base64().expose())
+            .input("auth-json", seed.map(Value::to_string).unwrap_or_default())
+            .env("GITHUB_API_URL", self.artifacts.api_url())
+            .env("GITHUB_REPOSITORY_ID", REPOSITORY_ID.to_string())
+            .env("GITHUB_RUN_ID", run_id.to_string())
+            .env("ACTIONS_RESULTS_URL", self.artifacts.results_url())
+            .env("ACTIONS_RUNTIME_TOKEN", runtime);
+        job
+    }
+
+    /// The newest finalized artifact, opened with the key.
+    fn newest_login(&self) -> Value {
+        let newest = self
+            .artifacts
+            .artifacts()
+            .into_iter()
+            .filter(|a| a.name == NAME)
+            .max_by_key(|a| a.id)
+            .expect("an artifact");
+        let zip = self.artifacts.zip(newest.id).unwrap();
+        let sealed = archive::unzip(&zip).unwrap();
+        let plain = crypt::open(&self.key, &binding(REPOSITORY_ID, NAME), &sealed).unwrap();
+        serde_json::from_str(plain.expose()).unwrap()
+    }
+
+    /// Stores `login` as if an earlier run had uploaded it, sealed with `key` for `bound_to`.
+    fn add_artifact(&self, login: &Value, key: &ArtifactKey, bound_to: u64) -> Seed {
+        let sealed = crypt::seal(
+            key,
+            &binding(bound_to, NAME),
+            &Secret::new(login.to_string()),
+        );
+        Seed::new(
+            &artifacts::Job::new(REPO, 100, 1000),
+            NAME,
+            archive::zip(&sealed),
+        )
+    }
+
+    fn assert_nothing_leaked(&self, runs: &[&StageRun]) {
+        self.world.assert_no_secret_leaked(runs);
+        let key = self.key.to_base64();
+        for run in runs {
+            let visible = run.visible();
+            for secret in [key.expose(), GITHUB_TOKEN] {
+                assert!(!visible.contains(secret), "leaked:\n{visible}");
+            }
+        }
+    }
+}
+
+fn binding(repository_id: u64, name: &str) -> Binding<'_> {
+    Binding {
+        repository_id,
+        artifact_name: name,
+    }
+}
+
+#[test]
+fn seed_refresh_upload_then_the_next_run_restores_the_newest_artifact() {
+    let store = Store::new();
+    let seed = store.world.openai.seed(true);
+
+    // First run: no artifact yet, so auth-json seeds the loop; Codex refreshes the stale login.
+    let mut first = store.job(5001, Some(&seed));
+    let main = first.main();
+    main.assert_ok();
+    assert_eq!(main.output("refreshed"), "true");
+    assert_eq!(main.output("persisted"), "false", "the post stage uploads");
+    assert!(store.artifacts.artifacts().is_empty());
+    let post = first.post(&main);
+    post.assert_ok();
+    assert_eq!(
+        store.newest_login()["tokens"]["refresh_token"],
+        store.world.openai.latest().refresh_token.as_str()
+    );
+    let steps = store.artifacts.steps();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("twirp CreateArtifact 200"))
+            && steps
+                .iter()
+                .any(|s| s.starts_with("twirp FinalizeArtifact 200")),
+        "{steps:?}"
+    );
+    store.assert_nothing_leaked(&[&main, &post]);
+
+    // Second run, still given the old seed (whose refresh token is now used up): the artifact
+    // is newer and wins, and a forced refresh works only with its live refresh token.
+    let mut second = store.job(5002, Some(&seed));
+    second.input("mode", "refresh");
+    let main = second.main();
+    main.assert_ok();
+    assert!(
+        main.stdout.contains("Restoring artifact"),
+        "{}",
+        main.stdout
+    );
+    let post = second.post(&main);
+    post.assert_ok();
+    assert_eq!(store.artifacts.artifacts().len(), 2);
+    assert_eq!(
+        store.newest_login()["tokens"]["refresh_token"],
+        store.world.openai.latest().refresh_token.as_str()
+    );
+    store.assert_nothing_leaked(&[&main, &post]);
+    crate::support::openapi::assert_conforms(&store.artifacts.rest_requests());
+}
+
+#[test]
+fn unusable_artifacts_fail_before_codex_with_what_to_do() {
+    let store = Store::new();
+    let login = store.world.openai.seed(false);
+
+    // Sealed with another key: without a seed, the run stops and says why.
+    store
+        .artifacts
+        .add(store.add_artifact(&login, &ArtifactKey::generate(), REPOSITORY_ID));
+    let mut job = store.job(6001, None);
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    assert!(job.codex_calls().is_empty());
+    let message = annotation(&main, "Artifact not usable");
+    assert!(message.contains("artifact-key"), "{message}");
+
+    // With a seed, a warning, and the seed is used.
+    let mut job = store.job(6002, Some(&login));
+    job.input("mode", "restore");
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        main.stdout
+            .contains("::warning title=codex-auth%3A Artifact not usable::"),
+        "{}",
+        main.stdout
+    );
+}
+
+#[test]
+fn artifacts_of_other_repositories_forks_and_expired_ones_are_never_restored() {
+    let store = Store::new();
+    let login = store.world.openai.seed(false);
+    // Sealed for another repository id, but stored here: the binding refuses it.
+    store
+        .artifacts
+        .add(store.add_artifact(&login, &store.key, 999));
+    let mut job = store.job(7001, None);
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    annotation(&main, "Artifact not usable");
+
+    // A newer artifact from a fork's run, and an expired one: both ignored.
+    let store = Store::new();
+    store.artifacts.add(
+        store
+            .add_artifact(&login, &store.key, REPOSITORY_ID)
+            .from_fork(31337),
+    );
+    let expired = store
+        .artifacts
+        .add(store.add_artifact(&login, &store.key, REPOSITORY_ID));
+    store.artifacts.expire(expired);
+    let mut job = store.job(7002, None);
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    let message = annotation(&main, "No login to restore");
+    assert!(message.contains("auth-json"), "{message}");
+    assert!(job.codex_calls().is_empty());
+}
+
+#[test]
+fn hostile_zips_are_refused() {
+    type MakeZip = fn(&[u8]) -> Vec<u8>;
+    let cases: [(&str, MakeZip); 3] = [
+        ("it holds 2 (`auth.json.enc`, `extra.txt`)", |sealed| {
+            zip_with(&[(archive::ENTRY, sealed), ("extra.txt", b"x")])
+        }),
+        ("decompresses to more than 65536 bytes", |_| {
+            zip_with(&[(archive::ENTRY, &vec![0u8; 8 << 20])])
+        }),
+        (
+            "it holds 1 (`other`), expected only `auth.json.enc`",
+            |sealed| zip_with(&[("other", sealed)]),
+        ),
+    ];
+    for (expected, make) in cases {
+        let store = Store::new();
+        let login = store.world.openai.seed(false);
+        let sealed = crypt::seal(
+            &store.key,
+            &binding(REPOSITORY_ID, NAME),
+            &Secret::new(login.to_string()),
+        );
+        store.artifacts.add(Seed::new(
+            &artifacts::Job::new(REPO, 100, 1000),
+            NAME,
+            make(&sealed),
+        ));
+        let mut job = store.job(8001, None);
+        let main = job.main();
+        assert_eq!(main.code, 1, "{}", main.stdout);
+        let message = annotation(&main, "Artifact not usable");
+        assert!(message.contains(expected), "{message}");
+        assert!(job.codex_calls().is_empty());
+    }
+}
+
+#[test]
+fn no_runtime_token_or_no_read_permission_stops_before_codex() {
+    let store = Store::new();
+    let seed = store.world.openai.seed(true);
+    let mut job = store.job(9001, Some(&seed));
+    job.env("ACTIONS_RUNTIME_TOKEN", "");
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    annotation(&main, "Cannot upload artifacts");
+    assert!(job.codex_calls().is_empty());
+
+    let store = Store::new();
+    store
+        .artifacts
+        .add_token_without_actions("ghs_noactions", REPO);
+    let mut job = store.job(9002, Some(&seed));
+    job.input("github-token", "ghs_noactions");
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    let message = annotation(&main, "Cannot read artifacts");
+    assert!(message.contains("actions: read"), "{message}");
+    assert!(job.codex_calls().is_empty());
+}
+
+/// A deflated zip with the given entries.
+fn zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in entries {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(content).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn the_action_restores_what_the_real_client_uploaded() {
+    let store = Store::new();
+    let login = store.world.openai.seed(false);
+    // An earlier job's step uploads the sealed login with @actions/artifact itself (which
+    // deflates its zip and stages the blob in blocks).
+    let uploader = artifacts::Job::new(REPO, 300, 3000);
+    let client =
+        artifacts::RealClient::new(&store.artifacts, &store.artifacts.runtime_token(&uploader));
+    let file = client.workspace().join(archive::ENTRY);
+    std::fs::write(
+        &file,
+        crypt::seal(
+            &store.key,
+            &binding(REPOSITORY_ID, NAME),
+            &Secret::new(login.to_string()),
+        ),
+    )
+    .unwrap();
+    client.upload(NAME, &[&file]).unwrap();
+
+    // The action finds it through the REST API, follows the 302, unzips, decrypts.
+    let mut job = store.job(301, None);
+    job.input("mode", "restore");
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        main.stdout.contains("Restoring artifact"),
+        "{}",
+        main.stdout
+    );
+    assert_eq!(job.auth_on_disk(), login);
+}
+
+#[test]
+fn the_real_client_downloads_what_the_action_uploaded() {
+    let store = Store::new();
+    let seed = store.world.openai.seed(true);
+    let mut job = store.job(400, Some(&seed));
+    let main = job.main();
+    main.assert_ok();
+    job.post(&main).assert_ok();
+    let id = store.artifacts.artifacts()[0].id;
+
+    // Another job downloads it with @actions/artifact, by the REST API as a later run would.
+    let reader = artifacts::Job::new(REPO, 401, 4010);
+    let client =
+        artifacts::RealClient::new(&store.artifacts, &store.artifacts.runtime_token(&reader))
+            .github_token(GITHUB_TOKEN);
+    let dir = client.workspace().join("out");
+    client.download_public(id, &dir, REPO, 400).unwrap();
+    let sealed = std::fs::read(dir.join(archive::ENTRY)).unwrap();
+    let plain = crypt::open(&store.key, &binding(REPOSITORY_ID, NAME), &sealed).unwrap();
+    let uploaded: Value = serde_json::from_str(plain.expose()).unwrap();
+    assert_eq!(
+        uploaded["tokens"]["refresh_token"],
+        store.world.openai.latest().refresh_token.as_str()
+    );
+}
+
+#[test]
+fn a_rerun_replaces_its_runs_artifact() {
+    let store = Store::new();
+    let seed = store.world.openai.seed(true);
+    let mut first = store.job(500, Some(&seed));
+    let main = first.main();
+    main.assert_ok();
+    first.post(&main).assert_ok();
+    let first_id = store.artifacts.artifacts()[0].id;
+
+    // A re-run of the same run: it restores that artifact, refreshes, and must replace it
+    // (artifact names are unique within a run).
+    let mut rerun = store.job(500, None);
+    rerun
+        .input("mode", "refresh")
+        .env("GITHUB_RUN_ATTEMPT", "2");
+    let main = rerun.main();
+    main.assert_ok();
+    rerun.post(&main).assert_ok();
+    let artifacts = store.artifacts.artifacts();
+    assert_eq!(artifacts.len(), 1, "replaced, not added");
+    assert_ne!(artifacts[0].id, first_id);
+    assert_eq!(
+        store.newest_login()["tokens"]["refresh_token"],
+        store.world.openai.latest().refresh_token.as_str()
+    );
+    let steps = store.artifacts.steps();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("twirp CreateArtifact 409"))
+            && steps
+                .iter()
+                .any(|s| s.starts_with("twirp DeleteArtifact 200")),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn a_tampered_artifact_is_refused() {
+    let store = Store::new();
+    let login = store.world.openai.seed(false);
+    let mut sealed = crypt::seal(
+        &store.key,
+        &binding(REPOSITORY_ID, NAME),
+        &Secret::new(login.to_string()),
+    );
+    let middle = sealed.len() / 2;
+    sealed[middle] ^= 0x01;
+    store.artifacts.add(Seed::new(
+        &artifacts::Job::new(REPO, 100, 1000),
+        NAME,
+        archive::zip(&sealed),
+    ));
+    let mut job = store.job(600, None);
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    let message = annotation(&main, "Artifact not usable");
+    assert!(message.contains("artifact-key"), "{message}");
+    assert!(job.codex_calls().is_empty());
+}
