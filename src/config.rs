@@ -99,6 +99,8 @@ pub struct ArtifactStore {
     pub name: String,
     /// Input `retention-days`; the repository's retention when `None`.
     pub retention_days: Option<u32>,
+    /// `GITHUB_RETENTION_DAYS`: the longest retention the repository allows.
+    pub max_retention_days: Option<u32>,
     /// Input `github-token`: reads the repository's artifacts.
     pub github_token: Secret,
     /// `GITHUB_REPOSITORY_ID`, which the encryption binds the artifact to.
@@ -440,16 +442,19 @@ fn artifact_store<'a>(
             value
                 .parse::<u32>()
                 .ok()
-                .filter(|d| (1..=90).contains(d))
+                .filter(|d| (1..=400).contains(d))
                 .ok_or_else(|| ConfigError::Invalid {
                     input: "retention-days",
                     problem: format!(
-                        "is \"{value}\"; expected a number of days from 1 to 90 (empty: the \
-                         repository's artifact retention)"
+                        "is \"{value}\"; expected a number of days from 1 to 400 (GitHub's \
+                         limit for private repositories; empty: the repository's retention)"
                     ),
                 })?,
         ),
     };
+    // The repository's (or organization's) maximum, which the runner passes on, as the
+    // official client reads it.
+    let max_retention_days = get("GITHUB_RETENTION_DAYS").and_then(|v| v.parse::<u32>().ok());
     let github_token = input("github-token").ok_or(ConfigError::Missing {
         input: "github-token",
         fix: "`store: artifact` reads the repository's artifacts with it; its default is the \
@@ -467,6 +472,7 @@ fn artifact_store<'a>(
         key,
         name,
         retention_days,
+        max_retention_days,
         github_token: Secret::new(github_token),
         repository_id,
         results_url: get("ACTIONS_RESULTS_URL").map(str::to_owned),
@@ -780,8 +786,8 @@ mod tests {
             ),
             (
                 "INPUT_RETENTION-DAYS",
-                "91",
-                "input `retention-days` is \"91\"; expected a number of days from 1 to 90",
+                "401",
+                "input `retention-days` is \"401\"; expected a number of days from 1 to 400",
             ),
             (
                 "GITHUB_REPOSITORY_ID",

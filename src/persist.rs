@@ -1,5 +1,6 @@
-//! Writing a refreshed login back to the secret — sealed, compact, and only when the tokens
-//! changed — and the post stage, which does it on every outcome of the job.
+//! Writing a refreshed login back — to the secret, sealed and compact, or as an encrypted
+//! artifact ([`crate::artifact`]), only when the tokens changed — and the post stage, which
+//! does it on every outcome of the job.
 //!
 //! The main stage writes back as soon as Codex exits, so that its `persisted` output is real
 //! (GitHub Actions drops outputs set by post steps) and the rotated token spends as little
@@ -111,19 +112,19 @@ pub fn read_refreshed(config: &ActionConfig, home: &CodexHome) -> anyhow::Result
             "auth.json disappeared",
             format!(
                 "{} is gone: something deleted it during the job (`codex logout` does, and \
-                 revokes the login). Nothing was written back; the secret keeps its old value, \
-                 which works only if no refresh happened and the login was not revoked. {}",
+                 revokes the login). Nothing was written back; the stored login keeps its old \
+                 value, which works only if no refresh happened and the login was not revoked. {}",
                 path.display(),
-                reseed_hint(&config.target)
+                reseed(config)
             ),
         ),
         OnDisk::Invalid(error) => Failure::new(
             "auth.json is damaged",
             format!(
                 "{} is no longer a usable login ({error}), so it was not written back and was \
-                 left in place for inspection. The secret keeps its old value. {}",
+                 left in place for inspection. The stored login keeps its old value. {}",
                 path.display(),
-                reseed_hint(&config.target)
+                reseed(config)
             ),
         ),
     };
@@ -132,6 +133,14 @@ pub fn read_refreshed(config: &ActionConfig, home: &CodexHome) -> anyhow::Result
         .workflow
         .summary(&format!("### codex-auth\n\n{}\n", failure.message))?;
     Err(failure.into())
+}
+
+/// How to put a fresh login where this job's store keeps it.
+fn reseed(config: &ActionConfig) -> String {
+    match config.store {
+        Store::Secret => reseed_hint(&config.target),
+        Store::Artifact(_) => crate::artifact::stage::RESEED.to_owned(),
+    }
 }
 
 /// Which stage writes back: the main stage's failure leaves a retry to the post stage.

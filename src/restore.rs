@@ -16,7 +16,7 @@ use crate::artifact;
 use crate::auth_file::AuthFile;
 use crate::codex::{self, Exec, Refresh, RefreshFailure};
 use crate::codex_home::{CodexHome, OnDisk};
-use crate::config::{ActionConfig, Credentials, Mode, Store};
+use crate::config::{ActionConfig, ArtifactStore, Credentials, Mode, Store};
 use crate::context::{self, UnsafeContext};
 use crate::failure::{reseed_hint, Failure};
 use crate::github::{ApiError, Scope, SecretsApi};
@@ -35,16 +35,21 @@ pub mod state {
     pub const KEY: &str = "key";
 }
 
+/// How long after Codex started an App's installation token (valid an hour) is still used for
+/// the write-back.
+const APP_TOKEN_REUSE: std::time::Duration = std::time::Duration::from_secs(45 * 60);
+
 /// Where the main stage writes the refreshed login back.
-enum WriteBack {
+enum WriteBack<'a> {
     /// The secret, with the key and `updated_at` read by the preflight.
     Secret {
         api: Box<SecretsApi>,
         key: PublicKey,
         updated_at: String,
     },
-    /// The artifact store: the post stage uploads, once per job.
-    Artifact,
+    /// The artifact store: a new artifact of this run, replaced by the post stage if the
+    /// tokens change again.
+    Artifact(&'a ArtifactStore),
 }
 
 /// Runs the main stage.
@@ -60,7 +65,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             let seed = artifact::stage::prepare(config, store).await?;
             let plan = plan_restore(workflow, &home, &seed)?;
             apply(workflow, &home, &seed, plan)?;
-            (seed, WriteBack::Artifact)
+            (seed, WriteBack::Artifact(store))
         }
     };
     // From here on the post stage must look at CODEX_HOME, whatever happens next.
@@ -78,6 +83,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         OnDisk::Valid(file) => file.fingerprint(),
         _ => baseline.clone(),
     };
+    let started = std::time::Instant::now();
     let environment = codex::environment(
         &config.environment,
         config.credentials.as_ref().map(Credentials::secret),
@@ -123,9 +129,16 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             },
             true,
         ) => {
+            // An App's installation token lasts an hour: after a long Codex run, make another.
+            let fresh = match &config.credentials {
+                Some(Credentials::App { .. }) if started.elapsed() > APP_TOKEN_REUSE => {
+                    app::secrets_api(config).await.ok()
+                }
+                _ => None,
+            };
             let written = persist::write_back(
                 config,
-                api,
+                fresh.as_ref().unwrap_or(api),
                 (&home, &file),
                 Some(key.clone()),
                 Some(updated_at),
@@ -137,12 +150,37 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             }
             written.is_ok()
         }
-        (WriteBack::Artifact, true) => {
-            workflow.info(
-                "The tokens changed: the post stage uploads them as the artifact at the end of \
-                 the job.",
-            );
-            false
+        (WriteBack::Artifact(store), true) => {
+            match artifact::stage::upload(config, store, &file).await {
+                Ok(id) => {
+                    workflow.info(&format!(
+                        "Uploaded the refreshed login as artifact {} (id {id}), sealed for this \
+                         repository.",
+                        store.name
+                    ));
+                    // The post stage compares against what the artifact holds now.
+                    if let Err(error) = workflow.save_state(state::BASELINE, &file.fingerprint()) {
+                        workflow.warning(
+                            "Write not recorded",
+                            &format!("the upload succeeded, but GITHUB_STATE could not record it ({error}); the post stage may upload the same login again."),
+                        );
+                    }
+                    true
+                }
+                Err(error) => {
+                    workflow.error(
+                        "Refreshed login not saved",
+                        &format!(
+                            "uploading the refreshed login in {} as artifact {} failed: \
+                             {error:#}. The file is still there; the post stage tries again at \
+                             the end of the job.",
+                            home.auth_path().display(),
+                            store.name
+                        ),
+                    );
+                    false
+                }
+            }
         }
         (_, false) => {
             workflow.info("The tokens did not change: nothing to write back.");
@@ -152,12 +190,11 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     workflow.set_output("exit-code", &outcome.exit_code.to_string())?;
     workflow.set_output("final-message", &outcome.final_message)?;
     persist::set_outputs(workflow, refreshed, written)?;
-    let deferred = matches!(write_back, WriteBack::Artifact);
-    let where_ = match (changed, written) {
-        (false, _) => "no: the tokens did not change".to_owned(),
-        (true, true) => format!("yes, to the {}", config.target),
-        (true, false) if deferred => "at the end of the job, as an artifact".to_owned(),
-        (true, false) => "no: the write failed; the post stage tries again".to_owned(),
+    let where_ = match (changed, written, &config.store) {
+        (false, _, _) => "no: the tokens did not change".to_owned(),
+        (true, true, Store::Artifact(store)) => format!("yes, as artifact {}", store.name),
+        (true, true, Store::Secret) => format!("yes, to the {}", config.target),
+        (true, false, _) => "no: the write failed; the post stage tries again".to_owned(),
     };
     persist::summary(workflow, &file, refreshed, &where_)?;
 
@@ -189,7 +226,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         };
         return Err(Failure::new("Codex failed", format!("{what}{saved}")).into());
     }
-    if changed && !written && !deferred {
+    if changed && !written {
         return Err(Failure::new(
             "Refreshed login not saved yet",
             "the write-back failed (see the error above); the post stage tries again.",
@@ -210,10 +247,10 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
 /// The secret store's restore: the seed from input `auth-json`, the public repository and
 /// event checks, the preflight (the target's public key and the secret's `updated_at`), the
 /// stale-seed check, and the seed written to CODEX_HOME.
-async fn prepare_secret(
-    config: &ActionConfig,
+async fn prepare_secret<'a>(
+    config: &'a ActionConfig,
     home: &CodexHome,
-) -> anyhow::Result<(AuthFile, WriteBack)> {
+) -> anyhow::Result<(AuthFile, WriteBack<'a>)> {
     let workflow = &config.workflow;
     let input = config.auth_json.as_ref().ok_or_else(|| {
         Failure::new(

@@ -4,6 +4,8 @@
 //! `CreateArtifact` → the zip to the signed blob URL → `FinalizeArtifact` with its size and
 //! sha256. Request fields use the proto names (`useProtoFieldName`), as that client sends them.
 
+use std::time::Instant;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::Method;
@@ -13,6 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::http::{redact, HttpError, Plain};
+use crate::github::RetryPolicy;
 use crate::secret::Secret;
 
 const SERVICE: &str = "github.actions.results.api.v1.ArtifactService";
@@ -58,6 +61,19 @@ pub enum ResultsError {
         /// What was wrong.
         detail: String,
     },
+}
+
+impl ResultsError {
+    /// Worth another attempt: a server error, a rate limit, no answer.
+    fn is_transient(&self) -> bool {
+        match self {
+            ResultsError::Http { source, .. } => {
+                matches!(source, HttpError::Timeout(_) | HttpError::Transport(_))
+            }
+            ResultsError::Refused { status, .. } => *status == 429 || *status >= 500,
+            ResultsError::RuntimeToken | ResultsError::BadAnswer { .. } => false,
+        }
+    }
 }
 
 /// The workflow run and job the runtime token is for (its `scp` claim holds
@@ -107,11 +123,15 @@ pub struct Results {
     base: String,
     token: Secret,
     ids: BackendIds,
+    policy: RetryPolicy,
 }
 
+// Answers in protojson: the proto field names, or the lowerCamelCase JSON names (which the
+// official client also accepts).
 #[derive(Deserialize)]
 struct Created {
     ok: bool,
+    #[serde(alias = "signedUploadUrl")]
     signed_upload_url: String,
 }
 
@@ -123,22 +143,52 @@ struct Listed {
 
 #[derive(Deserialize)]
 struct Listing {
+    #[serde(alias = "workflowRunBackendId")]
     workflow_run_backend_id: String,
+    #[serde(alias = "workflowJobRunBackendId")]
     workflow_job_run_backend_id: String,
     name: String,
+    #[serde(default, alias = "databaseId")]
+    database_id: Value,
 }
 
 #[derive(Deserialize)]
 struct Finalized {
     ok: bool,
     /// int64 travels as a string in protojson; accept a number too.
+    #[serde(alias = "artifactId")]
     artifact_id: Value,
+}
+
+impl Finalized {
+    fn id(self) -> Result<u64, ResultsError> {
+        match (self.ok, as_u64(&self.artifact_id)) {
+            (true, Some(id)) => Ok(id),
+            _ => Err(ResultsError::BadAnswer {
+                call: "FinalizeArtifact",
+                detail: format!("ok {} and artifact_id {}", self.ok, self.artifact_id),
+            }),
+        }
+    }
+}
+
+fn as_u64(value: &Value) -> Option<u64> {
+    match value {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
 }
 
 impl Results {
     /// A client for `ACTIONS_RESULTS_URL` (only its origin is used, as the official client
     /// does) with the job's runtime token.
-    pub fn new(results_url: &str, token: Secret, http: Plain) -> Result<Self, ResultsError> {
+    pub fn new(
+        results_url: &str,
+        token: Secret,
+        http: Plain,
+        policy: RetryPolicy,
+    ) -> Result<Self, ResultsError> {
         let ids = BackendIds::from_runtime_token(&token)?;
         let uri: http::Uri = results_url.parse().map_err(|_| ResultsError::BadAnswer {
             call: "ACTIONS_RESULTS_URL",
@@ -155,11 +205,13 @@ impl Results {
             base: format!("{scheme}://{authority}"),
             token,
             ids,
+            policy,
         })
     }
 
     /// Uploads `zip` as the artifact `name` of this run, expiring at `expires_at` (the
-    /// repository's retention when `None`); returns the artifact's id.
+    /// repository's retention when `None`); returns the artifact's id. Server errors, rate
+    /// limits and lost connections are retried with backoff within the policy's deadline.
     pub async fn upload(
         &self,
         name: &str,
@@ -176,13 +228,21 @@ impl Results {
         if let Some(at) = expires_at {
             create["expires_at"] = json!(at.to_string());
         }
-        let created: Created = match self.twirp("CreateArtifact", &create).await {
+        let created: Created = match self
+            .retrying(|| self.twirp("CreateArtifact", &create))
+            .await
+        {
             // A re-run of the job: this run already holds an artifact of that name, whose
             // login this job restored and has since refreshed. Replace it, as
-            // `upload-artifact`'s `overwrite` does.
+            // `upload-artifact`'s `overwrite` does; the file stays on disk until the new one
+            // is finalized.
             Err(ResultsError::Refused { status: 409, .. }) => {
+                println!(
+                    "This run already holds an artifact named {name} (a re-run): replacing it."
+                );
                 self.delete(name).await?;
-                self.twirp("CreateArtifact", &create).await?
+                self.retrying(|| self.twirp("CreateArtifact", &create))
+                    .await?
             }
             other => other?,
         };
@@ -192,11 +252,41 @@ impl Results {
                 detail: "ok is false".into(),
             });
         }
+        self.retrying(|| self.put_blob(&created.signed_upload_url, zip))
+            .await?;
+        let finalize = json!({
+            "workflow_run_backend_id": self.ids.run,
+            "workflow_job_run_backend_id": self.ids.job,
+            "name": name,
+            "size": zip.len().to_string(),
+            "hash": format!("sha256:{}", hex(&Sha256::digest(zip))),
+        });
+        let mut first = true;
+        let finalize = &finalize;
+        let finalized = self
+            .retrying(|| {
+                let retry = !std::mem::replace(&mut first, false);
+                async move {
+                    match self.twirp::<Finalized>("FinalizeArtifact", finalize).await {
+                        // An earlier attempt went through but its answer was lost.
+                        Err(ResultsError::Refused { status: 404, .. }) if retry => {
+                            self.finalized_id(name).await
+                        }
+                        other => other.and_then(|f| f.id()),
+                    }
+                }
+            })
+            .await?;
+        Ok(finalized)
+    }
+
+    async fn put_blob(&self, url: &str, zip: &[u8]) -> Result<(), ResultsError> {
+        let call = "uploading to blob storage";
         let put = self
             .http
             .send(
                 Method::PUT,
-                &created.signed_upload_url,
+                url,
                 &[
                     ("x-ms-blob-type", "BlockBlob".into()),
                     ("content-type", "application/zip".into()),
@@ -205,13 +295,10 @@ impl Results {
                 MAX_ANSWER,
             )
             .await
-            .map_err(|source| ResultsError::Http {
-                call: "uploading to blob storage",
-                source,
-            })?;
+            .map_err(|source| ResultsError::Http { call, source })?;
         if !put.status.is_success() {
             return Err(ResultsError::Refused {
-                call: "uploading to blob storage",
+                call,
                 status: put.status.as_u16(),
                 message: String::from_utf8_lossy(&put.body)
                     .chars()
@@ -219,28 +306,58 @@ impl Results {
                     .collect(),
             });
         }
-        let finalize = json!({
+        Ok(())
+    }
+
+    /// The id of this run's finalized artifact `name`, when a finalize whose answer was lost
+    /// went through.
+    async fn finalized_id(&self, name: &str) -> Result<u64, ResultsError> {
+        let list = json!({
             "workflow_run_backend_id": self.ids.run,
             "workflow_job_run_backend_id": self.ids.job,
-            "name": name,
-            "size": zip.len().to_string(),
-            "hash": format!("sha256:{}", hex(&Sha256::digest(zip))),
+            "name_filter": name,
         });
-        let finalized: Finalized = self.twirp("FinalizeArtifact", &finalize).await?;
-        let id = match &finalized.artifact_id {
-            Value::String(s) => s.parse().ok(),
-            Value::Number(n) => n.as_u64(),
-            _ => None,
-        };
-        match (finalized.ok, id) {
-            (true, Some(id)) => Ok(id),
-            _ => Err(ResultsError::BadAnswer {
+        let listed: Listed = self.twirp("ListArtifacts", &list).await?;
+        listed
+            .artifacts
+            .iter()
+            .filter(|a| a.name == name && a.workflow_job_run_backend_id == self.ids.job)
+            .filter_map(|a| as_u64(&a.database_id))
+            .max()
+            .ok_or(ResultsError::BadAnswer {
                 call: "FinalizeArtifact",
-                detail: format!(
-                    "ok {} and artifact_id {}",
-                    finalized.ok, finalized.artifact_id
-                ),
-            }),
+                detail: "the artifact was neither finalized nor found".into(),
+            })
+    }
+
+    /// Repeats `call` on server errors, rate limits and transport failures.
+    async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, ResultsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ResultsError>>,
+    {
+        let started = Instant::now();
+        let mut backoff = self.policy.backoff;
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Err(error)
+                    if error.is_transient()
+                        && attempt < self.policy.attempts
+                        && started.elapsed() + backoff <= self.policy.deadline =>
+                {
+                    println!(
+                        "{error}; retrying in {:.1} s (attempt {}/{})",
+                        backoff.as_secs_f64(),
+                        attempt + 1,
+                        self.policy.attempts
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = backoff.saturating_mul(2);
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
     }
 

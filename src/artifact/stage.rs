@@ -18,7 +18,7 @@ use crate::restore;
 use crate::secret::Secret;
 
 /// How to reseed the artifact store.
-const RESEED: &str = "To reseed: on a trusted machine run `codex login`, store the file as a \
+pub const RESEED: &str = "To reseed: on a trusted machine run `codex login`, store the file as a \
                       secret (`codex-auth seed`), and pass it as input `auth-json`: a seed newer \
                       than the newest artifact wins.";
 
@@ -27,17 +27,31 @@ const RESEED: &str = "To reseed: on a trusted machine run `codex login`, store t
 /// post stage could not upload, or when no login can be had.
 pub async fn prepare(config: &ActionConfig, store: &ArtifactStore) -> anyhow::Result<AuthFile> {
     let workflow = &config.workflow;
-    let seed = match &config.auth_json {
-        Some(input) => Some(restore::decode_seed(config, input)?),
-        None => None,
-    };
+    // A bad seed only matters when there is no artifact to restore instead.
+    let seed = config
+        .auth_json
+        .as_ref()
+        .map(|input| restore::decode_seed(config, input));
     workflow.mask(&store.github_token);
     workflow.mask(&store.key.to_base64());
     if let Some(token) = &store.runtime_token {
         workflow.mask(token);
     }
+    if config.credentials.is_some() {
+        workflow.warning(
+            "Inputs ignored",
+            "`store: artifact` writes no secret: inputs `token`, `app-id` and `app-private-key` \
+             are not used (and need not exist); remove them.",
+        );
+    }
     context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
-    let repository = config.repository.as_deref().unwrap_or_default();
+    let repository = config.repository.as_deref().ok_or_else(|| {
+        Failure::new(
+            "Cannot read artifacts",
+            "GITHUB_REPOSITORY is not set; the runner sets it to owner/name, which the artifact \
+             store lists artifacts of",
+        )
+    })?;
     let api = SecretsApi::new(&config.api_url, &store.github_token, config.retry)?
         .credential("input `github-token`");
     restore::refuse_public_repository(config, &api).await?;
@@ -76,23 +90,43 @@ pub async fn prepare(config: &ActionConfig, store: &ArtifactStore) -> anyhow::Re
         None => None,
         Some(artifact) => match open(config, store, &artifacts, &artifact).await {
             Ok(login) => Some((artifact, login)),
-            Err(failure) if seed.is_some() => {
+            Err(Unusable::Unreachable(failure)) => return Err(failure.into()),
+            Err(Unusable::Content(failure)) => {
+                // Only a seed put there after the artifact was written (a reseed, a new key)
+                // may replace it: an older seed's refresh token was rotated away long ago.
+                let reseeded = matches!(
+                    (&seed, artifact.created_at),
+                    (Some(Ok(seed)), Some(created)) if seed.last_refresh() > created
+                );
+                if !reseeded {
+                    return Err(failure.into());
+                }
                 workflow.warning(
                     "Artifact not usable",
-                    &format!("{} Using input `auth-json` instead.", failure.message),
+                    &format!(
+                        "{} Using input `auth-json`, which is newer than the artifact.",
+                        failure.message
+                    ),
                 );
                 None
             }
-            Err(failure) => return Err(failure.into()),
         },
     };
     let login = match (stored, seed) {
         (Some((artifact, login)), seed) => {
-            let seed_is_newer = seed
-                .as_ref()
-                .is_some_and(|seed| seed.last_refresh() > login.last_refresh());
+            let seed = match seed {
+                Some(Err(error)) => {
+                    workflow.warning(
+                        "Invalid auth-json ignored",
+                        &format!("{error:#} Restoring the artifact instead."),
+                    );
+                    None
+                }
+                Some(Ok(seed)) => Some(seed),
+                None => None,
+            };
             match seed {
-                Some(seed) if seed_is_newer => {
+                Some(seed) if seed.last_refresh() > login.last_refresh() => {
                     workflow.info(&format!(
                         "Input auth-json (refreshed {}) is newer than artifact {} ({}): using it.",
                         seed.last_refresh(),
@@ -113,6 +147,7 @@ pub async fn prepare(config: &ActionConfig, store: &ArtifactStore) -> anyhow::Re
             }
         }
         (None, Some(seed)) => {
+            let seed = seed?;
             workflow.info(&format!(
                 "No usable artifact named {} yet: starting from input auth-json.",
                 store.name
@@ -134,13 +169,21 @@ pub async fn prepare(config: &ActionConfig, store: &ArtifactStore) -> anyhow::Re
     Ok(login)
 }
 
+/// Why an artifact could not be restored.
+enum Unusable {
+    /// It could not be downloaded: GitHub or blob storage failed; a re-run may work.
+    Unreachable(Failure),
+    /// It was downloaded, but is not a login sealed with this key for this repository.
+    Content(Failure),
+}
+
 /// Downloads, unzips, decrypts and validates an artifact; masks its tokens.
 async fn open(
     config: &ActionConfig,
     store: &ArtifactStore,
     artifacts: &Artifacts,
     artifact: &Artifact,
-) -> Result<AuthFile, Failure> {
+) -> Result<AuthFile, Unusable> {
     let what = format!(
         "artifact {} ({}, run {})",
         artifact.id,
@@ -152,15 +195,20 @@ async fn open(
             .map_or_else(|| "unknown".to_owned(), |id| id.to_string())
     );
     let unusable = |cause: String| {
-        Failure::new(
+        Unusable::Content(Failure::new(
             "Artifact not usable",
             format!("{what} cannot be restored: {cause}"),
-        )
+        ))
     };
-    let zip = artifacts
-        .download(artifact)
-        .await
-        .map_err(|e| unusable(e.to_string()))?;
+    let zip = artifacts.download(artifact).await.map_err(|e| {
+        Unusable::Unreachable(Failure::new(
+            "Cannot read artifacts",
+            format!(
+                "{e} Codex was not run. Re-run the job; if it keeps failing, check input \
+                 `github-token` and `permissions: actions: read`."
+            ),
+        ))
+    })?;
     let sealed = archive::unzip(&zip).map_err(|e| unusable(e.to_string()))?;
     let binding = Binding {
         repository_id: store.repository_id,
@@ -179,6 +227,25 @@ async fn open(
     Ok(login)
 }
 
+/// Input `retention-days`, lowered to the repository's maximum with a warning, as the
+/// official client does.
+fn retention(config: &ActionConfig, store: &ArtifactStore) -> Option<u32> {
+    match (store.retention_days, store.max_retention_days) {
+        (Some(days), Some(max)) if days > max => {
+            config.workflow.warning(
+                "Retention lowered",
+                &format!(
+                    "input `retention-days` is {days}, more than this repository allows \
+                     ({max}): the artifact is kept {max} days. Run keep-fresh more often than \
+                     that."
+                ),
+            );
+            Some(max)
+        }
+        (days, _) => days,
+    }
+}
+
 /// Post stage: seals the login for this repository and artifact name, zips it and uploads it
 /// as an artifact of this run; returns the artifact's id.
 pub async fn upload(
@@ -195,7 +262,12 @@ pub async fn upload(
         .as_deref()
         .ok_or(super::results::ResultsError::RuntimeToken)?;
     config.workflow.mask(&token);
-    let results = Results::new(url, token, Plain::new(config.retry.attempt_timeout)?)?;
+    let results = Results::new(
+        url,
+        token,
+        Plain::new(config.retry.attempt_timeout)?,
+        config.retry,
+    )?;
     let compact: Secret = file.to_compact_json()?;
     let binding = Binding {
         repository_id: store.repository_id,
@@ -203,8 +275,7 @@ pub async fn upload(
     };
     let sealed = crypt::seal(&store.key, &binding, &compact);
     let zip = archive::zip(&sealed);
-    let expires_at = store
-        .retention_days
+    let expires_at = retention(config, store)
         .map(|days| Timestamp::now() + SignedDuration::from_hours(24 * i64::from(days)));
     let id = results.upload(&store.name, &zip, expires_at).await?;
     Ok(id)

@@ -21,6 +21,7 @@ struct Store {
     world: World,
     artifacts: Artifacts,
     key: ArtifactKey,
+    runtime_tokens: std::cell::RefCell<Vec<String>>,
 }
 
 impl Store {
@@ -32,15 +33,22 @@ impl Store {
             world: World::new(Responses::Ok),
             artifacts,
             key: ArtifactKey::generate(),
+            runtime_tokens: Default::default(),
         }
     }
 
     /// A job of run `run_id` using the artifact store, with `seed` as auth-json when given.
     fn job(&self, run_id: u64, seed: Option<&Value>) -> Job {
+        self.job_in(run_id, run_id * 10, seed)
+    }
+
+    /// The same, for a given job of the run (a re-run's job has a new id).
+    fn job_in(&self, run_id: u64, job_id: u64, seed: Option<&Value>) -> Job {
         let mut job = Job::new(&self.world.github, &self.world.openai);
         let runtime = self
             .artifacts
-            .runtime_token(&artifacts::Job::new(REPO, run_id, run_id * 10));
+            .runtime_token(&artifacts::Job::new(REPO, run_id, job_id));
+        self.runtime_tokens.borrow_mut().push(runtime.clone());
         job.input("store", "artifact")
             .input("artifact-key", self.key.to_base64().expose())
             .input("auth-json", seed.map(Value::to_string).unwrap_or_default())
@@ -84,10 +92,14 @@ impl Store {
     fn assert_nothing_leaked(&self, runs: &[&StageRun]) {
         self.world.assert_no_secret_leaked(runs);
         let key = self.key.to_base64();
+        let runtime_tokens = self.runtime_tokens.borrow();
         for run in runs {
             let visible = run.visible();
-            for secret in [key.expose(), GITHUB_TOKEN] {
-                assert!(!visible.contains(secret), "leaked:\n{visible}");
+            let secrets = [key.expose(), GITHUB_TOKEN, "sig="]
+                .into_iter()
+                .chain(runtime_tokens.iter().map(String::as_str));
+            for secret in secrets {
+                assert!(!visible.contains(secret), "leaked {secret:?}:\n{visible}");
             }
         }
     }
@@ -110,10 +122,16 @@ fn seed_refresh_upload_then_the_next_run_restores_the_newest_artifact() {
     let main = first.main();
     main.assert_ok();
     assert_eq!(main.output("refreshed"), "true");
-    assert_eq!(main.output("persisted"), "false", "the post stage uploads");
-    assert!(store.artifacts.artifacts().is_empty());
+    assert_eq!(
+        main.output("persisted"),
+        "true",
+        "uploaded right after Codex"
+    );
+    assert_eq!(store.artifacts.artifacts().len(), 1);
+    // Nothing changed since: the post stage uploads nothing more.
     let post = first.post(&main);
     post.assert_ok();
+    assert_eq!(store.artifacts.artifacts().len(), 1);
     assert_eq!(
         store.newest_login()["tokens"]["refresh_token"],
         store.world.openai.latest().refresh_token.as_str()
@@ -157,10 +175,12 @@ fn unusable_artifacts_fail_before_codex_with_what_to_do() {
     let store = Store::new();
     let login = store.world.openai.seed(false);
 
-    // Sealed with another key: without a seed, the run stops and says why.
-    store
-        .artifacts
-        .add(store.add_artifact(&login, &ArtifactKey::generate(), REPOSITORY_ID));
+    // Sealed with another key two days ago: without a seed, the run stops and says why.
+    store.artifacts.add(
+        store
+            .add_artifact(&login, &ArtifactKey::generate(), REPOSITORY_ID)
+            .created_ago(2 * 86_400),
+    );
     let mut job = store.job(6001, None);
     let main = job.main();
     assert_eq!(main.code, 1);
@@ -168,7 +188,8 @@ fn unusable_artifacts_fail_before_codex_with_what_to_do() {
     let message = annotation(&main, "Artifact not usable");
     assert!(message.contains("artifact-key"), "{message}");
 
-    // With a seed, a warning, and the seed is used.
+    // A seed refreshed after the artifact was written (a reseed with a new key): a warning,
+    // and the seed is used.
     let mut job = store.job(6002, Some(&login));
     job.input("mode", "restore");
     let main = job.main();
@@ -179,6 +200,19 @@ fn unusable_artifacts_fail_before_codex_with_what_to_do() {
         "{}",
         main.stdout
     );
+    assert_eq!(job.auth_on_disk(), login);
+
+    // A seed older than the artifact is not a way out: its refresh token was rotated away.
+    let store = Store::new();
+    let login = store.world.openai.seed(false);
+    store
+        .artifacts
+        .add(store.add_artifact(&login, &ArtifactKey::generate(), REPOSITORY_ID));
+    let mut job = store.job(6003, Some(&login));
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    annotation(&main, "Artifact not usable");
+    assert!(job.codex_calls().is_empty());
 }
 
 #[test]
@@ -194,7 +228,30 @@ fn artifacts_of_other_repositories_forks_and_expired_ones_are_never_restored() {
     assert_eq!(main.code, 1);
     annotation(&main, "Artifact not usable");
 
-    // A newer artifact from a fork's run, and an expired one: both ignored.
+    // The newest usable one wins over a newer one from a fork's run and a newer expired one.
+    let store = Store::new();
+    let good = store.world.openai.seed(false);
+    let other = store.world.openai.seed(false);
+    store.artifacts.add(
+        store
+            .add_artifact(&good, &store.key, REPOSITORY_ID)
+            .created_ago(3600),
+    );
+    store.artifacts.add(
+        store
+            .add_artifact(&other, &store.key, REPOSITORY_ID)
+            .from_fork(31337),
+    );
+    let expired = store
+        .artifacts
+        .add(store.add_artifact(&other, &store.key, REPOSITORY_ID));
+    store.artifacts.expire(expired);
+    let mut job = store.job(7003, None);
+    job.input("mode", "restore");
+    job.main().assert_ok();
+    assert_eq!(job.auth_on_disk(), good);
+
+    // With only those two, there is nothing to restore.
     let store = Store::new();
     store.artifacts.add(
         store
@@ -359,7 +416,7 @@ fn a_rerun_replaces_its_runs_artifact() {
 
     // A re-run of the same run: it restores that artifact, refreshes, and must replace it
     // (artifact names are unique within a run).
-    let mut rerun = store.job(500, None);
+    let mut rerun = store.job_in(500, 5001, None);
     rerun
         .input("mode", "refresh")
         .env("GITHUB_RUN_ATTEMPT", "2");
@@ -407,4 +464,47 @@ fn a_tampered_artifact_is_refused() {
     let message = annotation(&main, "Artifact not usable");
     assert!(message.contains("artifact-key"), "{message}");
     assert!(job.codex_calls().is_empty());
+}
+
+#[test]
+fn failed_uploads_are_retried_and_the_post_stage_saves_what_main_could_not() {
+    let store = Store::new();
+    let seed = store.world.openai.seed(true);
+    // One 503 from CreateArtifact and one from blob storage: retried, uploaded in main.
+    store.artifacts.fail_next("CreateArtifact", 503);
+    store.artifacts.fail_next("/blob/", 500);
+    let mut job = store.job(700, Some(&seed));
+    let main = job.main();
+    main.assert_ok();
+    assert_eq!(main.output("persisted"), "true");
+    let steps = store.artifacts.steps();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("twirp CreateArtifact 503")),
+        "{steps:?}"
+    );
+
+    // Blob storage down for all of main's attempts: main fails, the file stays, and the post
+    // stage uploads it.
+    let store = Store::new();
+    let seed = store.world.openai.seed(true);
+    for _ in 0..10 {
+        store.artifacts.fail_next("/blob/", 503);
+    }
+    let mut job = store.job(701, Some(&seed));
+    job.input("api-timeout", "4");
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    let message = annotation(&main, "Refreshed login not saved");
+    assert!(message.contains("the post stage tries again"), "{message}");
+    assert!(job.codex_home().join("auth.json").exists());
+    store.artifacts.clear_faults();
+    let post = job.post(&main);
+    post.assert_ok();
+    assert_eq!(
+        store.newest_login()["tokens"]["refresh_token"],
+        store.world.openai.latest().refresh_token.as_str()
+    );
+    store.assert_nothing_leaked(&[&main, &post]);
 }

@@ -279,6 +279,8 @@ struct Inner {
     next_id: u64,
     calls: Vec<Call>,
     rest: Vec<Request>,
+    /// Answers to give instead, for the next requests whose path contains the text.
+    faults: Vec<(String, u16)>,
 }
 
 /// The running service.
@@ -303,6 +305,7 @@ impl Artifacts {
             next_id: 7_000_001,
             calls: Vec::new(),
             rest: Vec::new(),
+            faults: Vec::new(),
         }));
         let router = Router::new().fallback(handle).with_state(inner.clone());
         let server = serve(router, None);
@@ -419,6 +422,17 @@ impl Artifacts {
             },
         );
         id
+    }
+
+    /// Answers the next request whose path contains `path_part` with `status` (a twirp
+    /// `unavailable` or an Azure `ServerBusy`), instead of serving it.
+    pub fn fail_next(&self, path_part: &str, status: u16) {
+        self.lock().faults.push((path_part.to_owned(), status));
+    }
+
+    /// Drops the faults not yet answered.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
     }
 
     /// Makes an artifact expire now.
@@ -632,7 +646,30 @@ async fn handle(
     };
     let response = {
         let mut inner = inner.lock().unwrap();
+        let fault = inner
+            .faults
+            .iter()
+            .position(|(part, _)| path.contains(part.as_str()));
+        let fault = fault.map(|at| inner.faults.remove(at).1);
+        // Signed blob URLs carry their own authorization: a token sent there is a leak.
+        let token_to_blob = host == Host::Blob && headers.contains_key("authorization");
         match host {
+            _ if token_to_blob => azure_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidAuthenticationInfo",
+                "A signed URL must not carry an Authorization header.",
+            ),
+            _ if fault.is_some() => {
+                let status = StatusCode::from_u16(fault.unwrap_or(500)).unwrap();
+                match host {
+                    Host::Twirp => (
+                        status,
+                        Json(json!({"code": "unavailable", "msg": "injected fault"})),
+                    )
+                        .into_response(),
+                    _ => azure_error(status, "ServerBusy", "injected fault"),
+                }
+            }
             Host::Twirp => twirp(&mut inner, &method, uri.path(), &headers, &body),
             Host::Blob => blob(&mut inner, &method, &uri, &headers, &body),
             Host::Rest => rest(&mut inner, &method, &uri, &headers),
