@@ -183,7 +183,11 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             }
         }
         (_, false) => {
-            workflow.info("The tokens did not change: nothing to write back.");
+            let to = match &config.store {
+                Store::Secret => format!("the {}", config.target),
+                Store::Artifact(store) => format!("artifact {}", store.name),
+            };
+            workflow.info(&format!("The tokens did not change: nothing written to {to}."));
             false
         }
     };
