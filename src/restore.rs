@@ -187,7 +187,9 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
                 Store::Secret => format!("the {}", config.target),
                 Store::Artifact(store) => format!("artifact {}", store.name),
             };
-            workflow.info(&format!("The tokens did not change: nothing written to {to}."));
+            workflow.info(&format!(
+                "The tokens did not change: nothing written to {to}."
+            ));
             false
         }
     };

@@ -89,6 +89,25 @@ impl Store {
         )
     }
 
+    /// The newest artifact holds the login the OpenAI server issued last.
+    fn assert_newest_holds_the_latest_login(&self) {
+        assert_eq!(
+            self.newest_login()["tokens"]["refresh_token"],
+            self.world.openai.latest().refresh_token.as_str()
+        );
+    }
+
+    /// The artifact service answered each of `steps` (`twirp CreateArtifact 200`, …).
+    fn assert_steps_include(&self, steps: &[&str]) {
+        let seen = self.artifacts.steps();
+        for step in steps {
+            assert!(
+                seen.iter().any(|s| s.starts_with(step)),
+                "no {step:?} in {seen:?}"
+            );
+        }
+    }
+
     fn assert_nothing_leaked(&self, runs: &[&StageRun]) {
         self.world.assert_no_secret_leaked(runs);
         let key = self.key.to_base64();
@@ -132,20 +151,8 @@ fn seed_refresh_upload_then_the_next_run_restores_the_newest_artifact() {
     let post = first.post(&main);
     post.assert_ok();
     assert_eq!(store.artifacts.artifacts().len(), 1);
-    assert_eq!(
-        store.newest_login()["tokens"]["refresh_token"],
-        store.world.openai.latest().refresh_token.as_str()
-    );
-    let steps = store.artifacts.steps();
-    assert!(
-        steps
-            .iter()
-            .any(|s| s.starts_with("twirp CreateArtifact 200"))
-            && steps
-                .iter()
-                .any(|s| s.starts_with("twirp FinalizeArtifact 200")),
-        "{steps:?}"
-    );
+    store.assert_newest_holds_the_latest_login();
+    store.assert_steps_include(&["twirp CreateArtifact 200", "twirp FinalizeArtifact 200"]);
     store.assert_nothing_leaked(&[&main, &post]);
 
     // Second run, still given the old seed (whose refresh token is now used up): the artifact
@@ -162,10 +169,7 @@ fn seed_refresh_upload_then_the_next_run_restores_the_newest_artifact() {
     let post = second.post(&main);
     post.assert_ok();
     assert_eq!(store.artifacts.artifacts().len(), 2);
-    assert_eq!(
-        store.newest_login()["tokens"]["refresh_token"],
-        store.world.openai.latest().refresh_token.as_str()
-    );
+    store.assert_newest_holds_the_latest_login();
     store.assert_nothing_leaked(&[&main, &post]);
     crate::support::openapi::assert_conforms(&store.artifacts.rest_requests());
 }
@@ -275,14 +279,14 @@ fn hostile_zips_are_refused() {
     type MakeZip = fn(&[u8]) -> Vec<u8>;
     let cases: [(&str, MakeZip); 3] = [
         ("it holds 2 (`auth.json.enc`, `extra.txt`)", |sealed| {
-            zip_with(&[(archive::ENTRY, sealed), ("extra.txt", b"x")])
+            artifacts::make_zip(&[(archive::ENTRY, sealed), ("extra.txt", b"x")])
         }),
         ("decompresses to more than 65536 bytes", |_| {
-            zip_with(&[(archive::ENTRY, &vec![0u8; 8 << 20])])
+            artifacts::make_zip(&[(archive::ENTRY, &vec![0u8; 8 << 20])])
         }),
         (
             "it holds 1 (`other`), expected only `auth.json.enc`",
-            |sealed| zip_with(&[("other", sealed)]),
+            |sealed| artifacts::make_zip(&[("other", sealed)]),
         ),
     ];
     for (expected, make) in cases {
@@ -329,19 +333,6 @@ fn no_runtime_token_or_no_read_permission_stops_before_codex() {
     let message = annotation(&main, "Cannot read artifacts");
     assert!(message.contains("actions: read"), "{message}");
     assert!(job.codex_calls().is_empty());
-}
-
-/// A deflated zip with the given entries.
-fn zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, content) in entries {
-        writer.start_file(*name, options).unwrap();
-        writer.write_all(content).unwrap();
-    }
-    writer.finish().unwrap().into_inner()
 }
 
 #[test]
@@ -426,20 +417,8 @@ fn a_rerun_replaces_its_runs_artifact() {
     let artifacts = store.artifacts.artifacts();
     assert_eq!(artifacts.len(), 1, "replaced, not added");
     assert_ne!(artifacts[0].id, first_id);
-    assert_eq!(
-        store.newest_login()["tokens"]["refresh_token"],
-        store.world.openai.latest().refresh_token.as_str()
-    );
-    let steps = store.artifacts.steps();
-    assert!(
-        steps
-            .iter()
-            .any(|s| s.starts_with("twirp CreateArtifact 409"))
-            && steps
-                .iter()
-                .any(|s| s.starts_with("twirp DeleteArtifact 200")),
-        "{steps:?}"
-    );
+    store.assert_newest_holds_the_latest_login();
+    store.assert_steps_include(&["twirp CreateArtifact 409", "twirp DeleteArtifact 200"]);
 }
 
 #[test]
@@ -477,13 +456,7 @@ fn failed_uploads_are_retried_and_the_post_stage_saves_what_main_could_not() {
     let main = job.main();
     main.assert_ok();
     assert_eq!(main.output("persisted"), "true");
-    let steps = store.artifacts.steps();
-    assert!(
-        steps
-            .iter()
-            .any(|s| s.starts_with("twirp CreateArtifact 503")),
-        "{steps:?}"
-    );
+    store.assert_steps_include(&["twirp CreateArtifact 503"]);
 
     // Blob storage down for all of main's attempts: main fails, the file stays, and the post
     // stage uploads it.
@@ -502,9 +475,6 @@ fn failed_uploads_are_retried_and_the_post_stage_saves_what_main_could_not() {
     store.artifacts.clear_faults();
     let post = job.post(&main);
     post.assert_ok();
-    assert_eq!(
-        store.newest_login()["tokens"]["refresh_token"],
-        store.world.openai.latest().refresh_token.as_str()
-    );
+    store.assert_newest_holds_the_latest_login();
     store.assert_nothing_leaked(&[&main, &post]);
 }
