@@ -3,7 +3,7 @@
 //!
 //! <https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation>
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use octocrab::models::apps::CreateInstallationAccessToken;
 use octocrab::models::AppId;
@@ -120,45 +120,33 @@ async fn installation_token(
     Ok(token)
 }
 
-/// Repeats `call` on server errors and transport failures, within the policy's bounds.
+/// Repeats `call` on server errors, transport failures and attempts that took longer than
+/// the policy allows, within its bounds.
 async fn retrying<T, F, Fut>(policy: RetryPolicy, mut call: F) -> octocrab::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = octocrab::Result<T>>,
 {
-    let started = Instant::now();
-    let mut backoff = policy.backoff;
-    let mut attempt = 1;
-    loop {
-        let error = match tokio::time::timeout(policy.attempt_timeout, call()).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(error)) => error,
-            Err(elapsed) => {
-                if attempt >= policy.attempts || started.elapsed() + backoff > policy.deadline {
-                    return Err(octocrab::Error::Other {
+    let bounded = || {
+        let attempt = call();
+        async move {
+            tokio::time::timeout(policy.attempt_timeout, attempt)
+                .await
+                .unwrap_or_else(|elapsed| {
+                    Err(octocrab::Error::Other {
                         source: Box::new(elapsed),
                         backtrace: std::backtrace::Backtrace::capture(),
-                    });
-                }
-                attempt += 1;
-                tokio::time::sleep(backoff).await;
-                backoff = backoff.saturating_mul(2);
-                continue;
-            }
-        };
-        let transient = match &error {
-            octocrab::Error::GitHub { source, .. } => source.status_code.is_server_error(),
-            octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => true,
-            _ => false,
-        };
-        if !transient || attempt >= policy.attempts || started.elapsed() + backoff > policy.deadline
-        {
-            return Err(error);
+                    })
+                })
         }
-        attempt += 1;
-        tokio::time::sleep(backoff).await;
-        backoff = backoff.saturating_mul(2);
-    }
+    };
+    let transient = |error: &octocrab::Error| match error {
+        octocrab::Error::GitHub { source, .. } => source.status_code.is_server_error(),
+        octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => true,
+        octocrab::Error::Other { source, .. } => source.is::<tokio::time::error::Elapsed>(),
+        _ => false,
+    };
+    policy.retry(transient, bounded).await
 }
 
 fn app_failure(

@@ -167,6 +167,43 @@ impl RetryPolicy {
             ..self
         }
     }
+
+    /// Repeats `call` while its error is `transient`, backing off exponentially, within
+    /// [`Self::attempts`] and [`Self::deadline`]; says so before each new attempt.
+    pub async fn retry<T, E, F, Fut>(
+        &self,
+        transient: impl Fn(&E) -> bool,
+        mut call: F,
+    ) -> Result<T, E>
+    where
+        E: fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let started = Instant::now();
+        let mut backoff = self.backoff;
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Err(error)
+                    if transient(&error)
+                        && attempt < self.attempts
+                        && started.elapsed() + backoff <= self.deadline =>
+                {
+                    println!(
+                        "{error}; retrying in {:.1} s (attempt {}/{})",
+                        backoff.as_secs_f64(),
+                        attempt + 1,
+                        self.attempts
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = backoff.saturating_mul(2);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 impl Default for RetryPolicy {
@@ -639,10 +676,10 @@ impl SecretsApi {
     }
 }
 
-/// An octocrab error with its chain of causes.
-pub fn describe_error(error: &octocrab::Error) -> String {
+/// An error with its chain of causes.
+pub fn describe_error(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = error.source();
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());

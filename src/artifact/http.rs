@@ -94,7 +94,7 @@ impl Plain {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| HttpError::Transport(chain(&e)))?;
+                .map_err(|e| HttpError::Transport(crate::github::describe_error(&e)))?;
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, limit)
                 .collect()
@@ -122,18 +122,16 @@ fn is_loopback(uri: &http::Uri) -> bool {
         && matches!(uri.host(), Some("localhost" | "127.0.0.1" | "[::1]"))
 }
 
+/// What an error answer says: its JSON `field` (GitHub's `message`, twirp's `msg`), else the
+/// start of the body as text (Azure answers in XML).
+pub fn message(body: &[u8], field: &str) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v[field].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect())
+}
+
 /// A URL without its query, which for signed blob URLs holds the signature.
 pub fn redact(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -7,12 +7,14 @@
 use std::time::Duration;
 
 use http::{Method, StatusCode};
+use http_body_util::combinators::BoxBody;
+use hyper::body::Bytes;
 use jiff::Timestamp;
 use octocrab::Octocrab;
 use serde::Deserialize;
 
 use super::archive::MAX_ZIP_BYTES;
-use super::http::{HttpError, Plain};
+use super::http::{message, HttpError, Plain};
 use crate::secret::Secret;
 
 /// Pages of 100 artifacts looked through at most: the name filter makes one page the norm.
@@ -173,16 +175,7 @@ impl Artifacts {
             self.repository, artifact.id
         );
         let call = format!("downloading artifact {} ({})", artifact.id, artifact.name);
-        let response = tokio::time::timeout(self.timeout, self.client._get(route.as_str()))
-            .await
-            .map_err(|_| RestError::Transport {
-                call: call.clone(),
-                detail: format!("no answer within {} s", self.timeout.as_secs()),
-            })?
-            .map_err(|e| RestError::Transport {
-                call: call.clone(),
-                detail: crate::github::describe_error(&e),
-            })?;
+        let response = self.send(&route, &call).await?;
         let status = response.status();
         let location = response
             .headers()
@@ -213,40 +206,52 @@ impl Artifacts {
             return Err(RestError::Refused {
                 call,
                 status: blob.status.as_u16(),
-                message: String::from_utf8_lossy(&blob.body)
-                    .chars()
-                    .take(300)
-                    .collect(),
+                message: message(&blob.body, "message"),
                 hint: "",
             });
         }
         Ok(blob.body)
     }
 
-    async fn get(&self, route: &str, call: &str) -> Result<(StatusCode, Vec<u8>), RestError> {
-        let transport = |detail: String| RestError::Transport {
-            call: call.to_owned(),
-            detail,
-        };
-        let response = tokio::time::timeout(self.timeout, self.client._get(route))
+    /// `GET route` with the token, bounded in time; the body not yet read.
+    async fn send(
+        &self,
+        route: &str,
+        call: &str,
+    ) -> Result<http::Response<BoxBody<Bytes, octocrab::Error>>, RestError> {
+        tokio::time::timeout(self.timeout, self.client._get(route))
             .await
-            .map_err(|_| transport(format!("no answer within {} s", self.timeout.as_secs())))?
-            .map_err(|e| transport(crate::github::describe_error(&e)))?;
+            .map_err(|_| {
+                transport(
+                    call,
+                    format!("no answer within {} s", self.timeout.as_secs()),
+                )
+            })?
+            .map_err(|e| transport(call, crate::github::describe_error(&e)))
+    }
+
+    /// `GET route`, its body read.
+    async fn get(&self, route: &str, call: &str) -> Result<(StatusCode, Vec<u8>), RestError> {
+        let response = self.send(route, call).await?;
         let status = response.status();
         let body = self
             .client
             .body_to_string(response)
             .await
-            .map_err(|e| transport(crate::github::describe_error(&e)))?;
+            .map_err(|e| transport(call, crate::github::describe_error(&e)))?;
         Ok((status, body.into_bytes()))
     }
 }
 
+fn transport(call: &str, detail: String) -> RestError {
+    RestError::Transport {
+        call: call.to_owned(),
+        detail,
+    }
+}
+
 fn refused(call: String, status: StatusCode, body: &[u8]) -> RestError {
-    let message = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
+    let message = message(body, "message");
     let hint = match status.as_u16() {
         401 => ". Check input `github-token` (default: the workflow's GITHUB_TOKEN).",
         403 | 404 => {

@@ -4,8 +4,6 @@
 //! `CreateArtifact` → the zip to the signed blob URL → `FinalizeArtifact` with its size and
 //! sha256. Request fields use the proto names (`useProtoFieldName`), as that client sends them.
 
-use std::time::Instant;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::Method;
@@ -14,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use super::http::{redact, HttpError, Plain};
+use super::http::{message, redact, HttpError, Plain};
 use crate::github::RetryPolicy;
 use crate::secret::Secret;
 
@@ -300,10 +298,7 @@ impl Results {
             return Err(ResultsError::Refused {
                 call,
                 status: put.status.as_u16(),
-                message: String::from_utf8_lossy(&put.body)
-                    .chars()
-                    .take(300)
-                    .collect(),
+                message: message(&put.body, "msg"),
             });
         }
         Ok(())
@@ -331,34 +326,12 @@ impl Results {
     }
 
     /// Repeats `call` on server errors, rate limits and transport failures.
-    async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, ResultsError>
+    async fn retrying<T, F, Fut>(&self, call: F) -> Result<T, ResultsError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ResultsError>>,
     {
-        let started = Instant::now();
-        let mut backoff = self.policy.backoff;
-        let mut attempt = 1;
-        loop {
-            match call().await {
-                Err(error)
-                    if error.is_transient()
-                        && attempt < self.policy.attempts
-                        && started.elapsed() + backoff <= self.policy.deadline =>
-                {
-                    println!(
-                        "{error}; retrying in {:.1} s (attempt {}/{})",
-                        backoff.as_secs_f64(),
-                        attempt + 1,
-                        self.policy.attempts
-                    );
-                    tokio::time::sleep(backoff).await;
-                    backoff = backoff.saturating_mul(2);
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        self.policy.retry(ResultsError::is_transient, call).await
     }
 
     /// Deletes this run's artifact `name` (ListArtifacts for its ids, then DeleteArtifact).
@@ -402,19 +375,10 @@ impl Results {
             .map_err(|source| ResultsError::Http { call, source })?;
         if !answer.status.is_success() {
             // Twirp errors: {"code": "...", "msg": "..."}.
-            let message = serde_json::from_slice::<Value>(&answer.body)
-                .ok()
-                .and_then(|v| v["msg"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| {
-                    String::from_utf8_lossy(&answer.body)
-                        .chars()
-                        .take(300)
-                        .collect()
-                });
             return Err(ResultsError::Refused {
                 call,
                 status: answer.status.as_u16(),
-                message,
+                message: message(&answer.body, "msg"),
             });
         }
         serde_json::from_slice(&answer.body).map_err(|e| ResultsError::BadAnswer {
