@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use support::github::{self, Access, GitHub, Run};
+use support::github::{self, Access, GitHub};
 use support::job::{assert_loopback_only, Job, WRITE_TOKEN};
 use support::openai::{OpenAi, Responses};
 use support::serve::TestCa;
@@ -105,14 +105,7 @@ impl Bench {
         self.github
             .set_secret(&github::repo(REPO), SECRET, &seed.to_string());
         // Queued after the seed was written: the stale-seed check passes.
-        self.github.add_run(
-            4242,
-            Run {
-                created_at: self.github.timestamp(60),
-                run_started_at: self.github.timestamp(60),
-                run_attempt: 1,
-            },
-        );
+        self.github.add_first_attempt(4242, 60);
         let mut job = Job::new(&self.github, &self.openai);
         job.input("auth-json", seed.to_string())
             .input("token", WRITE_TOKEN)

@@ -22,7 +22,7 @@ use pretty_assertions::assert_eq;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::support::github::{self, Access, GitHub, Run, StoredSecret};
+use crate::support::github::{self, Access, GitHub, StoredSecret};
 use crate::support::job::{assert_loopback_only, Job, WRITE_TOKEN};
 use crate::support::openai::{OpenAi, Responses};
 use crate::support::openapi;
@@ -292,14 +292,7 @@ fn the_action_restores_what_gh_wrote_and_gh_reads_back_its_write() {
 
     // A run queued before gh's write received an older value: the action must see gh's
     // updated_at and stop before Codex.
-    github.add_run(
-        4242,
-        Run {
-            created_at: github.timestamp(-60),
-            run_started_at: github.timestamp(-60),
-            run_attempt: 1,
-        },
-    );
+    github.add_first_attempt(4242, -60);
     let mut early = job(&github, &openai, &ca_file, 4242);
     let refused = early.main();
     assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
@@ -312,14 +305,7 @@ fn the_action_restores_what_gh_wrote_and_gh_reads_back_its_write() {
     assert_eq!(openai.rotations(), 0);
 
     // A run queued after gh's write: restore what gh wrote, run Codex, write the refresh back.
-    github.add_run(
-        4243,
-        Run {
-            created_at: github.timestamp(60),
-            run_started_at: github.timestamp(60),
-            run_attempt: 1,
-        },
-    );
+    github.add_first_attempt(4243, 60);
     let before = github.requests().len();
     let mut job = job(&github, &openai, &ca_file, 4243);
     let seen = dir.path().join("auth-codex-saw.json");

@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
-use crate::support::github::{self, Access, Run, StoredSecret};
+use crate::support::github::{self, Access, StoredSecret};
 use crate::support::job::{Job, WRITE_TOKEN};
 use crate::support::openai::Responses;
 use crate::support::world::{World, REPO, SECRET};
@@ -108,14 +108,7 @@ fn seeds_a_repository_secret_that_the_action_then_keeps_fresh() {
 
     // The action restores exactly that value in a run queued after the seed, Codex refreshes
     // it, and it is written back.
-    world.github.add_run(
-        4242,
-        Run {
-            created_at: world.github.timestamp(100),
-            run_started_at: world.github.timestamp(100),
-            run_attempt: 1,
-        },
-    );
+    world.github.add_first_attempt(4242, 100);
     let mut job = Job::new(&world.github, &world.openai);
     job.input("auth-json", secret.value)
         .input("token", WRITE_TOKEN);

@@ -284,6 +284,19 @@ impl GitHub {
         self.lock().runs.insert(id, run);
     }
 
+    /// Adds the first attempt of a run, queued and started `offset_seconds` from now.
+    pub fn add_first_attempt(&self, id: u64, offset_seconds: i64) {
+        let at = self.timestamp(offset_seconds);
+        self.add_run(
+            id,
+            Run {
+                created_at: at.clone(),
+                run_started_at: at,
+                run_attempt: 1,
+            },
+        );
+    }
+
     /// Makes a repository public (repositories are private by default).
     pub fn make_public(&self, repository: &str) {
         self.lock().public.push(repository.to_owned());

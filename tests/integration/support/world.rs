@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::github::{self, Access, GitHub, Run};
+use super::github::{self, Access, GitHub};
 use super::job::{assert_loopback_only, Job, StageRun, WRITE_TOKEN};
 use super::openai::{OpenAi, Responses};
 use super::openapi;
@@ -28,14 +28,7 @@ impl World {
         github.add_token(WRITE_TOKEN, Access::Write);
         github.add_scope(&github::repo(REPO));
         // The run every job belongs to, queued a minute ago (before any secret write below).
-        github.add_run(
-            4242,
-            Run {
-                created_at: github.timestamp(-60),
-                run_started_at: github.timestamp(-60),
-                run_attempt: 1,
-            },
-        );
+        github.add_first_attempt(4242, -60);
         Self {
             github,
             openai: OpenAi::start(responses),
