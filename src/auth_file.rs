@@ -512,6 +512,23 @@ fn describe_syntax_error(error: serde_json::Error) -> AuthError {
     }
 }
 
+/// "in 3 days", "2 hours ago".
+pub fn relative(now: Timestamp, at: Timestamp) -> String {
+    let seconds = at.as_second() - now.as_second();
+    let magnitude = seconds.unsigned_abs();
+    let amount = match magnitude {
+        0..=119 => format!("{magnitude} s"),
+        120..=7199 => format!("{} min", magnitude / 60),
+        7200..=172_799 => format!("{} h", magnitude / 3600),
+        _ => format!("{} days", magnitude / 86_400),
+    };
+    if seconds >= 0 {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

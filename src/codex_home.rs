@@ -3,6 +3,9 @@
 //! Writes follow Codex's own (`codex-rs/login/src/auth/storage.rs`): a temp file in the same
 //! directory, mode 0600, fsync, rename; the directory 0700. The whole directory is used, never
 //! a bind-mounted single file: Codex renames over auth.json, which fails on a mount point.
+//!
+//! The restore itself is here too: [`CodexHome::plan_restore`] decides between the login a
+//! store loaded and a file already on disk (a persistent runner), [`CodexHome::restore`] does it.
 
 use std::fs::{self, DirBuilder, Permissions};
 use std::io::{self, Write as _};
@@ -10,6 +13,7 @@ use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::auth_file::{AuthError, AuthFile};
+use crate::workflow::Workflow;
 
 /// The file name Codex reads.
 pub const AUTH_FILE: &str = "auth.json";
@@ -111,6 +115,87 @@ impl CodexHome {
             .mode(0o700)
             .create(&self.dir)?;
         fs::set_permissions(&self.dir, Permissions::from_mode(0o700))
+    }
+}
+
+/// What the restore will do with CODEX_HOME.
+#[derive(Debug)]
+pub enum Plan {
+    /// Keep the file on disk: a newer login of the same account (a persistent runner whose
+    /// file Codex refreshed after the store last saved it).
+    KeepDisk(Box<AuthFile>),
+    /// Write the stored login, replacing what the words say ("" when there was nothing).
+    WriteStored(&'static str),
+}
+
+impl Plan {
+    /// Whether Codex starts from the login the store loaded (not from a newer file on disk).
+    pub fn uses_stored(&self) -> bool {
+        matches!(self, Plan::WriteStored(_))
+    }
+}
+
+impl CodexHome {
+    /// Decides between the stored login and a file already in CODEX_HOME, masking the latter's
+    /// tokens before anything about it is printed.
+    pub fn plan_restore(&self, workflow: &Workflow, stored: &AuthFile) -> io::Result<Plan> {
+        let path = self.auth_path();
+        Ok(match self.read()? {
+            OnDisk::Valid(disk) => {
+                workflow.mask_login(&disk).map_err(io::Error::other)?;
+                if disk.account_id() != stored.account_id() {
+                    Plan::WriteStored("a login of another account")
+                } else if disk.last_refresh() > stored.last_refresh() {
+                    Plan::KeepDisk(Box::new(disk))
+                } else {
+                    Plan::WriteStored("an older login of the same account")
+                }
+            }
+            OnDisk::Invalid(error) => {
+                workflow.warning(
+                    "Replacing an invalid auth.json",
+                    &format!(
+                        "{} was not a usable login ({error}); replacing it with auth-json.",
+                        path.display()
+                    ),
+                );
+                Plan::WriteStored("an invalid file")
+            }
+            OnDisk::Missing => Plan::WriteStored(""),
+        })
+    }
+
+    /// Carries out the plan; returns the login Codex starts from.
+    pub fn restore(
+        &self,
+        workflow: &Workflow,
+        stored: &AuthFile,
+        plan: Plan,
+    ) -> io::Result<AuthFile> {
+        let path = self.auth_path();
+        match plan {
+            Plan::KeepDisk(disk) => {
+                workflow.info(&format!(
+                    "Kept {}: it was refreshed at {}, after the login in auth-json ({}).",
+                    path.display(),
+                    disk.last_refresh(),
+                    stored.last_refresh()
+                ));
+                Ok(*disk)
+            }
+            Plan::WriteStored(replaced) => {
+                self.write(stored)?;
+                if replaced.is_empty() {
+                    workflow.info(&format!("Restored auth-json to {}.", path.display()));
+                } else {
+                    workflow.info(&format!(
+                        "Restored auth-json to {}, replacing {replaced}.",
+                        path.display()
+                    ));
+                }
+                Ok(stored.clone())
+            }
+        }
     }
 }
 

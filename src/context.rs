@@ -8,7 +8,9 @@
 
 use serde_json::Value;
 
-use crate::config::RunContext;
+use crate::config::{ActionConfig, RunContext};
+use crate::failure::Failure;
+use crate::github::Client;
 
 /// Why the run's context is unsafe for a credential.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +89,48 @@ pub fn payload_says_private(run: &RunContext) -> Option<bool> {
         "private" | "internal" => Some(true),
         _ => None,
     }
+}
+
+/// Refuses public repositories unless `allow-public-repository` is true. The event payload
+/// says whether the repository is private; when it does not, the API does.
+pub async fn refuse_public_repository(config: &ActionConfig, api: &Client) -> anyhow::Result<()> {
+    if config.allow_public_repository {
+        return Ok(());
+    }
+    let Some(repository) = &config.repository else {
+        return Ok(());
+    };
+    let private = match payload_says_private(&config.run) {
+        Some(private) => private,
+        None => api
+            .repository_is_private(&config.target, repository)
+            .await
+            .map_err(|error| {
+                let cause = match error.status() {
+                    Some(status) => format!("GET /repos/{repository} answered {status}"),
+                    None => error.to_string(),
+                };
+                Failure::new(
+                    "Cannot tell whether the repository is public",
+                    format!(
+                        "the event payload does not say whether {repository} is public, and \
+                         reading it failed ({cause}): include the repository in input `token`'s \
+                         repository access. Codex was not run."
+                    ),
+                )
+            })?,
+    };
+    if private {
+        return Ok(());
+    }
+    Err(Failure::new(
+        "Public repository",
+        UnsafeContext::PublicRepository {
+            repository: repository.clone(),
+        }
+        .to_string(),
+    )
+    .into())
 }
 
 #[cfg(test)]

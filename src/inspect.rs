@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use jiff::Timestamp;
 
-use crate::auth_file::{AuthFile, MAX_BYTES};
+use crate::auth_file::{relative, AuthFile, MAX_BYTES};
 use crate::failure::Failure;
-use crate::persist::relative;
 
 /// Where `inspect` looks without an argument: `$CODEX_HOME/auth.json`, else
 /// `~/.codex/auth.json`.

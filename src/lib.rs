@@ -3,8 +3,6 @@
 //!
 //! The binary is a thin shell around [`run`]; each stage or subcommand is one module.
 
-pub mod app;
-pub mod artifact;
 pub mod auth_file;
 pub mod cli;
 pub mod codex;
@@ -14,11 +12,11 @@ pub mod context;
 pub mod failure;
 pub mod github;
 pub mod inspect;
-pub mod persist;
-pub mod restore;
 pub mod seal;
 pub mod secret;
 pub mod seed;
+pub mod stage;
+pub mod store;
 pub mod workflow;
 
 use cli::{ActionStage, Command};
@@ -39,8 +37,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(async {
                 match stage {
-                    ActionStage::Main => restore::run(&config).await,
-                    ActionStage::Post => persist::run(&config).await,
+                    ActionStage::Main => stage::main::run(&config).await,
+                    ActionStage::Post => stage::post::run(&config).await,
                 }
             })
         }
@@ -49,9 +47,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Keygen => {
             println!(
                 "{}",
-                artifact::crypt::ArtifactKey::generate()
-                    .to_base64()
-                    .expose()
+                seal::artifact::ArtifactKey::generate().to_base64().expose()
             );
             Ok(())
         }

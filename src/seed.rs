@@ -8,11 +8,14 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use jiff::Timestamp;
 
+use crate::auth_file::relative;
+use crate::config::validate::{
+    validate_api_url, validate_repository, validate_secret_name, validate_slug,
+};
 use crate::config::{self, ConfigError};
 use crate::failure::Failure;
-use crate::github::{RetryPolicy, Scope, SecretTarget, SecretsApi, WriteOutcome};
+use crate::github::{Client, RetryPolicy, Scope, SecretTarget, WriteOutcome};
 use crate::inspect;
-use crate::persist::relative;
 use crate::secret::Secret;
 
 /// The API when `GITHUB_API_URL` is not set: GitHub's own.
@@ -65,7 +68,7 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
         .into());
     }
     let api_url = match std::env::var("GITHUB_API_URL") {
-        Ok(url) if !url.trim().is_empty() => config::validate_api_url(url.trim())?,
+        Ok(url) if !url.trim().is_empty() => validate_api_url(url.trim())?,
         _ => DEFAULT_API_URL.to_owned(),
     };
     let (token, credential) = token()?;
@@ -75,7 +78,7 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
         .build()?;
     // The client's connection pool starts on the runtime.
     let _entered = runtime.enter();
-    let api = SecretsApi::new(&api_url, &token, RetryPolicy::default())
+    let api = Client::new(&api_url, &token, RetryPolicy::default())
         .context("cannot set up the GitHub API client")?
         .credential(credential);
     let outcome = runtime.block_on(async {
@@ -131,16 +134,16 @@ fn target(args: &SeedArgs) -> Result<SecretTarget, Failure> {
         };
         Failure::new("Invalid arguments", format!("{flag} {problem}"))
     };
-    config::validate_secret_name(&args.secret).map_err(|e| invalid("--secret", e))?;
+    validate_secret_name(&args.secret).map_err(|e| invalid("--secret", e))?;
     let scope = match (&args.org, &args.repo, &args.environment) {
         (Some(org), _, _) => {
-            config::validate_slug("organization", org).map_err(|e| invalid("--org", e))?;
+            validate_slug("organization", org).map_err(|e| invalid("--org", e))?;
             Scope::Organization {
                 organization: org.clone(),
             }
         }
         (None, Some(repo), environment) => {
-            config::validate_repository(repo).map_err(|e| invalid("--repo", e))?;
+            validate_repository(repo).map_err(|e| invalid("--repo", e))?;
             match environment {
                 Some(environment) if environment.trim().is_empty() => {
                     return Err(Failure::new(

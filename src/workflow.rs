@@ -9,6 +9,7 @@ use std::fs::OpenOptions;
 use std::io::{self, Write as _};
 use std::path::PathBuf;
 
+use crate::auth_file::AuthFile;
 use crate::secret::Secret;
 
 /// The runner's command files (`GITHUB_OUTPUT`, `GITHUB_STATE`, `GITHUB_STEP_SUMMARY`).
@@ -32,6 +33,16 @@ impl Workflow {
         }
     }
 
+    /// Masks every token of a login, and the login as one line, before anything else is
+    /// printed.
+    pub fn mask_login(&self, file: &AuthFile) -> Result<(), serde_json::Error> {
+        for value in file.secret_values() {
+            self.mask(value);
+        }
+        self.mask(&file.to_compact_json()?);
+        Ok(())
+    }
+
     /// A plain log line.
     pub fn info(&self, message: &str) {
         println!("{message}");
@@ -50,6 +61,11 @@ impl Workflow {
     /// Sets a step output (multi-line values use a delimiter absent from the value).
     pub fn set_output(&self, name: &str, value: &str) -> io::Result<()> {
         append_key_value(self.output_file.as_ref(), "GITHUB_OUTPUT", name, value)
+    }
+
+    /// Sets a step output to `true` or `false`.
+    pub fn set_flag(&self, name: &str, value: bool) -> io::Result<()> {
+        self.set_output(name, if value { "true" } else { "false" })
     }
 
     /// Saves a value for the post stage. The runner logs state: never pass a secret.

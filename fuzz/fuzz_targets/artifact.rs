@@ -2,8 +2,8 @@
 //! the login or a clear error, never a panic, whatever the zip or the sealed blob holds.
 #![no_main]
 
-use codex_auth::artifact::archive;
-use codex_auth::artifact::crypt::{self, ArtifactKey, Binding};
+use codex_auth::store::artifact::archive;
+use codex_auth::seal::artifact::{self as crypt, ArtifactKey, Binding};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

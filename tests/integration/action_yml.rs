@@ -182,20 +182,19 @@ fn every_error_and_warning_title_is_in_the_troubleshooting_table() {
     let readme = read("README.md");
     let troubleshooting = readme.split("## Troubleshooting").nth(1).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files: Vec<_> = std::fs::read_dir(&src)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.extend(
-        std::fs::read_dir(src.join("artifact"))
-            .unwrap()
-            .map(|e| e.unwrap().path()),
-    );
+    let mut files = Vec::new();
+    let mut dirs = vec![src];
+    while let Some(dir) = dirs.pop() {
+        for path in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
     let mut titles = Vec::new();
     for path in files {
-        if path.is_dir() {
-            continue;
-        }
         // `inspect` and `seed` are command-line tools: their errors are not annotations.
         if path.ends_with("inspect.rs") || path.ends_with("seed.rs") {
             continue;

@@ -5,9 +5,9 @@
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
-use codex_auth::artifact::archive;
-use codex_auth::artifact::crypt::{self, ArtifactKey, Binding};
+use codex_auth::seal::artifact::{self as crypt, ArtifactKey, Binding};
 use codex_auth::secret::Secret;
+use codex_auth::store::artifact::archive;
 
 use crate::support::artifacts::{self, Artifacts, Seed};
 use crate::support::job::{Job, StageRun, GITHUB_TOKEN};

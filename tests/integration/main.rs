@@ -4,6 +4,7 @@
 
 mod action_yml;
 mod app_auth;
+mod architecture;
 mod artifact_protocol;
 mod artifact_store;
 mod bad_input;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use codex_auth::github::{RetryPolicy, Scope, SecretTarget, SecretsApi, WriteOutcome};
+use codex_auth::github::{Client, RetryPolicy, Scope, SecretTarget, WriteOutcome};
 use codex_auth::secret::Secret;
 use serde_json::{json, Value};
 
@@ -274,7 +274,7 @@ fn the_local_github_answers_as_the_description_says() {
         ..RetryPolicy::default()
     }
     .within(Duration::from_secs(20));
-    let client = |token: &str| SecretsApi::new(&github.url(), &Secret::new(token), policy).unwrap();
+    let client = |token: &str| Client::new(&github.url(), &Secret::new(token), policy).unwrap();
     let value = Secret::new("{\"tokens\":{}}");
 
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -13,7 +13,6 @@ use jiff::Timestamp;
 use octocrab::Octocrab;
 use serde::Deserialize;
 
-use super::archive::MAX_ZIP_BYTES;
 use super::http::{message, HttpError, Plain};
 use crate::secret::Secret;
 
@@ -168,8 +167,12 @@ impl Artifacts {
     }
 
     /// Downloads an artifact's zip: the API answers 302 to a signed URL, fetched without the
-    /// token, at most [`MAX_ZIP_BYTES`].
-    pub async fn download(&self, artifact: &Artifact) -> Result<Vec<u8>, RestError> {
+    /// token, at most `max_bytes` long.
+    pub async fn download(
+        &self,
+        artifact: &Artifact,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, RestError> {
         let route = format!(
             "/repos/{}/actions/artifacts/{}/zip",
             self.repository, artifact.id
@@ -196,7 +199,7 @@ impl Artifacts {
         })?;
         let blob = self
             .blobs
-            .send(Method::GET, &location, &[], Vec::new(), MAX_ZIP_BYTES)
+            .send(Method::GET, &location, &[], Vec::new(), max_bytes)
             .await
             .map_err(|source| RestError::Http {
                 call: call.clone(),
@@ -227,7 +230,7 @@ impl Artifacts {
                     format!("no answer within {} s", self.timeout.as_secs()),
                 )
             })?
-            .map_err(|e| transport(call, crate::github::describe_error(&e)))
+            .map_err(|e| transport(call, super::describe_error(&e)))
     }
 
     /// `GET route`, its body read.
@@ -238,7 +241,7 @@ impl Artifacts {
             .client
             .body_to_string(response)
             .await
-            .map_err(|e| transport(call, crate::github::describe_error(&e)))?;
+            .map_err(|e| transport(call, super::describe_error(&e)))?;
         Ok((status, body.into_bytes()))
     }
 }

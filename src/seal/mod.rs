@@ -3,6 +3,10 @@
 //! GitHub takes `encrypted_value`: the standard, padded base64 of a libsodium sealed box
 //! (`crypto_box_seal`) made with the target's Curve25519 public key, plus that key's `key_id`.
 //! <https://docs.github.com/en/rest/guides/encrypting-secrets-for-the-rest-api>
+//!
+//! [`artifact`] seals the login for the artifact store, under a symmetric key.
+
+pub mod artifact;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::http::{message, redact, HttpError, Plain};
-use crate::github::RetryPolicy;
+use super::RetryPolicy;
 use crate::secret::Secret;
 
 const SERVICE: &str = "github.actions.results.api.v1.ArtifactService";

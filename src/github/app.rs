@@ -1,5 +1,4 @@
-//! Authenticating to the Secrets API: with the `token` input as it is, or as a GitHub App,
-//! whose installation token the action makes for the target's repository or organization.
+//! GitHub App installation tokens, made for the target's repository or organization.
 //!
 //! <https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation>
 
@@ -9,54 +8,14 @@ use octocrab::models::apps::CreateInstallationAccessToken;
 use octocrab::models::AppId;
 use octocrab::Octocrab;
 
-use crate::config::{ActionConfig, Credentials};
+use super::{RetryPolicy, Scope, SecretTarget};
 use crate::failure::Failure;
-use crate::github::{RetryPolicy, Scope, SecretTarget, SecretsApi};
 use crate::secret::Secret;
 use crate::workflow::Workflow;
 
-/// A Secrets API client for the configured credentials. With an App, this makes an
-/// installation token (two requests) and masks it.
-pub async fn secrets_api(config: &ActionConfig) -> anyhow::Result<SecretsApi> {
-    match config.credentials()? {
-        Credentials::Token(token) => SecretsApi::new(&config.api_url, token, config.retry),
-        Credentials::App {
-            app_id,
-            private_key,
-        } => {
-            let token = installation_token(
-                &config.api_url,
-                *app_id,
-                private_key,
-                &config.target,
-                config.retry,
-                &config.workflow,
-            )
-            .await?;
-            Ok(SecretsApi::new(&config.api_url, &token, config.retry)?
-                .credential("the GitHub App's installation token (input `app-id`)"))
-        }
-    }
-}
-
-/// Masks the credentials' secret parts: the token, or every line of the App's private key.
-pub fn mask(workflow: &Workflow, credentials: &Credentials) {
-    match credentials {
-        Credentials::Token(token) => workflow.mask(token),
-        Credentials::App { private_key, .. } => {
-            for line in private_key.expose().lines() {
-                let line = line.trim();
-                if !line.is_empty() && !line.starts_with("-----") {
-                    workflow.mask(&Secret::new(line));
-                }
-            }
-        }
-    }
-}
-
 /// Looks up the App's installation on the target's repository (or organization) and makes an
 /// installation token, limited to that repository when the target is one.
-async fn installation_token(
+pub async fn installation_token(
     api_url: &str,
     app_id: u64,
     private_key: &Secret,
@@ -167,7 +126,7 @@ fn app_failure(
             format!(
                 "{step} for GitHub App {app_id} failed: {}. Check that GITHUB_API_URL reaches \
                  GitHub.",
-                crate::github::describe_error(error)
+                super::describe_error(error)
             ),
         );
     };

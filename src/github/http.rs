@@ -94,7 +94,7 @@ impl Plain {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| HttpError::Transport(crate::github::describe_error(&e)))?;
+                .map_err(|e| HttpError::Transport(super::describe_error(&e)))?;
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, limit)
                 .collect()

@@ -1,0 +1,165 @@
+//! `codex exec` with the prompt: the model may run commands in the workspace.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use super::output::{forward, AuthWatcher};
+use super::{
+    codex_command, give_to, inside_git_repository, spawn, unprivileged_owner, CodexError, Outcome,
+};
+use crate::codex_home::AUTH_FILE;
+use crate::workflow::Workflow;
+
+/// A `codex exec` invocation.
+#[derive(Debug)]
+pub struct Exec<'a> {
+    /// The prompt.
+    pub prompt: &'a str,
+    /// Extra arguments from input `codex-args`.
+    pub extra_args: &'a [String],
+    /// Where Codex runs.
+    pub workspace: &'a Path,
+    /// The home holding the restored auth.json.
+    pub codex_home: &'a Path,
+    /// Scratch space for the last-message file.
+    pub temp_dir: &'a Path,
+    /// Where masks for tokens Codex writes are printed.
+    pub workflow: &'a Workflow,
+}
+
+impl Exec<'_> {
+    /// The arguments after `codex`.
+    pub fn arguments(&self, last_message: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["exec".into()];
+        if !inside_git_repository(self.workspace) {
+            args.push("--skip-git-repo-check".into());
+        }
+        args.extend([
+            "-c".into(),
+            "cli_auth_credentials_store=\"file\"".into(),
+            "--output-last-message".into(),
+            last_message.into(),
+        ]);
+        args.extend(self.extra_args.iter().map(OsString::from));
+        args.push("--".into());
+        args.push(self.prompt.into());
+        args
+    }
+
+    /// Runs Codex with stdin from /dev/null, streaming its output to ours. Tokens Codex
+    /// writes to auth.json are masked before any later line of its output is printed. A
+    /// SIGTERM or SIGINT (a cancelled job) is passed on to Codex, and its exit awaited, so
+    /// that a refresh in flight lands in auth.json and can still be written back.
+    pub async fn run(&self, environment: Vec<(OsString, OsString)>) -> Result<Outcome, CodexError> {
+        let run_as = unprivileged_owner(self.workspace);
+        let scratch = tempfile::Builder::new()
+            .prefix("codex-auth-")
+            .tempdir_in(self.temp_dir)?;
+        let last_message = scratch.path().join("last-message.txt");
+        let mut command = codex_command(self.workspace, self.codex_home, environment);
+        command
+            .args(self.arguments(&last_message))
+            .stdin(Stdio::null());
+        if let Some((uid, gid)) = run_as {
+            give_to(scratch.path(), uid, gid)?;
+        }
+        let mut child = spawn(command, self.codex_home, run_as)?;
+        let watcher = Mutex::new(AuthWatcher::new(self.codex_home.join(AUTH_FILE)));
+        let out = tokio::io::stdout();
+        let out = tokio::sync::Mutex::new(out);
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let pid = child.id();
+        let (exited, exit_seen) = tokio::sync::watch::channel(false);
+        let wait = async {
+            let status = wait_passing_signals(&mut child, pid).await;
+            let _ = exited.send(true);
+            status
+        };
+        let (exit, out_failure, err_failure) = tokio::join!(
+            wait,
+            forward(stdout, &out, &watcher, self.workflow, exit_seen.clone()),
+            forward(stderr, &out, &watcher, self.workflow, exit_seen),
+        );
+        let status = exit?;
+        let exit_code = status
+            .code()
+            .or_else(|| status.signal().map(|s| 128 + s))
+            .unwrap_or(1);
+        let final_message = match tokio::fs::read_to_string(&last_message).await {
+            Ok(text) => text.trim_end().to_owned(),
+            Err(_) => String::new(),
+        };
+        Ok(Outcome {
+            exit_code,
+            final_message,
+            refresh_failure: out_failure?.or(err_failure?),
+        })
+    }
+}
+
+/// Waits for Codex, passing on SIGTERM and SIGINT.
+async fn wait_passing_signals(
+    child: &mut tokio::process::Child,
+    pid: Option<u32>,
+) -> io::Result<std::process::ExitStatus> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        let passed = tokio::select! {
+            status = child.wait() => return status,
+            _ = term.recv() => rustix::process::Signal::TERM,
+            _ = int.recv() => rustix::process::Signal::INT,
+        };
+        let pid = pid
+            .and_then(|p| i32::try_from(p).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, passed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_pin_file_storage_and_end_options_before_the_prompt() {
+        let dir = Path::new("/nonexistent/workspace");
+        let workflow = Workflow::default();
+        let exec = Exec {
+            prompt: "--not-an-option",
+            extra_args: &["-m".into(), "gpt-5".into()],
+            workspace: dir,
+            codex_home: dir,
+            temp_dir: dir,
+            workflow: &workflow,
+        };
+        let args: Vec<String> = exec
+            .arguments(Path::new("/tmp/last"))
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "exec",
+                "--skip-git-repo-check",
+                "-c",
+                "cli_auth_credentials_store=\"file\"",
+                "--output-last-message",
+                "/tmp/last",
+                "-m",
+                "gpt-5",
+                "--",
+                "--not-an-option"
+            ]
+        );
+    }
+}

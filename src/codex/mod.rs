@@ -1,0 +1,236 @@
+//! Running Codex with the restored login, and nothing that can write secrets: the only place
+//! that starts Codex. One module per mode: [`exec`] (`codex exec`), [`refresh`] (a keep-fresh
+//! refresh through `codex app-server`), and [`hand_over`] for the restore mode, where the
+//! job's later steps run Codex themselves.
+//!
+//! Codex runs shell commands the model asks for, so its environment is the action's minus
+//! every input, the write token, and the variables that would switch Codex to another login
+//! (`OPENAI_API_KEY`, `CODEX_API_KEY`, `CODEX_ACCESS_TOKEN`; see `codex-rs/login`), and when
+//! the action runs as root Codex runs as the workspace's owner.
+//!
+//! It must not know where the login is stored, nor write it anywhere but CODEX_HOME.
+
+mod exec;
+mod output;
+mod refresh;
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+pub use exec::Exec;
+pub use refresh::Refresh;
+
+use crate::secret::Secret;
+use crate::workflow::Workflow;
+
+/// Variables Codex must not see, besides every `INPUT_*`.
+const HIDDEN: &[&str] = &[
+    // Would make Codex use an API key instead of the restored login.
+    "OPENAI_API_KEY",
+    "CODEX_API_KEY",
+    "CODEX_ACCESS_TOKEN",
+    // Tokens a shell command could use against GitHub.
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    // The runner's command files: no need to hand Codex their paths (it can still find them
+    // under /github/file_commands; the write-back does not rely on state Codex could forge,
+    // since main compares the tokens itself right after Codex exits).
+    "GITHUB_STATE",
+    "GITHUB_OUTPUT",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_STEP_SUMMARY",
+];
+
+/// How a refresh failed for good, as Codex reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFailure {
+    /// The refresh token was already used: another job or machine rotated it.
+    Reused,
+    /// The refresh token expired.
+    Expired,
+    /// The refresh token was revoked (a logout, a password change).
+    Invalidated,
+}
+
+/// What a Codex run left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Codex's exit code; 128 + the signal number when a signal ended it.
+    pub exit_code: i32,
+    /// The agent's last message (`--output-last-message`), empty when there was none.
+    pub final_message: String,
+    /// A permanent refresh failure Codex printed, if any.
+    pub refresh_failure: Option<RefreshFailure>,
+}
+
+/// Why Codex could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum CodexError {
+    /// No `codex` on PATH.
+    #[error(
+        "`codex` was not found on PATH; the action's image installs it, and outside the image \
+         install it with `npm install -g @openai/codex`"
+    )]
+    NotFound,
+    /// Another spawn or I/O failure.
+    #[error("running codex failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// `codex` with the given environment (nothing else), CODEX_HOME, the workspace as working
+/// directory, and its output piped.
+pub(crate) fn codex_command(
+    workspace: &Path,
+    codex_home: &Path,
+    environment: Vec<(OsString, OsString)>,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("codex");
+    command
+        .env_clear()
+        .envs(environment)
+        .env("CODEX_HOME", codex_home)
+        .current_dir(workspace)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts Codex, as `run_as` when given: running as root, Codex could read this process's
+/// environment (the write token) from /proc; as the workspace's owner it cannot, and it can
+/// still edit the checkout, as host steps do.
+pub(crate) fn spawn(
+    mut command: tokio::process::Command,
+    codex_home: &Path,
+    run_as: Option<(u32, u32)>,
+) -> Result<tokio::process::Child, CodexError> {
+    if let Some((uid, gid)) = run_as {
+        give_to(codex_home, uid, gid)?;
+        command.uid(uid).gid(gid);
+    }
+    command.spawn().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => CodexError::NotFound,
+        _ => CodexError::Io(e),
+    })
+}
+
+/// When this process is root and the workspace belongs to someone else (the runner's user, in
+/// a container action), that owner.
+pub fn unprivileged_owner(workspace: &Path) -> Option<(u32, u32)> {
+    if !rustix::process::geteuid().is_root() {
+        return None;
+    }
+    let meta = std::fs::metadata(workspace).ok()?;
+    (meta.uid() != 0).then(|| (meta.uid(), meta.gid()))
+}
+
+/// Hands a directory and what it holds (one level, as CODEX_HOME is when restored) to a user.
+pub fn give_to(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+    for entry in std::fs::read_dir(dir)? {
+        std::os::unix::fs::lchown(entry?.path(), Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
+/// Restore mode: leaves the restored login to the job's later steps, which run Codex on the
+/// host as the runner's user. CODEX_HOME is handed to the workspace's owner and its host path
+/// exported as `CODEX_HOME` (GITHUB_ENV) and output `codex-home`.
+pub fn hand_over(
+    workflow: &Workflow,
+    codex_home: &Path,
+    workspace: &Path,
+    runner_workspace: Option<&Path>,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    if let Some((uid, gid)) = unprivileged_owner(workspace) {
+        give_to(codex_home, uid, gid).with_context(|| {
+            format!("cannot hand {} to the runner's user", codex_home.display())
+        })?;
+    }
+    let host = host_path(codex_home, runner_workspace);
+    let host = host.display().to_string();
+    workflow.set_env("CODEX_HOME", &host)?;
+    workflow.set_output("codex-home", &host)?;
+    workflow.info(&format!(
+        "Restored the login for the job's later steps: CODEX_HOME={host}. The post stage writes \
+         it back if they refresh it."
+    ));
+    Ok(())
+}
+
+/// The host path of a path in the container action's home. The runner mounts
+/// `<work>/_temp/_github_home` at `/github/home` and passes `RUNNER_WORKSPACE` (`<work>/<repo>`)
+/// untranslated (actions/runner, ContainerActionHandler.cs, JobExtension.cs). Outside a
+/// container the path is already the host's.
+pub fn host_path(path: &Path, runner_workspace: Option<&Path>) -> PathBuf {
+    let work = runner_workspace.and_then(Path::parent);
+    match (path.strip_prefix("/github/home"), work) {
+        (Ok(rest), Some(work)) => work.join("_temp").join("_github_home").join(rest),
+        _ => path.to_owned(),
+    }
+}
+
+/// The action's environment as Codex gets it: without inputs, without the write token, and
+/// without anything that would switch Codex to another login.
+pub fn environment(
+    environment: &[(OsString, OsString)],
+    write_token: Option<&Secret>,
+) -> Vec<(OsString, OsString)> {
+    let token = write_token.map(|t| t.expose()).filter(|t| !t.is_empty());
+    environment
+        .iter()
+        .filter(|(name, value)| {
+            let name = name.to_string_lossy();
+            let hidden = name.starts_with("INPUT_")
+                || name.starts_with("STATE_")
+                || HIDDEN.contains(&name.as_ref());
+            let holds_token = token.is_some_and(|t| value.to_string_lossy().contains(t));
+            !hidden && !holds_token
+        })
+        .cloned()
+        .collect()
+}
+
+/// Codex refuses to run outside a git repository unless told to; it looks for `.git` in the
+/// directory and its ancestors.
+pub(crate) fn inside_git_repository(dir: &Path) -> bool {
+    dir.ancestors().any(|d| d.join(".git").exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codex_sees_no_inputs_and_no_tokens() {
+        let env: Vec<(OsString, OsString)> = [
+            ("PATH", "/usr/bin"),
+            ("INPUT_TOKEN", "ghp_write"),
+            ("INPUT_AUTH-JSON", "{}"),
+            ("OPENAI_API_KEY", "sk-1"),
+            ("CODEX_API_KEY", "sk-2"),
+            ("CODEX_ACCESS_TOKEN", "at"),
+            ("ACTIONS_RUNTIME_TOKEN", "rt"),
+            ("MY_COPY", "Bearer ghp_write"),
+            ("GITHUB_REPOSITORY", "o/r"),
+            ("GITHUB_STATE", "/github/file_commands/state"),
+            ("GITHUB_ENV", "/github/file_commands/env"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        let kept: Vec<_> = environment(&env, Some(&Secret::new("ghp_write")))
+            .into_iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(kept, ["PATH", "GITHUB_REPOSITORY"]);
+    }
+}

@@ -1,0 +1,124 @@
+//! Codex's output on its way to the log: tokens Codex writes to auth.json are masked before
+//! the next line is printed, and permanent refresh failures are recognised.
+
+use std::io;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWriteExt as _, BufReader};
+
+use super::RefreshFailure;
+use crate::auth_file::AuthFile;
+use crate::workflow::Workflow;
+
+/// Masks the tokens of auth.json whenever it changes.
+pub(super) struct AuthWatcher {
+    path: PathBuf,
+    seen: Option<(u64, std::time::SystemTime, u64)>,
+}
+
+impl AuthWatcher {
+    pub(super) fn new(path: PathBuf) -> Self {
+        let mut watcher = Self { path, seen: None };
+        watcher.seen = watcher.stamp();
+        watcher
+    }
+
+    fn stamp(&self) -> Option<(u64, std::time::SystemTime, u64)> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        Some((meta.ino(), meta.modified().ok()?, meta.len()))
+    }
+
+    pub(super) fn mask_if_changed(&mut self, workflow: &Workflow) {
+        let stamp = self.stamp();
+        if stamp == self.seen {
+            return;
+        }
+        self.seen = stamp;
+        let Ok(bytes) = std::fs::read(&self.path) else {
+            return;
+        };
+        let bytes = zeroize::Zeroizing::new(bytes);
+        if let Ok(file) = AuthFile::parse_file(&bytes) {
+            let _ = workflow.mask_login(&file);
+        }
+    }
+}
+
+/// How long Codex's output is still read after it exited.
+pub(super) const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Copies a child's stream to our stdout line by line (both streams share it, so a mask
+/// printed before a line is processed before it), masking tokens Codex has just written and
+/// noting permanent refresh failures.
+///
+/// Stops at most [`DRAIN`] after Codex exited: a process Codex started (an MCP server, a
+/// background job) may hold the pipes open forever, and the write-back must not wait for it.
+pub(super) async fn forward(
+    from: Option<impl AsyncRead + Unpin>,
+    to: &tokio::sync::Mutex<tokio::io::Stdout>,
+    watcher: &Mutex<AuthWatcher>,
+    workflow: &Workflow,
+    mut exited: tokio::sync::watch::Receiver<bool>,
+) -> io::Result<Option<RefreshFailure>> {
+    let Some(from) = from else { return Ok(None) };
+    let mut reader = BufReader::new(from);
+    let mut line = Vec::new();
+    let mut failure = None;
+    let deadline = async {
+        let _ = exited.wait_for(|exited| *exited).await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::pin!(deadline);
+    loop {
+        line.clear();
+        let read = tokio::select! {
+            read = reader.read_until(b'\n', &mut line) => read?,
+            () = &mut deadline => break,
+        };
+        if read == 0 {
+            break;
+        }
+        failure = failure.or_else(|| refresh_failure(&String::from_utf8_lossy(&line)));
+        let mut to = to.lock().await;
+        to.flush().await?;
+        if let Ok(mut watcher) = watcher.lock() {
+            watcher.mask_if_changed(workflow);
+        }
+        to.write_all(&line).await?;
+        to.flush().await?;
+    }
+    Ok(failure)
+}
+
+/// Recognises Codex's messages for a refresh token that can never work again
+/// (`codex-rs/login/src/auth/manager.rs`, `classify_refresh_token_failure`).
+fn refresh_failure(line: &str) -> Option<RefreshFailure> {
+    let line = line.to_ascii_lowercase();
+    if line.contains("refresh_token_reused") || line.contains("refresh token was already used") {
+        Some(RefreshFailure::Reused)
+    } else if line.contains("refresh_token_expired") || line.contains("refresh token has expired") {
+        Some(RefreshFailure::Expired)
+    } else if line.contains("refresh_token_invalidated")
+        || line.contains("refresh token was revoked")
+    {
+        Some(RefreshFailure::Invalidated)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_permanent_refresh_failures() {
+        assert_eq!(
+            refresh_failure("ERROR: Your access token could not be refreshed because your refresh token was already used. Please log out and sign in again."),
+            Some(RefreshFailure::Reused)
+        );
+        assert_eq!(refresh_failure("all good"), None);
+    }
+}

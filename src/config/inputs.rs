@@ -1,0 +1,331 @@
+//! The action's inputs, parsed and checked: what to run (`mode`, `prompt`, `codex-args`),
+//! where the login is kept (`store`, the secret's scope and name, the artifact settings), and
+//! what can write it (`token`, or a GitHub App).
+
+use std::time::Duration;
+
+use super::validate::{parse_bool, validate_repository, validate_secret_name, validate_slug};
+use super::{ConfigError, Vars};
+use crate::github::{RetryPolicy, Scope, SecretTarget};
+use crate::seal::artifact::ArtifactKey;
+use crate::secret::Secret;
+
+/// The default secret name.
+pub const DEFAULT_SECRET_NAME: &str = "CODEX_AUTH_JSON";
+/// The default prompt: the cheapest model call that proves the login works.
+pub const DEFAULT_PROMPT: &str = "Reply with the single word OK.";
+/// The default artifact name.
+pub const DEFAULT_ARTIFACT_NAME: &str = "codex-auth";
+
+/// What the main stage does with the restored login (input `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `codex exec` with the prompt (default).
+    Exec,
+    /// Keep-fresh: make Codex refresh the login through its app-server, with no model call.
+    Refresh,
+    /// Restore only: later steps of the job run Codex on the host; the post stage persists.
+    Restore,
+}
+
+/// What the action authenticates to the Secrets API with.
+pub enum Credentials {
+    /// Input `token`: a personal access token or an installation token made beforehand.
+    Token(Secret),
+    /// Inputs `app-id` and `app-private-key`: a GitHub App whose installation token the
+    /// action makes itself, for the target's repository or organization.
+    App {
+        /// The App's numeric id.
+        app_id: u64,
+        /// The App's private key, PEM.
+        private_key: Secret,
+    },
+}
+
+impl Credentials {
+    /// The secret part: the token, or the App's private key.
+    pub fn secret(&self) -> &Secret {
+        match self {
+            Credentials::Token(token) => token,
+            Credentials::App { private_key, .. } => private_key,
+        }
+    }
+}
+
+/// Where the refreshed login is kept (input `store`).
+pub enum StoreConfig {
+    /// A repository, environment or organization secret (default).
+    Secret,
+    /// An encrypted workflow artifact of this repository.
+    Artifact(ArtifactSettings),
+}
+
+/// The artifact store's settings.
+pub struct ArtifactSettings {
+    /// Input `artifact-key`.
+    pub key: ArtifactKey,
+    /// Input `artifact-name`.
+    pub name: String,
+    /// Input `retention-days`; the repository's retention when `None`.
+    pub retention_days: Option<u32>,
+    /// `GITHUB_RETENTION_DAYS`: the longest retention the repository allows.
+    pub max_retention_days: Option<u32>,
+    /// Input `github-token`: reads the repository's artifacts.
+    pub github_token: Secret,
+    /// `GITHUB_REPOSITORY_ID`, which the encryption binds the artifact to.
+    pub repository_id: u64,
+    /// `ACTIONS_RESULTS_URL`, for uploading.
+    pub results_url: Option<String>,
+    /// `ACTIONS_RUNTIME_TOKEN`, for uploading.
+    pub runtime_token: Option<Secret>,
+}
+
+/// Inputs `secret-name`, `environment` and `organization`, with `GITHUB_REPOSITORY`.
+pub(super) fn target(vars: &Vars, repository: Option<&str>) -> Result<SecretTarget, ConfigError> {
+    let name = vars
+        .input("secret-name")
+        .unwrap_or(DEFAULT_SECRET_NAME)
+        .to_owned();
+    validate_secret_name(&name)?;
+    if let Some(repository) = repository {
+        validate_repository(repository)?;
+    }
+    let scope = match (vars.input("environment"), vars.input("organization")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid {
+                input: "environment",
+                problem: "and input `organization` are both set: a secret lives in one \
+                          place; set only the one that holds it"
+                    .into(),
+            })
+        }
+        (None, Some(organization)) => {
+            validate_slug("organization", organization)?;
+            Scope::Organization {
+                organization: organization.to_owned(),
+            }
+        }
+        (environment, None) => {
+            let repository = repository.ok_or(ConfigError::Runner {
+                variable: "GITHUB_REPOSITORY",
+                problem: "is not set; the runner sets it to owner/name".into(),
+            })?;
+            match environment {
+                Some(environment) => Scope::Environment {
+                    repository: repository.to_owned(),
+                    environment: environment.to_owned(),
+                },
+                None => Scope::Repository {
+                    repository: repository.to_owned(),
+                },
+            }
+        }
+    };
+    Ok(SecretTarget { scope, name })
+}
+
+/// Input `codex-args`, split like a shell would.
+pub(super) fn codex_args(vars: &Vars) -> Result<Vec<String>, ConfigError> {
+    match vars.input("codex-args") {
+        None => Ok(Vec::new()),
+        Some(args) => shlex::split(args).ok_or_else(|| ConfigError::Invalid {
+            input: "codex-args",
+            problem: "has an unclosed quote or a trailing backslash; quote it as you would in a \
+                      shell"
+                .into(),
+        }),
+    }
+}
+
+/// Input `mode`.
+pub(super) fn mode(vars: &Vars) -> Result<Mode, ConfigError> {
+    match vars.input("mode") {
+        None | Some("exec") => Ok(Mode::Exec),
+        Some("refresh") => Ok(Mode::Refresh),
+        Some("restore") => Ok(Mode::Restore),
+        Some(other) => Err(ConfigError::Invalid {
+            input: "mode",
+            problem: format!(
+                "is \"{other}\"; expected exec (run codex exec with the prompt), refresh (keep \
+                 the login fresh without a model call) or restore (only restore auth.json for \
+                 later steps)"
+            ),
+        }),
+    }
+}
+
+/// A boolean input, `false` when not given.
+pub(super) fn flag(vars: &Vars, name: &'static str) -> Result<bool, ConfigError> {
+    vars.input(name)
+        .map_or(Ok(false), |value| parse_bool(name, value))
+}
+
+/// Input `api-timeout` bounds the default retry policy.
+pub(super) fn retry(vars: &Vars) -> Result<RetryPolicy, ConfigError> {
+    let policy = RetryPolicy::default();
+    let Some(value) = vars.input("api-timeout") else {
+        return Ok(policy);
+    };
+    let seconds = value
+        .parse::<u64>()
+        .ok()
+        .filter(|s| (1..=3600).contains(s))
+        .ok_or_else(|| ConfigError::Invalid {
+            input: "api-timeout",
+            problem: format!("is \"{value}\"; expected a number of seconds from 1 to 3600"),
+        })?;
+    Ok(policy.within(Duration::from_secs(seconds)))
+}
+
+/// Input `store`, with the artifact store's settings.
+pub(super) fn store(vars: &Vars) -> Result<StoreConfig, ConfigError> {
+    match vars.input("store") {
+        None | Some("secret") => Ok(StoreConfig::Secret),
+        Some("artifact") => Ok(StoreConfig::Artifact(artifact_settings(vars)?)),
+        Some(other) => Err(ConfigError::Invalid {
+            input: "store",
+            problem: format!(
+                "is \"{other}\"; expected secret (write the login back to a secret) or \
+                 artifact (keep it as an encrypted workflow artifact)"
+            ),
+        }),
+    }
+}
+
+/// The artifact store's inputs and runner variables.
+fn artifact_settings(vars: &Vars) -> Result<ArtifactSettings, ConfigError> {
+    let input = |name: &str| vars.input(name);
+    let get = |name: &str| vars.get(name);
+    let key = match input("artifact-key") {
+        None => {
+            return Err(ConfigError::Missing {
+                input: "artifact-key",
+                fix: "`store: artifact` encrypts the login with it: run `codex-auth keygen`, \
+                      store the key it prints as a secret (e.g. CODEX_AUTH_ARTIFACT_KEY) and pass \
+                      `artifact-key: ${{ secrets.CODEX_AUTH_ARTIFACT_KEY }}`",
+            })
+        }
+        Some(text) => ArtifactKey::parse(text).map_err(|e| ConfigError::Invalid {
+            input: "artifact-key",
+            problem: e.to_string(),
+        })?,
+    };
+    let name = input("artifact-name")
+        .unwrap_or(DEFAULT_ARTIFACT_NAME)
+        .to_owned();
+    // @actions/artifact's rules (upload/path-and-artifact-name-validation.ts).
+    if let Some(bad) = name.chars().find(|c| {
+        matches!(
+            c,
+            '"' | ':' | '<' | '>' | '|' | '*' | '?' | '\r' | '\n' | '\\' | '/'
+        )
+    }) {
+        return Err(ConfigError::Invalid {
+            input: "artifact-name",
+            problem: format!(
+                "\"{}\" contains {bad:?}, which artifact names may not",
+                name.escape_debug()
+            ),
+        });
+    }
+    let retention_days = match input("retention-days") {
+        None => None,
+        Some(value) => Some(
+            value
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=400).contains(d))
+                .ok_or_else(|| ConfigError::Invalid {
+                    input: "retention-days",
+                    problem: format!(
+                        "is \"{value}\"; expected a number of days from 1 to 400 (GitHub's \
+                         limit for private repositories; empty: the repository's retention)"
+                    ),
+                })?,
+        ),
+    };
+    // The repository's (or organization's) maximum, which the runner passes on, as the
+    // official client reads it.
+    let max_retention_days = get("GITHUB_RETENTION_DAYS").and_then(|v| v.parse::<u32>().ok());
+    let github_token = input("github-token").ok_or(ConfigError::Missing {
+        input: "github-token",
+        fix: "`store: artifact` reads the repository's artifacts with it; its default is the \
+              workflow's token (`${{ github.token }}`), which needs `permissions: actions: read`",
+    })?;
+    let repository_id = get("GITHUB_REPOSITORY_ID")
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or(ConfigError::Runner {
+            variable: "GITHUB_REPOSITORY_ID",
+            problem: "is not set to a number; the runner sets it (the artifact is bound to the \
+                      repository's id)"
+                .into(),
+        })?;
+    Ok(ArtifactSettings {
+        key,
+        name,
+        retention_days,
+        max_retention_days,
+        github_token: Secret::new(github_token),
+        repository_id,
+        results_url: get("ACTIONS_RESULTS_URL").map(str::to_owned),
+        runtime_token: get("ACTIONS_RUNTIME_TOKEN").map(Secret::new),
+    })
+}
+
+/// Input `token`, or a GitHub App's `app-id` and `app-private-key`: one or the other.
+pub(super) fn credentials(vars: &Vars) -> Result<Option<Credentials>, ConfigError> {
+    let (token, app_id, private_key) = (
+        vars.input("token"),
+        vars.input("app-id"),
+        vars.input("app-private-key"),
+    );
+    let app_id =
+        match app_id {
+            None => None,
+            Some(value) => Some(value.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(
+                || ConfigError::Invalid {
+                    input: "app-id",
+                    problem: format!(
+                        "is \"{value}\"; expected the App's numeric ID (App settings → General → \
+                         \"App ID\"), not its client ID or name"
+                    ),
+                },
+            )?),
+        };
+    match (token, app_id, private_key) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ConfigError::Invalid {
+            input: "token",
+            problem: "and the GitHub App inputs (`app-id`, `app-private-key`) are both set; \
+                      pass one way of writing the secret: either a token or the App"
+                .into(),
+        }),
+        (Some(token), None, None) => Ok(Some(Credentials::Token(Secret::new(token)))),
+        (None, Some(_), None) => Err(ConfigError::Missing {
+            input: "app-private-key",
+            fix: "`app-id` is set, so pass the App's private key too, e.g. \
+                  `app-private-key: ${{ secrets.CODEX_AUTH_APP_KEY }}` holding the .pem file \
+                  GitHub generated (App settings → Private keys)",
+        }),
+        (None, None, Some(_)) => Err(ConfigError::Missing {
+            input: "app-id",
+            fix: "`app-private-key` is set, so pass the App's numeric ID too, e.g. \
+                  `app-id: ${{ vars.CODEX_AUTH_APP_ID }}` (App settings → General → \"App ID\")",
+        }),
+        (None, Some(app_id), Some(key)) => {
+            if !key.contains("-----BEGIN") || !key.contains("PRIVATE KEY-----") {
+                return Err(ConfigError::Invalid {
+                    input: "app-private-key",
+                    problem: "is not a PEM private key; pass the whole .pem file GitHub \
+                              generated for the App, from -----BEGIN RSA PRIVATE KEY----- to \
+                              the END line, with its line breaks"
+                        .into(),
+                });
+            }
+            Ok(Some(Credentials::App {
+                app_id,
+                private_key: Secret::new(key),
+            }))
+        }
+        (None, None, None) => Ok(None),
+    }
+}

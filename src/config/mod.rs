@@ -1,0 +1,457 @@
+//! The one place that reads the outside world: `INPUT_*`, `GITHUB_*`, `RUNNER_*`, `STATE_*`,
+//! `CODEX_HOME`. Everything below takes an [`ActionConfig`], never `std::env`.
+//!
+//! - [`inputs`]: the action's inputs, parsed and checked;
+//! - the runner's variables are read here, in [`ActionConfig::from_env`];
+//! - [`validate`]: rules for names GitHub gives things, shared with the `seed` subcommand.
+//!
+//! The runner passes each input as `INPUT_<NAME>` with the name upper-cased and hyphens kept
+//! (`auth-json` → `INPUT_AUTH-JSON`), and passes declared inputs without a value as empty
+//! strings, so an empty input means "not given" here. Defaults live here as well as in
+//! `action.yml`, so the binary behaves the same when run by hand.
+
+mod inputs;
+pub(crate) mod validate;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+pub use inputs::{
+    ArtifactSettings, Credentials, Mode, StoreConfig, DEFAULT_ARTIFACT_NAME, DEFAULT_PROMPT,
+    DEFAULT_SECRET_NAME,
+};
+
+use crate::github::{RetryPolicy, SecretTarget};
+use crate::secret::Secret;
+use crate::workflow::Workflow;
+
+/// An input or runner variable that is not usable, with the fix.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required input is empty.
+    #[error("input `{input}` is empty: {fix}")]
+    Missing {
+        /// The input's name.
+        input: &'static str,
+        /// What to pass.
+        fix: &'static str,
+    },
+    /// An input with a value it cannot have.
+    #[error("input `{input}` {problem}")]
+    Invalid {
+        /// The input's name.
+        input: &'static str,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// A runner variable that is missing or malformed.
+    #[error("{variable} {problem}")]
+    Runner {
+        /// The variable.
+        variable: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The workflow run and the event that started it.
+#[derive(Debug, Clone, Default)]
+pub struct RunContext {
+    /// `GITHUB_EVENT_NAME`.
+    pub event_name: Option<String>,
+    /// The event payload (`GITHUB_EVENT_PATH`), when readable.
+    pub payload: Option<serde_json::Value>,
+    /// `GITHUB_RUN_ID`.
+    pub run_id: Option<u64>,
+    /// `GITHUB_RUN_ATTEMPT` (1 when absent).
+    pub run_attempt: u32,
+}
+
+/// Everything the two action stages read from their environment. Its `Debug` shows no value
+/// of the environment: it holds the write token and the seed.
+pub struct ActionConfig {
+    /// Input `auth-json`: the secret's value, not yet decoded.
+    pub auth_json: Option<Secret>,
+    /// Input `token`, or inputs `app-id` and `app-private-key`: what can write the secret.
+    pub credentials: Option<Credentials>,
+    /// The secret to write back to.
+    pub target: SecretTarget,
+    /// Input `store`: a secret (`target`) or an artifact.
+    pub store: StoreConfig,
+    /// `GITHUB_REPOSITORY` (`owner/name`), the repository the workflow runs in.
+    pub repository: Option<String>,
+    /// Input `mode`.
+    pub mode: Mode,
+    /// Input `prompt`.
+    pub prompt: String,
+    /// Input `codex-args`, split like a shell would.
+    pub codex_args: Vec<String>,
+    /// Input `keep`: leave auth.json in CODEX_HOME after the job (persistent runners).
+    pub keep: bool,
+    /// Input `allow-public-repository`: run even where the repository is public.
+    pub allow_public_repository: bool,
+    /// The workflow run and the event that started it.
+    pub run: RunContext,
+    /// `GITHUB_API_URL`.
+    pub api_url: String,
+    /// Retry bounds for the API.
+    pub retry: RetryPolicy,
+    /// Where Codex keeps auth.json: `CODEX_HOME`, else `$HOME/.codex`.
+    pub codex_home: PathBuf,
+    /// `GITHUB_WORKSPACE`, where Codex runs.
+    pub workspace: PathBuf,
+    /// `RUNNER_TEMP`, for scratch files.
+    pub temp_dir: PathBuf,
+    /// `RUNNER_WORKSPACE`: a host path even inside a container action (the runner does not
+    /// translate it), from which the host path of `/github/home` follows.
+    pub runner_workspace: Option<PathBuf>,
+    /// The runner's command files.
+    pub workflow: Workflow,
+    /// `STATE_*` values saved by the main stage.
+    pub state: BTreeMap<String, String>,
+    /// The whole environment, for deriving Codex's (which drops the secrets).
+    pub environment: Vec<(OsString, OsString)>,
+}
+
+impl std::fmt::Debug for ActionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionConfig")
+            .field("target", &self.target)
+            .field("codex_home", &self.codex_home)
+            .field("workspace", &self.workspace)
+            .field("api_url", &self.api_url)
+            .field("keep", &self.keep)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The step's environment as UTF-8 text.
+struct Vars(BTreeMap<String, String>);
+
+impl Vars {
+    /// A variable, trimmed; `None` when unset or blank.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// An input (`INPUT_<NAME>`), trimmed; `None` when not given.
+    fn input(&self, name: &str) -> Option<&str> {
+        self.get(&format!("INPUT_{}", name.to_ascii_uppercase()))
+    }
+
+    /// A path variable.
+    fn path(&self, name: &str) -> Option<PathBuf> {
+        self.get(name).map(PathBuf::from)
+    }
+}
+
+impl ActionConfig {
+    /// Reads the configuration from this process's environment.
+    pub fn from_process() -> Result<Self, ConfigError> {
+        Self::from_env(std::env::vars_os().collect())
+    }
+
+    /// Reads the configuration from the given variables.
+    pub fn from_env(environment: Vec<(OsString, OsString)>) -> Result<Self, ConfigError> {
+        let auth_json_not_utf8 = environment
+            .iter()
+            .any(|(k, v)| k == "INPUT_AUTH-JSON" && v.to_str().is_none());
+        if auth_json_not_utf8 {
+            return Err(ConfigError::Invalid {
+                input: "auth-json",
+                problem: "is not UTF-8 text; store auth.json as it is (UTF-8 JSON) or as base64"
+                    .into(),
+            });
+        }
+        let vars = Vars(
+            environment
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
+                .collect(),
+        );
+        let repository = vars.get("GITHUB_REPOSITORY").map(str::to_owned);
+        let target = inputs::target(&vars, repository.as_deref())?;
+        let codex_args = inputs::codex_args(&vars)?;
+        let mode = inputs::mode(&vars)?;
+        let keep = inputs::flag(&vars, "keep")?;
+        let allow_public_repository = inputs::flag(&vars, "allow-public-repository")?;
+        let retry = inputs::retry(&vars)?;
+        let run = RunContext {
+            event_name: vars.get("GITHUB_EVENT_NAME").map(str::to_owned),
+            payload: vars
+                .get("GITHUB_EVENT_PATH")
+                .and_then(|path| std::fs::read(path).ok())
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok()),
+            run_id: vars.get("GITHUB_RUN_ID").and_then(|v| v.parse().ok()),
+            run_attempt: vars
+                .get("GITHUB_RUN_ATTEMPT")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
+        };
+        let store = inputs::store(&vars)?;
+        let api_url = vars.get("GITHUB_API_URL").ok_or(ConfigError::Runner {
+            variable: "GITHUB_API_URL",
+            problem: "is not set; the runner sets it (outside a runner, set it to your \
+                      GitHub API base URL)"
+                .into(),
+        })?;
+        let api_url = validate::validate_api_url(api_url)?;
+        let codex_home = match vars.path("CODEX_HOME") {
+            Some(dir) => dir,
+            None => vars
+                .path("HOME")
+                .ok_or(ConfigError::Runner {
+                    variable: "HOME",
+                    problem: "is not set, and neither is CODEX_HOME".into(),
+                })?
+                .join(".codex"),
+        };
+        if !codex_home.is_absolute() {
+            return Err(ConfigError::Runner {
+                variable: "CODEX_HOME",
+                problem: "must be an absolute path".into(),
+            });
+        }
+        let workspace = vars
+            .path("GITHUB_WORKSPACE")
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let temp_dir = vars.path("RUNNER_TEMP").unwrap_or_else(std::env::temp_dir);
+        let state = vars
+            .0
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("STATE_")?.to_owned(), v.clone())))
+            .collect();
+
+        Ok(Self {
+            auth_json: vars
+                .0
+                .get("INPUT_AUTH-JSON")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| Secret::new(v.as_str())),
+            credentials: inputs::credentials(&vars)?,
+            target,
+            store,
+            repository,
+            mode,
+            prompt: vars.input("prompt").unwrap_or(DEFAULT_PROMPT).to_owned(),
+            codex_args,
+            keep,
+            allow_public_repository,
+            run,
+            api_url,
+            retry,
+            codex_home,
+            workspace,
+            temp_dir,
+            runner_workspace: vars.path("RUNNER_WORKSPACE"),
+            workflow: Workflow {
+                output_file: vars.path("GITHUB_OUTPUT"),
+                state_file: vars.path("GITHUB_STATE"),
+                summary_file: vars.path("GITHUB_STEP_SUMMARY"),
+                env_file: vars.path("GITHUB_ENV"),
+            },
+            state,
+            environment,
+        })
+    }
+
+    /// Input `token` or the App inputs, which both stages need.
+    pub fn credentials(&self) -> Result<&Credentials, ConfigError> {
+        self.credentials.as_ref().ok_or(ConfigError::Missing {
+            input: "token",
+            fix: "pass a token that can write the secret, e.g. `token: ${{ secrets.CODEX_AUTH_WRITE_TOKEN }}` \
+                  holding a fine-grained personal access token with \"Secrets: Read and write\" \
+                  (the workflow's GITHUB_TOKEN cannot write secrets), or a GitHub App's \
+                  `app-id` and `app-private-key`",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::Scope;
+    use pretty_assertions::assert_eq;
+
+    fn config(extra: &[(&str, &str)]) -> Result<ActionConfig, ConfigError> {
+        let mut env: Vec<(OsString, OsString)> = [
+            ("GITHUB_REPOSITORY", "octo/repo"),
+            ("GITHUB_API_URL", "https://ghe.example/api/v3/"),
+            ("HOME", "/github/home"),
+            ("INPUT_SECRET-NAME", ""),
+            ("INPUT_KEEP", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.into(), v.into())));
+        ActionConfig::from_env(env)
+    }
+
+    #[test]
+    fn empty_inputs_take_the_defaults() -> Result<(), ConfigError> {
+        let config = config(&[])?;
+        assert_eq!(config.target.name, DEFAULT_SECRET_NAME);
+        assert_eq!(config.prompt, DEFAULT_PROMPT);
+        assert!(!config.keep);
+        assert_eq!(config.codex_home, PathBuf::from("/github/home/.codex"));
+        assert_eq!(config.api_url, "https://ghe.example/api/v3");
+        Ok(())
+    }
+
+    #[test]
+    fn codex_args_split_like_a_shell() -> Result<(), ConfigError> {
+        let config = config(&[("INPUT_CODEX-ARGS", r#"-m "gpt 5" --sandbox read-only"#)])?;
+        assert_eq!(config.codex_args, ["-m", "gpt 5", "--sandbox", "read-only"]);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_inputs_name_the_input() {
+        let cases = [
+            (("INPUT_SECRET-NAME", "1ABC"), "input `secret-name` \"1ABC\" must not start with a digit"),
+            (("INPUT_SECRET-NAME", "github_x"), "input `secret-name` \"github_x\" must not start with GITHUB_ (reserved by GitHub)"),
+            (("INPUT_SECRET-NAME", "A-B"), "input `secret-name` \"A-B\" may only contain letters, digits and `_`"),
+            (("INPUT_KEEP", "yes"), "input `keep` is \"yes\"; expected true or false"),
+            (("INPUT_MODE", "restore-all"), "input `mode` is \"restore-all\"; expected exec (run codex exec with the prompt), refresh (keep the login fresh without a model call) or restore (only restore auth.json for later steps)"),
+            (("INPUT_API-TIMEOUT", "0"), "input `api-timeout` is \"0\"; expected a number of seconds from 1 to 3600"),
+            (("INPUT_CODEX-ARGS", "'open"), "input `codex-args` has an unclosed quote or a trailing backslash; quote it as you would in a shell"),
+            (("GITHUB_API_URL", "http://ghe.example"), "GITHUB_API_URL \"http://ghe.example\" must use https (plain http is only for loopback)"),
+        ];
+        for ((key, value), expected) in cases {
+            assert_eq!(
+                config(&[(key, value)])
+                    .err()
+                    .map(|e| e.to_string())
+                    .as_deref(),
+                Some(expected)
+            );
+        }
+        let both = config(&[
+            ("INPUT_ENVIRONMENT", "prod"),
+            ("INPUT_ORGANIZATION", "octo"),
+        ]);
+        assert!(matches!(
+            both,
+            Err(ConfigError::Invalid {
+                input: "environment",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn environment_and_organization_targets() -> Result<(), ConfigError> {
+        assert_eq!(
+            config(&[("INPUT_ENVIRONMENT", "prod")])?.target.scope,
+            Scope::Environment {
+                repository: "octo/repo".into(),
+                environment: "prod".into()
+            }
+        );
+        assert_eq!(
+            config(&[("INPUT_ORGANIZATION", "octo")])?.target.scope,
+            Scope::Organization {
+                organization: "octo".into()
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_token_or_an_app_but_not_both() {
+        const KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----";
+        let app = config(&[("INPUT_APP-ID", " 12345 "), ("INPUT_APP-PRIVATE-KEY", KEY)]);
+        assert!(matches!(
+            app.map(|c| c.credentials),
+            Ok(Some(Credentials::App { app_id: 12345, .. }))
+        ));
+        assert!(matches!(
+            config(&[("INPUT_TOKEN", "ghp_x")]).map(|c| c.credentials),
+            Ok(Some(Credentials::Token(_)))
+        ));
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (
+                &[("INPUT_TOKEN", "t"), ("INPUT_APP-ID", "1")],
+                "input `token` and the GitHub App inputs (`app-id`, `app-private-key`) are both set; pass one way of writing the secret: either a token or the App",
+            ),
+            (
+                &[("INPUT_APP-ID", "Iv23liABC")],
+                "input `app-id` is \"Iv23liABC\"; expected the App's numeric ID (App settings → General → \"App ID\"), not its client ID or name",
+            ),
+            (&[("INPUT_APP-ID", "7")], "input `app-private-key` is empty"),
+            (&[("INPUT_APP-PRIVATE-KEY", KEY)], "input `app-id` is empty"),
+            (
+                &[("INPUT_APP-ID", "7"), ("INPUT_APP-PRIVATE-KEY", "ssh-rsa AAAA")],
+                "input `app-private-key` is not a PEM private key",
+            ),
+        ];
+        for (inputs, expected) in cases {
+            let error = config(inputs)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.starts_with(expected), "{inputs:?}: {error}");
+        }
+        assert!(config(&[]).is_ok_and(|c| c.credentials().is_err()));
+    }
+
+    #[test]
+    fn artifact_store_inputs() {
+        const KEY: &str = "KasJ/+PTcUQr+7Owz01W1dvTjyqZtVAkkBSvHK5PONs=";
+        let base = [
+            ("INPUT_STORE", "artifact"),
+            ("INPUT_ARTIFACT-KEY", KEY),
+            ("INPUT_GITHUB-TOKEN", "ghs_x"),
+            ("GITHUB_REPOSITORY_ID", "42"),
+        ];
+        let store = config(&base).map(|c| c.store);
+        let Ok(StoreConfig::Artifact(store)) = store else {
+            panic!("expected the artifact store");
+        };
+        assert_eq!(store.name, DEFAULT_ARTIFACT_NAME);
+        assert_eq!(store.repository_id, 42);
+        assert_eq!(store.retention_days, None);
+        let cases: [(&str, &str, &str); 6] = [
+            (
+                "INPUT_STORE",
+                "s3",
+                "input `store` is \"s3\"; expected secret",
+            ),
+            ("INPUT_ARTIFACT-KEY", "", "input `artifact-key` is empty"),
+            ("INPUT_ARTIFACT-KEY", "c2hvcnQ=", "input `artifact-key` "),
+            (
+                "INPUT_ARTIFACT-NAME",
+                "a/b",
+                "input `artifact-name` \"a/b\" contains '/'",
+            ),
+            (
+                "INPUT_RETENTION-DAYS",
+                "401",
+                "input `retention-days` is \"401\"; expected a number of days from 1 to 400",
+            ),
+            (
+                "GITHUB_REPOSITORY_ID",
+                "x",
+                "GITHUB_REPOSITORY_ID is not set to a number",
+            ),
+        ];
+        for (name, value, expected) in cases {
+            let mut env: Vec<(&str, &str)> =
+                base.iter().filter(|(k, _)| *k != name).copied().collect();
+            env.push((name, value));
+            let error = config(&env)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.starts_with(expected), "{name}={value}: {error}");
+            assert!(!error.contains(KEY));
+        }
+        assert!(matches!(
+            config(&[]).map(|c| c.store),
+            Ok(StoreConfig::Secret)
+        ));
+    }
+}

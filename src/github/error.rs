@@ -1,0 +1,150 @@
+//! Why a GitHub API call failed, with what to do about it.
+
+use crate::seal::SealError;
+
+use super::SecretTarget;
+
+/// Why an API call failed, with what to do about it. Transient failures are retried before
+/// one of these is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401.
+    #[error(
+        "GitHub rejected the token (401 Bad credentials) while accessing the {target}. Check \
+         {credential}: it must be {permission}. The workflow's GITHUB_TOKEN cannot write secrets."
+    )]
+    Unauthorized {
+        /// The secret.
+        target: String,
+        /// Where the token came from.
+        credential: &'static str,
+        /// What the token needs.
+        permission: &'static str,
+    },
+    /// 403 that is not a rate limit.
+    #[error(
+        "{credential} may not access the {target} (403: {message}). It must be {permission}. \
+         The workflow's GITHUB_TOKEN cannot write secrets."
+    )]
+    Forbidden {
+        /// The secret.
+        target: String,
+        /// Where the token came from.
+        credential: &'static str,
+        /// GitHub's message.
+        message: String,
+        /// What the token needs.
+        permission: &'static str,
+    },
+    /// 404.
+    #[error(
+        "GitHub answered 404 Not Found for the {target}: check {scope_input}, and that \
+         {credential} is {permission} (GitHub answers 404, not 403, when a token may not see the \
+         repository or organization). The workflow's GITHUB_TOKEN cannot write secrets."
+    )]
+    NotFound {
+        /// The secret.
+        target: String,
+        /// Where the token came from.
+        credential: &'static str,
+        /// Which input to check.
+        scope_input: &'static str,
+        /// What the token needs.
+        permission: &'static str,
+    },
+    /// A rate limit asked for a longer wait than allowed.
+    #[error(
+        "GitHub's rate limit asks to wait {wait_secs} s before accessing the {target}, longer \
+         than input `api-timeout` allows ({max_secs} s); space out the jobs that share the \
+         token, or raise `api-timeout`."
+    )]
+    RateLimited {
+        /// The secret.
+        target: String,
+        /// Seconds GitHub asked for.
+        wait_secs: u64,
+        /// Seconds allowed.
+        max_secs: u64,
+    },
+    /// Still failing after every retry.
+    #[error(
+        "GitHub kept failing for the {target} ({seconds} s of retries, bounded by input \
+         `api-timeout`): {last}. If GitHub is having an outage, re-run the job later; if the \
+         address is wrong, check GITHUB_API_URL."
+    )]
+    GaveUp {
+        /// The secret.
+        target: String,
+        /// How long the retries took.
+        seconds: u64,
+        /// The last failure.
+        last: String,
+    },
+    /// Another status.
+    #[error("GitHub answered {status} for the {target}: {message}")]
+    Unexpected {
+        /// The secret.
+        target: String,
+        /// The HTTP status.
+        status: u16,
+        /// GitHub's message.
+        message: String,
+    },
+    /// A body that is not what the API documents.
+    #[error("GitHub's answer for the {target} is not what the API documents: {source}")]
+    BadResponse {
+        /// The secret.
+        target: String,
+        /// What was wrong.
+        #[source]
+        source: BadResponse,
+    },
+}
+
+/// What was wrong with a response body.
+#[derive(Debug, thiserror::Error)]
+pub enum BadResponse {
+    /// Not the JSON expected.
+    #[error("unexpected JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A key that is not a key.
+    #[error(transparent)]
+    Key(#[from] SealError),
+}
+
+impl ApiError {
+    /// A response body that is not what the API documents.
+    pub(crate) fn bad_response(target: &SecretTarget, source: impl Into<BadResponse>) -> Self {
+        ApiError::BadResponse {
+            target: target.to_string(),
+            source: source.into(),
+        }
+    }
+}
+
+impl ApiError {
+    /// The HTTP status behind the error, when GitHub answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Unauthorized { .. } => Some(401),
+            ApiError::Forbidden { .. } => Some(403),
+            ApiError::NotFound { .. } => Some(404),
+            ApiError::Unexpected { status, .. } => Some(*status),
+            ApiError::RateLimited { .. }
+            | ApiError::GaveUp { .. }
+            | ApiError::BadResponse { .. } => None,
+        }
+    }
+}
+
+/// An error with its chain of causes.
+pub fn describe_error(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,289 @@
+//! The GitHub REST client: one token, GitHub's retry and rate-limit rules, and the endpoints
+//! the stores use (secrets, artifacts, the results service, App installation tokens). It
+//! knows nothing of Codex or of the action's stages.
+//!
+//! Requests go through octocrab (`_get`/`_put`, which return the raw response) because the
+//! retry decisions need the status and the rate-limit headers, and because octocrab's own
+//! environment-secret routes do not URL-encode the environment name.
+
+pub mod app;
+pub mod artifacts;
+mod error;
+pub(crate) mod http;
+pub mod results;
+mod retry;
+mod secrets;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use ::http::{HeaderMap, StatusCode};
+use jiff::Timestamp;
+use octocrab::Octocrab;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use error::{describe_error, ApiError, BadResponse};
+pub use retry::RetryPolicy;
+use retry::{rate_limit_wait, Wait};
+pub use secrets::{Scope, SecretTarget, WriteOutcome};
+
+use crate::secret::Secret;
+
+#[derive(Deserialize)]
+struct WorkflowRun {
+    created_at: Timestamp,
+    run_started_at: Option<Timestamp>,
+    run_attempt: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    private: bool,
+}
+
+/// One attempt's result: what the retry loop acts on.
+enum Attempt {
+    Done(StatusCode, Vec<u8>),
+    Retry { wait: Wait, why: String },
+    Fail(ApiError),
+}
+
+/// A client of GitHub's REST API for one token.
+pub struct Client {
+    client: Octocrab,
+    policy: RetryPolicy,
+    credential: &'static str,
+}
+
+impl Client {
+    /// A client for the API at `base_url` (such as `GITHUB_API_URL`), authenticated by `token`.
+    pub fn new(base_url: &str, token: &Secret, policy: RetryPolicy) -> anyhow::Result<Self> {
+        let client = Octocrab::builder()
+            .base_uri(base_url)?
+            .personal_token(token.expose().to_owned())
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(policy.attempt_timeout))
+            .set_write_timeout(Some(policy.attempt_timeout))
+            .build()?;
+        Ok(Self {
+            client,
+            policy,
+            credential: "input `token`",
+        })
+    }
+
+    /// Names where the token came from in error messages (default: input `token`).
+    pub fn credential(mut self, described: &'static str) -> Self {
+        self.credential = described;
+        self
+    }
+
+    /// When this attempt of the workflow run was queued, which is when GitHub resolved its
+    /// repository and organization secrets: the run's `created_at`, or for a re-run the
+    /// attempt's `run_started_at`. Needs "Actions: Read".
+    pub async fn run_queued_at(
+        &self,
+        target: &SecretTarget,
+        repository: &str,
+        run_id: u64,
+        attempt: u32,
+    ) -> Result<Timestamp, ApiError> {
+        let route = format!("/repos/{repository}/actions/runs/{run_id}");
+        let (_, body) = self.send(target, Method::Get, &route, None).await?;
+        let run: WorkflowRun =
+            serde_json::from_slice(&body).map_err(|e| ApiError::bad_response(target, e))?;
+        Ok(match (attempt, run.run_attempt, run.run_started_at) {
+            (a, Some(b), Some(started)) if a > 1 && a == b => started,
+            _ => run.created_at,
+        })
+    }
+
+    /// Whether a repository is private or internal (`GET /repos/{owner}/{repo}`).
+    pub async fn repository_is_private(
+        &self,
+        target: &SecretTarget,
+        repository: &str,
+    ) -> Result<bool, ApiError> {
+        let route = format!("/repos/{repository}");
+        let (_, body) = self.send(target, Method::Get, &route, None).await?;
+        serde_json::from_slice::<Repository>(&body)
+            .map(|r| r.private)
+            .map_err(|e| ApiError::bad_response(target, e))
+    }
+
+    /// Sends one request, retrying server errors, rate limits and transport failures within
+    /// the policy's bounds.
+    async fn send(
+        &self,
+        target: &SecretTarget,
+        method: Method,
+        route: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Vec<u8>), ApiError> {
+        let started = Instant::now();
+        let mut backoff = self.policy.backoff;
+        let mut last = String::new();
+        for attempt in 1..=self.policy.attempts {
+            match self.attempt(target, method, route, body).await {
+                Attempt::Done(status, body) => return Ok((status, body)),
+                Attempt::Fail(error) => return Err(error),
+                Attempt::Retry { wait, why } => {
+                    // Only a wait GitHub asked for is refused outright; backoff is bounded by
+                    // the deadline below.
+                    let wait = match wait {
+                        Wait::Told(wait) if wait > self.policy.max_wait => {
+                            return Err(ApiError::RateLimited {
+                                target: target.to_string(),
+                                wait_secs: wait.as_secs(),
+                                max_secs: self.policy.max_wait.as_secs(),
+                            })
+                        }
+                        Wait::Told(wait) => wait,
+                        Wait::Backoff { at_least } => backoff.max(at_least),
+                    };
+                    last = why;
+                    if attempt == self.policy.attempts
+                        || started.elapsed() + wait > self.policy.deadline
+                    {
+                        break;
+                    }
+                    println!(
+                        "{method} {route}: {last}; retrying in {:.1} s (attempt {}/{})",
+                        wait.as_secs_f64(),
+                        attempt + 1,
+                        self.policy.attempts
+                    );
+                    tokio::time::sleep(wait).await;
+                    backoff = backoff.saturating_mul(2);
+                }
+            }
+        }
+        Err(ApiError::GaveUp {
+            target: target.to_string(),
+            seconds: started.elapsed().as_secs(),
+            last,
+        })
+    }
+
+    async fn attempt(
+        &self,
+        target: &SecretTarget,
+        method: Method,
+        route: &str,
+        body: Option<&Value>,
+    ) -> Attempt {
+        let request = async {
+            let response = match method {
+                Method::Get => self.client._get(route).await?,
+                Method::Put => self.client._put(route, body).await?,
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = self.client.body_to_string(response).await?.into_bytes();
+            Ok::<_, octocrab::Error>((status, headers, body))
+        };
+        let (status, headers, body) =
+            match tokio::time::timeout(self.policy.attempt_timeout, request).await {
+                Err(_) => {
+                    return Attempt::Retry {
+                        wait: Wait::Backoff {
+                            at_least: Duration::ZERO,
+                        },
+                        why: format!(
+                            "no answer within {} s",
+                            self.policy.attempt_timeout.as_secs()
+                        ),
+                    }
+                }
+                Ok(Err(error)) => {
+                    return Attempt::Retry {
+                        wait: Wait::Backoff {
+                            at_least: Duration::ZERO,
+                        },
+                        why: format!("request failed: {}", describe_error(&error)),
+                    }
+                }
+                Ok(Ok(answer)) => answer,
+            };
+        classify(target, self.credential, status, &headers, body)
+    }
+}
+
+/// Turns a response into success, a retry with its wait, or a permanent error.
+fn classify(
+    target: &SecretTarget,
+    credential: &'static str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+) -> Attempt {
+    if status.is_success() {
+        return Attempt::Done(status, body);
+    }
+    let message = github_message(&body);
+    let rate_limit = rate_limit_wait(status, headers, &message);
+    if let Some(wait) = rate_limit {
+        return Attempt::Retry {
+            wait,
+            why: format!("rate limited ({} {message})", status.as_u16()),
+        };
+    }
+    let target_name = target.to_string();
+    let permission = target.permission_needed();
+    match status.as_u16() {
+        401 => Attempt::Fail(ApiError::Unauthorized {
+            target: target_name,
+            credential,
+            permission,
+        }),
+        403 => Attempt::Fail(ApiError::Forbidden {
+            target: target_name,
+            credential,
+            message,
+            permission,
+        }),
+        404 => Attempt::Fail(ApiError::NotFound {
+            target: target_name,
+            credential,
+            scope_input: target.scope_input(),
+            permission,
+        }),
+        500..=599 => Attempt::Retry {
+            wait: Wait::Backoff {
+                at_least: Duration::ZERO,
+            },
+            why: format!("server error {}", status.as_u16()),
+        },
+        code => Attempt::Fail(ApiError::Unexpected {
+            target: target_name,
+            status: code,
+            message,
+        }),
+    }
+}
+
+fn github_message(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        message: String,
+    }
+    serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| b.message)
+        .unwrap_or_else(|_| "no message".to_owned())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Get,
+    Put,
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Method::Get => "GET",
+            Method::Put => "PUT",
+        })
+    }
+}

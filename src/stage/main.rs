@@ -1,0 +1,192 @@
+//! The main stage: load the login from the store, refuse unsafe contexts, restore it into
+//! CODEX_HOME, run Codex (or, in restore mode, hand the login to later steps), and save the
+//! refreshed login right away.
+//!
+//! Order matters: nothing is printed before the tokens are masked, Codex (which may rotate the
+//! refresh token, killing the old one) never runs unless the save can work, and the save comes
+//! before anything else that could fail after Codex.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::{read_refreshed, record_saved, set_outputs, summary, BASELINE};
+use crate::codex::{self, Exec, Refresh, RefreshFailure};
+use crate::codex_home::CodexHome;
+use crate::config::{ActionConfig, Credentials, Mode};
+use crate::context;
+use crate::failure::Failure;
+use crate::store::{self, Stage};
+
+/// How long the keep-fresh exchange with the app-server may take.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs the main stage.
+pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
+    let workflow = &config.workflow;
+    // Set before anything can fail (outputs go to a file, not the log); the post stage's
+    // outputs never reach the workflow.
+    set_outputs(workflow, false, false)?;
+    let mut store = store::open(config, Stage::Main)?;
+    context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
+    context::refuse_public_repository(config, store.github().await?).await?;
+    let stored = store.load().await?;
+
+    let home = CodexHome::new(&config.codex_home);
+    let plan = home
+        .plan_restore(workflow, &stored)
+        .with_context(|| format!("cannot read {}", home.auth_path().display()))?;
+    if plan.uses_stored() {
+        store.check_current().await?;
+    }
+    let restored = home
+        .restore(workflow, &stored, plan)
+        .with_context(|| format!("cannot write {}", home.auth_path().display()))?
+        .fingerprint();
+    // From here on the post stage must look at CODEX_HOME, whatever happens next.
+    let baseline = stored.fingerprint();
+    workflow.save_state(BASELINE, &baseline)?;
+    for (name, value) in store.state() {
+        workflow.save_state(name, &value)?;
+    }
+    if home.ensure_config()? {
+        workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
+    }
+
+    let environment = codex::environment(
+        &config.environment,
+        config.credentials.as_ref().map(Credentials::secret),
+    );
+    let outcome = match config.mode {
+        Mode::Exec => {
+            workflow.info("Running codex exec…");
+            let exec = Exec {
+                prompt: &config.prompt,
+                extra_args: &config.codex_args,
+                workspace: &config.workspace,
+                codex_home: home.dir(),
+                temp_dir: &config.temp_dir,
+                workflow,
+            };
+            exec.run(environment).await?
+        }
+        Mode::Refresh => {
+            workflow.info("Refreshing the login through codex app-server (no model call)…");
+            let refresh = Refresh {
+                workspace: &config.workspace,
+                codex_home: home.dir(),
+                workflow,
+                timeout: REFRESH_TIMEOUT,
+            };
+            refresh.run(environment).await?
+        }
+        Mode::Restore => {
+            return codex::hand_over(
+                workflow,
+                home.dir(),
+                &config.workspace,
+                config.runner_workspace.as_deref(),
+            )
+        }
+    };
+
+    // Save now, before anything else can fail: outputs of the post stage never reach the
+    // workflow, and the rotated token should not live only on this runner a moment longer
+    // than needed.
+    let file = read_refreshed(config, &home, store.as_ref())?;
+    workflow.mask_login(&file)?;
+    let refreshed = file.fingerprint() != restored;
+    let changed = file.fingerprint() != baseline;
+    let saved = if changed {
+        match store.save(&file, Stage::Main).await {
+            Ok(saved) => {
+                record_saved(workflow, &file);
+                Some(saved)
+            }
+            Err(failure) => {
+                workflow.error(failure.title, &failure.message);
+                None
+            }
+        }
+    } else {
+        workflow.info(&format!(
+            "The tokens did not change: nothing written to {}.",
+            store.describe()
+        ));
+        None
+    };
+    let written = saved.is_some();
+    workflow.set_output("exit-code", &outcome.exit_code.to_string())?;
+    workflow.set_output("final-message", &outcome.final_message)?;
+    set_outputs(workflow, refreshed, written)?;
+    let where_ = match (changed, &saved) {
+        (false, _) => "no: the tokens did not change".to_owned(),
+        (true, Some(saved)) => format!("yes, {}", saved.place),
+        (true, None) => "no: the write failed; the post stage tries again".to_owned(),
+    };
+    summary(workflow, &file, refreshed, &where_)?;
+
+    if outcome.exit_code != 0 && !changed {
+        if let Some(failure) = outcome.refresh_failure {
+            return Err(Failure::new(
+                "Codex login is no longer valid",
+                format!(
+                    "{} Nothing was written back. {}",
+                    describe(failure),
+                    store.reseed_hint()
+                ),
+            )
+            .into());
+        }
+    }
+    if outcome.exit_code != 0 {
+        let saved = if written {
+            " The refreshed login was written back first."
+        } else {
+            ""
+        };
+        let what = match config.mode {
+            Mode::Exec => format!(
+                "codex exec exited with code {}; see its output above.",
+                outcome.exit_code
+            ),
+            Mode::Refresh | Mode::Restore => outcome.final_message.clone(),
+        };
+        return Err(Failure::new("Codex failed", format!("{what}{saved}")).into());
+    }
+    if changed && !written {
+        return Err(Failure::new(
+            "Refreshed login not saved yet",
+            "the write-back failed (see the error above); the post stage tries again.",
+        )
+        .into());
+    }
+    if config.mode == Mode::Refresh && !refreshed {
+        return Err(Failure::new(
+            "Login not refreshed",
+            "Codex reported the account but did not rotate the tokens, so the keep-fresh run \
+             kept nothing fresh. Check Codex's output above; run it again later.",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn describe(failure: RefreshFailure) -> &'static str {
+    match failure {
+        RefreshFailure::Reused => {
+            "Codex could not refresh the login: the refresh token was already used. Another job \
+             or machine refreshed this login after the secret was written (serialize the jobs \
+             that share it with a workflow `concurrency:` group), or the secret was never \
+             updated after a refresh."
+        }
+        RefreshFailure::Expired => {
+            "Codex could not refresh the login: the refresh token has expired (it was not used \
+             for too long; run the keep-fresh workflow more often)."
+        }
+        RefreshFailure::Invalidated => {
+            "Codex could not refresh the login: the refresh token was revoked (a logout or a \
+             password change)."
+        }
+    }
+}

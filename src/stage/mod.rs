@@ -1,0 +1,131 @@
+//! The action's two stages, each the order of its steps and nothing else:
+//!
+//! - [`main`]: restore the login from the store, run Codex (or hand the login to later
+//!   steps), and save what Codex refreshed right away;
+//! - [`post`]: on every outcome of the job, save whatever changed since.
+//!
+//! They talk to the store only through [`crate::store::Store`], to Codex only through
+//! [`crate::codex`]. What both need (outputs, the summary, reading the refreshed file,
+//! cleaning up) is here.
+
+pub mod main;
+pub mod post;
+
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+use jiff::Timestamp;
+
+use crate::auth_file::{relative, AuthFile};
+use crate::codex_home::{CodexHome, OnDisk};
+use crate::config::ActionConfig;
+use crate::failure::Failure;
+use crate::store::Store;
+use crate::workflow::Workflow;
+
+/// `GITHUB_STATE` name of the fingerprint of the tokens the store holds: the post stage saves
+/// only when the file's differ. The runner logs state: a fingerprint is no secret.
+pub const BASELINE: &str = "baseline";
+
+/// Records what the store holds now, after a save: the post stage compares against it.
+/// Failing to record it costs at most a second save.
+fn record_saved(workflow: &Workflow, file: &AuthFile) {
+    if let Err(error) = workflow.save_state(BASELINE, &file.fingerprint()) {
+        workflow.warning(
+            "Write not recorded",
+            &format!(
+                "the save succeeded, but GITHUB_STATE could not record it ({error}); the post \
+                 stage may save the same login again."
+            ),
+        );
+    }
+}
+
+/// Reads the file Codex left, refusing a missing or damaged one: it is never written back.
+pub fn read_refreshed(
+    config: &ActionConfig,
+    home: &CodexHome,
+    store: &dyn Store,
+) -> anyhow::Result<AuthFile> {
+    let path = home.auth_path();
+    let on_disk = home
+        .read()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let failure = match on_disk {
+        OnDisk::Valid(file) => return Ok(file),
+        OnDisk::Missing => Failure::new(
+            "auth.json disappeared",
+            format!(
+                "{} is gone: something deleted it during the job (`codex logout` does, and \
+                 revokes the login). Nothing was written back; the stored login keeps its old \
+                 value, which works only if no refresh happened and the login was not revoked. {}",
+                path.display(),
+                store.reseed_hint()
+            ),
+        ),
+        OnDisk::Invalid(error) => Failure::new(
+            "auth.json is damaged",
+            format!(
+                "{} is no longer a usable login ({error}), so it was not written back and was \
+                 left in place for inspection. The stored login keeps its old value. {}",
+                path.display(),
+                store.reseed_hint()
+            ),
+        ),
+    };
+    set_outputs(&config.workflow, false, false)?;
+    config
+        .workflow
+        .summary(&format!("### codex-auth\n\n{}\n", failure.message))?;
+    Err(failure.into())
+}
+
+/// Sets the `refreshed` and `persisted` outputs.
+pub fn set_outputs(workflow: &Workflow, refreshed: bool, persisted: bool) -> anyhow::Result<()> {
+    workflow.set_flag("refreshed", refreshed)?;
+    workflow.set_flag("persisted", persisted)?;
+    Ok(())
+}
+
+/// Removes auth.json unless input `keep` is true.
+pub fn clean_up(config: &ActionConfig, home: &CodexHome) -> anyhow::Result<()> {
+    if config.keep {
+        config.workflow.info(&format!(
+            "Left {} in place (input `keep` is true).",
+            home.auth_path().display()
+        ));
+        return Ok(());
+    }
+    home.remove_auth()
+        .with_context(|| format!("cannot remove {}", home.auth_path().display()))?;
+    config
+        .workflow
+        .info(&format!("Removed {}.", home.auth_path().display()));
+    Ok(())
+}
+
+/// The job summary: facts about the login, no secret.
+pub fn summary(
+    workflow: &Workflow,
+    file: &AuthFile,
+    refreshed: bool,
+    written: &str,
+) -> anyhow::Result<()> {
+    let claims = file.claims();
+    let now = Timestamp::now();
+    let mut md = String::from("### codex-auth\n\n| | |\n|---|---|\n");
+    let plan = claims.plan.as_deref().unwrap_or("unknown");
+    let expiry = match claims.access_expires_at {
+        Some(at) => format!("{at} ({})", relative(now, at)),
+        None => "unknown (the access token has no `exp`)".to_owned(),
+    };
+    let refreshed = if refreshed { "yes" } else { "no" };
+    let last = file.last_refresh();
+    writeln!(md, "| ChatGPT plan | {plan} |")?;
+    writeln!(md, "| Access token expires | {expiry} |")?;
+    writeln!(md, "| Last refresh | {last} ({}) |", relative(now, last))?;
+    writeln!(md, "| Refreshed in this job | {refreshed} |")?;
+    writeln!(md, "| Written back | {written} |")?;
+    workflow.summary(&md)?;
+    Ok(())
+}

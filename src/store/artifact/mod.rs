@@ -1,0 +1,384 @@
+//! The artifact store: the refreshed login kept as an encrypted workflow artifact of this
+//! repository, so that the loop needs no token that can write secrets.
+//!
+//! The main stage restores the newest usable artifact (or bootstraps from input `auth-json`)
+//! after checking that an upload will be possible; a save seals the login
+//! ([`crate::seal::artifact`], bound to the repository id and the artifact name), zips it
+//! ([`archive`]) and uploads it as an artifact of this run ([`crate::github::results`]).
+//! Artifacts are found and downloaded through the REST API ([`crate::github::artifacts`]).
+
+pub mod archive;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+
+use super::{decode_seed, Saved, Stage, Store};
+use crate::auth_file::AuthFile;
+use crate::config::{ActionConfig, ArtifactSettings};
+use crate::failure::Failure;
+use crate::github::artifacts::{Artifact, Artifacts};
+use crate::github::http::Plain;
+use crate::github::results::{BackendIds, Results, ResultsError};
+use crate::github::Client;
+use crate::seal::artifact::{self as crypt, Binding, OpenError};
+use crate::secret::Secret;
+
+/// How to reseed the artifact store.
+pub const RESEED: &str = "To reseed: on a trusted machine run `codex login`, store the file as a \
+                      secret (`codex-auth seed`), and pass it as input `auth-json`: a seed newer \
+                      than the newest artifact wins.";
+
+/// The artifact store of one job stage.
+pub struct ArtifactStore<'a> {
+    config: &'a ActionConfig,
+    settings: &'a ArtifactSettings,
+    /// Main stage: input `auth-json`, decoded; a bad seed only matters when there is no
+    /// artifact to restore instead.
+    seed: Option<anyhow::Result<AuthFile>>,
+    client: Option<Client>,
+}
+
+impl<'a> ArtifactStore<'a> {
+    /// The store; the main stage decodes input `auth-json` when given.
+    pub fn open(config: &'a ActionConfig, settings: &'a ArtifactSettings, stage: Stage) -> Self {
+        let workflow = &config.workflow;
+        let seed = match stage {
+            Stage::Main => config
+                .auth_json
+                .as_ref()
+                .map(|input| decode_seed(workflow, input, RESEED)),
+            Stage::Post => None,
+        };
+        workflow.mask(&settings.github_token);
+        workflow.mask(&settings.key.to_base64());
+        if let Some(token) = &settings.runtime_token {
+            workflow.mask(token);
+        }
+        if stage == Stage::Main && config.credentials.is_some() {
+            workflow.warning(
+                "Inputs ignored",
+                "`store: artifact` writes no secret: inputs `token`, `app-id` and \
+                 `app-private-key` are not used (and need not exist); remove them.",
+            );
+        }
+        Self {
+            config,
+            settings,
+            seed,
+            client: None,
+        }
+    }
+
+    fn auth_path(&self) -> PathBuf {
+        self.config.codex_home.join(crate::codex_home::AUTH_FILE)
+    }
+
+    fn binding(&self) -> Binding<'a> {
+        Binding {
+            repository_id: self.settings.repository_id,
+            artifact_name: &self.settings.name,
+        }
+    }
+
+    /// Downloads, unzips, decrypts and validates an artifact; masks its tokens.
+    async fn open_artifact(
+        &self,
+        artifacts: &Artifacts,
+        artifact: &Artifact,
+    ) -> Result<AuthFile, Unusable> {
+        let what = format!(
+            "artifact {} ({}, run {})",
+            artifact.id,
+            artifact.name,
+            artifact
+                .workflow_run
+                .as_ref()
+                .and_then(|r| r.id)
+                .map_or_else(|| "unknown".to_owned(), |id| id.to_string())
+        );
+        let unusable = |cause: String| {
+            Unusable::Content(Failure::new(
+                "Artifact not usable",
+                format!("{what} cannot be restored: {cause}"),
+            ))
+        };
+        let zip = artifacts
+            .download(artifact, archive::MAX_ZIP_BYTES)
+            .await
+            .map_err(|e| {
+                Unusable::Unreachable(Failure::new(
+                    "Cannot read artifacts",
+                    format!(
+                        "{e} Codex was not run. Re-run the job; if it keeps failing, check \
+                         input `github-token` and `permissions: actions: read`."
+                    ),
+                ))
+            })?;
+        let sealed = archive::unzip(&zip).map_err(|e| unusable(e.to_string()))?;
+        let plain =
+            crypt::open(&self.settings.key, &self.binding(), &sealed).map_err(|e| match e {
+                OpenError::Rejected => unusable(format!(
+                    "{e} {RESEED} If input `artifact-key` changed on purpose, pass a fresh \
+                     `auth-json` once with the new key."
+                )),
+                other => unusable(other.to_string()),
+            })?;
+        let login = AuthFile::decode(plain.expose())
+            .map_err(|e| unusable(format!("it decrypts, but is not a usable login: {e}")))?;
+        self.config
+            .workflow
+            .mask_login(&login)
+            .map_err(|e| unusable(e.to_string()))?;
+        Ok(login)
+    }
+
+    /// Input `retention-days`, lowered to the repository's maximum with a warning, as the
+    /// official client does.
+    fn retention(&self) -> Option<u32> {
+        match (
+            self.settings.retention_days,
+            self.settings.max_retention_days,
+        ) {
+            (Some(days), Some(max)) if days > max => {
+                self.config.workflow.warning(
+                    "Retention lowered",
+                    &format!(
+                        "input `retention-days` is {days}, more than this repository allows \
+                         ({max}): the artifact is kept {max} days. Run keep-fresh more often \
+                         than that."
+                    ),
+                );
+                Some(max)
+            }
+            (days, _) => days,
+        }
+    }
+
+    /// Seals the login for this repository and artifact name, zips it and uploads it as an
+    /// artifact of this run; returns the artifact's id.
+    async fn upload(&self, file: &AuthFile) -> anyhow::Result<u64> {
+        let settings = self.settings;
+        let config = self.config;
+        let token = settings
+            .runtime_token
+            .clone()
+            .ok_or(ResultsError::RuntimeToken)?;
+        let url = settings
+            .results_url
+            .as_deref()
+            .ok_or(ResultsError::RuntimeToken)?;
+        config.workflow.mask(&token);
+        let results = Results::new(
+            url,
+            token,
+            Plain::new(config.retry.attempt_timeout)?,
+            config.retry,
+        )?;
+        let compact: Secret = file.to_compact_json()?;
+        let sealed = crypt::seal(&settings.key, &self.binding(), &compact);
+        let zip = archive::zip(&sealed);
+        let expires_at = self
+            .retention()
+            .map(|days| Timestamp::now() + SignedDuration::from_hours(24 * i64::from(days)));
+        Ok(results.upload(&settings.name, &zip, expires_at).await?)
+    }
+}
+
+/// Why an artifact could not be restored.
+enum Unusable {
+    /// It could not be downloaded: GitHub or blob storage failed; a re-run may work.
+    Unreachable(Failure),
+    /// It was downloaded, but is not a login sealed with this key for this repository.
+    Content(Failure),
+}
+
+#[async_trait(?Send)]
+impl Store for ArtifactStore<'_> {
+    fn describe(&self) -> String {
+        format!("artifact {}", self.settings.name)
+    }
+
+    fn reseed_hint(&self) -> String {
+        RESEED.to_owned()
+    }
+
+    async fn github(&mut self) -> anyhow::Result<&Client> {
+        if self.client.is_none() {
+            let client = Client::new(
+                &self.config.api_url,
+                &self.settings.github_token,
+                self.config.retry,
+            )?
+            .credential("input `github-token`");
+            self.client = Some(client);
+        }
+        self.client
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no GitHub client"))
+    }
+
+    /// The login to restore, newest first: the newest usable artifact, or input `auth-json`
+    /// when there is none yet or the seed is newer. Fails before Codex runs when no upload
+    /// could be made, or when no login can be had.
+    async fn load(&mut self) -> anyhow::Result<AuthFile> {
+        let config = self.config;
+        let settings = self.settings;
+        let workflow = &config.workflow;
+        let repository = config.repository.as_deref().ok_or_else(|| {
+            Failure::new(
+                "Cannot read artifacts",
+                "GITHUB_REPOSITORY is not set; the runner sets it to owner/name, which the \
+                 artifact store lists artifacts of",
+            )
+        })?;
+        // A save uploads with the job's runtime token: without it, nothing could be kept.
+        let ready = match (&settings.results_url, &settings.runtime_token) {
+            (Some(_), Some(token)) => BackendIds::from_runtime_token(token).map(|_| ()),
+            _ => Err(ResultsError::RuntimeToken),
+        };
+        ready.map_err(|error| {
+            Failure::new(
+                "Cannot upload artifacts",
+                format!(
+                    "{error}. Codex was not run: a login it refreshed could not be kept. Use \
+                     `store: secret` where the runner provides no artifact service."
+                ),
+            )
+        })?;
+
+        let artifacts = Artifacts::new(
+            &config.api_url,
+            &settings.github_token,
+            repository,
+            config.retry.attempt_timeout,
+        )?;
+        let newest = artifacts
+            .newest(&settings.name, settings.repository_id)
+            .await
+            .map_err(|error| {
+                Failure::new(
+                    "Cannot read artifacts",
+                    format!("{error} Codex was not run."),
+                )
+            })?;
+        let seed = self.seed.take();
+        let stored = match newest {
+            None => None,
+            Some(artifact) => match self.open_artifact(&artifacts, &artifact).await {
+                Ok(login) => Some((artifact, login)),
+                Err(Unusable::Unreachable(failure)) => return Err(failure.into()),
+                Err(Unusable::Content(failure)) => {
+                    // Only a seed put there after the artifact was written (a reseed, a new
+                    // key) may replace it: an older seed's refresh token was rotated away long
+                    // ago.
+                    let reseeded = matches!(
+                        (&seed, artifact.created_at),
+                        (Some(Ok(seed)), Some(created)) if seed.last_refresh() > created
+                    );
+                    if !reseeded {
+                        return Err(failure.into());
+                    }
+                    workflow.warning(
+                        "Artifact not usable",
+                        &format!(
+                            "{} Using input `auth-json`, which is newer than the artifact.",
+                            failure.message
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let login = match (stored, seed) {
+            (Some((artifact, login)), seed) => {
+                let seed = match seed {
+                    Some(Err(error)) => {
+                        workflow.warning(
+                            "Invalid auth-json ignored",
+                            &format!("{error:#} Restoring the artifact instead."),
+                        );
+                        None
+                    }
+                    Some(Ok(seed)) => Some(seed),
+                    None => None,
+                };
+                match seed {
+                    Some(seed) if seed.last_refresh() > login.last_refresh() => {
+                        workflow.info(&format!(
+                            "Input auth-json (refreshed {}) is newer than artifact {} ({}): \
+                             using it.",
+                            seed.last_refresh(),
+                            artifact.id,
+                            login.last_refresh()
+                        ));
+                        seed
+                    }
+                    _ => {
+                        workflow.info(&format!(
+                            "Restoring artifact {} ({}, refreshed {}).",
+                            artifact.id,
+                            artifact.name,
+                            login.last_refresh()
+                        ));
+                        login
+                    }
+                }
+            }
+            (None, Some(seed)) => {
+                let seed = seed?;
+                workflow.info(&format!(
+                    "No usable artifact named {} yet: starting from input auth-json.",
+                    settings.name
+                ));
+                seed
+            }
+            (None, None) => {
+                return Err(Failure::new(
+                    "No login to restore",
+                    format!(
+                        "there is no usable artifact named {} in {repository} yet (or it \
+                         expired), and input `auth-json` is empty. Codex was not run. {RESEED}",
+                        settings.name
+                    ),
+                )
+                .into())
+            }
+        };
+        Ok(login)
+    }
+
+    async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {
+        let name = &self.settings.name;
+        match self.upload(file).await {
+            Ok(id) => {
+                self.config.workflow.info(&format!(
+                    "Uploaded the refreshed login as artifact {name} (id {id}), sealed for this \
+                     repository."
+                ));
+                Ok(Saved {
+                    place: format!("as artifact {name} (id {id})"),
+                })
+            }
+            Err(error) => {
+                let next = match stage {
+                    Stage::Main => "the post stage tries again at the end of the job.",
+                    Stage::Post => {
+                        "the artifact from before this job holds a refresh token that no longer \
+                         works if the login was refreshed. Fix the cause, then pass a fresh \
+                         login as input `auth-json` once."
+                    }
+                };
+                Err(Failure::new(
+                    "Refreshed login not saved",
+                    format!(
+                        "uploading the refreshed login in {} as artifact {name} failed: \
+                         {error:#}. The file is still there; {next}",
+                        self.auth_path().display(),
+                    ),
+                ))
+            }
+        }
+    }
+}

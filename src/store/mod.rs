@@ -1,0 +1,114 @@
+//! Where the login is kept between jobs, behind one interface: [`Store`]. The stages call the
+//! interface and never know which store is in use.
+//!
+//! - [`secret`]: a repository, environment or organization secret, sealed with its public key
+//!   (input `token` or a GitHub App writes it);
+//! - [`artifact`]: an encrypted workflow artifact of this repository (only the job's own
+//!   tokens).
+//!
+//! A store owns its reads and writes of GitHub and the messages about them; it must not start
+//! Codex, touch CODEX_HOME, or print a token (every login it reads is masked first). Adding a
+//! store is one module behind [`Store`] and one arm in [`open`].
+
+pub mod artifact;
+pub mod secret;
+
+use async_trait::async_trait;
+
+use crate::auth_file::AuthFile;
+use crate::config::{ActionConfig, StoreConfig};
+use crate::failure::Failure;
+use crate::github::Client;
+use crate::secret::Secret;
+use crate::workflow::Workflow;
+
+/// Which stage of the action uses the store: the main stage's failed save leaves a retry to
+/// the post stage, the post stage's does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Restore, Codex, the first save.
+    Main,
+    /// At the end of the job, on every outcome.
+    Post,
+}
+
+/// What a successful save did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// Where the login went, for the job summary ("to the repository secret …").
+    pub place: String,
+}
+
+/// Where the login is kept between jobs.
+///
+/// The main stage calls, in order: [`Store::github`] (for the repository check),
+/// [`Store::load`], [`Store::check_current`] when Codex starts from the loaded login,
+/// [`Store::state`], then [`Store::save`] if Codex changed the tokens. The post stage calls only
+/// [`Store::save`], with what [`Store::state`] recorded available in the configuration.
+#[async_trait(?Send)]
+pub trait Store {
+    /// Where a saved login goes, for messages ("the repository secret X of o/r").
+    fn describe(&self) -> String;
+
+    /// How to put a fresh login where this store keeps it.
+    fn reseed_hint(&self) -> String;
+
+    /// The GitHub client the store reads with, connected on first use; the main stage checks
+    /// the repository's visibility with it.
+    async fn github(&mut self) -> anyhow::Result<&Client>;
+
+    /// Main stage: the newest usable login the store holds (or the seed in input
+    /// `auth-json`), validated and masked. Fails, before Codex runs, when a save could not
+    /// work or no login can be had.
+    async fn load(&mut self) -> anyhow::Result<AuthFile>;
+
+    /// Main stage, when Codex starts from the loaded login (not from a newer file already on
+    /// disk): fails when another job stored a newer login after this one received its copy.
+    async fn check_current(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// `GITHUB_STATE` values the post stage's [`Store::save`] needs. The runner logs state:
+    /// never a secret.
+    fn state(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
+    /// Saves `file`. On failure the message says what happened and how to recover; the file
+    /// stays on disk.
+    async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure>;
+}
+
+/// The store the configuration names. In the main stage, the seed in input `auth-json` is
+/// decoded and its tokens masked here, before anything else is printed.
+pub fn open(config: &ActionConfig, stage: Stage) -> anyhow::Result<Box<dyn Store + '_>> {
+    Ok(match &config.store {
+        StoreConfig::Secret => Box::new(secret::SecretStore::open(config, stage)?),
+        StoreConfig::Artifact(settings) => {
+            Box::new(artifact::ArtifactStore::open(config, settings, stage))
+        }
+    })
+}
+
+/// Decodes input `auth-json` and masks its tokens before anything else is printed. `reseed`
+/// is the store's hint, for the error.
+pub(crate) fn decode_seed(
+    workflow: &Workflow,
+    input: &Secret,
+    reseed: &str,
+) -> anyhow::Result<AuthFile> {
+    let seed = AuthFile::decode(input.expose()).map_err(|error| {
+        Failure::new(
+            "Invalid auth-json",
+            format!(
+                "input `auth-json` is not a usable Codex ChatGPT login: {error}. Codex was not \
+                 run. {reseed}"
+            ),
+        )
+    })?;
+    workflow.mask_login(&seed)?;
+    if !input.expose().contains('\n') {
+        workflow.mask(input);
+    }
+    Ok(seed)
+}

@@ -1,0 +1,133 @@
+//! The module layers of README's "How the code is laid out": every `crate::…` reference in
+//! `src/` points from a module to one strictly below it, so no module imports a stage or a
+//! store it serves, and no import circle can form.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The top-level modules, lowest first. A module may use only those of a lower rank.
+const LAYERS: &[(&str, u32)] = &[
+    ("secret", 0),
+    ("failure", 0),
+    ("auth_file", 1),
+    ("seal", 1),
+    ("workflow", 2),
+    ("github", 3),
+    ("config", 4),
+    ("codex_home", 5),
+    ("context", 5),
+    ("codex", 6),
+    ("store", 6),
+    ("stage", 7),
+    ("inspect", 7),
+    ("seed", 8),
+    ("cli", 9),
+];
+
+fn rank(module: &str) -> Option<u32> {
+    LAYERS.iter().find(|(m, _)| *m == module).map(|(_, r)| *r)
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level modules a source file names with `crate::x` or `use crate::{x, y::…}`.
+fn references(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for (at, _) in text.match_indices("crate::") {
+        let rest = &text[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // Top-level names of a grouped import: those at brace depth 0 after a `{` or `,`.
+            let mut depth = 0;
+            let mut expect_name = true;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => expect_name = true,
+                    c if expect_name && depth == 0 && c.is_ascii_alphabetic() => {
+                        found.insert(ident(&group[i..]));
+                        expect_name = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            found.insert(ident(rest));
+        }
+    }
+    found
+}
+
+#[test]
+fn modules_only_use_modules_below_them() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut violations = Vec::new();
+    let mut seen = BTreeSet::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let module = relative
+            .components()
+            .next()
+            .and_then(|c| c.as_os_str().to_str())
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let from = rank(&module).unwrap_or_else(|| {
+            panic!("src/{module} is not in the layer table of tests/integration/architecture.rs")
+        });
+        seen.insert(module.clone());
+        let text = std::fs::read_to_string(file).unwrap();
+        for used in references(&text) {
+            if used == module || used.is_empty() {
+                continue;
+            }
+            match rank(&used) {
+                Some(to) if to < from => {}
+                _ => violations.push(format!("{} uses crate::{used}", relative.display())),
+            }
+        }
+    }
+    assert_eq!(
+        violations,
+        Vec::<String>::new(),
+        "a module uses one at its own level or above"
+    );
+    // The table names only modules that exist.
+    for (module, _) in LAYERS {
+        assert!(
+            seen.contains(*module),
+            "src/{module} is gone: update LAYERS"
+        );
+    }
+}
+
+#[test]
+fn the_checker_sees_grouped_and_nested_imports() {
+    let found = references(
+        "use crate::{auth_file::AuthFile, stage::{a, b}, workflow};\nlet x = crate::store::open();",
+    );
+    assert_eq!(
+        found.into_iter().collect::<Vec<_>>(),
+        ["auth_file", "stage", "store", "workflow"]
+    );
+}
