@@ -5,7 +5,8 @@
 //! - the post stage (validate, seal, write a changed auth.json) and `gh secret set` writing the
 //!   same value, interleaved A/B;
 //! - the main stage up to where Codex would start (`mode: restore`: restore, validate,
-//!   preflight, stale-seed check, hand-over);
+//!   preflight, stale-seed check, hand-over), for a fresh login and for one about to refresh
+//!   (which adds the write probe: a probe secret created and deleted);
 //! - requests and body bytes per stage, from the server's log;
 //! - peak RSS per process (`/usr/bin/time -f %M`), and the binary's size.
 //!
@@ -202,28 +203,37 @@ fn refreshed_login(bench: &Bench, job: &Job) -> String {
     login.to_string()
 }
 
+/// The main stage until Codex would start, a fresh job each run; `stale`: a login Codex
+/// refreshes at once.
+fn main_until_codex(bench: &Bench, stale: bool) -> Cost {
+    let empty = BTreeMap::new();
+    let mut cost = Cost::default();
+    for _ in 0..RUNS {
+        let seed = bench.openai.seed(stale);
+        let mut job = bench.job(&seed);
+        let (wall, requests, bytes) = bench.measure(job.stage_command("main", &empty), "");
+        cost.wall.push(wall);
+        cost.requests.push(requests);
+        cost.bytes.push(bytes);
+    }
+    for _ in 0..RSS_RUNS {
+        let seed = bench.openai.seed(stale);
+        let mut job = bench.job(&seed);
+        cost.rss_kb
+            .push(peak_rss_kb(&job.stage_command("main", &empty), ""));
+    }
+    cost
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
     let bench = Bench::new();
     let binary = Path::new(env!("CARGO_BIN_EXE_codex-auth"));
-    let empty = BTreeMap::new();
 
-    // Main stage up to where Codex would start: a fresh job each run.
-    let mut main = Cost::default();
-    for _ in 0..RUNS {
-        let seed = bench.openai.seed(false);
-        let mut job = bench.job(&seed);
-        let (wall, requests, bytes) = bench.measure(job.stage_command("main", &empty), "");
-        main.wall.push(wall);
-        main.requests.push(requests);
-        main.bytes.push(bytes);
-    }
-    for _ in 0..RSS_RUNS {
-        let seed = bench.openai.seed(false);
-        let mut job = bench.job(&seed);
-        main.rss_kb
-            .push(peak_rss_kb(&job.stage_command("main", &empty), ""));
-    }
+    // Main stage up to where Codex would start: a fresh job each run, for a fresh login and
+    // for one about to refresh (the write probe comes in).
+    let main = main_until_codex(&bench, false);
+    let refreshing = main_until_codex(&bench, true);
 
     // Post stage and gh, interleaved (ABAB, then BABA), writing the same refreshed value.
     let seed = bench.openai.seed(false);
@@ -272,6 +282,7 @@ fn main() {
         "binary": binary.display().to_string(),
         "binary_bytes": binary_bytes,
         "main_until_codex": main.json(),
+        "main_until_codex_about_to_refresh": refreshing.json(),
         "post": post.json(),
         "gh_secret_set": gh.json(),
         "gh_over_post_median": ratio,
@@ -297,7 +308,14 @@ fn main() {
         "| {RUNS} runs each, HTTPS on loopback | median ms | p10 ms | p90 ms | requests | body bytes | peak RSS MiB |"
     );
     println!("|---|---|---|---|---|---|---|");
-    row("main stage until Codex (`mode: restore`)", &main);
+    row(
+        "main stage until Codex (`mode: restore`), fresh login",
+        &main,
+    );
+    row(
+        "main stage until Codex, login about to refresh (write probe)",
+        &refreshing,
+    );
     row("post stage: seal + write", &post);
     row("`gh secret set`", &gh);
     println!();

@@ -133,6 +133,14 @@ impl Plan {
     pub fn uses_stored(&self) -> bool {
         matches!(self, Plan::WriteStored(_))
     }
+
+    /// The login Codex starts from: the file kept on disk, or the stored one.
+    pub fn starting_login<'a>(&'a self, stored: &'a AuthFile) -> &'a AuthFile {
+        match self {
+            Plan::KeepDisk(disk) => disk,
+            Plan::WriteStored(_) => stored,
+        }
+    }
 }
 
 impl CodexHome {

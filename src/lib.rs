@@ -4,6 +4,7 @@
 //! The binary is a thin shell around [`run`]; each stage or subcommand is one module.
 
 pub mod auth_file;
+pub mod cancel;
 pub mod cli;
 pub mod codex;
 pub mod codex_home;

@@ -11,6 +11,7 @@ use super::output::{forward, AuthWatcher};
 use super::{
     codex_command, give_to, inside_git_repository, spawn, unprivileged_owner, CodexError, Outcome,
 };
+use crate::cancel::Cancellation;
 use crate::codex_home::AUTH_FILE;
 use crate::workflow::Workflow;
 
@@ -54,7 +55,11 @@ impl Exec<'_> {
     /// writes to auth.json are masked before any later line of its output is printed. A
     /// SIGTERM or SIGINT (a cancelled job) is passed on to Codex, and its exit awaited, so
     /// that a refresh in flight lands in auth.json and can still be written back.
-    pub async fn run(&self, environment: Vec<(OsString, OsString)>) -> Result<Outcome, CodexError> {
+    pub async fn run(
+        &self,
+        environment: Vec<(OsString, OsString)>,
+        cancel: &mut Cancellation,
+    ) -> Result<Outcome, CodexError> {
         let run_as = unprivileged_owner(self.workspace);
         let scratch = tempfile::Builder::new()
             .prefix("codex-auth-")
@@ -76,7 +81,7 @@ impl Exec<'_> {
         let pid = child.id();
         let (exited, exit_seen) = tokio::sync::watch::channel(false);
         let wait = async {
-            let status = wait_passing_signals(&mut child, pid).await;
+            let status = wait_passing_signals(&mut child, pid, cancel).await;
             let _ = exited.send(true);
             status
         };
@@ -106,15 +111,12 @@ impl Exec<'_> {
 async fn wait_passing_signals(
     child: &mut tokio::process::Child,
     pid: Option<u32>,
+    cancel: &mut Cancellation,
 ) -> io::Result<std::process::ExitStatus> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     loop {
         let passed = tokio::select! {
             status = child.wait() => return status,
-            _ = term.recv() => rustix::process::Signal::TERM,
-            _ = int.recv() => rustix::process::Signal::INT,
+            signal = cancel.next() => signal,
         };
         let pid = pid
             .and_then(|p| i32::try_from(p).ok())

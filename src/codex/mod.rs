@@ -13,6 +13,7 @@
 mod exec;
 mod output;
 mod refresh;
+pub mod schedule;
 
 use std::ffi::OsString;
 use std::io;

@@ -55,7 +55,11 @@ impl Credentials {
 /// Where the refreshed login is kept (input `store`).
 pub enum StoreConfig {
     /// A repository, environment or organization secret (default).
-    Secret,
+    Secret {
+        /// With input `artifact-key`: where a login goes when writing the secret fails after
+        /// Codex rotated it, an encrypted artifact that the next run restores from.
+        rescue: Option<ArtifactSettings>,
+    },
     /// An encrypted workflow artifact of this repository.
     Artifact(ArtifactSettings),
 }
@@ -177,10 +181,39 @@ pub(super) fn retry(vars: &Vars) -> Result<RetryPolicy, ConfigError> {
     Ok(policy.within(Duration::from_secs(seconds)))
 }
 
+/// GitHub's limit for a job on its hosted runners: 6 hours.
+pub const DEFAULT_JOB_TIMEOUT_MINUTES: u64 = 360;
+
+/// Input `job-timeout-minutes`: how long the job may run, which bounds when Codex may
+/// refresh the login during it.
+pub(super) fn job_timeout(vars: &Vars) -> Result<Duration, ConfigError> {
+    let minutes = match vars.input("job-timeout-minutes") {
+        None => DEFAULT_JOB_TIMEOUT_MINUTES,
+        Some(value) => value
+            .parse::<u64>()
+            .ok()
+            .filter(|m| (1..=7200).contains(m))
+            .ok_or_else(|| ConfigError::Invalid {
+                input: "job-timeout-minutes",
+                problem: format!(
+                    "is \"{value}\"; expected the job's time limit in minutes, from 1 to 7200 \
+                     (the job's `timeout-minutes`; GitHub stops jobs on its runners after 360, \
+                     on self-hosted runners after 5 days)"
+                ),
+            })?,
+    };
+    Ok(Duration::from_secs(minutes * 60))
+}
+
 /// Input `store`, with the artifact store's settings.
 pub(super) fn store(vars: &Vars) -> Result<StoreConfig, ConfigError> {
     match vars.input("store") {
-        None | Some("secret") => Ok(StoreConfig::Secret),
+        None | Some("secret") => Ok(StoreConfig::Secret {
+            rescue: match vars.input("artifact-key") {
+                Some(_) => Some(artifact_settings(vars)?),
+                None => None,
+            },
+        }),
         Some("artifact") => Ok(StoreConfig::Artifact(artifact_settings(vars)?)),
         Some(other) => Err(ConfigError::Invalid {
             input: "store",

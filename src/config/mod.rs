@@ -18,8 +18,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub use inputs::{
-    ArtifactSettings, Credentials, Mode, StoreConfig, DEFAULT_ARTIFACT_NAME, DEFAULT_PROMPT,
-    DEFAULT_SECRET_NAME,
+    ArtifactSettings, Credentials, Mode, StoreConfig, DEFAULT_ARTIFACT_NAME,
+    DEFAULT_JOB_TIMEOUT_MINUTES, DEFAULT_PROMPT, DEFAULT_SECRET_NAME,
 };
 
 use crate::github::{RetryPolicy, SecretTarget};
@@ -97,6 +97,8 @@ pub struct ActionConfig {
     pub api_url: String,
     /// Retry bounds for the API.
     pub retry: RetryPolicy,
+    /// Input `job-timeout-minutes`: how long the job may run, during which Codex may refresh.
+    pub job_timeout: std::time::Duration,
     /// Where Codex keeps auth.json: `CODEX_HOME`, else `$HOME/.codex`.
     pub codex_home: PathBuf,
     /// `GITHUB_WORKSPACE`, where Codex runs.
@@ -177,6 +179,7 @@ impl ActionConfig {
         let keep = inputs::flag(&vars, "keep")?;
         let allow_public_repository = inputs::flag(&vars, "allow-public-repository")?;
         let retry = inputs::retry(&vars)?;
+        let job_timeout = inputs::job_timeout(&vars)?;
         let run = RunContext {
             event_name: vars.get("GITHUB_EVENT_NAME").map(str::to_owned),
             payload: vars
@@ -242,6 +245,7 @@ impl ActionConfig {
             run,
             api_url,
             retry,
+            job_timeout,
             codex_home,
             workspace,
             temp_dir,
@@ -451,7 +455,7 @@ mod tests {
         }
         assert!(matches!(
             config(&[]).map(|c| c.store),
-            Ok(StoreConfig::Secret)
+            Ok(StoreConfig::Secret { rescue: None })
         ));
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! <https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation>
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use serde::Deserialize;
 
 use octocrab::models::apps::CreateInstallationAccessToken;
 use octocrab::models::AppId;
@@ -13,6 +16,23 @@ use crate::failure::Failure;
 use crate::secret::Secret;
 use crate::workflow::Workflow;
 
+/// An installation token and the permissions GitHub granted it.
+pub struct InstallationToken {
+    /// The token (masked when made).
+    pub token: Secret,
+    /// The answer's `permissions`: `secrets` → `write`, …
+    pub permissions: BTreeMap<String, String>,
+}
+
+/// The answer of `POST /app/installations/{id}/access_tokens`, the fields used. (octocrab's
+/// model of it lists only some permissions, not the secrets ones.)
+#[derive(Deserialize)]
+struct TokenAnswer {
+    token: String,
+    #[serde(default)]
+    permissions: BTreeMap<String, String>,
+}
+
 /// Looks up the App's installation on the target's repository (or organization) and makes an
 /// installation token, limited to that repository when the target is one.
 pub async fn installation_token(
@@ -22,7 +42,7 @@ pub async fn installation_token(
     target: &SecretTarget,
     policy: RetryPolicy,
     workflow: &Workflow,
-) -> anyhow::Result<Secret> {
+) -> anyhow::Result<InstallationToken> {
     let app = Octocrab::builder()
         .base_uri(api_url)?
         .app_from_rsa_pem(AppId(app_id), private_key.expose())
@@ -63,20 +83,20 @@ pub async fn installation_token(
         repositories,
         ..Default::default()
     };
-    let token = retrying(policy, || async {
-        app.apps()
-            .create_installation_access_token(installation.id, &request)
-            .await
-    })
-    .await
-    .map_err(|e| fail("making an installation token", e))?;
-    let token = Secret::new(token.token);
+    let route = format!("/app/installations/{}/access_tokens", installation.id);
+    let answer: TokenAnswer = retrying(policy, || async { app.post(&route, Some(&request)).await })
+        .await
+        .map_err(|e| fail("making an installation token", e))?;
+    let token = Secret::new(answer.token);
     workflow.mask(&token);
     workflow.info(&format!(
         "Authenticated as GitHub App {app_id} (installation {} on {account}).",
         installation.id
     ));
-    Ok(token)
+    Ok(InstallationToken {
+        token,
+        permissions: answer.permissions,
+    })
 }
 
 /// Repeats `call` on server errors, transport failures and attempts that took longer than

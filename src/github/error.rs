@@ -23,8 +23,9 @@ pub enum ApiError {
     },
     /// 403 that is not a rate limit.
     #[error(
-        "{credential} may not access the {target} (403: {message}). It must be {permission}. \
-         The workflow's GITHUB_TOKEN cannot write secrets."
+        "{credential} may not access the {target} (403: {message}{}). It must be {permission}. \
+         The workflow's GITHUB_TOKEN cannot write secrets.",
+        accepted_note(.accepted.as_deref())
     )]
     Forbidden {
         /// The secret.
@@ -35,6 +36,9 @@ pub enum ApiError {
         message: String,
         /// What the token needs.
         permission: &'static str,
+        /// `X-Accepted-GitHub-Permissions`: the fine-grained permissions the call needs, as
+        /// GitHub names them (`secrets=write`; alternatives separated by `;`).
+        accepted: Option<String>,
     },
     /// 404.
     #[error(
@@ -137,6 +141,41 @@ impl ApiError {
     }
 }
 
+/// The permissions GitHub says a call needs, as words: `secrets=write` → `"Secrets: write"`.
+/// <https://github.blog/changelog/2023-08-10-x-accepted-github-permissions-header-for-fine-grained-permission-actors>
+pub fn describe_permissions(accepted: &str) -> String {
+    let set = |set: &str| {
+        set.split(',')
+            .filter_map(|permission| {
+                let (name, level) = permission.trim().split_once('=')?;
+                let name = match name {
+                    "secrets" => "Secrets".to_owned(),
+                    "environments" => "Environments".to_owned(),
+                    "organization_secrets" => "organization Secrets".to_owned(),
+                    "actions" => "Actions".to_owned(),
+                    "metadata" => "Metadata".to_owned(),
+                    other => other.replace('_', " "),
+                };
+                Some(format!("\"{name}: {level}\""))
+            })
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    accepted
+        .split(';')
+        .map(set)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", or ")
+}
+
+fn accepted_note(accepted: Option<&str>) -> String {
+    match accepted.map(describe_permissions) {
+        Some(needed) if !needed.is_empty() => format!("; GitHub says this needs {needed}"),
+        _ => String::new(),
+    }
+}
+
 /// An error with its chain of causes.
 pub fn describe_error(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -147,4 +186,23 @@ pub fn describe_error(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_permissions_read_as_words() {
+        assert_eq!(describe_permissions("secrets=write"), "\"Secrets: write\"");
+        assert_eq!(
+            describe_permissions("repository_projects=write; organization_projects=admin"),
+            "\"repository projects: write\", or \"organization projects: admin\""
+        );
+        assert_eq!(
+            describe_permissions("environments=write,secrets=read"),
+            "\"Environments: write\" and \"Secrets: read\""
+        );
+        assert_eq!(describe_permissions(""), "");
+    }
 }

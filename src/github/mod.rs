@@ -23,7 +23,7 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use error::{describe_error, ApiError, BadResponse};
+pub use error::{describe_error, describe_permissions, ApiError, BadResponse};
 pub use retry::RetryPolicy;
 use retry::{rate_limit_wait, Wait};
 pub use secrets::{Scope, SecretTarget, WriteOutcome};
@@ -54,6 +54,9 @@ pub struct Client {
     client: Octocrab,
     policy: RetryPolicy,
     credential: &'static str,
+    /// The `X-OAuth-Scopes` header of the last answer that had one: GitHub sends it for
+    /// classic personal access tokens and OAuth tokens, listing the token's scopes.
+    scopes: std::sync::Mutex<Option<String>>,
 }
 
 impl Client {
@@ -70,7 +73,23 @@ impl Client {
             client,
             policy,
             credential: "input `token`",
+            scopes: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The token's OAuth scopes, when an answer so far listed them (`X-OAuth-Scopes`, which
+    /// GitHub sends for classic personal access tokens and OAuth tokens, not for fine-grained
+    /// or installation tokens).
+    pub fn oauth_scopes(&self) -> Option<Vec<String>> {
+        let header = self.scopes.lock().ok()?.clone()?;
+        Some(
+            header
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
     }
 
     /// Names where the token came from in error messages (default: input `token`).
@@ -177,6 +196,7 @@ impl Client {
             let response = match method {
                 Method::Get => self.client._get(route).await?,
                 Method::Put => self.client._put(route, body).await?,
+                Method::Delete => self.client._delete(route, None::<&()>).await?,
             };
             let status = response.status();
             let headers = response.headers().clone();
@@ -206,6 +226,11 @@ impl Client {
                 }
                 Ok(Ok(answer)) => answer,
             };
+        if let Some(scopes) = headers.get("x-oauth-scopes").and_then(|v| v.to_str().ok()) {
+            if let Ok(mut seen) = self.scopes.lock() {
+                *seen = Some(scopes.to_owned());
+            }
+        }
         classify(target, self.credential, status, &headers, body)
     }
 }
@@ -242,6 +267,10 @@ fn classify(
             credential,
             message,
             permission,
+            accepted: headers
+                .get("x-accepted-github-permissions")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         }),
         404 => Attempt::Fail(ApiError::NotFound {
             target: target_name,
@@ -277,6 +306,7 @@ fn github_message(body: &[u8]) -> String {
 enum Method {
     Get,
     Put,
+    Delete,
 }
 
 impl fmt::Display for Method {
@@ -284,6 +314,7 @@ impl fmt::Display for Method {
         f.write_str(match self {
             Method::Get => "GET",
             Method::Put => "PUT",
+            Method::Delete => "DELETE",
         })
     }
 }

@@ -90,6 +90,32 @@ impl SecretTarget {
         }
     }
 
+    /// The GitHub App permission (as the installation token's `permissions` names it) that
+    /// must be `write` to write this secret.
+    pub fn app_permission(&self) -> &'static str {
+        match self.scope {
+            Scope::Repository { .. } => "secrets",
+            Scope::Environment { .. } => "environments",
+            Scope::Organization { .. } => "organization_secrets",
+        }
+    }
+
+    /// The classic token scope that writes this secret (`X-OAuth-Scopes`).
+    pub fn classic_scope(&self) -> &'static str {
+        match self.scope {
+            Scope::Repository { .. } | Scope::Environment { .. } => "repo",
+            Scope::Organization { .. } => "admin:org",
+        }
+    }
+
+    /// Another secret in the same place.
+    pub fn sibling(&self, name: &str) -> SecretTarget {
+        SecretTarget {
+            scope: self.scope.clone(),
+            name: name.to_owned(),
+        }
+    }
+
     /// The input that names this target's scope, for error messages.
     pub(crate) fn scope_input(&self) -> &'static str {
         match self.scope {
@@ -195,6 +221,46 @@ impl Client {
         key: Option<PublicKey>,
     ) -> Result<WriteOutcome, ApiError> {
         let org_fields = self.org_fields(target).await?;
+        self.put_sealed(target, value, key, org_fields).await
+    }
+
+    /// Creates a secret that proves the token can write where `target` lives, with no effect
+    /// on anything else: an organization secret is made visible to no repository
+    /// (`selected`, none selected).
+    pub async fn write_probe(
+        &self,
+        probe: &SecretTarget,
+        value: &Secret,
+        key: Option<PublicKey>,
+    ) -> Result<WriteOutcome, ApiError> {
+        let org_fields = matches!(probe.scope, Scope::Organization { .. }).then(|| {
+            let mut fields = serde_json::Map::new();
+            fields.insert("visibility".into(), Value::String("selected".into()));
+            fields.insert("selected_repository_ids".into(), Value::Array(Vec::new()));
+            fields
+        });
+        self.put_sealed(probe, value, key, org_fields).await
+    }
+
+    /// Deletes a secret (`DELETE …/secrets/{name}`); one that does not exist counts as
+    /// deleted.
+    pub async fn delete_secret(&self, target: &SecretTarget) -> Result<(), ApiError> {
+        match self
+            .send(target, Method::Delete, &target.secret_route(), None)
+            .await
+        {
+            Ok(_) | Err(ApiError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_sealed(
+        &self,
+        target: &SecretTarget,
+        value: &Secret,
+        key: Option<PublicKey>,
+        org_fields: Option<serde_json::Map<String, Value>>,
+    ) -> Result<WriteOutcome, ApiError> {
         let mut key = match key {
             Some(key) => key,
             None => self.public_key(target).await?,

@@ -9,14 +9,17 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use jiff::Timestamp;
 
 use super::{read_refreshed, record_saved, set_outputs, summary, BASELINE};
+use crate::cancel::Cancellation;
+use crate::codex::schedule::{self, Outlook};
 use crate::codex::{self, Exec, Refresh, RefreshFailure};
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Credentials, Mode};
 use crate::context;
 use crate::failure::Failure;
-use crate::store::{self, Stage};
+use crate::store::{self, Loaded, Stage};
 
 /// How long the keep-fresh exchange with the app-server may take.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -24,13 +27,18 @@ const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
 /// Runs the main stage.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let workflow = &config.workflow;
+    // From here on a cancelled job stops between steps, not in the middle of one.
+    let mut cancel = Cancellation::watch()?;
     // Set before anything can fail (outputs go to a file, not the log); the post stage's
     // outputs never reach the workflow.
     set_outputs(workflow, false, false)?;
     let mut store = store::open(config, Stage::Main)?;
     context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
     context::refuse_public_repository(config, store.github().await?).await?;
-    let stored = store.load().await?;
+    let Loaded {
+        login: stored,
+        baseline,
+    } = store.load().await?;
 
     let home = CodexHome::new(&config.codex_home);
     let plan = home
@@ -39,12 +47,36 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     if plan.uses_stored() {
         store.check_current().await?;
     }
+    // Codex may rotate the refresh token, killing the stored one: only when the store is
+    // proven to take the new one may it run.
+    let outlook = schedule::outlook(
+        plan.starting_login(&stored),
+        config.mode == Mode::Refresh,
+        Timestamp::now(),
+        config.job_timeout,
+    );
+    match outlook {
+        Outlook::Possible(why) => {
+            workflow.info(&format!("Codex may refresh the login in this job: {why}."));
+            store.prove_can_save().await?;
+        }
+        Outlook::NotBefore(at) => workflow.info(&format!(
+            "Codex will not refresh the login before {at}, after this job's time limit \
+             (input `job-timeout-minutes`): no write check needed."
+        )),
+    }
+    if cancel.requested().await {
+        return Err(Failure::new(
+            "Job cancelled",
+            "the job was cancelled before Codex ran: nothing was changed.",
+        )
+        .into());
+    }
     let restored = home
         .restore(workflow, &stored, plan)
         .with_context(|| format!("cannot write {}", home.auth_path().display()))?
         .fingerprint();
     // From here on the post stage must look at CODEX_HOME, whatever happens next.
-    let baseline = stored.fingerprint();
     workflow.save_state(BASELINE, &baseline)?;
     for (name, value) in store.state() {
         workflow.save_state(name, &value)?;
@@ -68,7 +100,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
                 temp_dir: &config.temp_dir,
                 workflow,
             };
-            exec.run(environment).await?
+            exec.run(environment, &mut cancel).await?
         }
         Mode::Refresh => {
             workflow.info("Refreshing the login through codex app-server (no model call)…");

@@ -15,11 +15,12 @@ use crate::store::{self, Stage};
 /// Runs the post stage.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let workflow = &config.workflow;
+    let mut store = store::open(config, Stage::Post)?;
+    store.finish().await;
     let Some(baseline) = config.state.get(BASELINE) else {
         workflow.info("The main stage stopped before restoring auth.json: nothing to write back.");
         return Ok(());
     };
-    let mut store = store::open(config, Stage::Post)?;
     let home = CodexHome::new(&config.codex_home);
     let file = read_refreshed(config, &home, store.as_ref())?;
     workflow.mask_login(&file)?;

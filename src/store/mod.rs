@@ -4,13 +4,15 @@
 //! - [`secret`]: a repository, environment or organization secret, sealed with its public key
 //!   (input `token` or a GitHub App writes it);
 //! - [`artifact`]: an encrypted workflow artifact of this repository (only the job's own
-//!   tokens).
+//!   tokens);
+//! - [`rescue`]: the secret, with the artifact taking a rotation the secret could not.
 //!
 //! A store owns its reads and writes of GitHub and the messages about them; it must not start
 //! Codex, touch CODEX_HOME, or print a token (every login it reads is masked first). Adding a
 //! store is one module behind [`Store`] and one arm in [`open`].
 
 pub mod artifact;
+pub mod rescue;
 pub mod secret;
 
 use async_trait::async_trait;
@@ -32,6 +34,24 @@ pub enum Stage {
     Post,
 }
 
+/// The login the main stage restores, and what the store holds.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The newest usable login: Codex starts from it (unless a newer file is on disk).
+    pub login: AuthFile,
+    /// The fingerprint of the tokens the store holds now: a login that differs is saved. It
+    /// is the login's own, unless the store must be written again whatever Codex does (a
+    /// rotation rescued elsewhere that the secret does not hold yet).
+    pub baseline: String,
+}
+
+impl From<AuthFile> for Loaded {
+    fn from(login: AuthFile) -> Self {
+        let baseline = login.fingerprint();
+        Self { login, baseline }
+    }
+}
+
 /// What a successful save did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Saved {
@@ -43,8 +63,10 @@ pub struct Saved {
 ///
 /// The main stage calls, in order: [`Store::github`] (for the repository check),
 /// [`Store::load`], [`Store::check_current`] when Codex starts from the loaded login,
-/// [`Store::state`], then [`Store::save`] if Codex changed the tokens. The post stage calls only
-/// [`Store::save`], with what [`Store::state`] recorded available in the configuration.
+/// [`Store::prove_can_save`] when Codex may rotate the login during the job, [`Store::state`],
+/// then [`Store::save`] if Codex changed the tokens. The post stage calls [`Store::finish`],
+/// then [`Store::save`] if the tokens changed since, with what [`Store::state`] recorded
+/// available in the configuration.
 #[async_trait(?Send)]
 pub trait Store {
     /// Where a saved login goes, for messages ("the repository secret X of o/r").
@@ -60,13 +82,24 @@ pub trait Store {
     /// Main stage: the newest usable login the store holds (or the seed in input
     /// `auth-json`), validated and masked. Fails, before Codex runs, when a save could not
     /// work or no login can be had.
-    async fn load(&mut self) -> anyhow::Result<AuthFile>;
+    async fn load(&mut self) -> anyhow::Result<Loaded>;
 
     /// Main stage, when Codex starts from the loaded login (not from a newer file already on
     /// disk): fails when another job stored a newer login after this one received its copy.
     async fn check_current(&mut self) -> anyhow::Result<()> {
         Ok(())
     }
+
+    /// Main stage, before Codex runs, when Codex may rotate the login during the job: proves
+    /// that a save would succeed, with no effect on the stored login, or fails with what is
+    /// missing. Anything it creates on the way is removed, here or by [`Store::finish`].
+    async fn prove_can_save(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Post stage, first: removes what the main stage's checks left behind when it could not
+    /// (a probe secret whose deletion failed, a cancelled job). Failures are warnings.
+    async fn finish(&mut self) {}
 
     /// `GITHUB_STATE` values the post stage's [`Store::save`] needs. The runner logs state:
     /// never a secret.
@@ -83,7 +116,10 @@ pub trait Store {
 /// decoded and its tokens masked here, before anything else is printed.
 pub fn open(config: &ActionConfig, stage: Stage) -> anyhow::Result<Box<dyn Store + '_>> {
     Ok(match &config.store {
-        StoreConfig::Secret => Box::new(secret::SecretStore::open(config, stage)?),
+        StoreConfig::Secret { rescue: None } => Box::new(secret::SecretStore::open(config, stage)?),
+        StoreConfig::Secret {
+            rescue: Some(settings),
+        } => Box::new(rescue::RescuedSecretStore::open(config, settings, stage)?),
         StoreConfig::Artifact(settings) => {
             Box::new(artifact::ArtifactStore::open(config, settings, stage))
         }

@@ -6,13 +6,14 @@
 //! 401/403/404 a write would) and the secret's `updated_at`, which tells a stale copy of the
 //! secret from the current one.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{decode_seed, Saved, Stage, Store};
+use super::{decode_seed, Loaded, Saved, Stage, Store};
 use crate::auth_file::{AuthFile, MAX_BYTES};
 use crate::config::{ActionConfig, Credentials};
 use crate::failure::Failure;
@@ -21,13 +22,21 @@ use crate::seal::PublicKey;
 use crate::secret::Secret;
 use crate::workflow::Workflow;
 
-/// `GITHUB_STATE` names. The public key is not a secret.
+/// `GITHUB_STATE` names. Neither the public key nor a probe's name is a secret.
 mod state {
     /// The target's public key id, from the main stage's preflight.
     pub const KEY_ID: &str = "key_id";
     /// The target's public key (base64), from the main stage's preflight.
     pub const KEY: &str = "key";
+    /// A probe secret that may still exist (empty once deleted).
+    pub const PROBE: &str = "probe_secret";
 }
+
+/// The prefix of the secrets the write probe creates (and deletes at once).
+pub const PROBE_PREFIX: &str = "CODEX_AUTH_PROBE_";
+
+/// What a probe secret holds.
+const PROBE_VALUE: &str = "codex-auth write probe: safe to delete";
 
 /// How long an App's installation token (valid an hour) is used before another is made.
 const APP_TOKEN_REUSE: Duration = Duration::from_secs(45 * 60);
@@ -36,6 +45,8 @@ const APP_TOKEN_REUSE: Duration = Duration::from_secs(45 * 60);
 struct Connection {
     client: Client,
     made: Instant,
+    /// With a GitHub App: the permissions GitHub granted the installation token.
+    app_permissions: Option<BTreeMap<String, String>>,
 }
 
 /// The secret store of one job stage.
@@ -110,10 +121,11 @@ impl<'a> SecretStore<'a> {
         };
         if stale {
             match client(self.config).await {
-                Ok(client) => {
+                Ok((client, app_permissions)) => {
                     self.connection = Some(Connection {
                         client,
                         made: Instant::now(),
+                        app_permissions,
                     })
                 }
                 Err(error) if self.connection.is_none() => return Err(error),
@@ -123,6 +135,58 @@ impl<'a> SecretStore<'a> {
         match &self.connection {
             Some(connection) => Ok(&connection.client),
             None => Err(anyhow::anyhow!("no GitHub client")),
+        }
+    }
+
+    /// Proves that the token can write secrets where the target lives, without touching the
+    /// target: creates a probe secret beside it and deletes it at once. Its name is recorded
+    /// first, so that the post stage deletes it when this stage cannot (a failed delete, a
+    /// job cancelled in between: the cancellation watch lets the delete finish).
+    async fn probe(&mut self) -> anyhow::Result<()> {
+        let config = self.config;
+        let workflow = &config.workflow;
+        let name = probe_name(config.run.run_id, config.run.run_attempt);
+        let probe = self.target.sibling(&name);
+        workflow.info(&format!(
+            "Proving that {} can write secrets there: creating and deleting the {probe}…",
+            self.credential()
+        ));
+        workflow.save_state(state::PROBE, &name)?;
+        let key = self.key.clone();
+        let api = self.connect().await?;
+        if let Err(error) = api
+            .write_probe(&probe, &Secret::new(PROBE_VALUE), key)
+            .await
+        {
+            // Refused: nothing was created. Otherwise it may exist; the post stage deletes it.
+            if matches!(error.status(), Some(401 | 403 | 404 | 422)) {
+                workflow.save_state(state::PROBE, "")?;
+            }
+            return Err(refused(format!("creating the probe {probe} failed: {error}")).into());
+        }
+        match api.delete_secret(&probe).await {
+            Ok(()) => {
+                workflow.save_state(state::PROBE, "")?;
+                workflow.info(&format!(
+                    "Write access proven; deleted the probe secret {name}."
+                ));
+            }
+            Err(error) => workflow.warning(
+                "Probe secret not deleted",
+                &format!(
+                    "write access is proven, but deleting the {probe} failed: {error} The post \
+                     stage tries again; if it stays, delete it by hand: it holds no credential."
+                ),
+            ),
+        }
+        Ok(())
+    }
+
+    /// Where the token came from, for messages.
+    fn credential(&self) -> &'static str {
+        match self.config.credentials {
+            Some(Credentials::App { .. }) => "the GitHub App's installation token",
+            _ => "input `token`",
         }
     }
 
@@ -222,7 +286,7 @@ impl Store for SecretStore<'_> {
         self.connect().await
     }
 
-    async fn load(&mut self) -> anyhow::Result<AuthFile> {
+    async fn load(&mut self) -> anyhow::Result<Loaded> {
         let target = self.target;
         let seed = self
             .seed
@@ -249,13 +313,91 @@ impl Store for SecretStore<'_> {
             .map_err(cannot_persist)?;
         self.key = Some(key);
         self.updated_at = Some(updated_at);
-        Ok(seed)
+        Ok(seed.into())
     }
 
     async fn check_current(&mut self) -> anyhow::Result<()> {
         match self.updated_at {
             Some(Some(updated_at)) => self.check_not_stale(updated_at).await,
             _ => Ok(()),
+        }
+    }
+
+    async fn prove_can_save(&mut self) -> anyhow::Result<()> {
+        let target = self.target;
+        let config = self.config;
+        let workflow = &config.workflow;
+        self.connect().await?;
+        let Some(connection) = &self.connection else {
+            return Err(anyhow::anyhow!("no GitHub client"));
+        };
+        if let Some(permissions) = &connection.app_permissions {
+            let name = target.app_permission();
+            return match permissions.get(name).map(String::as_str) {
+                Some("write") => {
+                    workflow.info(&format!(
+                        "The GitHub App's installation token has `{name}: write`: it can write \
+                         the {target}."
+                    ));
+                    Ok(())
+                }
+                level => Err(refused(format!(
+                    "the GitHub App's installation token was granted `{name}: {}`, and writing \
+                     the {target} needs `{name}: write`. In the App's settings (Permissions & \
+                     events) set its {} to \"Read and write\", then approve the new \
+                     permission on its installation (Settings → GitHub Apps → Configure).",
+                    level.unwrap_or("none"),
+                    app_permission_words(name)
+                ))
+                .into()),
+            };
+        }
+        if let Some(scopes) = classic_scopes(config, &connection.client) {
+            let needed = target.classic_scope();
+            if scopes.iter().any(|s| s == needed) {
+                workflow.info(&format!(
+                    "Input `token` is a classic token with the `{needed}` scope: it can write \
+                     the {target}."
+                ));
+                return Ok(());
+            }
+            let listed = match scopes.is_empty() {
+                true => "no scope".to_owned(),
+                false => format!("the scopes `{}`", scopes.join(", ")),
+            };
+            return Err(refused(format!(
+                "input `token` is a classic personal access token with {listed}, and writing the \
+                 {target} needs the `{needed}` scope. Give the token `{needed}` (Settings → \
+                 Developer settings → Personal access tokens), or use {} instead.",
+                target.permission_needed()
+            ))
+            .into());
+        }
+        self.probe().await
+    }
+
+    async fn finish(&mut self) {
+        let config = self.config;
+        let workflow = &config.workflow;
+        let Some(name) = config.state.get(state::PROBE).filter(|n| is_probe_name(n)) else {
+            return;
+        };
+        let probe = self.target.sibling(name);
+        let deleted = match self.connect().await {
+            Ok(api) => api.delete_secret(&probe).await.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        match deleted {
+            Ok(()) => workflow.info(&format!(
+                "Deleted the {probe}, which the main stage could not delete."
+            )),
+            Err(error) => workflow.warning(
+                "Probe secret not deleted",
+                &format!(
+                    "deleting the {probe} failed: {error} It holds no credential: delete it by \
+                     hand (Settings → Secrets and variables → Actions)."
+                ),
+            ),
         }
     }
 
@@ -272,44 +414,69 @@ impl Store for SecretStore<'_> {
     async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {
         let target = self.target;
         let path = self.auth_path();
-        let not_saved = |cause: String| {
-            let next = match stage {
-                Stage::Main => "the post stage tries again at the end of the job",
-                Stage::Post => {
-                    "the secret still holds the login from before this job, whose refresh token \
-                     no longer works if the login was refreshed: fix the cause above, then reseed"
-                }
-            };
-            Failure::new(
-                "Refreshed login not saved",
-                format!(
-                    "writing the login in {} to the {target} failed: {cause} The file is still \
-                     there; {next}. {}",
+        self.write(file, stage)
+            .await
+            .map_err(|not_saved| match not_saved {
+                NotSaved::Connecting(error) => Failure::new(
+                    "Refreshed login not saved",
+                    format!(
+                    "{error} The refreshed login in {} was not written back; the file is still \
+                     there. {}",
                     path.display(),
                     reseed_hint(target)
                 ),
-            )
-        };
+                ),
+                NotSaved::Writing(cause) => {
+                    let next = match stage {
+                        Stage::Main => {
+                            "the post stage tries again at the end of the job.".to_owned()
+                        }
+                        Stage::Post => format!(
+                            "the secret still holds the login from before this job, whose refresh \
+                         token no longer works if Codex rotated it in this job (every refresh \
+                         does): the next run would fail with refresh_token_reused. Fix the \
+                         cause above, then reseed. To keep such a rotation next time instead, \
+                         set input `artifact-key` (see \"Rescue\" in the README). {}",
+                            reseed_hint(target)
+                        ),
+                    };
+                    Failure::new(
+                        "Refreshed login not saved",
+                        format!(
+                            "writing the login in {} to the {target} failed: {cause} The file is \
+                         still there; {next}",
+                            path.display(),
+                        ),
+                    )
+                }
+            })
+    }
+}
+
+/// Why a write did not happen.
+pub(super) enum NotSaved {
+    /// No client could be made (the post stage's App token, say).
+    Connecting(String),
+    /// The login was not written: why.
+    Writing(String),
+}
+
+impl SecretStore<'_> {
+    /// Writes `file` to the target secret, compact and sealed.
+    pub(super) async fn write(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, NotSaved> {
+        let target = self.target;
         let compact = file
             .to_compact_json()
-            .map_err(|e| not_saved(e.to_string()))?;
+            .map_err(|e| NotSaved::Writing(e.to_string()))?;
         if compact.expose().len() > MAX_BYTES {
-            return Err(not_saved(format!(
+            return Err(NotSaved::Writing(format!(
                 "the login is {} bytes as one line, more than the 48 KB a secret holds.",
                 compact.expose().len()
             )));
         }
         if let Err(error) = self.connect().await {
             // Only the post stage connects here; the main stage connected before Codex ran.
-            return Err(Failure::new(
-                "Refreshed login not saved",
-                format!(
-                    "{error} The refreshed login in {} was not written back; the file is still \
-                     there. {}",
-                    path.display(),
-                    reseed_hint(target)
-                ),
-            ));
+            return Err(NotSaved::Connecting(error.to_string()));
         }
         // The post stage sends one request, the write, with the key main read: it runs in
         // every job, so it skips the concurrent-write check (a GET) that main's save makes. A
@@ -322,11 +489,11 @@ impl Store for SecretStore<'_> {
         let api = self
             .connect()
             .await
-            .map_err(|e| not_saved(format!("{e:#}")))?;
+            .map_err(|e| NotSaved::Writing(format!("{e:#}")))?;
         let outcome = api
             .write_secret(target, &compact, key)
             .await
-            .map_err(|e| not_saved(e.to_string()))?;
+            .map_err(|e| NotSaved::Writing(e.to_string()))?;
         let verb = match outcome {
             WriteOutcome::Created => "Created",
             WriteOutcome::Updated => "Updated",
@@ -338,13 +505,20 @@ impl Store for SecretStore<'_> {
             place: format!("to the {target}"),
         })
     }
+
+    /// Where the login is on disk.
+    pub(super) fn login_path(&self) -> PathBuf {
+        self.auth_path()
+    }
 }
 
 /// A client for the configured credentials. With an App, this makes an installation token
-/// (two requests) and masks it.
-async fn client(config: &ActionConfig) -> anyhow::Result<Client> {
+/// (two requests) and masks it, and returns the permissions GitHub granted it.
+async fn client(
+    config: &ActionConfig,
+) -> anyhow::Result<(Client, Option<BTreeMap<String, String>>)> {
     match config.credentials()? {
-        Credentials::Token(token) => Client::new(&config.api_url, token, config.retry),
+        Credentials::Token(token) => Ok((Client::new(&config.api_url, token, config.retry)?, None)),
         Credentials::App {
             app_id,
             private_key,
@@ -358,8 +532,9 @@ async fn client(config: &ActionConfig) -> anyhow::Result<Client> {
                 &config.workflow,
             )
             .await?;
-            Ok(Client::new(&config.api_url, &token, config.retry)?
-                .credential("the GitHub App's installation token (input `app-id`)"))
+            let client = Client::new(&config.api_url, &token.token, config.retry)?
+                .credential("the GitHub App's installation token (input `app-id`)");
+            Ok((client, Some(token.permissions)))
         }
     }
 }
@@ -377,6 +552,63 @@ fn mask(workflow: &Workflow, credentials: &Credentials) {
             }
         }
     }
+}
+
+/// A failure to prove the secret can be written: Codex does not run.
+fn refused(what: String) -> Failure {
+    Failure::new(
+        "Cannot write the secret back",
+        format!(
+            "{what} Codex was not run: it may rotate the refresh token, and a rotated token that \
+             cannot be saved makes the next run fail with refresh_token_reused."
+        ),
+    )
+}
+
+/// The App permission as GitHub's settings page names it.
+fn app_permission_words(name: &str) -> &'static str {
+    match name {
+        "environments" => "repository permission \"Environments\"",
+        "organization_secrets" => "organization permission \"Secrets\"",
+        _ => "repository permission \"Secrets\"",
+    }
+}
+
+/// The scopes of a classic token (or an OAuth token), from an answer already received; `None`
+/// for fine-grained personal access tokens and App tokens, whose permissions no header lists.
+fn classic_scopes(config: &ActionConfig, client: &Client) -> Option<Vec<String>> {
+    let Some(Credentials::Token(token)) = &config.credentials else {
+        return None;
+    };
+    // github_pat_: fine-grained; ghs_, ghu_, ghr_: a GitHub App's tokens.
+    let fine_grained = ["github_pat_", "ghs_", "ghu_", "ghr_"]
+        .iter()
+        .any(|prefix| token.expose().starts_with(prefix));
+    if fine_grained {
+        return None;
+    }
+    client.oauth_scopes()
+}
+
+/// A probe secret's name: unique to this run attempt, and saying what it is.
+fn probe_name(run_id: Option<u64>, attempt: u32) -> String {
+    use crypto_box::aead::rand_core::RngCore as _;
+    let random = crypto_box::aead::OsRng.next_u32();
+    format!(
+        "{PROBE_PREFIX}{}_{attempt}_{random:08X}",
+        run_id.unwrap_or_default()
+    )
+}
+
+/// Whether `name` is one [`probe_name`] makes: the post stage deletes only those, whatever
+/// else `GITHUB_STATE` says (a process in the job could append to it).
+fn is_probe_name(name: &str) -> bool {
+    name.strip_prefix(PROBE_PREFIX).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '_' || ('A'..='F').contains(&c))
+    })
 }
 
 /// How to put a fresh login into the target secret.
@@ -404,4 +636,27 @@ pub fn reseed_hint(target: &SecretTarget) -> String {
          secret set {name} {gh}`).",
         name = target.name
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_names_are_unique_and_recognised() {
+        let a = probe_name(Some(4242), 2);
+        let b = probe_name(Some(4242), 2);
+        assert_ne!(a, b);
+        assert!(a.starts_with("CODEX_AUTH_PROBE_4242_2_"), "{a}");
+        assert!(is_probe_name(&a) && is_probe_name(&b));
+        crate::config::validate::validate_secret_name(&a).unwrap();
+        for forged in [
+            "CODEX_AUTH_JSON",
+            "CODEX_AUTH_PROBE_",
+            "CODEX_AUTH_PROBE_1_x",
+            "OTHER",
+        ] {
+            assert!(!is_probe_name(forged), "{forged}");
+        }
+    }
 }

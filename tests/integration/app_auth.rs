@@ -123,10 +123,49 @@ fn app_installed_on_the_repository_writes_the_refreshed_login() {
     assert_key_not_shown(&key, &[&main]);
     world.assert_no_secret_leaked(&[&main]);
 
+    // The token's answer said `secrets: write`: no probe was needed.
+    assert!(
+        main.stdout.contains("has `secrets: write`"),
+        "{}",
+        main.stdout
+    );
+    assert!(world.github.probe_requests().is_empty());
+
     // Nothing changed since main wrote: the post stage makes no token.
     let post = job.post(&main);
     post.assert_ok();
     assert_eq!(world.github.issued_tokens().len(), 1);
+}
+
+#[test]
+fn an_app_that_may_only_read_secrets_stops_before_codex_without_a_probe() {
+    let world = World::new(Responses::Ok);
+    let key = AppKey::generate();
+    world.github.add_app_with(
+        APP_ID,
+        &key.public_pem,
+        serde_json::json!({"secrets": "read", "actions": "read", "metadata": "read"}),
+    );
+    world.github.install_app(APP_ID, REPO);
+    let mut job = app_job(&world, &key);
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    let message = annotation(&main, "Cannot write the secret back");
+    for part in [
+        "granted `secrets: read`",
+        "needs `secrets: write`",
+        "set its repository permission \"Secrets\" to \"Read and write\"",
+        "Codex was not run",
+    ] {
+        assert!(message.contains(part), "{part:?} missing in {message}");
+    }
+    assert!(job.codex_calls().is_empty());
+    assert_eq!(world.openai.rotations(), 0);
+    assert!(
+        world.github.probe_requests().is_empty(),
+        "the token's answer said enough: no probe"
+    );
+    assert_eq!(world.github.count("PUT"), 0);
 }
 
 #[test]

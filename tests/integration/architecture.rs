@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     ("secret", 0),
     ("failure", 0),
+    ("cancel", 0),
     ("auth_file", 1),
     ("seal", 1),
     ("workflow", 2),

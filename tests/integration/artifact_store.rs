@@ -47,32 +47,18 @@ impl Store {
         let mut job = Job::new(&self.world.github, &self.world.openai);
         let runtime = self
             .artifacts
-            .runtime_token(&artifacts::Job::new(REPO, run_id, job_id));
-        self.runtime_tokens.borrow_mut().push(runtime.clone());
+            .enroll(&mut job, REPOSITORY_ID, run_id, job_id);
+        self.runtime_tokens.borrow_mut().push(runtime);
         job.input("store", "artifact")
             .input("artifact-key", self.key.to_base64().expose())
             .input("auth-json", seed.map(Value::to_string).unwrap_or_default())
-            .env("GITHUB_API_URL", self.artifacts.api_url())
-            .env("GITHUB_REPOSITORY_ID", REPOSITORY_ID.to_string())
-            .env("GITHUB_RUN_ID", run_id.to_string())
-            .env("ACTIONS_RESULTS_URL", self.artifacts.results_url())
-            .env("ACTIONS_RUNTIME_TOKEN", runtime);
+            .env("GITHUB_API_URL", self.artifacts.api_url());
         job
     }
 
     /// The newest finalized artifact, opened with the key.
     fn newest_login(&self) -> Value {
-        let newest = self
-            .artifacts
-            .artifacts()
-            .into_iter()
-            .filter(|a| a.name == NAME)
-            .max_by_key(|a| a.id)
-            .expect("an artifact");
-        let zip = self.artifacts.zip(newest.id).unwrap();
-        let sealed = archive::unzip(&zip).unwrap();
-        let plain = crypt::open(&self.key, &binding(REPOSITORY_ID, NAME), &sealed).unwrap();
-        serde_json::from_str(plain.expose()).unwrap()
+        self.artifacts.newest_login(NAME, &self.key, REPOSITORY_ID)
     }
 
     /// Stores `login` as if an earlier run had uploaded it, sealed with `key` for `bound_to`.

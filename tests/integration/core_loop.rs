@@ -16,9 +16,13 @@ fn requests(world: &World) -> Vec<(String, String)> {
         .github
         .requests()
         .into_iter()
-        .map(|r| (r.method, r.path))
+        .map(|r| (r.method, github::normalize_probe(&r.path)))
         .collect()
 }
+
+/// The write probe of a fine-grained token: a probe secret created beside the target, then
+/// deleted.
+const PROBE_PATH: &str = "/repos/octo/repo/actions/secrets/CODEX_AUTH_PROBE_*";
 
 fn get(path: &str) -> (String, String) {
     ("GET".to_owned(), path.to_owned())
@@ -70,18 +74,22 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
         stored["tokens"]["refresh_token"],
         seed["tokens"]["refresh_token"]
     );
-    // Before Codex: the public key (preflight), the secret's metadata and the run. After: the
-    // metadata again (another job's write?) and the PUT, with the key from the preflight.
+    // Before Codex: the public key (preflight), the secret's metadata, the run, and (the
+    // access token has expired, so Codex refreshes) the write probe. After: the metadata again
+    // (another job's write?) and the PUT, with the key from the preflight.
     assert_eq!(
         requests(&world),
         [
             get("/repos/octo/repo/actions/secrets/public-key"),
             get(SECRET_PATH),
             get("/repos/octo/repo/actions/runs/4242"),
+            put(PROBE_PATH),
+            ("DELETE".to_owned(), PROBE_PATH.to_owned()),
             get(SECRET_PATH),
             put(SECRET_PATH),
         ]
     );
+    world.assert_no_probe_left(&github::repo(REPO));
     assert!(
         main.summary.contains("| ChatGPT plan | pro |"),
         "{}",
@@ -96,7 +104,7 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
     let post = job.post(&main);
     post.assert_ok();
     assert!(post.stdout.contains("nothing to write"), "{}", post.stdout);
-    assert_eq!(requests(&world).len(), 5);
+    assert_eq!(requests(&world).len(), 7);
     assert!(
         !job.codex_home().join("auth.json").exists(),
         "auth.json must be removed"
@@ -237,7 +245,7 @@ fn failing_codex_still_persists_the_last_rotation() {
 
     let post = job.post(&main);
     post.assert_ok();
-    assert_eq!(world.github.count("PUT"), 1);
+    assert_eq!(world.writes(), 1);
     world.assert_no_secret_leaked(&[&main, &post]);
 }
 
@@ -267,7 +275,8 @@ fn reused_refresh_token_writes_nothing_and_says_how_to_reseed() {
 
         let post = job.post(&main);
         post.assert_ok();
-        assert_eq!(world.github.count("PUT"), 0);
+        assert_eq!(world.writes(), 0);
+        world.assert_no_probe_left(&github::repo(REPO));
         assert_eq!(world.stored(), seed);
         world.assert_no_secret_leaked(&[&main, &post]);
     }
@@ -551,9 +560,10 @@ fn a_key_rotated_while_codex_runs_is_fetched_again() {
         .into_iter()
         .map(|r| (r.method, r.status))
         .collect();
-    // After Codex: the secret's metadata, the PUT with the old key (422), the new key, the PUT.
+    // After the preflight and the probe (PUT, DELETE): the secret's metadata, the PUT with the
+    // old key (422), the new key, the PUT.
     assert_eq!(
-        statuses[3..],
+        statuses[5..],
         [
             ("GET".into(), 200),
             ("PUT".into(), 422),
@@ -672,7 +682,7 @@ fn codex_deleting_or_truncating_auth_json_is_never_written_back() {
         let post = job.post(&main);
         assert_eq!(post.code, 1, "{}\n{}", post.stdout, post.stderr);
         assert!(annotation(&post, title).contains("To reseed"));
-        assert_eq!(world.github.count("PUT"), 0);
+        assert_eq!(world.writes(), 0);
         world.assert_no_secret_leaked(&[&main, &post]);
     }
 }

@@ -15,5 +15,7 @@ mod libsodium;
 mod modes;
 mod openapi;
 mod reliability;
+mod rescue;
 mod seed;
 mod support;
+mod write_proof;

@@ -40,11 +40,7 @@ fn restore_then_host_step(world: &World, job: &mut Job, runner_uid: u32) -> (Sta
     );
     assert_eq!(String::from_utf8_lossy(&step.stdout).trim(), "OK");
     assert!(world.openai.rotations() >= 1);
-    assert_eq!(
-        world.github.count("PUT"),
-        0,
-        "nothing written before the post stage"
-    );
+    assert_eq!(world.writes(), 0, "nothing written before the post stage");
 
     let post = job.post(&main);
     post.assert_ok();

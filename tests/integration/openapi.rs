@@ -33,6 +33,7 @@ fn exchange(
             response => response.to_string().into_bytes(),
         },
         injected: false,
+        token: None,
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 
-use super::{decode_seed, Saved, Stage, Store};
+use super::{decode_seed, Loaded, Saved, Stage, Store};
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, ArtifactSettings};
 use crate::failure::Failure;
@@ -71,6 +71,22 @@ impl<'a> ArtifactStore<'a> {
         }
     }
 
+    /// The store as the rescue of the secret store: no seed of its own, its tokens masked.
+    pub fn rescue(config: &'a ActionConfig, settings: &'a ArtifactSettings) -> Self {
+        let workflow = &config.workflow;
+        workflow.mask(&settings.github_token);
+        workflow.mask(&settings.key.to_base64());
+        if let Some(token) = &settings.runtime_token {
+            workflow.mask(token);
+        }
+        Self {
+            config,
+            settings,
+            seed: None,
+            client: None,
+        }
+    }
+
     fn auth_path(&self) -> PathBuf {
         self.config.codex_home.join(crate::codex_home::AUTH_FILE)
     }
@@ -80,6 +96,67 @@ impl<'a> ArtifactStore<'a> {
             repository_id: self.settings.repository_id,
             artifact_name: &self.settings.name,
         }
+    }
+
+    /// Whether an upload can be made: the runner passed the results service's URL and a
+    /// runtime token that names this job.
+    pub(super) fn ready_to_upload(&self) -> Result<(), ResultsError> {
+        match (&self.settings.results_url, &self.settings.runtime_token) {
+            (Some(_), Some(token)) => BackendIds::from_runtime_token(token).map(|_| ()),
+            _ => Err(ResultsError::RuntimeToken),
+        }
+    }
+
+    /// The newest artifact of this name, opened. Fails when the artifacts cannot be listed or
+    /// the newest downloaded.
+    pub(super) async fn newest(&self) -> anyhow::Result<Newest> {
+        let config = self.config;
+        let settings = self.settings;
+        let repository = config.repository.as_deref().ok_or_else(|| {
+            Failure::new(
+                "Cannot read artifacts",
+                "GITHUB_REPOSITORY is not set; the runner sets it to owner/name, which the \
+                 artifact store lists artifacts of",
+            )
+        })?;
+        let artifacts = Artifacts::new(
+            &config.api_url,
+            &settings.github_token,
+            repository,
+            config.retry.attempt_timeout,
+        )?;
+        let newest = artifacts
+            .newest(&settings.name, settings.repository_id)
+            .await
+            .map_err(|error| {
+                Failure::new(
+                    "Cannot read artifacts",
+                    format!("{error} Codex was not run."),
+                )
+            })?;
+        let Some(artifact) = newest else {
+            return Ok(Newest::None);
+        };
+        Ok(match self.open_artifact(&artifacts, &artifact).await {
+            Ok(login) => Newest::Found(artifact, Box::new(login)),
+            Err(Unusable::Unreachable(failure)) => return Err(failure.into()),
+            Err(Unusable::Content(failure)) => Newest::Unusable(artifact, failure),
+        })
+    }
+
+    /// Saves the login as an artifact of this run; returns the artifact's id.
+    pub(super) async fn upload_login(&self, file: &AuthFile) -> anyhow::Result<u64> {
+        let id = self.upload(file).await?;
+        self.config.workflow.info(&format!(
+            "Uploaded the refreshed login as artifact {} (id {id}), sealed for this repository.",
+            self.settings.name
+        ));
+        Ok(id)
+    }
+
+    /// The artifact's name.
+    pub(super) fn name(&self) -> &str {
+        &self.settings.name
     }
 
     /// Downloads, unzips, decrypts and validates an artifact; masks its tokens.
@@ -186,6 +263,16 @@ impl<'a> ArtifactStore<'a> {
     }
 }
 
+/// The newest artifact of a name.
+pub(super) enum Newest {
+    /// There is none (or all expired).
+    None,
+    /// It holds a usable login.
+    Found(Artifact, Box<AuthFile>),
+    /// It was downloaded, but is not a login sealed with this key for this repository.
+    Unusable(Artifact, Failure),
+}
+
 /// Why an artifact could not be restored.
 enum Unusable {
     /// It could not be downloaded: GitHub or blob storage failed; a re-run may work.
@@ -222,23 +309,10 @@ impl Store for ArtifactStore<'_> {
     /// The login to restore, newest first: the newest usable artifact, or input `auth-json`
     /// when there is none yet or the seed is newer. Fails before Codex runs when no upload
     /// could be made, or when no login can be had.
-    async fn load(&mut self) -> anyhow::Result<AuthFile> {
-        let config = self.config;
+    async fn load(&mut self) -> anyhow::Result<Loaded> {
         let settings = self.settings;
-        let workflow = &config.workflow;
-        let repository = config.repository.as_deref().ok_or_else(|| {
-            Failure::new(
-                "Cannot read artifacts",
-                "GITHUB_REPOSITORY is not set; the runner sets it to owner/name, which the \
-                 artifact store lists artifacts of",
-            )
-        })?;
-        // A save uploads with the job's runtime token: without it, nothing could be kept.
-        let ready = match (&settings.results_url, &settings.runtime_token) {
-            (Some(_), Some(token)) => BackendIds::from_runtime_token(token).map(|_| ()),
-            _ => Err(ResultsError::RuntimeToken),
-        };
-        ready.map_err(|error| {
+        let workflow = &self.config.workflow;
+        self.ready_to_upload().map_err(|error| {
             Failure::new(
                 "Cannot upload artifacts",
                 format!(
@@ -247,49 +321,29 @@ impl Store for ArtifactStore<'_> {
                 ),
             )
         })?;
-
-        let artifacts = Artifacts::new(
-            &config.api_url,
-            &settings.github_token,
-            repository,
-            config.retry.attempt_timeout,
-        )?;
-        let newest = artifacts
-            .newest(&settings.name, settings.repository_id)
-            .await
-            .map_err(|error| {
-                Failure::new(
-                    "Cannot read artifacts",
-                    format!("{error} Codex was not run."),
-                )
-            })?;
         let seed = self.seed.take();
-        let stored = match newest {
-            None => None,
-            Some(artifact) => match self.open_artifact(&artifacts, &artifact).await {
-                Ok(login) => Some((artifact, login)),
-                Err(Unusable::Unreachable(failure)) => return Err(failure.into()),
-                Err(Unusable::Content(failure)) => {
-                    // Only a seed put there after the artifact was written (a reseed, a new
-                    // key) may replace it: an older seed's refresh token was rotated away long
-                    // ago.
-                    let reseeded = matches!(
-                        (&seed, artifact.created_at),
-                        (Some(Ok(seed)), Some(created)) if seed.last_refresh() > created
-                    );
-                    if !reseeded {
-                        return Err(failure.into());
-                    }
-                    workflow.warning(
-                        "Artifact not usable",
-                        &format!(
-                            "{} Using input `auth-json`, which is newer than the artifact.",
-                            failure.message
-                        ),
-                    );
-                    None
+        let stored = match self.newest().await? {
+            Newest::None => None,
+            Newest::Found(artifact, login) => Some((artifact, *login)),
+            Newest::Unusable(artifact, failure) => {
+                // Only a seed put there after the artifact was written (a reseed, a new key)
+                // may replace it: an older seed's refresh token was rotated away long ago.
+                let reseeded = matches!(
+                    (&seed, artifact.created_at),
+                    (Some(Ok(seed)), Some(created)) if seed.last_refresh() > created
+                );
+                if !reseeded {
+                    return Err(failure.into());
                 }
-            },
+                workflow.warning(
+                    "Artifact not usable",
+                    &format!(
+                        "{} Using input `auth-json`, which is newer than the artifact.",
+                        failure.message
+                    ),
+                );
+                None
+            }
         };
         let login = match (stored, seed) {
             (Some((artifact, login)), seed) => {
@@ -338,29 +392,27 @@ impl Store for ArtifactStore<'_> {
                 return Err(Failure::new(
                     "No login to restore",
                     format!(
-                        "there is no usable artifact named {} in {repository} yet (or it \
-                         expired), and input `auth-json` is empty. Codex was not run. {RESEED}",
-                        settings.name
+                        "there is no usable artifact named {} in {} yet (or it expired), and \
+                         input `auth-json` is empty. Codex was not run. {RESEED}",
+                        settings.name,
+                        self.config
+                            .repository
+                            .as_deref()
+                            .unwrap_or("this repository")
                     ),
                 )
                 .into())
             }
         };
-        Ok(login)
+        Ok(login.into())
     }
 
     async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {
         let name = &self.settings.name;
-        match self.upload(file).await {
-            Ok(id) => {
-                self.config.workflow.info(&format!(
-                    "Uploaded the refreshed login as artifact {name} (id {id}), sealed for this \
-                     repository."
-                ));
-                Ok(Saved {
-                    place: format!("as artifact {name} (id {id})"),
-                })
-            }
+        match self.upload_login(file).await {
+            Ok(id) => Ok(Saved {
+                place: format!("as artifact {name} (id {id})"),
+            }),
             Err(error) => {
                 let next = match stage {
                     Stage::Main => "the post stage tries again at the end of the job.",

@@ -486,6 +486,56 @@ impl Artifacts {
         self.lock().rest.clone()
     }
 
+    /// Gives `job` what the runner gives a step of job `job_id` of run `run_id` in the
+    /// repository with id `repository_id`: the ids, the results service's URL and a runtime
+    /// token for that job, which it returns.
+    pub fn enroll(
+        &self,
+        job: &mut super::job::Job,
+        repository_id: u64,
+        run_id: u64,
+        job_id: u64,
+    ) -> String {
+        let repository = self
+            .lock()
+            .repositories
+            .iter()
+            .find(|(_, id)| **id == repository_id)
+            .map(|(name, _)| name.clone())
+            .unwrap_or_else(|| panic!("add_repository(…, {repository_id}) first"));
+        let runtime = self.runtime_token(&Job::new(&repository, run_id, job_id));
+        job.env("GITHUB_REPOSITORY_ID", repository_id.to_string())
+            .env("GITHUB_RUN_ID", run_id.to_string())
+            .env("ACTIONS_RESULTS_URL", self.results_url())
+            .env("ACTIONS_RUNTIME_TOKEN", runtime.clone());
+        runtime
+    }
+
+    /// The login in the newest finalized artifact named `name`, opened with `key` as bound
+    /// to `repository_id`.
+    pub fn newest_login(
+        &self,
+        name: &str,
+        key: &codex_auth::seal::artifact::ArtifactKey,
+        repository_id: u64,
+    ) -> Value {
+        use codex_auth::seal::artifact::{open, Binding};
+        let newest = self
+            .artifacts()
+            .into_iter()
+            .filter(|a| a.name == name)
+            .max_by_key(|a| a.id)
+            .expect("an artifact");
+        let zip = self.zip(newest.id).unwrap();
+        let sealed = codex_auth::store::artifact::archive::unzip(&zip).unwrap();
+        let binding = Binding {
+            repository_id,
+            artifact_name: name,
+        };
+        let plain = open(key, &binding, &sealed).unwrap();
+        serde_json::from_str(plain.expose()).unwrap()
+    }
+
     /// The REST half of the service, to mount on another local server: the action reads
     /// artifacts and writes secrets through one `GITHUB_API_URL`, so a local GitHub serving
     /// the Secrets API can hand the artifact routes ([`RestApi::serves`]) to
@@ -693,6 +743,7 @@ async fn handle(
                 .map(str::to_owned),
             response: response_body.to_vec(),
             injected: false,
+            token: None,
         });
     }
     inner.calls.push(Call {
@@ -729,7 +780,8 @@ fn twirp_error(code: &str, msg: &str) -> Response {
     (status, Json(json!({"code": code, "msg": msg}))).into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The token of an `authorization: Bearer …` (or `token …`) header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

@@ -2,6 +2,24 @@
 //! does: a real Curve25519 key pair per scope, sealed boxes opened with the private key,
 //! `key_id` checked, 201 on create and 204 on update, GitHub's 401/403/404/422 bodies, and
 //! `created_at`/`updated_at` kept per secret.
+//!
+//! Tokens and what they may do, as GitHub tells them apart:
+//! - fine-grained tokens (`github_pat_…`) and installation tokens (`ghs_…`) get
+//!   `X-Accepted-GitHub-Permissions` on every secrets answer (`secrets=read` for a read,
+//!   `secrets=write` for a write; `environments=…`, `organization_secrets=…` by scope); a
+//!   read-only one ([`Access::ReadOnly`]) reads keys and metadata and is refused writes with
+//!   403 "Resource not accessible by personal access token";
+//! - classic tokens ([`GitHub::add_classic_token`]) get `X-OAuth-Scopes` on every answer;
+//!   without `repo` (repositories, environments) or `admin:org` (organizations) they may read
+//!   but not write. GitHub itself hides a private repository from a classic token without
+//!   `repo` (404 on reads too): the server is kinder there, so that the action's own scope
+//!   check, not the read, is what refuses;
+//! - an App's installation token carries the permissions the App was given
+//!   ([`GitHub::add_app_with`]): `write` writes, `read` reads, none is refused.
+//!
+//! Where it is kinder than GitHub: one key pair per scope for every token, no secondary rate
+//! limits unless injected ([`Fault`]), and any repository answers the run and repository
+//! routes once its scope exists.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +46,8 @@ pub enum Access {
     NoSecrets,
     /// Secrets only: no "Actions: Read", so workflow runs answer 403.
     SecretsOnly,
+    /// "Secrets: Read-only": reads keys and metadata, every write and delete answers 403.
+    ReadOnly,
 }
 
 /// A secret as GitHub keeps it (the value decrypted, for the tests to check).
@@ -66,6 +86,8 @@ pub struct Request {
     pub response: Vec<u8>,
     /// Whether the answer was an injected [`Fault`] rather than the API's own.
     pub injected: bool,
+    /// The `authorization` the request carried (the token, for the tests' own checks).
+    pub token: Option<String>,
 }
 
 struct ScopeState {
@@ -97,6 +119,8 @@ pub struct Fault {
     pub headers: Vec<(&'static str, String)>,
     /// The message of GitHub's error body.
     pub message: &'static str,
+    /// Answer every matching request so, not only the next one.
+    pub always: bool,
 }
 
 impl Fault {
@@ -113,7 +137,14 @@ impl Fault {
             status,
             headers: Vec::new(),
             message,
+            always: false,
         }
+    }
+
+    /// Answers every matching request, not only the next one.
+    pub fn always(mut self) -> Self {
+        self.always = true;
+        self
     }
 
     /// Adds a header.
@@ -134,9 +165,22 @@ pub struct Run {
     pub run_attempt: u32,
 }
 
+/// A request held before it is answered: the test acts while the action waits.
+#[derive(Debug, Clone)]
+struct Hold {
+    method: &'static str,
+    path_contains: String,
+    delay: std::time::Duration,
+}
+
 #[derive(Default)]
 struct Inner {
+    /// Installation tokens and the permissions they were granted.
+    app_tokens: BTreeMap<String, Value>,
     faults: Vec<Fault>,
+    holds: Vec<Hold>,
+    classic: BTreeMap<String, Vec<String>>,
+    artifacts: Option<super::artifacts::RestApi>,
     runs: BTreeMap<u64, Run>,
     public: Vec<String>,
     tokens: BTreeMap<String, Access>,
@@ -151,6 +195,8 @@ struct Inner {
 /// A GitHub App: its public key and where it is installed.
 struct App {
     key: jsonwebtoken::DecodingKey,
+    /// What its installation tokens may do (`{"secrets": "write", …}`).
+    permissions: Value,
     /// Installation id → the account (`owner/repo` for a repository installation, `org`
     /// for an organization's, whose repositories are all included).
     installations: BTreeMap<u64, String>,
@@ -172,6 +218,22 @@ pub struct GitHub {
     inner: Arc<Mutex<Inner>>,
     server: Server,
     tls: bool,
+}
+
+/// The prefix of the action's write-probe secrets.
+pub const PROBE_PREFIX: &str = "CODEX_AUTH_PROBE_";
+
+/// `path` with a probe secret's name (random in part) as `CODEX_AUTH_PROBE_*`, for comparing
+/// request sequences.
+pub fn normalize_probe(path: &str) -> String {
+    match path.find(PROBE_PREFIX) {
+        None => path.to_owned(),
+        Some(at) => {
+            let rest = &path[at + PROBE_PREFIX.len()..];
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            format!("{}{PROBE_PREFIX}*{}", &path[..at], &rest[end..])
+        }
+    }
 }
 
 /// The scope key of a repository.
@@ -314,6 +376,13 @@ impl GitHub {
         self.lock().faults.push(fault);
     }
 
+    /// Drops every fault not yet answered, and every hold.
+    pub fn clear_faults(&self) {
+        let mut inner = self.lock();
+        inner.faults.clear();
+        inner.holds.clear();
+    }
+
     /// Replaces a scope's key pair, as GitHub does from time to time.
     pub fn rotate_key(&self, scope: &str) {
         let mut inner = self.lock();
@@ -325,16 +394,63 @@ impl GitHub {
         state.key_id = fresh.key_id;
     }
 
-    /// Registers a GitHub App by its id and RSA public key (PEM), installed nowhere yet.
+    /// Registers a GitHub App by its id and RSA public key (PEM), installed nowhere yet, with
+    /// the permissions to write secrets anywhere.
     pub fn add_app(&self, app_id: u64, public_key_pem: &[u8]) {
+        self.add_app_with(
+            app_id,
+            public_key_pem,
+            json!({"secrets": "write", "environments": "write", "organization_secrets": "write",
+                   "actions": "read", "metadata": "read"}),
+        );
+    }
+
+    /// Registers a GitHub App with the permissions its installation tokens get.
+    pub fn add_app_with(&self, app_id: u64, public_key_pem: &[u8], permissions: Value) {
         let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem).unwrap();
         self.lock().apps.insert(
             app_id,
             App {
                 key,
+                permissions,
                 installations: BTreeMap::new(),
             },
         );
+    }
+
+    /// Accepts a classic personal access token with these OAuth scopes.
+    pub fn add_classic_token(&self, token: &str, scopes: &[&str]) {
+        let mut inner = self.lock();
+        inner.classic.insert(
+            token.to_owned(),
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+        );
+        inner.tokens.insert(token.to_owned(), Access::Write);
+    }
+
+    /// Holds every request whose method matches and whose path contains `path_contains` for
+    /// `delay` before answering it.
+    pub fn hold(&self, method: &'static str, path_contains: &str, delay: std::time::Duration) {
+        self.lock().holds.push(Hold {
+            method,
+            path_contains: path_contains.to_owned(),
+            delay,
+        });
+    }
+
+    /// Serves the artifact routes of `artifacts` too, as GitHub serves them beside the
+    /// secrets: one `GITHUB_API_URL` for both.
+    pub fn mount_artifacts(&self, artifacts: super::artifacts::RestApi) {
+        self.lock().artifacts = Some(artifacts);
+    }
+
+    /// The names of the secrets a scope holds.
+    pub fn secret_names(&self, scope: &str) -> Vec<String> {
+        self.lock()
+            .scopes
+            .get(scope)
+            .map(|s| s.secrets.values().map(|v| v.name.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Installs the App on a repository (`owner/repo`) or an organization; returns the
@@ -364,6 +480,23 @@ impl GitHub {
     /// Every request so far.
     pub fn requests(&self) -> Vec<Request> {
         self.lock().requests.clone()
+    }
+
+    /// Writes (PUT) of the secret `name` in any scope: the login's writes, not the probe's.
+    pub fn writes(&self, name: &str) -> usize {
+        let suffix = format!("/secrets/{name}");
+        self.requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.ends_with(&suffix))
+            .count()
+    }
+
+    /// The requests about write-probe secrets.
+    pub fn probe_requests(&self) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.contains(PROBE_PREFIX))
+            .collect()
     }
 
     /// Requests with a given method.
@@ -444,14 +577,31 @@ async fn handle(
         }
         return StatusCode::NO_CONTENT.into_response();
     }
-    let fault = {
+    let (fault, hold, artifacts) = {
         let mut inner = inner.lock().unwrap();
         let at = inner
             .faults
             .iter()
             .position(|f| f.method == method.as_str() && uri.path().ends_with(&f.path_suffix));
-        at.map(|i| inner.faults.remove(i))
+        let fault = match at {
+            Some(i) if inner.faults[i].always => Some(inner.faults[i].clone()),
+            Some(i) => Some(inner.faults.remove(i)),
+            None => None,
+        };
+        let hold = inner
+            .holds
+            .iter()
+            .find(|h| h.method == method.as_str() && uri.path().contains(&h.path_contains))
+            .map(|h| h.delay);
+        let artifacts = inner
+            .artifacts
+            .clone()
+            .filter(|_| super::artifacts::RestApi::serves(uri.path()));
+        (fault, hold, artifacts)
     };
+    if let Some(delay) = hold {
+        tokio::time::sleep(delay).await;
+    }
     let injected = fault.is_some();
     let response = match fault {
         Some(fault) => {
@@ -462,7 +612,10 @@ async fn handle(
             }
             response
         }
-        None => route(&inner, &method, &uri, &headers, &body),
+        None => match artifacts {
+            Some(artifacts) => artifacts.answer(&method, &uri, &headers),
+            None => route(&inner, &method, &uri, &headers, &body),
+        },
     };
     let (parts, response_body) = response.into_parts();
     let response_body = axum::body::to_bytes(response_body, usize::MAX)
@@ -483,11 +636,62 @@ async fn handle(
             .map(str::to_owned),
         response: response_body.to_vec(),
         injected,
+        token: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     });
     Response::from_parts(parts, axum::body::Body::from(response_body))
 }
 
+/// The API's answer, with the headers GitHub adds for the kind of token: `X-OAuth-Scopes`
+/// for classic tokens, `X-Accepted-GitHub-Permissions` for fine-grained and installation
+/// tokens on the secrets routes.
 fn route(
+    inner: &Mutex<Inner>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let token = super::artifacts::bearer(headers).map(str::to_owned);
+    let mut response = answer(inner, method, uri, headers, body);
+    let inner = inner.lock().unwrap();
+    let Some(token) = token else {
+        return response;
+    };
+    if let Some(scopes) = inner.classic.get(&token) {
+        response
+            .headers_mut()
+            .insert("x-oauth-scopes", scopes.join(", ").parse().unwrap());
+    } else if token.starts_with("github_pat_") || token.starts_with("ghs_") {
+        if let Some((permission, _)) = secrets_permission(uri.path()) {
+            let level = if method == Method::GET {
+                "read"
+            } else {
+                "write"
+            };
+            response.headers_mut().insert(
+                "x-accepted-github-permissions",
+                format!("{permission}={level}").parse().unwrap(),
+            );
+        }
+    }
+    response
+}
+
+/// For a secrets route: the fine-grained permission it needs, and the classic scope.
+fn secrets_permission(path: &str) -> Option<(&'static str, &'static str)> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["repos", _, _, "actions", "secrets", ..] => Some(("secrets", "repo")),
+        ["repos", _, _, "environments", _, "secrets", ..] => Some(("environments", "repo")),
+        ["orgs", _, "actions", "secrets", ..] => Some(("organization_secrets", "admin:org")),
+        _ => None,
+    }
+}
+
+fn answer(
     inner: &Mutex<Inner>,
     method: &Method,
     uri: &Uri,
@@ -647,10 +851,29 @@ fn route(
     if let Some(jwt) = token.filter(|t| t.matches('.').count() == 2) {
         return app_route(&mut inner, method, uri, jwt, body);
     }
-    let access = match token.and_then(|t| inner.tokens.get(t)) {
+    let Some(token) = token.map(str::to_owned) else {
+        return error(StatusCode::UNAUTHORIZED, "Requires authentication", "");
+    };
+    let mut access = match inner.tokens.get(&token) {
         Some(access) => *access,
         None => return error(StatusCode::UNAUTHORIZED, "Bad credentials", ""),
     };
+    // What the token may do with the secrets on this path: a classic token by its scopes, an
+    // installation token by the permissions its App was granted.
+    if let Some((permission, scope)) = secrets_permission(uri.path()) {
+        if let Some(scopes) = inner.classic.get(&token) {
+            if !scopes.iter().any(|s| s == scope) {
+                access = Access::ReadOnly;
+            }
+        }
+        if let Some(granted) = inner.app_tokens.get(&token) {
+            access = match granted[permission].as_str() {
+                Some("write") => Access::Write,
+                Some("read") => Access::ReadOnly,
+                _ => Access::NoSecrets,
+            };
+        }
+    }
     let segments: Vec<String> = uri
         .path()
         .trim_start_matches('/')
@@ -769,6 +992,13 @@ fn route(
         );
     }
     let organization = scope.starts_with("orgs/");
+    if access == Access::ReadOnly && method != Method::GET {
+        return error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by personal access token",
+            "",
+        );
+    }
     match (method, rest) {
         (&Method::GET, ["public-key"]) => {
             let state = &inner.scopes[&scope];
@@ -815,6 +1045,13 @@ fn route(
             }
         }
         (&Method::PUT, [name]) => put_secret(&mut inner, &scope, name, body, organization),
+        (&Method::DELETE, [name]) => {
+            let state = inner.scopes.get_mut(&scope).unwrap();
+            match state.secrets.remove(&name.to_ascii_uppercase()) {
+                Some(_) => StatusCode::NO_CONTENT.into_response(),
+                None => error(StatusCode::NOT_FOUND, "Not Found", ""),
+            }
+        }
         _ => error(StatusCode::NOT_FOUND, "Not Found", ""),
     }
 }
@@ -1017,7 +1254,9 @@ fn app_route(inner: &mut Inner, method: &Method, uri: &Uri, jwt: &str, body: &By
                 );
             }
             let token = format!("ghs_test{}{}", id, inner.issued.len());
+            let permissions = app.permissions.clone();
             inner.tokens.insert(token.clone(), Access::Write);
+            inner.app_tokens.insert(token.clone(), permissions.clone());
             inner.issued.push(IssuedToken {
                 app_id,
                 installation: id,
@@ -1031,7 +1270,7 @@ fn app_route(inner: &mut Inner, method: &Method, uri: &Uri, jwt: &str, body: &By
                 Json(json!({
                     "token": token,
                     "expires_at": expires,
-                    "permissions": {"secrets": "write", "actions": "read", "metadata": "read"},
+                    "permissions": permissions,
                     "repository_selection": "selected",
                 })),
             )

@@ -34,6 +34,7 @@ pub const DECLARED_INPUTS: &[&str] = &[
     "keep",
     "allow-public-repository",
     "api-timeout",
+    "job-timeout-minutes",
     "store",
     "artifact-key",
     "artifact-name",
@@ -391,6 +392,17 @@ impl Job {
             .unwrap()
     }
 
+    /// Starts the main stage without waiting, keeping what it writes, for a test that acts
+    /// while it runs (a signal at a chosen moment); [`Spawned::finish`] waits and reads it.
+    pub fn spawn_main_recording(&mut self) -> Spawned {
+        let (mut command, files) = self.command("main", &BTreeMap::new());
+        let log = self.dir.path().join(format!("spawned-{}", self.steps));
+        let stdout = fs::File::create(log.with_extension("out")).unwrap();
+        let stderr = fs::File::create(log.with_extension("err")).unwrap();
+        let child = command.stdout(stdout).stderr(stderr).spawn().unwrap();
+        Spawned { child, files, log }
+    }
+
     fn command(
         &mut self,
         stage: &str,
@@ -499,22 +511,9 @@ impl Job {
     }
 
     fn stage(&mut self, stage: &str, state: &BTreeMap<String, String>) -> StageRun {
-        let (command, [output, state_file, summary, env_file]) = self.command(stage, state);
+        let (command, files) = self.command(stage, state);
         let out = run_bounded(command, Duration::from_secs(300));
-        let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
-        let output_file = read(&output);
-        let state_text = read(&state_file);
-        StageRun {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            outputs: parse_file_command(&output_file),
-            state: parse_file_command(&state_text),
-            output_file,
-            state_file: state_text,
-            summary: read(&summary),
-            env_file: read(&env_file),
-        }
+        stage_run(out, &files)
     }
 
     /// The Codex invocations so far.
@@ -539,6 +538,46 @@ impl Job {
             }
         }
         calls
+    }
+}
+
+/// A stage started by [`Job::spawn_main_recording`].
+pub struct Spawned {
+    /// The process.
+    pub child: std::process::Child,
+    files: [PathBuf; 4],
+    log: PathBuf,
+}
+
+impl Spawned {
+    /// Waits for the stage and reads what it left, as [`Job::main`] does.
+    pub fn finish(mut self) -> StageRun {
+        let status = self.child.wait().unwrap();
+        let out = std::process::Output {
+            status,
+            stdout: fs::read(self.log.with_extension("out")).unwrap_or_default(),
+            stderr: fs::read(self.log.with_extension("err")).unwrap_or_default(),
+        };
+        stage_run(out, &self.files)
+    }
+}
+
+/// What a finished stage left: its output and the runner's files.
+fn stage_run(out: std::process::Output, files: &[PathBuf; 4]) -> StageRun {
+    let [output, state_file, summary, env_file] = files;
+    let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
+    let output_file = read(output);
+    let state_text = read(state_file);
+    StageRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        outputs: parse_file_command(&output_file),
+        state: parse_file_command(&state_text),
+        output_file,
+        state_file: state_text,
+        summary: read(summary),
+        env_file: read(env_file),
     }
 }
 

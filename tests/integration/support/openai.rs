@@ -16,6 +16,11 @@ use serde_json::{json, Value};
 use super::serve::{serve, Server, TestCa};
 use super::{jwt, now};
 
+/// How long the access tokens this server issues are valid: well past a job's six hours, so
+/// that a fresh login is one Codex does not refresh during a job (the action then proves no
+/// write access); a stale one is already expired.
+pub const ACCESS_TOKEN_SECONDS: i64 = 10 * 86_400;
+
 /// How the model endpoint answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Responses {
@@ -109,10 +114,14 @@ impl OpenAi {
     }
 
     /// A seed auth.json whose refresh token is live. `stale` makes the access token expired,
-    /// so Codex refreshes at start-up; otherwise it is valid for an hour.
+    /// so Codex refreshes at start-up; otherwise it is valid for [`ACCESS_TOKEN_SECONDS`].
     pub fn seed(&self, stale: bool) -> Value {
         let mut inner = self.lock();
-        let exp = if stale { now() - 3600 } else { now() + 3600 };
+        let exp = if stale {
+            now() - 3600
+        } else {
+            now() + ACCESS_TOKEN_SECONDS
+        };
         let tokens = inner.issue(exp);
         inner.auth_json(&tokens, now() - 86_400)
     }
@@ -271,7 +280,7 @@ async fn handle(
             }
             let code = if inner.live_refresh.remove(&token) {
                 inner.used_refresh.insert(token);
-                let fresh = inner.issue(now() + 3600);
+                let fresh = inner.issue(now() + ACCESS_TOKEN_SECONDS);
                 inner.log.push(format!("refresh ok ({reason})"));
                 return Json(json!({
                     "id_token": fresh.id_token,

@@ -52,6 +52,22 @@ impl World {
         serde_json::from_str(&secret.value).unwrap()
     }
 
+    /// How many times the action wrote the login to the secret (probe writes aside).
+    pub fn writes(&self) -> usize {
+        self.github.writes(SECRET)
+    }
+
+    /// No write-probe secret is left in `scope`, and every probe made was deleted.
+    pub fn assert_no_probe_left(&self, scope: &str) {
+        let left: Vec<String> = self
+            .github
+            .secret_names(scope)
+            .into_iter()
+            .filter(|n| n.starts_with(github::PROBE_PREFIX))
+            .collect();
+        assert_eq!(left, Vec::<String>::new(), "a probe secret was left behind");
+    }
+
     /// The secret holds the login the OpenAI server issued last: the live refresh token.
     pub fn assert_secret_holds_the_latest_login(&self) {
         let stored = self.stored();
