@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::Mutex;
 
+use super::events::Events;
 use super::output::{forward, AuthWatcher};
+use super::sandbox::{self, Sandbox};
 use super::{
     codex_command, give_to, inside_git_repository, spawn, unprivileged_owner, CodexError, Outcome,
 };
@@ -33,8 +35,9 @@ pub struct Exec<'a> {
 }
 
 impl Exec<'_> {
-    /// The arguments after `codex`.
-    pub fn arguments(&self, last_message: &Path) -> Vec<OsString> {
+    /// The arguments after `codex`: JSON events (shown as text, and counted), the sandbox
+    /// override when there is one, then the user's arguments, which win over both.
+    pub fn arguments(&self, last_message: &Path, sandbox: &Sandbox) -> Vec<OsString> {
         let mut args: Vec<OsString> = vec!["exec".into()];
         if !inside_git_repository(self.workspace) {
             args.push("--skip-git-repo-check".into());
@@ -45,6 +48,13 @@ impl Exec<'_> {
             "--output-last-message".into(),
             last_message.into(),
         ]);
+        if let Some(config) = sandbox.override_config() {
+            args.extend(["-c".into(), config.into()]);
+        }
+        // A second `--json` would make Codex refuse its arguments.
+        if !self.extra_args.iter().any(|a| a == "--json") {
+            args.push("--json".into());
+        }
         args.extend(self.extra_args.iter().map(OsString::from));
         args.push("--".into());
         args.push(self.prompt.into());
@@ -64,14 +74,23 @@ impl Exec<'_> {
         let scratch = tempfile::Builder::new()
             .prefix("codex-auth-")
             .tempdir_in(self.temp_dir)?;
-        let last_message = scratch.path().join("last-message.txt");
-        let mut command = codex_command(self.workspace, self.codex_home, environment);
-        command
-            .args(self.arguments(&last_message))
-            .stdin(Stdio::null());
         if let Some((uid, gid)) = run_as {
             give_to(scratch.path(), uid, gid)?;
         }
+        let sandbox = sandbox::decide(
+            self.extra_args,
+            self.workspace,
+            scratch.path(),
+            environment.clone(),
+            run_as,
+        )
+        .await?;
+        self.workflow.info(&sandbox.describe());
+        let last_message = scratch.path().join("last-message.txt");
+        let mut command = codex_command(self.workspace, self.codex_home, environment);
+        command
+            .args(self.arguments(&last_message, &sandbox))
+            .stdin(Stdio::null());
         let mut child = spawn(command, self.codex_home, run_as)?;
         let watcher = Mutex::new(AuthWatcher::new(self.codex_home.join(AUTH_FILE)));
         let out = tokio::io::stdout();
@@ -85,10 +104,23 @@ impl Exec<'_> {
             let _ = exited.send(true);
             status
         };
+        let broken = match &sandbox {
+            Sandbox::Chosen(_, refused) => refused.clone(),
+            Sandbox::Unavailable(refused) => Some(refused.clone()),
+            Sandbox::Codex | Sandbox::FullAccess(_) => None,
+        };
+        let mut events = Events::new(broken);
         let (exit, out_failure, err_failure) = tokio::join!(
             wait,
-            forward(stdout, &out, &watcher, self.workflow, exit_seen.clone()),
-            forward(stderr, &out, &watcher, self.workflow, exit_seen),
+            forward(
+                stdout,
+                &out,
+                &watcher,
+                self.workflow,
+                exit_seen.clone(),
+                Some(&mut events)
+            ),
+            forward(stderr, &out, &watcher, self.workflow, exit_seen, None),
         );
         let status = exit?;
         let exit_code = status
@@ -103,6 +135,7 @@ impl Exec<'_> {
             exit_code,
             final_message,
             refresh_failure: out_failure?.or(err_failure?),
+            commands: Some((sandbox, events.commands().clone())),
         })
     }
 }
@@ -144,7 +177,10 @@ mod tests {
             workflow: &workflow,
         };
         let args: Vec<String> = exec
-            .arguments(Path::new("/tmp/last"))
+            .arguments(
+                Path::new("/tmp/last"),
+                &Sandbox::FullAccess("bwrap: refused".into()),
+            )
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
@@ -157,6 +193,9 @@ mod tests {
                 "cli_auth_credentials_store=\"file\"",
                 "--output-last-message",
                 "/tmp/last",
+                "-c",
+                "sandbox_mode=\"danger-full-access\"",
+                "--json",
                 "-m",
                 "gpt-5",
                 "--",

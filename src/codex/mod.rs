@@ -10,9 +10,11 @@
 //!
 //! It must not know where the login is stored, nor write it anywhere but CODEX_HOME.
 
+pub mod events;
 mod exec;
 mod output;
 mod refresh;
+pub mod sandbox;
 pub mod schedule;
 
 use std::ffi::OsString;
@@ -21,8 +23,10 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+pub use events::Commands;
 pub use exec::Exec;
 pub use refresh::Refresh;
+pub use sandbox::Sandbox;
 
 use crate::secret::Secret;
 use crate::workflow::Workflow;
@@ -69,6 +73,8 @@ pub struct Outcome {
     pub final_message: String,
     /// A permanent refresh failure Codex printed, if any.
     pub refresh_failure: Option<RefreshFailure>,
+    /// `codex exec`: the sandbox its commands ran in, and what they did.
+    pub commands: Option<(Sandbox, Commands)>,
 }
 
 /// Why Codex could not be started.

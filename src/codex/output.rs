@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWriteExt as _, BufReader};
 
+use super::events::Events;
 use super::RefreshFailure;
 use crate::auth_file::AuthFile;
 use crate::workflow::Workflow;
@@ -51,7 +52,8 @@ pub(super) const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Copies a child's stream to our stdout line by line (both streams share it, so a mask
 /// printed before a line is processed before it), masking tokens Codex has just written and
-/// noting permanent refresh failures.
+/// noting permanent refresh failures. With `events`, the lines are `codex exec --json`
+/// events, shown as [`Events::render`] turns them into text.
 ///
 /// Stops at most [`DRAIN`] after Codex exited: a process Codex started (an MCP server, a
 /// background job) may hold the pipes open forever, and the write-back must not wait for it.
@@ -61,6 +63,7 @@ pub(super) async fn forward(
     watcher: &Mutex<AuthWatcher>,
     workflow: &Workflow,
     mut exited: tokio::sync::watch::Receiver<bool>,
+    mut events: Option<&mut Events>,
 ) -> io::Result<Option<RefreshFailure>> {
     let Some(from) = from else { return Ok(None) };
     let mut reader = BufReader::new(from);
@@ -80,13 +83,23 @@ pub(super) async fn forward(
         if read == 0 {
             break;
         }
-        failure = failure.or_else(|| refresh_failure(&String::from_utf8_lossy(&line)));
+        let text = String::from_utf8_lossy(&line);
+        failure = failure.or_else(|| refresh_failure(&text));
+        let shown = match events.as_deref_mut() {
+            None => Some(line.clone()),
+            Some(events) => events.render(&text).map(|mut shown| {
+                shown.push('\n');
+                shown.into_bytes()
+            }),
+        };
         let mut to = to.lock().await;
         to.flush().await?;
         if let Ok(mut watcher) = watcher.lock() {
             watcher.mask_if_changed(workflow);
         }
-        to.write_all(&line).await?;
+        if let Some(shown) = shown {
+            to.write_all(&shown).await?;
+        }
         to.flush().await?;
     }
     Ok(failure)

@@ -66,7 +66,7 @@ impl Refresh<'_> {
         };
         let (answer, failure) = tokio::join!(
             exchange,
-            forward(stderr, &out, &watcher, self.workflow, exit_seen)
+            forward(stderr, &out, &watcher, self.workflow, exit_seen, None)
         );
         let failure = failure?;
         let (exit_code, final_message) = match answer {
@@ -95,6 +95,7 @@ impl Refresh<'_> {
             exit_code,
             final_message,
             refresh_failure: failure,
+            commands: None,
         })
     }
 }

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use super::{read_refreshed, record_saved, set_outputs, summary, BASELINE};
 use crate::cancel::Cancellation;
 use crate::codex::schedule::{self, Outlook};
-use crate::codex::{self, Exec, Refresh, RefreshFailure};
+use crate::codex::{self, Commands, Exec, Refresh, RefreshFailure, Sandbox};
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Credentials, Mode};
 use crate::context;
@@ -32,6 +32,9 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     // Set before anything can fail (outputs go to a file, not the log); the post stage's
     // outputs never reach the workflow.
     set_outputs(workflow, false, false)?;
+    for name in ["commands-run", "commands-failed"] {
+        workflow.set_output(name, "0")?;
+    }
     let mut store = store::open(config, Stage::Main)?;
     context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
     context::refuse_public_repository(config, store.github().await?).await?;
@@ -156,7 +159,17 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         (true, Some(saved)) => format!("yes, {}", saved.place),
         (true, None) => "no: the write failed; the post stage tries again".to_owned(),
     };
-    summary(workflow, &file, refreshed, &where_)?;
+    let mut rows = Vec::new();
+    if let Some((sandbox, commands)) = &outcome.commands {
+        workflow.set_output("commands-run", &commands.run.to_string())?;
+        workflow.set_output("commands-failed", &commands.failed.to_string())?;
+        rows.push(("Sandbox", sandbox.name()));
+        rows.push((
+            "Commands run (failed)",
+            format!("{} ({})", commands.run, commands.failed),
+        ));
+    }
+    summary(workflow, &file, refreshed, &where_, &rows)?;
 
     if outcome.exit_code != 0 && !changed {
         if let Some(failure) = outcome.refresh_failure {
@@ -186,6 +199,15 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         };
         return Err(Failure::new("Codex failed", format!("{what}{saved}")).into());
     }
+    if let Some((sandbox, commands)) = &outcome.commands {
+        if commands.sandbox_failed > 0 {
+            return Err(Failure::new(
+                "Commands could not run",
+                sandbox_failure(sandbox, commands, written),
+            )
+            .into());
+        }
+    }
     if changed && !written {
         return Err(Failure::new(
             "Refreshed login not saved yet",
@@ -202,6 +224,41 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Why a task's commands could not run, and what to change.
+fn sandbox_failure(sandbox: &Sandbox, commands: &Commands, written: bool) -> String {
+    let what = format!(
+        "{} of the {} commands Codex ran failed because its sandbox could not start ({}), so \
+         the task did not do what it was asked, although codex exec exited 0.",
+        commands.sandbox_failed,
+        commands.run,
+        commands.sandbox_error.as_deref().unwrap_or("bwrap failed")
+    );
+    let fix = match sandbox {
+        Sandbox::Chosen(arg, _) => format!(
+            " The sandbox was chosen in input `codex-args` (`{arg}`), and Docker's default \
+             seccomp profile, which GitHub's runner gives container actions, refuses the user \
+             namespaces it needs. Remove it from `codex-args`: codex-auth then runs the \
+             commands in its container without Codex's sandbox (see \"Sandbox\" in the \
+             README). Or run Codex in a later step on the host, with `mode: restore`."
+        ),
+        Sandbox::Unavailable(_) => " codex-auth is not running in a container, so it does not \
+             turn Codex's sandbox off: allow unprivileged user namespaces on this machine \
+             (`sysctl kernel.unprivileged_userns_clone=1`; on Ubuntu 24.04 also \
+             `kernel.apparmor_restrict_unprivileged_userns=0`), or pass `--sandbox \
+             danger-full-access` in `codex-args` if the machine itself is the isolation."
+            .to_owned(),
+        Sandbox::Codex | Sandbox::FullAccess(_) => " Codex's sandbox started when codex-auth \
+             tried it, but not for these commands: check the commands' output above."
+            .to_owned(),
+    };
+    let saved = if written {
+        " The refreshed login was written back first."
+    } else {
+        ""
+    };
+    format!("{what}{fix}{saved}")
 }
 
 fn describe(failure: RefreshFailure) -> &'static str {

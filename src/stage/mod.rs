@@ -110,6 +110,7 @@ pub fn summary(
     file: &AuthFile,
     refreshed: bool,
     written: &str,
+    more: &[(&str, String)],
 ) -> anyhow::Result<()> {
     let claims = file.claims();
     let now = Timestamp::now();
@@ -126,6 +127,9 @@ pub fn summary(
     writeln!(md, "| Last refresh | {last} ({}) |", relative(now, last))?;
     writeln!(md, "| Refreshed in this job | {refreshed} |")?;
     writeln!(md, "| Written back | {written} |")?;
+    for (name, value) in more {
+        writeln!(md, "| {name} | {} |", value.replace('|', "\\|"))?;
+    }
     workflow.summary(&md)?;
     Ok(())
 }

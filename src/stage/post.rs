@@ -34,7 +34,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         Ok(saved) => format!("yes, {}", saved.place),
         Err(_) => "no: the write failed (see the error)".to_owned(),
     };
-    summary(workflow, &file, true, &where_)?;
+    summary(workflow, &file, true, &where_, &[])?;
     saved?;
     clean_up(config, &home)
 }

@@ -95,6 +95,8 @@ fn outputs_are_declared_and_described() {
         [
             "exit-code",
             "final-message",
+            "commands-run",
+            "commands-failed",
             "refreshed",
             "persisted",
             "codex-home"

@@ -115,7 +115,7 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
         "config.toml must be kept as it was"
     );
 
-    let calls = job.codex_calls();
+    let calls = job.task_calls();
     assert_eq!(calls.len(), 1);
     let call = &calls[0];
     assert!(
@@ -126,6 +126,25 @@ fn stale_token_is_refreshed_by_codex_and_written_back() {
     assert!(call
         .args
         .contains(&"cli_auth_credentials_store=\"file\"".to_owned()));
+    // JSON events, read back into the log; Codex's own sandbox starts on this host, so it is
+    // kept (and the sandbox probe ran with a home of its own, not this login's).
+    assert!(call.args.contains(&"--json".to_owned()));
+    assert!(!call.args.iter().any(|a| a.contains("sandbox_mode")));
+    assert!(
+        main.stdout.contains("Sandbox: Codex's own"),
+        "{}",
+        main.stdout
+    );
+    let probe = job
+        .codex_calls()
+        .into_iter()
+        .find(|c| c.args.first().is_some_and(|a| a == "sandbox"))
+        .expect("the sandbox probe ran");
+    assert_ne!(
+        probe.env.get("CODEX_HOME"),
+        call.env.get("CODEX_HOME"),
+        "the probe must not see the login"
+    );
     assert_eq!(
         call.args.last().map(String::as_str),
         Some("Reply with the single word OK.")
@@ -206,7 +225,7 @@ fn custom_prompt_codex_args_and_base64_input_reach_codex() {
     let main = job.main();
     main.assert_ok();
     assert_eq!(main.output("final-message"), "OK");
-    let args = &job.codex_calls()[0].args;
+    let args = &job.task_calls()[0].args;
     let tail: Vec<&str> = args[args.len() - 6..].iter().map(String::as_str).collect();
     assert_eq!(
         tail,
@@ -657,7 +676,7 @@ fn runs_in_a_git_checkout_without_skipping_the_repository_check() {
     let main = job.main();
     main.assert_ok();
     assert_eq!(main.output("final-message"), "OK");
-    let calls = job.codex_calls();
+    let calls = job.task_calls();
     assert!(
         !calls[0].args.contains(&"--skip-git-repo-check".to_owned()),
         "{:?}",
@@ -709,7 +728,7 @@ fn refresh_mode_keeps_the_login_fresh_without_a_model_call() {
     );
     world.assert_secret_holds_the_latest_login();
     assert_eq!(
-        job.codex_calls()[0].args,
+        job.task_calls()[0].args,
         ["app-server", "-c", "cli_auth_credentials_store=\"file\""]
     );
     let post = job.post(&main);

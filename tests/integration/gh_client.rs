@@ -318,7 +318,7 @@ fn the_action_restores_what_gh_wrote_and_gh_reads_back_its_write() {
     assert_eq!(main.output("final-message"), "OK");
     assert_eq!(main.output("refreshed"), "true");
     assert_eq!(main.output("persisted"), "true");
-    assert_eq!(job.codex_calls().len(), 1);
+    assert_eq!(job.task_calls().len(), 1);
     let restored: Value = serde_json::from_str(&fs::read_to_string(&seen).unwrap()).unwrap();
     assert_eq!(restored, seed, "Codex must start from the login gh wrote");
 

@@ -16,6 +16,7 @@ mod modes;
 mod openapi;
 mod reliability;
 mod rescue;
+mod sandbox;
 mod seed;
 mod support;
 mod write_proof;

@@ -444,7 +444,7 @@ fn codex_runs_as_the_workspace_owner_and_cannot_read_the_write_token() {
         "the real Codex works as that user"
     );
     assert_eq!(main.output("persisted"), "true");
-    let call = &job.codex_calls()[0];
+    let call = &job.task_calls()[0];
     assert_eq!(call.uid.as_deref(), Some("65534"));
     let parent = call.parent_environ.clone().unwrap_or_default();
     assert!(

@@ -169,6 +169,16 @@ pub struct Job {
     inputs: BTreeMap<String, String>,
     steps: u32,
     container: Option<String>,
+    seccomp: Seccomp,
+}
+
+/// The seccomp profile a container runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seccomp {
+    /// Docker's default (`tests/container/seccomp-docker-default.json`), as on GitHub's runner.
+    Docker,
+    /// podman's own default, which allows the user namespaces Docker's refuses.
+    Podman,
 }
 
 impl Job {
@@ -256,6 +266,7 @@ impl Job {
             inputs: BTreeMap::new(),
             steps: 0,
             container: None,
+            seccomp: Seccomp::Docker,
         }
     }
 
@@ -304,9 +315,16 @@ impl Job {
     }
 
     /// Runs the stages in `image` exactly as the runner runs a container action, instead of
-    /// running the binary on the host.
+    /// running the binary on the host: as root, with Docker's default capabilities and
+    /// seccomp profile.
     pub fn in_container(&mut self, image: &str) -> &mut Self {
         self.container = Some(image.to_owned());
+        self
+    }
+
+    /// Runs the container under another seccomp profile than Docker's default.
+    pub fn seccomp(&mut self, profile: Seccomp) -> &mut Self {
+        self.seccomp = profile;
         self
     }
 
@@ -496,6 +514,11 @@ impl Job {
             "--network",
             "host",
         ]);
+        if self.seccomp == Seccomp::Docker {
+            let profile = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/container/seccomp-docker-default.json");
+            command.args(["--security-opt", &format!("seccomp={}", profile.display())]);
+        }
         for name in vars.keys() {
             command.args(["-e", name]);
         }
@@ -514,6 +537,15 @@ impl Job {
         let (command, files) = self.command(stage, state);
         let out = run_bounded(command, Duration::from_secs(300));
         stage_run(out, &files)
+    }
+
+    /// The Codex invocations that ran a task or a refresh: all but the sandbox probe
+    /// (`codex sandbox -- true`).
+    pub fn task_calls(&self) -> Vec<CodexCall> {
+        self.codex_calls()
+            .into_iter()
+            .filter(|c| c.args.first().is_none_or(|a| a != "sandbox"))
+            .collect()
     }
 
     /// The Codex invocations so far.

@@ -2,6 +2,13 @@
 //! real Codex CLI to refresh its login and finish a turn (what it must answer is in
 //! shared/FACTS.md). Refresh tokens are single-use, as OpenAI's are: a used one answers
 //! 401 `refresh_token_reused`.
+//!
+//! The model can also ask for a command ([`OpenAi::ask_to_run`]): the first turn answers with
+//! a `function_call` of the shell tool Codex offers in that request's `tools` (0.171.0 offers
+//! `exec_command`, taking `cmd`), and the turn that carries the `function_call_output` is
+//! answered with a final message, the output kept for the test to check. How it differs from
+//! the real backend: one fixed call per turn, no reasoning items, no streaming deltas, no
+//! websocket (it answers 426, and Codex falls back to SSE).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,6 +50,12 @@ pub struct Issued {
 
 struct Inner {
     account_id: String,
+    /// A command the model asks Codex to run, once per turn.
+    tool_command: Option<String>,
+    /// The names of the tools Codex offered in its last model request.
+    offered_tools: Vec<String>,
+    /// The `function_call_output`s Codex sent back.
+    tool_outputs: Vec<String>,
     responses: Responses,
     live_refresh: BTreeSet<String>,
     used_refresh: BTreeSet<String>,
@@ -64,6 +77,9 @@ impl OpenAi {
     pub fn start(responses: Responses) -> Self {
         let inner = Arc::new(Mutex::new(Inner {
             account_id: "acc-11111111-2222-3333-4444-555555555555".to_owned(),
+            tool_command: None,
+            offered_tools: Vec::new(),
+            tool_outputs: Vec::new(),
             responses,
             live_refresh: BTreeSet::new(),
             used_refresh: BTreeSet::new(),
@@ -92,11 +108,14 @@ impl OpenAi {
         format!("https://127.0.0.1:{}", self.server.addr.port())
     }
 
-    /// The `config.toml` that points Codex at this server.
+    /// The `config.toml` that points Codex at this server. The model is named: with the
+    /// server's empty model list, Codex 0.171.0's default model gets no tools, while
+    /// `gpt-5.1-codex` gets its shell tool (`exec_command`), as a real ChatGPT login does.
     pub fn codex_config(&self) -> String {
         let origin = self.origin();
         format!(
-            "openai_base_url = \"{origin}/backend-api/codex\"\n\
+            "model = \"gpt-5.1-codex\"\n\
+             openai_base_url = \"{origin}/backend-api/codex\"\n\
              chatgpt_base_url = \"{origin}/backend-api/\"\n\
              cli_auth_credentials_store = \"file\"\n\
              \n[analytics]\nenabled = false\n"
@@ -153,6 +172,21 @@ impl OpenAi {
                 ]
             })
             .collect()
+    }
+
+    /// Makes the model ask Codex to run `command` (one shell call per turn), then finish.
+    pub fn ask_to_run(&self, command: &str) {
+        self.lock().tool_command = Some(command.to_owned());
+    }
+
+    /// The tool names Codex offered in its last model request.
+    pub fn offered_tools(&self) -> Vec<String> {
+        self.lock().offered_tools.clone()
+    }
+
+    /// What Codex reported back for each command the model asked for.
+    pub fn tool_outputs(&self) -> Vec<String> {
+        self.lock().tool_outputs.clone()
     }
 
     /// How many refreshes succeeded.
@@ -240,6 +274,63 @@ fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
         .and_then(|c| c["exp"].as_i64())
         .unwrap_or(0);
     inner.live_access.contains(&token) && exp > now()
+}
+
+/// A model request's JSON body, which Codex may send zstd-compressed.
+fn request_json(headers: &HeaderMap, body: &[u8]) -> Value {
+    let zstd = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("zstd"));
+    let bytes = match zstd {
+        true => zstd::decode_all(body).unwrap_or_default(),
+        false => body.to_vec(),
+    };
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+/// The model's answer to one request: the final message, or (once per turn, when a command
+/// was asked for) a call of the shell tool Codex offered.
+fn model_turn(inner: &mut Inner, request: &Value) -> Value {
+    let tools: Vec<&Value> = request["tools"]
+        .as_array()
+        .map(|t| t.iter().collect())
+        .unwrap_or_default();
+    inner.offered_tools = tools
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect();
+    let input = request["input"].as_array().cloned().unwrap_or_default();
+    let outputs: Vec<String> = input
+        .iter()
+        .filter(|i| i["type"] == "function_call_output")
+        .map(|i| match &i["output"] {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    let message = |text: &str| {
+        json!({"type": "message", "role": "assistant", "id": "msg_1",
+               "content": [{"type": "output_text", "text": text}]})
+    };
+    if !outputs.is_empty() {
+        inner.tool_outputs.extend(outputs);
+        return message("Done.");
+    }
+    let Some(command) = inner.tool_command.clone() else {
+        return message("OK");
+    };
+    // The shell tool as offered: `exec_command` takes `cmd`, an older `shell` takes `command`.
+    let offered = |name: &str| tools.iter().any(|t| t["name"] == name);
+    let (name, arguments) = if offered("exec_command") {
+        ("exec_command", json!({"cmd": command}))
+    } else if offered("shell") {
+        ("shell", json!({"command": ["bash", "-lc", command]}))
+    } else {
+        return message("no shell tool was offered");
+    };
+    json!({"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": name,
+           "arguments": arguments.to_string()})
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -331,11 +422,11 @@ async fn handle(
                 )
                     .into_response();
             }
+            let request = request_json(&headers, &body);
+            let item = model_turn(&mut inner, &request);
             let events = [
                 json!({"type": "response.created", "response": {"id": "resp_1"}}),
-                json!({"type": "response.output_item.done", "item": {
-                    "type": "message", "role": "assistant", "id": "msg_1",
-                    "content": [{"type": "output_text", "text": "OK"}]}}),
+                json!({"type": "response.output_item.done", "item": item}),
                 json!({"type": "response.completed", "response": {"id": "resp_1", "usage": {
                     "input_tokens": 10, "output_tokens": 1, "total_tokens": 11,
                     "input_tokens_details": {"cached_tokens": 0},

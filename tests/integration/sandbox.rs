@@ -1,0 +1,163 @@
+//! Codex tasks in the container as GitHub runs it: the real image, as root, with Docker's
+//! default capabilities and seccomp profile (`tests/container/seccomp-docker-default.json`),
+//! and a local model that asks for a shell command through the tool Codex offers. podman's own
+//! profile, which allows what Docker's refuses, is used only where a case says so.
+
+use std::os::unix::fs::MetadataExt as _;
+
+use pretty_assertions::assert_eq;
+
+use crate::support::job::{Job, Seccomp, StageRun};
+use crate::support::openai::Responses;
+use crate::support::world::{annotation, World};
+
+/// The runner's user on GitHub's hosted runners.
+const RUNNER_UID: u32 = 1001;
+
+fn image() -> String {
+    std::env::var("CODEX_AUTH_TEST_IMAGE").unwrap_or_else(|_| {
+        panic!("CODEX_AUTH_TEST_IMAGE is not set: run the tests with scripts/test")
+    })
+}
+
+/// A job in the container whose model asks Codex to run `command`.
+fn task(world: &World, command: &str) -> Job {
+    world.openai.ask_to_run(command);
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    job.in_container(&image()).owned_by(RUNNER_UID);
+    job
+}
+
+fn outputs(main: &StageRun) -> (&str, &str) {
+    (main.output("commands-run"), main.output("commands-failed"))
+}
+
+#[test]
+fn under_dockers_profile_commands_run_in_the_workspace_as_its_owner() {
+    let world = World::new(Responses::Ok);
+    let mut job = task(
+        &world,
+        "echo made-by-codex > made-by-codex.txt && id -u && id -G && grep CapEff /proc/self/status",
+    );
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        main.stdout.contains("Sandbox: none inside the container")
+            && main
+                .stdout
+                .contains("bwrap: No permissions to create a new namespace"),
+        "{}",
+        main.stdout
+    );
+    // The command ran: its file is in the workspace, the runner's user's.
+    let made = job.workspace.join("made-by-codex.txt");
+    assert_eq!(std::fs::read_to_string(&made).unwrap(), "made-by-codex\n");
+    assert_eq!(std::fs::metadata(&made).unwrap().uid(), RUNNER_UID);
+    // What Codex sent back to the model: the command ran as that user, in its own group
+    // only, with no capabilities.
+    let reported = world.openai.tool_outputs();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    for part in [
+        "Process exited with code 0",
+        "\n1001\n1001\n",
+        "CapEff:\t0000000000000000",
+    ] {
+        assert!(
+            reported[0].contains(part),
+            "{part:?} missing in {reported:?}"
+        );
+    }
+    assert_eq!(outputs(&main), ("1", "0"));
+    assert!(
+        main.summary.contains("| Commands run (failed) | 1 (0) |"),
+        "{}",
+        main.summary
+    );
+    // The log shows the command and its output, not the JSON events.
+    assert!(
+        main.stdout
+            .contains("$ /usr/bin/bash -lc 'echo made-by-codex"),
+        "{}",
+        main.stdout
+    );
+    assert!(!main.stdout.contains("\"type\":\"item.completed\""));
+    world.assert_no_secret_leaked(&[&main]);
+}
+
+#[test]
+fn under_podmans_profile_codexs_own_sandbox_is_kept() {
+    let world = World::new(Responses::Ok);
+    let mut job = task(&world, "echo sandboxed > sandbox-check.txt; echo status=$?");
+    job.seccomp(Seccomp::Podman);
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        main.stdout
+            .contains("Sandbox: Codex's own (bubblewrap starts here)."),
+        "{}",
+        main.stdout
+    );
+    // Codex's default sandbox is read-only, and it was enforced.
+    assert!(!job.workspace.join("sandbox-check.txt").exists());
+    let reported = world.openai.tool_outputs();
+    assert!(
+        reported[0].contains("Read-only file system") && reported[0].contains("status=1"),
+        "{reported:?}"
+    );
+}
+
+#[test]
+fn a_chosen_sandbox_that_cannot_start_fails_the_step_with_what_to_change() {
+    let world = World::new(Responses::Ok);
+    let mut job = task(&world, "ls");
+    job.input("codex-args", "--sandbox read-only");
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    let message = annotation(&main, "Commands could not run");
+    for part in [
+        "1 of the 1 commands Codex ran failed because its sandbox could not start (bwrap: No \
+         permissions to create a new namespace",
+        "although codex exec exited 0",
+        "`--sandbox read-only`",
+        "Remove it from `codex-args`",
+    ] {
+        assert!(message.contains(part), "{part:?} missing in {message}");
+    }
+    assert_eq!(outputs(&main), ("1", "1"));
+    assert_eq!(main.output("exit-code"), "0");
+}
+
+#[test]
+fn patches_land_in_the_workspace() {
+    let world = World::new(Responses::Ok);
+    let patch = "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: patched.txt\n+patched by \
+                 codex\n*** End Patch\nEOF\n";
+    let mut job = task(&world, patch);
+    let main = job.main();
+    main.assert_ok();
+    let patched = job.workspace.join("patched.txt");
+    assert_eq!(
+        std::fs::read_to_string(&patched).unwrap(),
+        "patched by codex\n"
+    );
+    assert_eq!(std::fs::metadata(&patched).unwrap().uid(), RUNNER_UID);
+    assert!(
+        main.stdout
+            .contains("Patch completed: add /github/workspace/patched.txt"),
+        "{}",
+        main.stdout
+    );
+    assert_eq!(outputs(&main), ("1", "0"));
+
+    // The same patch in a sandbox chosen by the user, which cannot start: it fails, and the
+    // step says so.
+    let world = World::new(Responses::Ok);
+    let mut job = task(&world, patch);
+    job.input("codex-args", "--sandbox workspace-write");
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}", main.stdout);
+    assert!(!job.workspace.join("patched.txt").exists());
+    assert!(annotation(&main, "Commands could not run").contains("`--sandbox workspace-write`"));
+    assert_eq!(outputs(&main), ("1", "1"));
+}
