@@ -79,7 +79,10 @@ FROM ${CODEX_PACKAGE_SOURCE} AS codex-package
 
 # Check the package against the registry's integrity hash, pinned here for each platform so
 # that a changed tarball fails the build (`npm view @openai/codex@VERSION-linux-x64
-# dist.integrity`, and -linux-arm64), then unpack the binary and the files it expects beside it.
+# dist.integrity`, and -linux-arm64), then unpack the binary and the files it expects beside it,
+# less the parts codex exec, the app-server refresh and the device-code login never load (the
+# end-to-end tests, tool calls and patches included, pass without them): the voice runtime
+# (~50 MB) and the code-mode host (~67 MB). Every job pulls the image.
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS codex
 ARG TARGETARCH
 ARG CODEX_VERSION=0.171.0
@@ -97,14 +100,18 @@ RUN case "${TARGETARCH:-amd64}" in \
     && if [ "$actual" != "$integrity" ]; then echo "Codex package integrity mismatch for $platform: $actual" >&2; exit 1; fi \
     && mkdir /unpacked \
     && tar -xzf "$tarball" -C /unpacked \
-    && mv "/unpacked/package/vendor/$vendor" /opt-codex
+    && mv "/unpacked/package/vendor/$vendor" /opt-codex \
+    && rm -rf /opt-codex/codex-resources/voice /opt-codex/bin/codex-code-mode-host
 
 FROM ${BASE_IMAGE}
 ARG TARGETARCH
+# apt's downloaded packages and caches are removed in the same layer (official slim images do
+# this through their docker-clean apt configuration; this works on any base).
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends bash ca-certificates git \
-    && rm -rf /var/lib/apt/lists/* \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     # The checkout belongs to the runner's user, not to root: let git read it.
     && git config --system --add safe.directory '*'
 COPY --from=codex /opt-codex /opt/codex
