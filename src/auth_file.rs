@@ -147,6 +147,25 @@ pub struct Claims {
     pub plan: Option<String>,
     /// The access token's `exp`, when it has one.
     pub access_expires_at: Option<Timestamp>,
+    /// The account's email, from the id token (`email`, or the profile claim's).
+    pub email: Option<String>,
+}
+
+impl Claims {
+    /// The email as the action shows it in a log: the first character of the name, then
+    /// `***` (`j***@example.com`); `unknown` without one.
+    pub fn masked_email(&self) -> String {
+        let Some(email) = &self.email else {
+            return "unknown".to_owned();
+        };
+        match email.split_once('@') {
+            Some((name, domain)) => {
+                let first: String = name.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            None => "***".to_owned(),
+        }
+    }
 }
 
 impl AuthFile {
@@ -342,9 +361,16 @@ impl AuthFile {
         let access_expires_at = jwt_payload(self.tokens.access_token.expose())
             .and_then(|c| c.get("exp").and_then(Value::as_i64))
             .and_then(|exp| Timestamp::from_second(exp).ok());
+        let email = id.as_ref().and_then(|c| {
+            c.get("email")
+                .or_else(|| c.get("https://api.openai.com/profile")?.get("email"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
         Claims {
             plan,
             access_expires_at,
+            email,
         }
     }
 }
@@ -599,6 +625,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn emails_are_shown_only_partly() {
+        let claims = |email: Option<&str>| Claims {
+            email: email.map(str::to_owned),
+            ..Claims::default()
+        };
+        assert_eq!(
+            claims(Some("jane@example.com")).masked_email(),
+            "j***@example.com"
+        );
+        assert_eq!(
+            claims(Some("j@example.com")).masked_email(),
+            "j***@example.com"
+        );
+        assert_eq!(claims(Some("no-at-sign")).masked_email(), "***");
+        assert_eq!(claims(None).masked_email(), "unknown");
+    }
+
+    #[test]
     fn reads_plan_and_expiry() {
         let file = decode(&sample()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -606,6 +650,7 @@ pub(crate) mod tests {
             Claims {
                 plan: Some("pro".into()),
                 access_expires_at: Timestamp::from_second(1_900_000_000).ok(),
+                email: Some("dev@example.com".to_owned()),
             }
         );
     }

@@ -53,6 +53,11 @@ impl Workflow {
         annotation("error", title, message);
     }
 
+    /// A notice annotation: shown on the run's page, for what a person should see first.
+    pub fn notice(&self, title: &str, message: &str) {
+        annotation("notice", title, message);
+    }
+
     /// A warning annotation.
     pub fn warning(&self, title: &str, message: &str) {
         annotation("warning", title, message);

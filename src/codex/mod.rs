@@ -12,6 +12,7 @@
 
 pub mod events;
 mod exec;
+mod login;
 mod output;
 mod refresh;
 pub mod sandbox;
@@ -25,6 +26,7 @@ use std::process::Stdio;
 
 pub use events::Commands;
 pub use exec::Exec;
+pub use login::Login;
 pub use refresh::Refresh;
 pub use sandbox::Sandbox;
 

@@ -26,6 +26,17 @@ pub enum Mode {
     Refresh,
     /// Restore only: later steps of the job run Codex on the host; the post stage persists.
     Restore,
+    /// Sign in anew through Codex's device-code sign-in, and store the new login.
+    Login,
+}
+
+/// The account a new sign-in must be of (input `expected-account`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedAccount {
+    /// The account's email, compared without case.
+    Email(String),
+    /// The ChatGPT account (workspace) id, which Codex itself enforces.
+    AccountId(String),
 }
 
 /// What the action authenticates to the Secrets API with.
@@ -147,12 +158,13 @@ pub(super) fn mode(vars: &Vars) -> Result<Mode, ConfigError> {
         None | Some("exec") => Ok(Mode::Exec),
         Some("refresh") => Ok(Mode::Refresh),
         Some("restore") => Ok(Mode::Restore),
+        Some("login") => Ok(Mode::Login),
         Some(other) => Err(ConfigError::Invalid {
             input: "mode",
             problem: format!(
                 "is \"{other}\"; expected exec (run codex exec with the prompt), refresh (keep \
-                 the login fresh without a model call) or restore (only restore auth.json for \
-                 later steps)"
+                 the login fresh without a model call), restore (only restore auth.json for \
+                 later steps) or login (sign in anew from the browser and store the login)"
             ),
         }),
     }
@@ -179,6 +191,60 @@ pub(super) fn retry(vars: &Vars) -> Result<RetryPolicy, ConfigError> {
             problem: format!("is \"{value}\"; expected a number of seconds from 1 to 3600"),
         })?;
     Ok(policy.within(Duration::from_secs(seconds)))
+}
+
+/// Input `expected-account`: an email, or a ChatGPT account id.
+pub(super) fn expected_account(vars: &Vars) -> Result<Option<ExpectedAccount>, ConfigError> {
+    let Some(value) = vars.input("expected-account") else {
+        return Ok(None);
+    };
+    if value.contains('@') {
+        let valid = value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !value.contains(char::is_whitespace)
+        });
+        return match valid {
+            true => Ok(Some(ExpectedAccount::Email(value.to_owned()))),
+            false => Err(ConfigError::Invalid {
+                input: "expected-account",
+                problem: format!("\"{value}\" is not an email address"),
+            }),
+        };
+    }
+    if value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Ok(Some(ExpectedAccount::AccountId(value.to_owned())));
+    }
+    Err(ConfigError::Invalid {
+        input: "expected-account",
+        problem: format!(
+            "is \"{value}\"; expected the email of the ChatGPT account, or its account id \
+             (`tokens.account_id` in auth.json, as `codex-auth inspect` shows it)"
+        ),
+    })
+}
+
+/// Codex's own limit for a device-code sign-in: 15 minutes.
+pub const MAX_LOGIN_SECONDS: u64 = 900;
+
+/// Input `login-timeout`: how long `mode: login` waits for the sign-in to be approved.
+pub(super) fn login_timeout(vars: &Vars) -> Result<Duration, ConfigError> {
+    let Some(value) = vars.input("login-timeout") else {
+        return Ok(Duration::from_secs(MAX_LOGIN_SECONDS));
+    };
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|s| (1..=MAX_LOGIN_SECONDS).contains(s))
+        .map(Duration::from_secs)
+        .ok_or_else(|| ConfigError::Invalid {
+            input: "login-timeout",
+            problem: format!(
+                "is \"{value}\"; expected a number of seconds from 1 to 900 (Codex's own \
+                 limit for a device-code sign-in is 15 minutes)"
+            ),
+        })
 }
 
 /// GitHub's limit for a job on its hosted runners: 6 hours.

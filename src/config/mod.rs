@@ -18,8 +18,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub use inputs::{
-    ArtifactSettings, Credentials, Mode, StoreConfig, DEFAULT_ARTIFACT_NAME,
-    DEFAULT_JOB_TIMEOUT_MINUTES, DEFAULT_PROMPT, DEFAULT_SECRET_NAME,
+    ArtifactSettings, Credentials, ExpectedAccount, Mode, StoreConfig, DEFAULT_ARTIFACT_NAME,
+    DEFAULT_JOB_TIMEOUT_MINUTES, DEFAULT_PROMPT, DEFAULT_SECRET_NAME, MAX_LOGIN_SECONDS,
 };
 
 use crate::github::{RetryPolicy, SecretTarget};
@@ -99,6 +99,10 @@ pub struct ActionConfig {
     pub retry: RetryPolicy,
     /// Input `job-timeout-minutes`: how long the job may run, during which Codex may refresh.
     pub job_timeout: std::time::Duration,
+    /// Input `expected-account`: the account a new sign-in (`mode: login`) must be of.
+    pub expected_account: Option<ExpectedAccount>,
+    /// Input `login-timeout`: how long `mode: login` waits for the sign-in to be approved.
+    pub login_timeout: std::time::Duration,
     /// Where Codex keeps auth.json: `CODEX_HOME`, else `$HOME/.codex`.
     pub codex_home: PathBuf,
     /// `GITHUB_WORKSPACE`, where Codex runs.
@@ -180,6 +184,8 @@ impl ActionConfig {
         let allow_public_repository = inputs::flag(&vars, "allow-public-repository")?;
         let retry = inputs::retry(&vars)?;
         let job_timeout = inputs::job_timeout(&vars)?;
+        let expected_account = inputs::expected_account(&vars)?;
+        let login_timeout = inputs::login_timeout(&vars)?;
         let run = RunContext {
             event_name: vars.get("GITHUB_EVENT_NAME").map(str::to_owned),
             payload: vars
@@ -246,6 +252,8 @@ impl ActionConfig {
             api_url,
             retry,
             job_timeout,
+            expected_account,
+            login_timeout,
             codex_home,
             workspace,
             temp_dir,
@@ -319,7 +327,9 @@ mod tests {
             (("INPUT_SECRET-NAME", "github_x"), "input `secret-name` \"github_x\" must not start with GITHUB_ (reserved by GitHub)"),
             (("INPUT_SECRET-NAME", "A-B"), "input `secret-name` \"A-B\" may only contain letters, digits and `_`"),
             (("INPUT_KEEP", "yes"), "input `keep` is \"yes\"; expected true or false"),
-            (("INPUT_MODE", "restore-all"), "input `mode` is \"restore-all\"; expected exec (run codex exec with the prompt), refresh (keep the login fresh without a model call) or restore (only restore auth.json for later steps)"),
+            (("INPUT_MODE", "restore-all"), "input `mode` is \"restore-all\"; expected exec (run codex exec with the prompt), refresh (keep the login fresh without a model call), restore (only restore auth.json for later steps) or login (sign in anew from the browser and store the login)"),
+            (("INPUT_EXPECTED-ACCOUNT", "a b@c"), "input `expected-account` \"a b@c\" is not an email address"),
+            (("INPUT_LOGIN-TIMEOUT", "901"), "input `login-timeout` is \"901\"; expected a number of seconds from 1 to 900 (Codex's own limit for a device-code sign-in is 15 minutes)"),
             (("INPUT_API-TIMEOUT", "0"), "input `api-timeout` is \"0\"; expected a number of seconds from 1 to 3600"),
             (("INPUT_CODEX-ARGS", "'open"), "input `codex-args` has an unclosed quote or a trailing backslash; quote it as you would in a shell"),
             (("GITHUB_API_URL", "http://ghe.example"), "GITHUB_API_URL \"http://ghe.example\" must use https (plain http is only for loopback)"),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use jiff::Timestamp;
 
-use super::{read_refreshed, record_saved, set_outputs, summary, BASELINE};
+use super::{read_refreshed, record_saved, set_outputs, sign_in, summary, BASELINE};
 use crate::cancel::Cancellation;
 use crate::codex::schedule::{self, Outlook};
 use crate::codex::{self, Commands, Exec, Refresh, RefreshFailure, Sandbox};
@@ -21,6 +21,18 @@ use crate::context;
 use crate::failure::Failure;
 use crate::store::{self, Loaded, Stage};
 
+/// What the main stage does with the restored login (`mode: login` has its own steps, in
+/// [`super::sign_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Task {
+    /// `codex exec` with the prompt.
+    Exec,
+    /// The app-server refresh.
+    Refresh,
+    /// The login handed to the job's later steps.
+    Restore,
+}
+
 /// How long the keep-fresh exchange with the app-server may take.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -29,6 +41,12 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     // From here on a cancelled job stops between steps, not in the middle of one.
     let mut cancel = Cancellation::watch()?;
+    let task = match config.mode {
+        Mode::Exec => Task::Exec,
+        Mode::Refresh => Task::Refresh,
+        Mode::Restore => Task::Restore,
+        Mode::Login => return sign_in::run(config, &mut cancel).await,
+    };
     // Set before anything can fail (outputs go to a file, not the log); the post stage's
     // outputs never reach the workflow.
     set_outputs(workflow, false, false)?;
@@ -54,7 +72,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     // proven to take the new one may it run.
     let outlook = schedule::outlook(
         plan.starting_login(&stored),
-        config.mode == Mode::Refresh,
+        task == Task::Refresh,
         Timestamp::now(),
         config.job_timeout,
     );
@@ -92,8 +110,8 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         &config.environment,
         config.credentials.as_ref().map(Credentials::secret),
     );
-    let outcome = match config.mode {
-        Mode::Exec => {
+    let outcome = match task {
+        Task::Exec => {
             workflow.info("Running codex exec…");
             let exec = Exec {
                 prompt: &config.prompt,
@@ -105,7 +123,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             };
             exec.run(environment, &mut cancel).await?
         }
-        Mode::Refresh => {
+        Task::Refresh => {
             workflow.info("Refreshing the login through codex app-server (no model call)…");
             let refresh = Refresh {
                 workspace: &config.workspace,
@@ -115,7 +133,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             };
             refresh.run(environment).await?
         }
-        Mode::Restore => {
+        Task::Restore => {
             return codex::hand_over(
                 workflow,
                 home.dir(),
@@ -190,12 +208,12 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         } else {
             ""
         };
-        let what = match config.mode {
-            Mode::Exec => format!(
+        let what = match task {
+            Task::Exec => format!(
                 "codex exec exited with code {}; see its output above.",
                 outcome.exit_code
             ),
-            Mode::Refresh | Mode::Restore => outcome.final_message.clone(),
+            Task::Refresh | Task::Restore => outcome.final_message.clone(),
         };
         return Err(Failure::new("Codex failed", format!("{what}{saved}")).into());
     }
@@ -215,7 +233,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         )
         .into());
     }
-    if config.mode == Mode::Refresh && !refreshed {
+    if task == Task::Refresh && !refreshed {
         return Err(Failure::new(
             "Login not refreshed",
             "Codex reported the account but did not rotate the tokens, so the keep-fresh run \

@@ -1,7 +1,8 @@
 //! The action's two stages, each the order of its steps and nothing else:
 //!
 //! - [`main`]: restore the login from the store, run Codex (or hand the login to later
-//!   steps), and save what Codex refreshed right away;
+//!   steps), and save what Codex refreshed right away; in `mode: login`, sign in anew and
+//!   store the new login instead (`sign_in`);
 //! - [`post`]: on every outcome of the job, save whatever changed since.
 //!
 //! They talk to the store only through [`crate::store::Store`], to Codex only through
@@ -10,6 +11,7 @@
 
 pub mod main;
 pub mod post;
+mod sign_in;
 
 use std::fmt::Write as _;
 

@@ -9,7 +9,7 @@
 
 use super::{clean_up, read_refreshed, summary, BASELINE};
 use crate::codex_home::CodexHome;
-use crate::config::ActionConfig;
+use crate::config::{ActionConfig, Mode};
 use crate::store::{self, Stage};
 
 /// Runs the post stage.
@@ -17,6 +17,10 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     let mut store = store::open(config, Stage::Post)?;
     store.finish().await;
+    if config.mode == Mode::Login {
+        workflow.info("`mode: login` stored the new login in the main stage: nothing to do here.");
+        return Ok(());
+    }
     let Some(baseline) = config.state.get(BASELINE) else {
         workflow.info("The main stage stopped before restoring auth.json: nothing to write back.");
         return Ok(());

@@ -62,7 +62,8 @@ pub struct Saved {
 /// Where the login is kept between jobs.
 ///
 /// The main stage calls, in order: [`Store::github`] (for the repository check),
-/// [`Store::load`], [`Store::check_current`] when Codex starts from the loaded login,
+/// [`Store::load`] (or, signing in anew, [`Store::preflight`]),
+/// [`Store::check_current`] when Codex starts from the loaded login,
 /// [`Store::prove_can_save`] when Codex may rotate the login during the job, [`Store::state`],
 /// then [`Store::save`] if Codex changed the tokens. The post stage calls [`Store::finish`],
 /// then [`Store::save`] if the tokens changed since, with what [`Store::state`] recorded
@@ -83,6 +84,10 @@ pub trait Store {
     /// `auth-json`), validated and masked. Fails, before Codex runs, when a save could not
     /// work or no login can be had.
     async fn load(&mut self) -> anyhow::Result<Loaded>;
+
+    /// Main stage, when there is no login to load (`mode: login` signs in anew): the reads
+    /// [`Store::load`] makes so that a save can work, and its checks.
+    async fn preflight(&mut self) -> anyhow::Result<()>;
 
     /// Main stage, when Codex starts from the loaded login (not from a newer file already on
     /// disk): fails when another job stored a newer login after this one received its copy.

@@ -103,6 +103,10 @@ impl Store for RescuedSecretStore<'_> {
         Ok(loaded)
     }
 
+    async fn preflight(&mut self) -> anyhow::Result<()> {
+        self.secret.preflight().await
+    }
+
     async fn check_current(&mut self) -> anyhow::Result<()> {
         self.secret.check_current().await
     }

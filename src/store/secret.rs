@@ -15,7 +15,7 @@ use jiff::Timestamp;
 
 use super::{decode_seed, Loaded, Saved, Stage, Store};
 use crate::auth_file::{AuthFile, MAX_BYTES};
-use crate::config::{ActionConfig, Credentials};
+use crate::config::{ActionConfig, Credentials, Mode};
 use crate::failure::Failure;
 use crate::github::{app, ApiError, Client, Scope, SecretTarget, WriteOutcome};
 use crate::seal::PublicKey;
@@ -69,6 +69,8 @@ impl<'a> SecretStore<'a> {
         let target = &config.target;
         let seed = match stage {
             Stage::Post => None,
+            // A new sign-in needs no seed.
+            Stage::Main if config.mode == Mode::Login => None,
             Stage::Main => {
                 let input = config.auth_json.as_ref().ok_or_else(|| {
                     Failure::new(
@@ -287,11 +289,18 @@ impl Store for SecretStore<'_> {
     }
 
     async fn load(&mut self) -> anyhow::Result<Loaded> {
-        let target = self.target;
         let seed = self
             .seed
             .clone()
             .ok_or_else(|| anyhow::anyhow!("the post stage loads no login"))?;
+        self.preflight().await?;
+        Ok(seed.into())
+    }
+
+    /// Reads the target's public key (which fails with the same 401/403/404 as a write would
+    /// when the token cannot reach the target) and the secret's `updated_at`.
+    async fn preflight(&mut self) -> anyhow::Result<()> {
+        let target = self.target;
         self.config
             .workflow
             .info(&format!("Checking that the {target} can be written…"));
@@ -313,7 +322,7 @@ impl Store for SecretStore<'_> {
             .map_err(cannot_persist)?;
         self.key = Some(key);
         self.updated_at = Some(updated_at);
-        Ok(seed.into())
+        Ok(())
     }
 
     async fn check_current(&mut self) -> anyhow::Result<()> {
@@ -500,7 +509,7 @@ impl SecretStore<'_> {
         };
         self.config
             .workflow
-            .info(&format!("{verb} the {target} with the refreshed login."));
+            .info(&format!("{verb} the {target} with the login."));
         Ok(Saved {
             place: format!("to the {target}"),
         })
@@ -631,7 +640,9 @@ pub fn reseed_hint(target: &SecretTarget) -> String {
         ),
     };
     format!(
-        "To reseed: on a trusted machine run `codex login`, then `codex-auth seed {seed} \
+        "To reseed from the browser: run the sign-in workflow (`mode: login`, \
+         docs/examples/login.yml in codex-auth) from the Actions tab and approve the sign-in it \
+         shows. Or, on a trusted machine, run `codex login`, then `codex-auth seed {seed} \
          --secret {name}` (or store the file as one line with `jq -c . ~/.codex/auth.json | gh \
          secret set {name} {gh}`).",
         name = target.name

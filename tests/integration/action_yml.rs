@@ -99,6 +99,7 @@ fn outputs_are_declared_and_described() {
             "commands-failed",
             "refreshed",
             "persisted",
+            "account",
             "codex-home"
         ]
     );

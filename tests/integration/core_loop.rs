@@ -287,7 +287,8 @@ fn reused_refresh_token_writes_nothing_and_says_how_to_reseed() {
         );
         assert!(message.contains("concurrency:"), "{mode}: {message}");
         assert!(
-            message.contains("To reseed: on a trusted machine run `codex login`")
+            message.contains("To reseed from the browser: run the sign-in workflow (`mode: login`")
+                && message.contains("on a trusted machine, run `codex login`")
                 && message.contains("gh secret set CODEX_AUTH_JSON --repo octo/repo"),
             "{mode}: {message}"
         );

@@ -12,6 +12,7 @@ mod container;
 mod core_loop;
 mod gh_client;
 mod libsodium;
+mod login;
 mod modes;
 mod openapi;
 mod reliability;

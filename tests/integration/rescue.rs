@@ -181,7 +181,7 @@ fn without_a_rescue_the_error_says_what_was_lost() {
         "refresh_token_reused",
         "then reseed",
         "`artifact-key`",
-        "To reseed:",
+        "To reseed from the browser:",
     ] {
         assert!(message.contains(part), "{part:?} missing in {message}");
     }

@@ -26,9 +26,12 @@ use crate::seal::artifact::{self as crypt, Binding, OpenError};
 use crate::secret::Secret;
 
 /// How to reseed the artifact store.
-pub const RESEED: &str = "To reseed: on a trusted machine run `codex login`, store the file as a \
-                      secret (`codex-auth seed`), and pass it as input `auth-json`: a seed newer \
-                      than the newest artifact wins.";
+pub const RESEED: &str =
+    "To reseed from the browser: run the sign-in workflow (`mode: login` with \
+                      `store: artifact`, docs/examples/login.yml in codex-auth) from the Actions \
+                      tab and approve the sign-in it shows. Or, on a trusted machine, run `codex \
+                      login`, store the file as a secret (`codex-auth seed`), and pass it as \
+                      input `auth-json`: a seed newer than the newest artifact wins.";
 
 /// The artifact store of one job stage.
 pub struct ArtifactStore<'a> {
@@ -312,15 +315,7 @@ impl Store for ArtifactStore<'_> {
     async fn load(&mut self) -> anyhow::Result<Loaded> {
         let settings = self.settings;
         let workflow = &self.config.workflow;
-        self.ready_to_upload().map_err(|error| {
-            Failure::new(
-                "Cannot upload artifacts",
-                format!(
-                    "{error}. Codex was not run: a login it refreshed could not be kept. Use \
-                     `store: secret` where the runner provides no artifact service."
-                ),
-            )
-        })?;
+        self.preflight().await?;
         let seed = self.seed.take();
         let stored = match self.newest().await? {
             Newest::None => None,
@@ -405,6 +400,20 @@ impl Store for ArtifactStore<'_> {
             }
         };
         Ok(login.into())
+    }
+
+    /// An upload needs the runtime token: without it, nothing could be kept.
+    async fn preflight(&mut self) -> anyhow::Result<()> {
+        self.ready_to_upload().map_err(|error| {
+            Failure::new(
+                "Cannot upload artifacts",
+                format!(
+                    "{error}. Codex was not run: a login it refreshed could not be kept. Use \
+                     `store: secret` where the runner provides no artifact service."
+                ),
+            )
+        })?;
+        Ok(())
     }
 
     async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {

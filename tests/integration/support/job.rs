@@ -35,6 +35,8 @@ pub const DECLARED_INPUTS: &[&str] = &[
     "allow-public-repository",
     "api-timeout",
     "job-timeout-minutes",
+    "expected-account",
+    "login-timeout",
     "store",
     "artifact-key",
     "artifact-name",
@@ -145,6 +147,8 @@ impl StageRun {
 /// One Codex invocation, as the wrapper recorded it.
 #[derive(Debug, Clone)]
 pub struct CodexCall {
+    /// Its process id (the wrapper execs the real Codex in the same process).
+    pub pid: u32,
     /// The user Codex ran as.
     pub uid: Option<String>,
     /// What Codex could read of the action's environment through /proc (empty when denied).
@@ -558,6 +562,11 @@ impl Job {
                 let extra = |ext: &str| fs::read_to_string(path.with_extension(ext)).ok();
                 let env = fs::read(path.with_extension("env")).unwrap_or_default();
                 calls.push(CodexCall {
+                    pid: path
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or_default(),
                     uid: extra("uid").map(|u| u.trim().to_owned()),
                     parent_environ: extra("parent"),
                     args: args.lines().map(str::to_owned).collect(),
@@ -582,6 +591,16 @@ pub struct Spawned {
 }
 
 impl Spawned {
+    /// What the stage printed so far.
+    pub fn stdout_so_far(&self) -> String {
+        fs::read_to_string(self.log.with_extension("out")).unwrap_or_default()
+    }
+
+    /// The step summary so far.
+    pub fn summary_so_far(&self) -> String {
+        fs::read_to_string(&self.files[2]).unwrap_or_default()
+    }
+
     /// Waits for the stage and reads what it left, as [`Job::main`] does.
     pub fn finish(mut self) -> StageRun {
         let status = self.child.wait().unwrap();

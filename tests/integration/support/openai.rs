@@ -3,6 +3,13 @@
 //! shared/FACTS.md). Refresh tokens are single-use, as OpenAI's are: a used one answers
 //! 401 `refresh_token_reused`.
 //!
+//! It is also the issuer of Codex's device-code sign-in (`codex login --device-auth`, pointed
+//! here with Codex's hidden `--experimental_issuer`): a user code is handed out, the token
+//! endpoint answers 403 (pending) until the test approves the code as the person would ([`OpenAi::approve`]),
+//! 400 once denied, and the authorization code is exchanged at `/oauth/token` for a login of
+//! the account [`OpenAi::sign_in_as`] names. Unlike the real issuer it has no browser page and
+//! no PKCE check of its own (Codex sends the verifier it was handed back).
+//!
 //! The model can also ask for a command ([`OpenAi::ask_to_run`]): the first turn answers with
 //! a `function_call` of the shell tool Codex offers in that request's `tools` (0.171.0 offers
 //! `exec_command`, taking `cmd`), and the turn that carries the `function_call_output` is
@@ -48,8 +55,26 @@ pub struct Issued {
     pub refresh_token: String,
 }
 
+/// A device-code sign-in in progress.
+#[derive(Debug, Clone)]
+struct DeviceAuth {
+    device_auth_id: String,
+    user_code: String,
+    state: DeviceState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeviceState {
+    Pending,
+    Approved,
+    Denied,
+    Exchanged,
+}
+
 struct Inner {
     account_id: String,
+    email: String,
+    devices: Vec<DeviceAuth>,
     /// A command the model asks Codex to run, once per turn.
     tool_command: Option<String>,
     /// The names of the tools Codex offered in its last model request.
@@ -77,6 +102,8 @@ impl OpenAi {
     pub fn start(responses: Responses) -> Self {
         let inner = Arc::new(Mutex::new(Inner {
             account_id: "acc-11111111-2222-3333-4444-555555555555".to_owned(),
+            email: "dev@example.test".to_owned(),
+            devices: Vec::new(),
             tool_command: None,
             offered_tools: Vec::new(),
             tool_outputs: Vec::new(),
@@ -174,6 +201,48 @@ impl OpenAi {
             .collect()
     }
 
+    /// The issuer URL for Codex's `--experimental_issuer`.
+    pub fn issuer(&self) -> String {
+        self.origin()
+    }
+
+    /// Sign-ins approved from now on are of this account.
+    pub fn sign_in_as(&self, email: &str, account_id: &str) {
+        let mut inner = self.lock();
+        inner.email = email.to_owned();
+        inner.account_id = account_id.to_owned();
+    }
+
+    /// The user codes handed out and not yet approved or denied.
+    pub fn pending_codes(&self) -> Vec<String> {
+        self.lock()
+            .devices
+            .iter()
+            .filter(|d| d.state == DeviceState::Pending)
+            .map(|d| d.user_code.clone())
+            .collect()
+    }
+
+    /// Approves the sign-in with `user_code`, as the person does in the browser.
+    pub fn approve(&self, user_code: &str) {
+        self.decide(user_code, DeviceState::Approved);
+    }
+
+    /// Denies the sign-in with `user_code`.
+    pub fn deny(&self, user_code: &str) {
+        self.decide(user_code, DeviceState::Denied);
+    }
+
+    fn decide(&self, user_code: &str, state: DeviceState) {
+        let mut inner = self.lock();
+        let device = inner
+            .devices
+            .iter_mut()
+            .find(|d| d.user_code == user_code)
+            .unwrap_or_else(|| panic!("no sign-in with code {user_code}"));
+        device.state = state;
+    }
+
     /// Makes the model ask Codex to run `command` (one shell call per turn), then finish.
     pub fn ask_to_run(&self, command: &str) {
         self.lock().tool_command = Some(command.to_owned());
@@ -211,7 +280,7 @@ impl Inner {
         let account = self.account_id.clone();
         let id_token = jwt(&json!({
             "iss": "https://auth.example.test",
-            "email": "dev@example.test",
+            "email": self.email,
             "exp": now() + 3600,
             "https://api.openai.com/auth": {
                 "chatgpt_plan_type": "pro",
@@ -274,6 +343,21 @@ fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
         .and_then(|c| c["exp"].as_i64())
         .unwrap_or(0);
     inner.live_access.contains(&token) && exp > now()
+}
+
+/// A form-encoded body.
+fn url_form(body: &str) -> std::collections::BTreeMap<String, String> {
+    body.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k), decode(v))
+        })
+        .collect()
 }
 
 /// A model request's JSON body, which Codex may send zstd-compressed.
@@ -352,6 +436,82 @@ async fn handle(
     let mut inner = inner.lock().unwrap();
     let path = uri.path().to_owned();
     match (&method, path.as_str()) {
+        (&Method::POST, "/api/accounts/deviceauth/usercode") => {
+            let n = inner.devices.len() + 1;
+            let device = DeviceAuth {
+                device_auth_id: format!("deviceauth_{n}"),
+                user_code: format!("CODE-{n:04}"),
+                state: DeviceState::Pending,
+            };
+            inner
+                .log
+                .push(format!("device usercode {}", device.user_code));
+            let answer = json!({
+                "device_auth_id": device.device_auth_id,
+                "user_code": device.user_code,
+                // A string, as the real issuer sends it.
+                "interval": "1",
+            });
+            inner.devices.push(device);
+            Json(answer).into_response()
+        }
+        (&Method::POST, "/api/accounts/deviceauth/token") => {
+            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let id = request["device_auth_id"].as_str().unwrap_or_default();
+            let device = inner
+                .devices
+                .iter_mut()
+                .find(|d| d.device_auth_id == id && request["user_code"] == d.user_code.as_str());
+            match device.map(|d| (d.state, d)) {
+                Some((DeviceState::Pending, _)) => StatusCode::FORBIDDEN.into_response(),
+                Some((DeviceState::Approved, device)) => {
+                    device.state = DeviceState::Exchanged;
+                    Json(json!({
+                        "authorization_code": format!("authcode_{id}"),
+                        "code_challenge": "challenge",
+                        "code_verifier": "verifier",
+                    }))
+                    .into_response()
+                }
+                _ => (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "access_denied"})),
+                )
+                    .into_response(),
+            }
+        }
+        (&Method::POST, "/oauth/token")
+            if headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded")) =>
+        {
+            let form: std::collections::BTreeMap<String, String> =
+                url_form(&String::from_utf8_lossy(&body));
+            let exchanged = form.get("grant_type").map(String::as_str)
+                == Some("authorization_code")
+                && form.get("code").is_some_and(|code| {
+                    inner.devices.iter().any(|d| {
+                        d.state == DeviceState::Exchanged
+                            && *code == format!("authcode_{}", d.device_auth_id)
+                    })
+                });
+            if !exchanged {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "invalid_grant"})),
+                )
+                    .into_response();
+            }
+            let fresh = inner.issue(now() + ACCESS_TOKEN_SECONDS);
+            inner.log.push("device login ok".to_owned());
+            Json(json!({
+                "id_token": fresh.id_token,
+                "access_token": fresh.access_token,
+                "refresh_token": fresh.refresh_token,
+            }))
+            .into_response()
+        }
         (&Method::POST, "/oauth/token") => {
             let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let token = request["refresh_token"]

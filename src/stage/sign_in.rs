@@ -1,0 +1,106 @@
+//! The main stage in `mode: login`: seed or reseed the login from the browser, through
+//! Codex's own device-code sign-in, with no laptop and no copy-paste.
+//!
+//! The order: the same unsafe-context refusals and the same write preflight as the other
+//! modes, **before** the sign-in starts (a person should not approve a login that cannot be
+//! saved); then Codex's sign-in in a private CODEX_HOME; the new login validated like a
+//! restored one and checked against input `expected-account`; then stored. Nothing is stored
+//! on any other outcome, and the stored login is never touched until the new one is saved.
+
+use super::set_outputs;
+use crate::cancel::Cancellation;
+use crate::codex::{self, Login};
+use crate::config::{ActionConfig, Credentials, ExpectedAccount};
+use crate::context;
+use crate::failure::Failure;
+use crate::store::{self, Stage};
+
+/// Runs the main stage of `mode: login`.
+pub async fn run(config: &ActionConfig, cancel: &mut Cancellation) -> anyhow::Result<()> {
+    let workflow = &config.workflow;
+    set_outputs(workflow, false, false)?;
+    workflow.set_output("account", "")?;
+    let mut store = store::open(config, Stage::Main)?;
+    context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
+    context::refuse_public_repository(config, store.github().await?).await?;
+    store.preflight().await?;
+    store.prove_can_save().await?;
+    if cancel.requested().await {
+        return Err(Failure::new(
+            "Job cancelled",
+            "the job was cancelled before the sign-in started: nothing was changed.",
+        )
+        .into());
+    }
+
+    workflow.info(&format!(
+        "Signing in anew with Codex's device-code sign-in; the login goes to {}.",
+        store.describe()
+    ));
+    let environment = codex::environment(
+        &config.environment,
+        config.credentials.as_ref().map(Credentials::secret),
+    );
+    let login = Login {
+        workspace: &config.workspace,
+        workflow,
+        timeout: config.login_timeout,
+        workspace_id: match &config.expected_account {
+            Some(ExpectedAccount::AccountId(id)) => Some(id),
+            _ => None,
+        },
+    };
+    let file = login.run(environment, cancel).await?;
+    let claims = file.claims();
+    let account = format!(
+        "{} ({})",
+        claims.masked_email(),
+        claims.plan.as_deref().unwrap_or("plan unknown")
+    );
+    workflow.info(&format!("Signed in as {account}."));
+    match &config.expected_account {
+        Some(ExpectedAccount::Email(expected))
+            if !claims
+                .email
+                .as_deref()
+                .is_some_and(|email| email.eq_ignore_ascii_case(expected)) =>
+        {
+            return Err(refused(&account, "the email in input `expected-account`"));
+        }
+        Some(ExpectedAccount::AccountId(expected)) if file.account_id() != expected => {
+            return Err(refused(
+                &account,
+                "the account id in input `expected-account`",
+            ));
+        }
+        _ => {}
+    }
+
+    let saved = store.save(&file, Stage::Main).await?;
+    workflow.set_output("account", &account)?;
+    set_outputs(workflow, false, true)?;
+    workflow.summary(&format!(
+        "### codex-auth: signed in\n\n| | |\n|---|---|\n| Account | {account} |\n| Stored | \
+         yes, {} |\n",
+        saved.place
+    ))?;
+    workflow.info(&format!(
+        "The new login ({account}) was written {}. Jobs that start from now on use it; a job \
+         already queued received the old value.",
+        saved.place
+    ));
+    Ok(())
+}
+
+/// A sign-in of another account than the expected one: nothing is stored.
+fn refused(account: &str, expected: &str) -> anyhow::Error {
+    Failure::new(
+        "Wrong account",
+        format!(
+            "the sign-in was approved for {account}, which is not {expected}. Nothing was \
+             stored. Run the workflow again and sign in to the expected ChatGPT account (sign \
+             out of this one in the browser first)."
+        ),
+    )
+    .into()
+}
