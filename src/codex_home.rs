@@ -7,9 +7,8 @@
 //! The restore itself is here too: [`CodexHome::plan_restore`] decides between the login a
 //! store loaded and a file already on disk (a persistent runner), [`CodexHome::restore`] does it.
 
-use std::fs::{self, DirBuilder, Permissions};
+use std::fs::{self, DirBuilder};
 use std::io::{self, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::auth_file::{AuthError, AuthFile};
@@ -68,18 +67,25 @@ impl CodexHome {
         }
     }
 
-    /// Creates the directory (0700) if needed and writes `auth.json` atomically (0600).
+    /// Creates the directory (0700) if needed and writes `auth.json` atomically (0600). On
+    /// Windows the file takes the directory's access control (a user profile's is the user's
+    /// own), as Codex's own writes do there.
     pub fn write(&self, file: &AuthFile) -> io::Result<()> {
         self.create_dir()?;
         let contents = file.to_pretty_json().map_err(io::Error::other)?;
-        let mut temp = tempfile::Builder::new()
-            .prefix(".auth.json.")
-            .permissions(Permissions::from_mode(0o600))
-            .tempfile_in(&self.dir)?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".auth.json.");
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
+        let mut temp = builder.tempfile_in(&self.dir)?;
         temp.write_all(contents.expose().as_bytes())?;
         temp.as_file().sync_all()?;
         temp.persist(self.auth_path()).map_err(|e| e.error)?;
-        fs::File::open(&self.dir)?.sync_all()
+        // The rename itself is made durable by syncing the directory (Unix only: Windows
+        // opens no directory as a file).
+        #[cfg(unix)]
+        fs::File::open(&self.dir)?.sync_all()?;
+        Ok(())
     }
 
     /// Writes a `config.toml` that pins file storage for credentials, unless one exists:
@@ -110,11 +116,17 @@ impl CodexHome {
     }
 
     fn create_dir(&self) -> io::Result<()> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)?;
-        fs::set_permissions(&self.dir, Permissions::from_mode(0o700))
+        let mut builder = DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&self.dir)?;
+        #[cfg(unix)]
+        fs::set_permissions(
+            &self.dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )?;
+        Ok(())
     }
 }
 
@@ -212,6 +224,7 @@ mod tests {
     use super::*;
     use crate::auth_file::tests::sample;
 
+    #[cfg(unix)]
     #[test]
     fn writes_atomically_with_tight_permissions() -> Result<(), Box<dyn std::error::Error>> {
         let root = tempfile::tempdir()?;
@@ -219,6 +232,7 @@ mod tests {
         assert!(matches!(home.read()?, OnDisk::Missing));
         let file = AuthFile::decode(&sample().to_string())?;
         home.write(&file)?;
+        use std::os::unix::fs::PermissionsExt as _;
         let mode = |p: &Path| fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
         assert_eq!(mode(&home.auth_path())?, 0o600);
         assert_eq!(mode(home.dir())?, 0o700);

@@ -29,6 +29,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             // Processes of the same user that lack CAP_SYS_PTRACE (Codex, when it does not run
             // as root) may then not read this process's memory or /proc/<pid>/environ, which
             // holds the write token.
+            #[cfg(target_os = "linux")]
             let _ = rustix::process::set_dumpable_behavior(
                 rustix::process::DumpableBehavior::NotDumpable,
             );

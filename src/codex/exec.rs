@@ -2,7 +2,6 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Mutex;
@@ -13,7 +12,7 @@ use super::sandbox::{self, Sandbox};
 use super::{
     codex_command, give_to, inside_git_repository, spawn, unprivileged_owner, CodexError, Outcome,
 };
-use crate::cancel::Cancellation;
+use crate::cancel::{self, Cancellation};
 use crate::codex_home::AUTH_FILE;
 use crate::workflow::Workflow;
 
@@ -97,10 +96,9 @@ impl Exec<'_> {
         let out = tokio::sync::Mutex::new(out);
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
-        let pid = child.id();
         let (exited, exit_seen) = tokio::sync::watch::channel(false);
         let wait = async {
-            let status = wait_passing_signals(&mut child, pid, cancel).await;
+            let status = wait_passing_signals(&mut child, cancel).await;
             let _ = exited.send(true);
             status
         };
@@ -123,10 +121,7 @@ impl Exec<'_> {
             forward(stderr, &out, &watcher, self.workflow, exit_seen, None),
         );
         let status = exit?;
-        let exit_code = status
-            .code()
-            .or_else(|| status.signal().map(|s| 128 + s))
-            .unwrap_or(1);
+        let exit_code = exit_code(&status);
         let final_message = match tokio::fs::read_to_string(&last_message).await {
             Ok(text) => text.trim_end().to_owned(),
             Err(_) => String::new(),
@@ -143,7 +138,6 @@ impl Exec<'_> {
 /// Waits for Codex, passing on SIGTERM and SIGINT.
 async fn wait_passing_signals(
     child: &mut tokio::process::Child,
-    pid: Option<u32>,
     cancel: &mut Cancellation,
 ) -> io::Result<std::process::ExitStatus> {
     loop {
@@ -151,13 +145,19 @@ async fn wait_passing_signals(
             status = child.wait() => return status,
             signal = cancel.next() => signal,
         };
-        let pid = pid
-            .and_then(|p| i32::try_from(p).ok())
-            .and_then(rustix::process::Pid::from_raw);
-        if let Some(pid) = pid {
-            let _ = rustix::process::kill_process(pid, passed);
+        cancel::pass_on(child, passed);
+    }
+}
+
+/// Codex's exit code; 128 + the signal number when a signal ended it (on Unix).
+fn exit_code(status: &std::process::ExitStatus) -> i32 {
+    #[cfg(unix)]
+    {
+        if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(status) {
+            return 128 + signal;
         }
     }
+    status.code().unwrap_or(1)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 
 use super::{codex_command, spawn, unprivileged_owner, CodexError};
 use crate::auth_file::AuthFile;
-use crate::cancel::Cancellation;
+use crate::cancel::{self, Cancellation, Interrupt};
 use crate::codex_home::{CodexHome, OnDisk};
 use crate::failure::Failure;
 use crate::workflow::Workflow;
@@ -104,7 +104,6 @@ impl Login<'_> {
         let mut command = codex_command(self.workspace, &home_dir, environment);
         command.args(self.arguments()).stdin(Stdio::null());
         let mut child = spawn(command, &home_dir, run_as)?;
-        let pid = child.id();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let deadline = Timestamp::now()
@@ -143,7 +142,7 @@ impl Login<'_> {
                 _ = cancel.next() => End::Cancelled,
             };
             if !matches!(end, End::Exited(_)) {
-                stop(&mut child, pid).await;
+                stop(&mut child).await;
             }
             end
         };
@@ -244,13 +243,8 @@ async fn lines(from: Option<impl AsyncRead + Unpin>, mut each: impl FnMut(&str))
 }
 
 /// Asks Codex to stop (SIGTERM), then kills it if it lingers.
-async fn stop(child: &mut tokio::process::Child, pid: Option<u32>) {
-    let pid = pid
-        .and_then(|p| i32::try_from(p).ok())
-        .and_then(rustix::process::Pid::from_raw);
-    if let Some(pid) = pid {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
+async fn stop(child: &mut tokio::process::Child) {
+    cancel::pass_on(child, Interrupt::Terminate);
     if tokio::time::timeout(STOP_GRACE, child.wait())
         .await
         .is_err()

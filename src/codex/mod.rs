@@ -20,7 +20,6 @@ pub mod schedule;
 
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -122,6 +121,7 @@ pub(crate) fn spawn(
 ) -> Result<tokio::process::Child, CodexError> {
     if let Some((uid, gid)) = run_as {
         give_to(codex_home, uid, gid)?;
+        #[cfg(unix)]
         command.uid(uid).gid(gid);
     }
     command.spawn().map_err(|e| match e.kind() {
@@ -131,21 +131,39 @@ pub(crate) fn spawn(
 }
 
 /// When this process is root and the workspace belongs to someone else (the runner's user, in
-/// a container action), that owner.
+/// a container action), that owner. Never on Windows, which has no such drop.
+#[cfg(unix)]
 pub fn unprivileged_owner(workspace: &Path) -> Option<(u32, u32)> {
     if !rustix::process::geteuid().is_root() {
         return None;
     }
     let meta = std::fs::metadata(workspace).ok()?;
-    (meta.uid() != 0).then(|| (meta.uid(), meta.gid()))
+    let (uid, gid) = (
+        std::os::unix::fs::MetadataExt::uid(&meta),
+        std::os::unix::fs::MetadataExt::gid(&meta),
+    );
+    (uid != 0).then_some((uid, gid))
+}
+
+/// Never on Windows, which has no such drop.
+#[cfg(not(unix))]
+pub fn unprivileged_owner(_workspace: &Path) -> Option<(u32, u32)> {
+    None
 }
 
 /// Hands a directory and what it holds (one level, as CODEX_HOME is when restored) to a user.
+#[cfg(unix)]
 pub fn give_to(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
     std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
     for entry in std::fs::read_dir(dir)? {
         std::os::unix::fs::lchown(entry?.path(), Some(uid), Some(gid))?;
     }
+    Ok(())
+}
+
+/// Nothing to hand over on Windows ([`unprivileged_owner`] is never set there).
+#[cfg(not(unix))]
+pub fn give_to(_dir: &Path, _uid: u32, _gid: u32) -> io::Result<()> {
     Ok(())
 }
 

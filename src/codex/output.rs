@@ -2,7 +2,6 @@
 //! the next line is printed, and permanent refresh failures are recognised.
 
 use std::io;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -28,7 +27,11 @@ impl AuthWatcher {
 
     fn stamp(&self) -> Option<(u64, std::time::SystemTime, u64)> {
         let meta = std::fs::metadata(&self.path).ok()?;
-        Some((meta.ino(), meta.modified().ok()?, meta.len()))
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some((inode, meta.modified().ok()?, meta.len()))
     }
 
     pub(super) fn mask_if_changed(&mut self, workflow: &Workflow) {
