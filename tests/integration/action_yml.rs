@@ -224,3 +224,44 @@ fn every_error_and_warning_title_is_in_the_troubleshooting_table() {
         "titles missing from the README's Troubleshooting: {missing:?}"
     );
 }
+
+#[test]
+fn the_host_face_takes_the_same_inputs_and_outputs() {
+    let container = action();
+    let text = read("host/action.yml");
+    let host = yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap()
+        .remove(0);
+    assert_eq!(keys(&host["inputs"]), keys(&container["inputs"]));
+    assert_eq!(keys(&host["outputs"]), keys(&container["outputs"]));
+    for name in keys(&container["inputs"]) {
+        let default =
+            |action: &yaml_rust2::Yaml| action["inputs"][name.as_str()]["default"].clone();
+        if name == "mode" {
+            // The one mode the host face runs.
+            assert_eq!(default(&host).as_str(), Some("restore"));
+        } else {
+            assert_eq!(default(&host), default(&container), "input {name}");
+        }
+    }
+    assert_eq!(host["runs"]["using"].as_str(), Some("node24"));
+    assert_eq!(host["runs"]["main"].as_str(), Some("main.js"));
+    assert_eq!(host["runs"]["post"].as_str(), Some("post.js"));
+    assert_eq!(host["runs"]["post-if"].as_str(), Some("always()"));
+    // No npm dependencies, and a few hundred lines at most.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("host");
+    assert!(!dir.join("package.json").exists() && !dir.join("node_modules").exists());
+    let lines: usize = ["lib.js", "main.js", "post.js"]
+        .iter()
+        .map(|f| read(&format!("host/{f}")).lines().count())
+        .sum();
+    assert!(lines <= 400, "{lines} lines");
+    for line in read("host/lib.js").lines() {
+        if let Some(module) = line.split("require(\"").nth(1) {
+            assert!(
+                module.starts_with("node:") || module.starts_with("./"),
+                "{line}"
+            );
+        }
+    }
+}

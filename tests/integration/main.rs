@@ -11,6 +11,7 @@ mod bad_input;
 mod container;
 mod core_loop;
 mod gh_client;
+mod host_face;
 mod libsodium;
 mod login;
 mod modes;

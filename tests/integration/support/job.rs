@@ -174,6 +174,7 @@ pub struct Job {
     steps: u32,
     container: Option<String>,
     seccomp: Seccomp,
+    host_face: Option<PathBuf>,
 }
 
 /// The seccomp profile a container runs under.
@@ -271,6 +272,7 @@ impl Job {
             steps: 0,
             container: None,
             seccomp: Seccomp::Docker,
+            host_face: None,
         }
     }
 
@@ -326,6 +328,17 @@ impl Job {
         self
     }
 
+    /// Runs the stages as the runner runs the host face, a node24 action in `action` (its
+    /// `main.js` and `post.js`), on the host; `RUNNER_TOOL_CACHE` is the job's.
+    pub fn host_face(&mut self, action: &Path) -> &mut Self {
+        self.host_face = Some(action.to_owned());
+        let cache = self.dir.path().join("tool-cache");
+        fs::create_dir_all(&cache).unwrap();
+        self.env("RUNNER_TOOL_CACHE", cache.display().to_string())
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+    }
+
     /// Runs the container under another seccomp profile than Docker's default.
     pub fn seccomp(&mut self, profile: Seccomp) -> &mut Self {
         self.seccomp = profile;
@@ -373,6 +386,11 @@ impl Job {
     pub fn auth_on_disk(&self) -> serde_json::Value {
         let text = fs::read_to_string(self.codex_home().join("auth.json")).unwrap();
         serde_json::from_str(&text).unwrap()
+    }
+
+    /// `RUNNER_TEMP`.
+    pub fn runner_temp(&self) -> &Path {
+        &self.runner_temp
     }
 
     /// The Codex home of the job (`$HOME/.codex`).
@@ -462,8 +480,18 @@ impl Job {
         for (name, value) in state {
             vars.insert(format!("STATE_{name}"), value.clone());
         }
-        let command = match &self.container {
-            None => {
+        let command = match (&self.container, &self.host_face) {
+            (None, Some(action)) => {
+                // A node24 action: the runner runs `node <action>/<main|post>.js`.
+                let mut command = Command::new("node");
+                command
+                    .arg(action.join(format!("{stage}.js")))
+                    .env_clear()
+                    .envs(&vars)
+                    .current_dir(&self.workspace);
+                command
+            }
+            (None, None) => {
                 let mut command = Command::new(env!("CARGO_BIN_EXE_codex-auth"));
                 command
                     .args(["action", stage])
@@ -472,7 +500,7 @@ impl Job {
                     .current_dir(&self.workspace);
                 command
             }
-            Some(image) => self.container_command(image, stage, vars, &files),
+            (Some(image), _) => self.container_command(image, stage, vars, &files),
         };
         (command, [output, state_file, summary, env_file])
     }

@@ -1,0 +1,142 @@
+//! The host face (`host/`, a node24 action) end to end on this Linux machine, as the runner
+//! runs a JavaScript action: `node main.js`, later steps, `node post.js`, with `INPUT_*`,
+//! `GITHUB_STATE` and the tool cache. It downloads the binary from a local release server (the
+//! binary these tests built, pinned in a checksums.json written for it, as the release commit
+//! pins the released ones), and the real Codex CLI runs in a later host step.
+//!
+//! How the release server differs from GitHub's: plain HTTP on 127.0.0.1, no redirect to
+//! another host (host/test/ covers the redirect), and the binary is this build's, not a
+//! release's static musl one.
+
+use std::path::{Path, PathBuf};
+
+use axum::routing::get;
+use axum::Router;
+use pretty_assertions::assert_eq;
+use sha2::{Digest as _, Sha256};
+
+use crate::support::job::Job;
+use crate::support::openai::Responses;
+use crate::support::serve::{serve, Server};
+use crate::support::world::{annotation, World};
+
+const VERSION: &str = "0.0.1-test";
+const REPOSITORY: &str = "octo/codex-auth";
+const TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// The host face as a release commit has it: `host/`'s scripts and a checksums.json pinning
+/// the binary the release server hands out.
+struct Release {
+    action: tempfile::TempDir,
+    _server: Server,
+    url: String,
+}
+
+impl Release {
+    fn new() -> Self {
+        let binary = std::fs::read(env!("CARGO_BIN_EXE_codex-auth")).unwrap();
+        let name = format!("codex-auth-{VERSION}-{TARGET}");
+        let action = tempfile::tempdir().unwrap();
+        let host = Path::new(env!("CARGO_MANIFEST_DIR")).join("host");
+        for file in ["lib.js", "main.js", "post.js", "action.yml"] {
+            std::fs::copy(host.join(file), action.path().join(file)).unwrap();
+        }
+        let sha256: String = Sha256::digest(&binary)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        std::fs::write(
+            action.path().join("checksums.json"),
+            serde_json::json!({
+                "version": VERSION,
+                "assets": {TARGET: {"name": name, "sha256": sha256}},
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let route = format!("/{REPOSITORY}/releases/download/v{VERSION}/{name}");
+        let router = Router::new().route(&route, get(move || async move { binary.clone() }));
+        let server = serve(router, None);
+        Self {
+            url: format!("http://127.0.0.1:{}", server.addr.port()),
+            action,
+            _server: server,
+        }
+    }
+
+    fn job(&self, world: &World, seed: &serde_json::Value) -> Job {
+        let mut job = world.job(seed);
+        job.host_face(self.action.path())
+            .env("GITHUB_SERVER_URL", self.url.clone())
+            .env("GITHUB_ACTION_REPOSITORY", REPOSITORY);
+        job
+    }
+}
+
+#[test]
+fn restore_on_the_host_keeps_what_a_later_step_refreshed() {
+    let world = World::new(Responses::Ok);
+    let release = Release::new();
+    let seed = world.openai.seed(true);
+    let mut job = release.job(&world, &seed);
+    job.input("mode", "restore");
+    // The host face's CODEX_HOME is job-scoped, under RUNNER_TEMP; the config there points
+    // Codex at the local OpenAI, as the job's own config.toml would at OpenAI.
+    let home = job.runner_temp().join("codex-auth/codex-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("config.toml"), world.openai.codex_config()).unwrap();
+
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        main.stdout.contains(&format!(
+            "Installed codex-auth {VERSION} ({TARGET}) in the tool cache"
+        )),
+        "{}",
+        main.stdout
+    );
+    let binary: PathBuf = main.state["codex_auth_binary"].clone().into();
+    assert!(binary.starts_with(job.home.parent().unwrap().parent().unwrap()));
+    // A job-scoped CODEX_HOME, exported for the later steps.
+    let exported = crate::support::job::parse_file_command(&main.env_file);
+    assert_eq!(exported["CODEX_HOME"], home.display().to_string());
+    assert!(home.join("auth.json").exists());
+    assert_eq!(world.writes(), 0);
+
+    // A later step runs the real Codex on the host: it refreshes the login.
+    let step = job.host_step_codex(&main.env_file, 0);
+    assert!(
+        step.status.success(),
+        "{}",
+        String::from_utf8_lossy(&step.stderr)
+    );
+    assert!(world.openai.rotations() >= 1);
+
+    let post = job.post(&main);
+    post.assert_ok();
+    world.assert_secret_holds_the_latest_login();
+    world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+#[test]
+fn a_mode_the_host_cannot_keep_safe_is_refused_before_any_download() {
+    let world = World::new(Responses::Ok);
+    let release = Release::new();
+    let seed = world.openai.seed(true);
+    for mode in ["exec", "refresh", "login"] {
+        let mut job = release.job(&world, &seed);
+        job.input("mode", mode);
+        let main = job.main();
+        assert_eq!(main.code, 1, "{mode}: {}", main.stdout);
+        let message = annotation(&main, "Mode not available on the host");
+        assert!(
+            message.contains(&format!("`mode: {mode}` is not available in the host face")),
+            "{message}"
+        );
+        assert!(job.codex_calls().is_empty());
+        let post = job.post(&main);
+        post.assert_ok();
+    }
+    assert_eq!(world.openai.rotations(), 0);
+    assert_eq!(world.github.requests().len(), 0, "nothing reached GitHub");
+}
