@@ -212,7 +212,9 @@ async function install(checksums = readChecksums(), env = process.env) {
 
 /** Runs `codex-auth action <stage>` with the step's environment; returns its exit code. */
 function runStage(binary, stage, env = process.env) {
-  const childEnv = { ...env };
+  // The mode this face checked, whatever the step passed: an empty input would make the
+  // binary run its own default, `exec`.
+  const childEnv = { ...env, INPUT_MODE: "restore" };
   // A job-scoped CODEX_HOME, never the runner user's own ~/.codex, unless the workflow set one.
   if (!childEnv.CODEX_HOME && childEnv.RUNNER_TEMP) {
     childEnv.CODEX_HOME = path.join(childEnv.RUNNER_TEMP, "codex-auth", "codex-home");

@@ -156,3 +156,22 @@ test("modes other than restore are refused before anything is downloaded", async
     process.env = saved;
   }
 });
+
+test("an empty mode is the host face's restore, and the binary is told so", async () => {
+  const saved = { ...process.env };
+  try {
+    process.env.INPUT_MODE = "";
+    // Not refused for its mode: it goes on to the checksums, which main's commit lacks.
+    await assert.rejects(host.main(), (error) => error.title === "Not a release");
+  } finally {
+    process.env = saved;
+  }
+  // Whatever the step passed, the binary runs the mode this face checked.
+  const dir = tempDir();
+  const fake = path.join(dir, "codex-auth");
+  const seen = path.join(dir, "seen");
+  fs.writeFileSync(fake, `#!/bin/sh\nprintf '%s %s %s' "$1" "$2" "$INPUT_MODE" > "${seen}"\n`, { mode: 0o755 });
+  const code = host.runStage(fake, "main", { ...process.env, INPUT_MODE: "", RUNNER_TEMP: dir });
+  assert.equal(code, 0);
+  assert.equal(fs.readFileSync(seen, "utf8"), "action main restore");
+});

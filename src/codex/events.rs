@@ -28,7 +28,7 @@ pub struct Commands {
 #[derive(Debug, Default)]
 pub struct Events {
     commands: Commands,
-    /// Codex's sandbox is in use but cannot start: every failure is the sandbox's.
+    /// Codex's sandbox is in use but cannot start: what bubblewrap said.
     sandbox_broken: Option<String>,
 }
 
@@ -38,6 +38,21 @@ impl Events {
         Self {
             commands: Commands::default(),
             sandbox_broken,
+        }
+    }
+
+    /// Whether a line can report Codex's own errors (a failed refresh among them): anything
+    /// but an item other than an error item, whose text is a command's output or the model's.
+    pub fn reports_errors(line: &str) -> bool {
+        match serde_json::from_str::<Value>(line.trim_end()) {
+            Ok(event)
+                if event["type"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("item.")) =>
+            {
+                event["item"]["type"] == "error"
+            }
+            _ => true,
         }
     }
 
@@ -86,7 +101,7 @@ impl Events {
                 let output = text(&item["aggregated_output"]);
                 let code = item["exit_code"].as_i64();
                 let failed = item["status"] == "failed" || code.is_some_and(|c| c != 0);
-                self.count(failed, &output);
+                self.count(failed, &output, false);
                 let mut shown: String = output.lines().map(|l| format!("  {l}\n")).collect();
                 shown.push_str(&match code {
                     Some(code) => format!("  (exit code {code})"),
@@ -96,7 +111,7 @@ impl Events {
             }
             Some("file_change") => {
                 let failed = item["status"] == "failed";
-                self.count(failed, "");
+                self.count(failed, "", true);
                 let changes: Vec<String> = item["changes"]
                     .as_array()
                     .map(|c| {
@@ -137,14 +152,18 @@ impl Events {
         }
     }
 
-    fn count(&mut self, failed: bool, output: &str) {
+    /// Counts a command (`patch`: a file change, which reports no output). A failed command is
+    /// the sandbox's when bubblewrap said so; a failed patch, when the sandbox in use is known
+    /// not to start (a patch's failure says only that the file could not be written).
+    fn count(&mut self, failed: bool, output: &str, patch: bool) {
         self.commands.run += 1;
         if !failed {
             return;
         }
         self.commands.failed += 1;
         let bwrap = output.lines().find(|l| l.starts_with("bwrap:"));
-        if let Some(why) = bwrap.or(self.sandbox_broken.as_deref()) {
+        let broken = self.sandbox_broken.as_deref().filter(|_| patch);
+        if let Some(why) = bwrap.or(broken) {
             self.commands.sandbox_failed += 1;
             self.commands
                 .sandbox_error
@@ -196,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn with_a_sandbox_that_cannot_start_every_failure_is_the_sandboxs() {
+    fn with_a_sandbox_that_cannot_start_failed_patches_are_the_sandboxs() {
         let mut events = Events::new(Some("bwrap: refused".into()));
         events.render(r#"{"type":"item.completed","item":{"id":"i","type":"file_change","changes":[{"path":"/w/a.txt","kind":"add"}],"status":"failed"}}"#);
         assert_eq!(events.commands().sandbox_failed, 1);

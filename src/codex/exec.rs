@@ -13,7 +13,7 @@ use super::{
     codex_command, give_to, inside_git_repository, spawn, unprivileged_owner, CodexError, Outcome,
 };
 use crate::cancel::{self, Cancellation};
-use crate::codex_home::AUTH_FILE;
+use crate::codex_home::{read_untrusted, AUTH_FILE};
 use crate::workflow::Workflow;
 
 /// A `codex exec` invocation.
@@ -41,12 +41,12 @@ impl Exec<'_> {
         if !inside_git_repository(self.workspace) {
             args.push("--skip-git-repo-check".into());
         }
-        args.extend([
-            "-c".into(),
-            "cli_auth_credentials_store=\"file\"".into(),
-            "--output-last-message".into(),
-            last_message.into(),
-        ]);
+        args.extend(["-c".into(), "cli_auth_credentials_store=\"file\"".into()]);
+        // A second `--output-last-message` would make Codex refuse its arguments: the user's
+        // own, when given, is read instead.
+        if self.user_last_message().is_none() {
+            args.extend(["--output-last-message".into(), last_message.into()]);
+        }
         if let Some(config) = sandbox.override_config() {
             args.extend(["-c".into(), config.into()]);
         }
@@ -58,6 +58,26 @@ impl Exec<'_> {
         args.push("--".into());
         args.push(self.prompt.into());
         args
+    }
+
+    /// The `--output-last-message` (`-o`) file the user named in `codex-args`, if any.
+    fn user_last_message(&self) -> Option<&str> {
+        let mut args = self.extra_args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--" => return None,
+                "-o" | "--output-last-message" => return args.next().map(String::as_str),
+                other => {
+                    if let Some(path) = other
+                        .strip_prefix("--output-last-message=")
+                        .or_else(|| other.strip_prefix("-o").filter(|p| !p.is_empty()))
+                    {
+                        return Some(path);
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// Runs Codex with stdin from /dev/null, streaming its output to ours. Tokens Codex
@@ -122,9 +142,15 @@ impl Exec<'_> {
         );
         let status = exit?;
         let exit_code = exit_code(&status);
-        let final_message = match tokio::fs::read_to_string(&last_message).await {
-            Ok(text) => text.trim_end().to_owned(),
-            Err(_) => String::new(),
+        // Codex's user owns the scratch directory: a link there could point at this process's
+        // own environment, so the file is read as untrusted.
+        let last_message = match self.user_last_message() {
+            Some(path) => self.workspace.join(path),
+            None => last_message,
+        };
+        let final_message = match read_untrusted(&last_message, 1 << 20) {
+            Ok(Some(text)) => String::from_utf8_lossy(&text).trim_end().to_owned(),
+            _ => String::new(),
         };
         Ok(Outcome {
             exit_code,
@@ -202,5 +228,27 @@ mod tests {
                 "--not-an-option"
             ]
         );
+    }
+
+    #[test]
+    fn a_last_message_file_of_the_users_replaces_ours() {
+        let dir = Path::new("/nonexistent/workspace");
+        let workflow = Workflow::default();
+        for extra in [
+            vec!["-o".to_owned(), "out.txt".to_owned()],
+            vec!["--output-last-message=out.txt".to_owned()],
+        ] {
+            let exec = Exec {
+                prompt: "p",
+                extra_args: &extra,
+                workspace: dir,
+                codex_home: dir,
+                temp_dir: dir,
+                workflow: &workflow,
+            };
+            assert_eq!(exec.user_last_message(), Some("out.txt"));
+            let args = exec.arguments(Path::new("/tmp/last"), &Sandbox::Codex);
+            assert!(!args.iter().any(|a| a == "/tmp/last"), "{args:?}");
+        }
     }
 }

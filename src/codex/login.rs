@@ -18,6 +18,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 
+use super::output::DRAIN;
 use super::{codex_command, spawn, unprivileged_owner, CodexError};
 use crate::auth_file::AuthFile;
 use crate::cancel::{self, Cancellation, Interrupt};
@@ -134,6 +135,7 @@ impl Login<'_> {
             TimedOut,
             Cancelled,
         }
+        let (ended, ended_seen) = tokio::sync::watch::channel(false);
         // Codex is stopped here, not after: its output ends only when it does.
         let wait = async {
             let end = tokio::select! {
@@ -144,9 +146,14 @@ impl Login<'_> {
             if !matches!(end, End::Exited(_)) {
                 stop(&mut child).await;
             }
+            let _ = ended.send(true);
             end
         };
-        let (end, (), ()) = tokio::join!(wait, lines(stdout, show), lines(stderr, keep));
+        let (end, (), ()) = tokio::join!(
+            wait,
+            lines(stdout, show, ended_seen.clone()),
+            lines(stderr, keep, ended_seen)
+        );
         let said: Vec<String> = said.into_inner().unwrap_or_default();
         match end {
             End::Exited(status) => {
@@ -234,11 +241,27 @@ impl Login<'_> {
 }
 
 /// Reads a stream of Codex's line by line, colours stripped.
-async fn lines(from: Option<impl AsyncRead + Unpin>, mut each: impl FnMut(&str)) {
+/// Stops at most [`DRAIN`] after Codex ended: a process it left may hold the pipe open.
+async fn lines(
+    from: Option<impl AsyncRead + Unpin>,
+    mut each: impl FnMut(&str),
+    mut ended: tokio::sync::watch::Receiver<bool>,
+) {
     let Some(from) = from else { return };
     let mut lines = BufReader::new(from).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        each(&strip_ansi(&line));
+    let deadline = async {
+        let _ = ended.wait_for(|ended| *ended).await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => each(&strip_ansi(&line)),
+                _ => return,
+            },
+            () = &mut deadline => return,
+        }
     }
 }
 
@@ -272,7 +295,10 @@ fn failed(code: Option<i32>, said: &[String]) -> Failure {
             ),
         );
     }
-    if text.contains("not enabled") {
+    if said
+        .iter()
+        .any(|l| l.starts_with("Error logging in") && l.contains("not enabled"))
+    {
         return Failure::new(
             "Device-code sign-in not allowed",
             format!(

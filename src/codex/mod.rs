@@ -130,19 +130,24 @@ pub(crate) fn spawn(
     })
 }
 
+/// The group Codex runs in when the action drops from root: `nogroup`. Not the workspace's
+/// group: on GitHub's hosted runners the runner's user's primary group is `docker` (gid 121),
+/// which owns `/var/run/docker.sock`, mounted into every container action; with it, a command
+/// Codex runs could ask Docker for this container's environment (the write token) or start a
+/// privileged container.
+pub const CODEX_GID: u32 = 65534;
+
 /// When this process is root and the workspace belongs to someone else (the runner's user, in
-/// a container action), that owner. Never on Windows, which has no such drop.
+/// a container action), the user Codex runs as: that owner, in [`CODEX_GID`]. Never on
+/// Windows, which has no such drop.
 #[cfg(unix)]
 pub fn unprivileged_owner(workspace: &Path) -> Option<(u32, u32)> {
     if !rustix::process::geteuid().is_root() {
         return None;
     }
     let meta = std::fs::metadata(workspace).ok()?;
-    let (uid, gid) = (
-        std::os::unix::fs::MetadataExt::uid(&meta),
-        std::os::unix::fs::MetadataExt::gid(&meta),
-    );
-    (uid != 0).then_some((uid, gid))
+    let uid = std::os::unix::fs::MetadataExt::uid(&meta);
+    (uid != 0).then_some((uid, CODEX_GID))
 }
 
 /// Never on Windows, which has no such drop.

@@ -10,6 +10,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWriteExt as _, BufReader};
 use super::events::Events;
 use super::RefreshFailure;
 use crate::auth_file::AuthFile;
+use crate::codex_home::read_untrusted;
 use crate::workflow::Workflow;
 
 /// Masks the tokens of auth.json whenever it changes.
@@ -40,10 +41,9 @@ impl AuthWatcher {
             return;
         }
         self.seen = stamp;
-        let Ok(bytes) = std::fs::read(&self.path) else {
+        let Ok(Some(bytes)) = read_untrusted(&self.path, 1 << 20) else {
             return;
         };
-        let bytes = zeroize::Zeroizing::new(bytes);
         if let Ok(file) = AuthFile::parse_file(&bytes) {
             let _ = workflow.mask_login(&file);
         }
@@ -87,7 +87,10 @@ pub(super) async fn forward(
             break;
         }
         let text = String::from_utf8_lossy(&line);
-        failure = failure.or_else(|| refresh_failure(&text));
+        // With JSON events, a command's output or the model's text is no report of Codex's.
+        if events.is_none() || Events::reports_errors(&text) {
+            failure = failure.or_else(|| refresh_failure(&text));
+        }
         let shown = match events.as_deref_mut() {
             None => Some(line.clone()),
             Some(events) => events.render(&text).map(|mut shown| {

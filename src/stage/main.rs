@@ -99,9 +99,6 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         .fingerprint();
     // From here on the post stage must look at CODEX_HOME, whatever happens next.
     workflow.save_state(BASELINE, &baseline)?;
-    for (name, value) in store.state() {
-        workflow.save_state(name, &value)?;
-    }
     if home.ensure_config()? {
         workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
     }

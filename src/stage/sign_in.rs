@@ -76,7 +76,7 @@ pub async fn run(config: &ActionConfig, cancel: &mut Cancellation) -> anyhow::Re
         _ => {}
     }
 
-    let saved = store.save(&file, Stage::Main).await?;
+    let saved = store.save(&file, Stage::SignIn).await?;
     workflow.set_output("account", &account)?;
     set_outputs(workflow, false, true)?;
     workflow.summary(&format!(

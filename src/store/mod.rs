@@ -32,7 +32,15 @@ pub enum Stage {
     Main,
     /// At the end of the job, on every outcome.
     Post,
+    /// `mode: login`, saving a new sign-in that no file on the runner keeps: a failed save
+    /// loses the sign-in, never a rotation, and the stored login is unchanged.
+    SignIn,
 }
+
+/// What to do when a new sign-in could not be saved.
+pub(crate) const SIGN_IN_NOT_SAVED: &str = "The new login was not stored (and is not kept \
+     anywhere else); the stored login, if any, is unchanged. Fix the cause, then run the \
+     sign-in again.";
 
 /// The login the main stage restores, and what the store holds.
 #[derive(Debug, Clone)]
@@ -64,10 +72,10 @@ pub struct Saved {
 /// The main stage calls, in order: [`Store::github`] (for the repository check),
 /// [`Store::load`] (or, signing in anew, [`Store::preflight`]),
 /// [`Store::check_current`] when Codex starts from the loaded login,
-/// [`Store::prove_can_save`] when Codex may rotate the login during the job, [`Store::state`],
-/// then [`Store::save`] if Codex changed the tokens. The post stage calls [`Store::finish`],
-/// then [`Store::save`] if the tokens changed since, with what [`Store::state`] recorded
-/// available in the configuration.
+/// [`Store::prove_can_save`] when Codex may rotate the login during the job, then
+/// [`Store::save`] if Codex changed the tokens. The post stage calls [`Store::finish`], then
+/// [`Store::save`] if the tokens changed since. Nothing a store needs in the post stage comes
+/// from `GITHUB_STATE` unchecked: a process of the job can append to it.
 #[async_trait(?Send)]
 pub trait Store {
     /// Where a saved login goes, for messages ("the repository secret X of o/r").
@@ -105,12 +113,6 @@ pub trait Store {
     /// Post stage, first: removes what the main stage's checks left behind when it could not
     /// (a probe secret whose deletion failed, a cancelled job). Failures are warnings.
     async fn finish(&mut self) {}
-
-    /// `GITHUB_STATE` values the post stage's [`Store::save`] needs. The runner logs state:
-    /// never a secret.
-    fn state(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
 
     /// Saves `file`. On failure the message says what happened and how to recover; the file
     /// stays on disk.

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use super::artifact::{ArtifactStore, Newest};
 use super::secret::{NotSaved, SecretStore};
-use super::{Loaded, Saved, Stage, Store};
+use super::{Loaded, Saved, Stage, Store, SIGN_IN_NOT_SAVED};
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, ArtifactSettings};
 use crate::failure::Failure;
@@ -129,20 +129,22 @@ impl Store for RescuedSecretStore<'_> {
         self.secret.finish().await;
     }
 
-    fn state(&self) -> Vec<(&'static str, String)> {
-        self.secret.state()
-    }
-
     async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {
         let cause = match self.secret.write(file, stage).await {
             Ok(saved) => return Ok(saved),
             Err(NotSaved::Connecting(cause) | NotSaved::Writing(cause)) => cause,
         };
-        let what = format!(
-            "writing the login in {} to {} failed: {cause}",
-            self.secret.login_path().display(),
-            self.secret.describe()
-        );
+        let what = match stage {
+            Stage::SignIn => format!(
+                "writing the new login to {} failed: {cause}",
+                self.secret.describe()
+            ),
+            _ => format!(
+                "writing the login in {} to {} failed: {cause}",
+                self.secret.login_path().display(),
+                self.secret.describe()
+            ),
+        };
         let name = self.artifact.name().to_owned();
         let fingerprint = file.fingerprint();
         let already = self.rescued.as_ref().or(self.config.state.get(RESCUED));
@@ -177,11 +179,18 @@ impl Store for RescuedSecretStore<'_> {
                          the cause before then.{}",
                         match stage {
                             Stage::Main => " The post stage also tries the secret again.",
-                            Stage::Post => "",
+                            Stage::Post | Stage::SignIn => "",
                         }
                     ),
                 ))
             }
+            Err(error) if stage == Stage::SignIn => Err(Failure::new(
+                "New login not saved",
+                format!(
+                    "{what} Rescuing it as artifact {name} failed too: {error:#}. \
+                     {SIGN_IN_NOT_SAVED}"
+                ),
+            )),
             Err(error) => Err(Failure::new(
                 "Refreshed login not saved",
                 format!(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{decode_seed, Loaded, Saved, Stage, Store};
+use super::{decode_seed, Loaded, Saved, Stage, Store, SIGN_IN_NOT_SAVED};
 use crate::auth_file::{AuthFile, MAX_BYTES};
 use crate::config::{ActionConfig, Credentials, Mode};
 use crate::failure::Failure;
@@ -22,12 +22,8 @@ use crate::seal::PublicKey;
 use crate::secret::Secret;
 use crate::workflow::Workflow;
 
-/// `GITHUB_STATE` names. Neither the public key nor a probe's name is a secret.
+/// `GITHUB_STATE` names. A probe's name is no secret.
 mod state {
-    /// The target's public key id, from the main stage's preflight.
-    pub const KEY_ID: &str = "key_id";
-    /// The target's public key (base64), from the main stage's preflight.
-    pub const KEY: &str = "key";
     /// A probe secret that may still exist (empty once deleted).
     pub const PROBE: &str = "probe_secret";
 }
@@ -68,7 +64,7 @@ impl<'a> SecretStore<'a> {
         let workflow = &config.workflow;
         let target = &config.target;
         let seed = match stage {
-            Stage::Post => None,
+            Stage::Post | Stage::SignIn => None,
             // A new sign-in needs no seed.
             Stage::Main if config.mode == Mode::Login => None,
             Stage::Main => {
@@ -90,13 +86,10 @@ impl<'a> SecretStore<'a> {
         if let Some(credentials) = &config.credentials {
             mask(workflow, credentials);
         }
-        let key = match (
-            config.state.get(state::KEY_ID),
-            config.state.get(state::KEY),
-        ) {
-            (Some(id), Some(key)) => PublicKey::new(id.clone(), key.clone()).ok(),
-            _ => None,
-        };
+        // The post stage reads the public key again rather than take it from GITHUB_STATE,
+        // which a process of the job (Codex's commands among them) can append to: a forged key
+        // with the right key id would make GitHub store a value nobody can open.
+        let key = None;
         Ok(Self {
             config,
             target,
@@ -364,11 +357,13 @@ impl Store for SecretStore<'_> {
         if let Some(scopes) = classic_scopes(config, &connection.client) {
             let needed = target.classic_scope();
             if scopes.iter().any(|s| s == needed) {
+                // The scope is needed, not enough: writing also takes the user's write access
+                // to the repository (or the organization's admin), which no header tells.
                 workflow.info(&format!(
-                    "Input `token` is a classic token with the `{needed}` scope: it can write \
-                     the {target}."
+                    "Input `token` is a classic token with the `{needed}` scope; its user's \
+                     access is proven by a write."
                 ));
-                return Ok(());
+                return self.probe().await;
             }
             let listed = match scopes.is_empty() {
                 true => "no scope".to_owned(),
@@ -410,50 +405,49 @@ impl Store for SecretStore<'_> {
         }
     }
 
-    fn state(&self) -> Vec<(&'static str, String)> {
-        match &self.key {
-            Some(key) => vec![
-                (state::KEY_ID, key.key_id.clone()),
-                (state::KEY, key.key.clone()),
-            ],
-            None => Vec::new(),
-        }
-    }
-
     async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {
         let target = self.target;
         let path = self.auth_path();
+        let title = match stage {
+            Stage::SignIn => "New login not saved",
+            Stage::Main | Stage::Post => "Refreshed login not saved",
+        };
         self.write(file, stage)
             .await
-            .map_err(|not_saved| match not_saved {
-                NotSaved::Connecting(error) => Failure::new(
-                    "Refreshed login not saved",
+            .map_err(|not_saved| match (not_saved, stage) {
+                (NotSaved::Connecting(error) | NotSaved::Writing(error), Stage::SignIn) => {
+                    Failure::new(
+                        title,
+                        format!("writing the new login to the {target} failed: {error} {SIGN_IN_NOT_SAVED}"),
+                    )
+                }
+                (NotSaved::Connecting(error), _) => Failure::new(
+                    title,
                     format!(
-                    "{error} The refreshed login in {} was not written back; the file is still \
-                     there. {}",
-                    path.display(),
-                    reseed_hint(target)
+                        "{error} The refreshed login in {} was not written back; the file is \
+                         still there. {}",
+                        path.display(),
+                        reseed_hint(target)
+                    ),
                 ),
-                ),
-                NotSaved::Writing(cause) => {
+                (NotSaved::Writing(cause), stage) => {
                     let next = match stage {
-                        Stage::Main => {
-                            "the post stage tries again at the end of the job.".to_owned()
-                        }
                         Stage::Post => format!(
-                            "the secret still holds the login from before this job, whose refresh \
-                         token no longer works if Codex rotated it in this job (every refresh \
-                         does): the next run would fail with refresh_token_reused. Fix the \
-                         cause above, then reseed. To keep such a rotation next time instead, \
-                         set input `artifact-key` (see \"Rescue\" in the README). {}",
+                            "the secret still holds the login from before this job, whose \
+                             refresh token no longer works if Codex rotated it in this job \
+                             (every refresh does): the next run would fail with \
+                             refresh_token_reused. Fix the cause above, then reseed. To keep \
+                             such a rotation next time instead, set input `artifact-key` (see \
+                             \"Rescue\" in the README). {}",
                             reseed_hint(target)
                         ),
+                        _ => "the post stage tries again at the end of the job.".to_owned(),
                     };
                     Failure::new(
-                        "Refreshed login not saved",
+                        title,
                         format!(
-                            "writing the login in {} to the {target} failed: {cause} The file is \
-                         still there; {next}",
+                            "writing the login in {} to the {target} failed: {cause} The file \
+                             is still there; {next}",
                             path.display(),
                         ),
                     )
@@ -487,10 +481,10 @@ impl SecretStore<'_> {
             // Only the post stage connects here; the main stage connected before Codex ran.
             return Err(NotSaved::Connecting(error.to_string()));
         }
-        // The post stage sends one request, the write, with the key main read: it runs in
-        // every job, so it skips the concurrent-write check (a GET) that main's save makes. A
-        // job that overlapped another is still caught: by the stale-seed check when it
-        // started, or by Codex's `refresh_token_reused` in whichever job lost.
+        // The post stage sends two requests, the public key and the write: it runs in every
+        // job, so it skips the concurrent-write check (a GET) that main's save makes. A job
+        // that overlapped another is still caught: by the stale-seed check when it started, or
+        // by Codex's `refresh_token_reused` in whichever job lost.
         if let (Stage::Main, Some(at_restore)) = (stage, self.updated_at) {
             self.warn_if_written_meanwhile(at_restore).await;
         }

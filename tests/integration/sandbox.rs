@@ -54,13 +54,13 @@ fn under_dockers_profile_commands_run_in_the_workspace_as_its_owner() {
     let made = job.workspace.join("made-by-codex.txt");
     assert_eq!(std::fs::read_to_string(&made).unwrap(), "made-by-codex\n");
     assert_eq!(std::fs::metadata(&made).unwrap().uid(), RUNNER_UID);
-    // What Codex sent back to the model: the command ran as that user, in its own group
-    // only, with no capabilities.
+    // What Codex sent back to the model: the command ran as that user, in `nogroup` only (not
+    // the runner's primary group, `docker` on GitHub's runners), with no capabilities.
     let reported = world.openai.tool_outputs();
     assert_eq!(reported.len(), 1, "{reported:?}");
     for part in [
         "Process exited with code 0",
-        "\n1001\n1001\n",
+        "\n1001\n65534\n",
         "CapEff:\t0000000000000000",
     ] {
         assert!(

@@ -170,7 +170,7 @@ fn a_successful_run_leaves_no_probe_in_any_target() {
 }
 
 #[test]
-fn a_classic_token_is_judged_by_its_scopes_without_a_probe() {
+fn a_classic_token_without_the_scope_is_refused_without_a_probe() {
     let world = World::new(Responses::Ok);
     let with_repo = "ghp_classicWithRepo000000000000000000000";
     let without = "ghp_classicPublicRepo00000000000000000000";
@@ -196,17 +196,26 @@ fn a_classic_token_is_judged_by_its_scopes_without_a_probe() {
     assert!(job.codex_calls().is_empty());
     assert_eq!(world.openai.rotations(), 0);
 
+    assert!(
+        world.github.probe_requests().is_empty(),
+        "refused by its scopes: no probe"
+    );
+
+    // With the scope, the user's own access to the repository still decides: a write proves it.
     let mut job = world.job(&seed);
     job.input("token", with_repo);
     let main = job.main();
     main.assert_ok();
     assert!(
-        main.stdout.contains("with the `repo` scope"),
+        main.stdout.contains("classic token with the `repo` scope"),
         "{}",
         main.stdout
     );
     assert_eq!(main.output("persisted"), "true");
-    assert!(world.github.probe_requests().is_empty(), "no probe");
+    assert_eq!(
+        methods(&world.github.probe_requests()),
+        [("PUT".to_owned(), 201), ("DELETE".to_owned(), 204)]
+    );
 }
 
 #[test]
@@ -273,7 +282,7 @@ fn a_probe_the_main_stage_could_not_delete_is_deleted_by_the_post_stage() {
 }
 
 #[test]
-fn a_forged_probe_name_in_the_state_deletes_nothing() {
+fn forged_state_neither_deletes_a_secret_nor_seals_for_another_key() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(false);
     let mut job = world.job(&seed);
@@ -286,6 +295,51 @@ fn a_forged_probe_name_in_the_state_deletes_nothing() {
     post.assert_ok();
     assert_eq!(world.github.count("DELETE"), 0);
     assert_eq!(world.stored(), seed);
+
+    // A key of the attacker's with GitHub's key id: the post stage reads the real key again,
+    // so what it writes opens with GitHub's (the local GitHub refuses any other seal).
+    let mut job = world.job(&seed);
+    job.wrap_codex("exit 0");
+    let mut main = job.main();
+    main.assert_ok();
+    let key_id = world
+        .github
+        .secret(&github::repo(REPO), SECRET)
+        .unwrap()
+        .key_id;
+    main.state.insert("key_id".to_owned(), key_id);
+    main.state.insert(
+        "key".to_owned(),
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned(),
+    );
+    let refreshed = world.openai.seed(false);
+    std::fs::write(
+        job.codex_home().join("auth.json"),
+        serde_json::to_string_pretty(&refreshed).unwrap(),
+    )
+    .unwrap();
+    let before = world.github.requests().len();
+    let post = job.post(&main);
+    post.assert_ok();
+    assert_eq!(world.stored(), refreshed);
+    // The real key, read again, and one write that GitHub took at once.
+    let sent: Vec<(String, u16)> = world.github.requests()[before..]
+        .iter()
+        .map(|r| (format!("{} {}", r.method, r.path), r.status))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (
+                "GET /repos/octo/repo/actions/secrets/public-key".to_owned(),
+                200
+            ),
+            (
+                "PUT /repos/octo/repo/actions/secrets/CODEX_AUTH_JSON".to_owned(),
+                204
+            ),
+        ]
+    );
 }
 
 /// Runs the main stage with the probe's delete held for `hold_seconds`, and sends it `signal`

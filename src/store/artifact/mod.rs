@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 
-use super::{decode_seed, Loaded, Saved, Stage, Store};
+use super::{decode_seed, Loaded, Saved, Stage, Store, SIGN_IN_NOT_SAVED};
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, ArtifactSettings};
 use crate::failure::Failure;
@@ -52,7 +52,7 @@ impl<'a> ArtifactStore<'a> {
                 .auth_json
                 .as_ref()
                 .map(|input| decode_seed(workflow, input, RESEED)),
-            Stage::Post => None,
+            Stage::Post | Stage::SignIn => None,
         };
         workflow.mask(&settings.github_token);
         workflow.mask(&settings.key.to_base64());
@@ -424,6 +424,15 @@ impl Store for ArtifactStore<'_> {
             }),
             Err(error) => {
                 let next = match stage {
+                    Stage::SignIn => {
+                        return Err(Failure::new(
+                            "New login not saved",
+                            format!(
+                                "uploading the new login as artifact {name} failed: {error:#}. \
+                                 {SIGN_IN_NOT_SAVED}"
+                            ),
+                        ))
+                    }
                     Stage::Main => "the post stage tries again at the end of the job.",
                     Stage::Post => {
                         "the artifact from before this job holds a refresh token that no longer \
