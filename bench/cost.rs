@@ -316,7 +316,7 @@ fn main() {
         "main stage until Codex, login about to refresh (write probe)",
         &refreshing,
     );
-    row("post stage: seal + write", &post);
+    row("post stage: public key + seal + write", &post);
     row("`gh secret set`", &gh);
     println!();
     println!("gh secret set / post stage, median wall: {ratio:.1}x");
