@@ -67,7 +67,6 @@ impl Events {
         let Ok(event) = serde_json::from_str::<Value>(line.trim_end()) else {
             return Some(line.trim_end().to_owned());
         };
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
         match event["type"].as_str() {
             Some("thread.started" | "turn.started" | "item.updated") => None,
             Some("item.started") => {
@@ -93,7 +92,6 @@ impl Events {
     }
 
     fn completed(&mut self, item: &Value) -> Option<String> {
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
         match item["type"].as_str() {
             Some("agent_message") => Some(text(&item["text"])),
             Some("reasoning") => None,
@@ -170,6 +168,11 @@ impl Events {
                 .get_or_insert_with(|| why.trim().to_owned());
         }
     }
+}
+
+/// A string field of an event, "" when it is not one.
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 
-use super::output::DRAIN;
+use super::output::drained;
 use super::{codex_command, spawn, unprivileged_owner, CodexError};
 use crate::auth_file::AuthFile;
 use crate::cancel::{self, Cancellation, Interrupt};
@@ -241,18 +241,15 @@ impl Login<'_> {
 }
 
 /// Reads a stream of Codex's line by line, colours stripped.
-/// Stops at most [`DRAIN`] after Codex ended: a process it left may hold the pipe open.
+/// Stops when [`drained`] says so after Codex ended: a process it left may hold the pipe open.
 async fn lines(
     from: Option<impl AsyncRead + Unpin>,
     mut each: impl FnMut(&str),
-    mut ended: tokio::sync::watch::Receiver<bool>,
+    ended: tokio::sync::watch::Receiver<bool>,
 ) {
     let Some(from) = from else { return };
     let mut lines = BufReader::new(from).lines();
-    let deadline = async {
-        let _ = ended.wait_for(|ended| *ended).await;
-        tokio::time::sleep(DRAIN).await;
-    };
+    let deadline = drained(ended);
     tokio::pin!(deadline);
     loop {
         tokio::select! {

@@ -53,6 +53,13 @@ impl AuthWatcher {
 /// How long Codex's output is still read after it exited.
 pub(super) const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Ends [`DRAIN`] after `exited` says the child ended: how long its output is still read, a
+/// process it left behind may hold the pipe open forever.
+pub(super) async fn drained(mut exited: tokio::sync::watch::Receiver<bool>) {
+    let _ = exited.wait_for(|exited| *exited).await;
+    tokio::time::sleep(DRAIN).await;
+}
+
 /// Copies a child's stream to our stdout line by line (both streams share it, so a mask
 /// printed before a line is processed before it), masking tokens Codex has just written and
 /// noting permanent refresh failures. With `events`, the lines are `codex exec --json`
@@ -65,17 +72,14 @@ pub(super) async fn forward(
     to: &tokio::sync::Mutex<tokio::io::Stdout>,
     watcher: &Mutex<AuthWatcher>,
     workflow: &Workflow,
-    mut exited: tokio::sync::watch::Receiver<bool>,
+    exited: tokio::sync::watch::Receiver<bool>,
     mut events: Option<&mut Events>,
 ) -> io::Result<Option<RefreshFailure>> {
     let Some(from) = from else { return Ok(None) };
     let mut reader = BufReader::new(from);
     let mut line = Vec::new();
     let mut failure = None;
-    let deadline = async {
-        let _ = exited.wait_for(|exited| *exited).await;
-        tokio::time::sleep(DRAIN).await;
-    };
+    let deadline = drained(exited);
     tokio::pin!(deadline);
     loop {
         line.clear();

@@ -201,12 +201,7 @@ async fn probe(
         return Ok(None);
     }
     let said = std::fs::read(&said_path).unwrap_or_default();
-    let output = std::process::Output {
-        status,
-        stdout: Vec::new(),
-        stderr: said,
-    };
-    let said = String::from_utf8_lossy(&output.stderr);
+    let said = String::from_utf8_lossy(&said);
     // bubblewrap's own line says why; Codex's warnings around it do not.
     let line = said
         .lines()
@@ -215,7 +210,7 @@ async fn probe(
         .unwrap_or("no message");
     Ok(Some(format!(
         "`codex sandbox -- true` exited with {}: {}",
-        output.status.code().unwrap_or(-1),
+        status.code().unwrap_or(-1),
         line.trim()
     )))
 }

@@ -11,13 +11,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use jiff::Timestamp;
 
-use super::{read_refreshed, record_saved, set_outputs, sign_in, summary, BASELINE};
+use super::{
+    read_refreshed, record_saved, refuse_unsafe_contexts, set_outputs, sign_in, stop_if_cancelled,
+    summary, BASELINE,
+};
 use crate::cancel::Cancellation;
 use crate::codex::schedule::{self, Outlook};
 use crate::codex::{self, Commands, Exec, Refresh, RefreshFailure, Sandbox};
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Credentials, Mode};
-use crate::context;
 use crate::failure::Failure;
 use crate::store::{self, Loaded, Stage};
 
@@ -54,8 +56,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         workflow.set_output(name, "0")?;
     }
     let mut store = store::open(config, Stage::Main)?;
-    context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
-    context::refuse_public_repository(config, store.github().await?).await?;
+    refuse_unsafe_contexts(config, store.as_mut()).await?;
     let Loaded {
         login: stored,
         baseline,
@@ -86,13 +87,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
              (input `job-timeout-minutes`): no write check needed."
         )),
     }
-    if cancel.requested().await {
-        return Err(Failure::new(
-            "Job cancelled",
-            "the job was cancelled before Codex ran: nothing was changed.",
-        )
-        .into());
-    }
+    stop_if_cancelled(&mut cancel, "Codex ran").await?;
     let restored = home
         .restore(workflow, &stored, plan)
         .with_context(|| format!("cannot write {}", home.auth_path().display()))?

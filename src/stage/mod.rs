@@ -19,8 +19,10 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 
 use crate::auth_file::{relative, AuthFile};
+use crate::cancel::Cancellation;
 use crate::codex_home::{CodexHome, OnDisk};
 use crate::config::ActionConfig;
+use crate::context;
 use crate::failure::Failure;
 use crate::store::Store;
 use crate::workflow::Workflow;
@@ -28,6 +30,29 @@ use crate::workflow::Workflow;
 /// `GITHUB_STATE` name of the fingerprint of the tokens the store holds: the post stage saves
 /// only when the file's differ. The runner logs state: a fingerprint is no secret.
 pub const BASELINE: &str = "baseline";
+
+/// Refuses the contexts every mode refuses, before anything reaches the store: events whose
+/// code the author of a pull request controls, and public repositories (read with the store's
+/// own client when the event payload does not say).
+async fn refuse_unsafe_contexts(
+    config: &ActionConfig,
+    store: &mut dyn Store,
+) -> anyhow::Result<()> {
+    context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
+    context::refuse_public_repository(config, store.github().await?).await
+}
+
+/// Stops the stage when the job was cancelled before `what` (nothing was changed yet).
+async fn stop_if_cancelled(cancel: &mut Cancellation, what: &str) -> anyhow::Result<()> {
+    if cancel.requested().await {
+        return Err(Failure::new(
+            "Job cancelled",
+            format!("the job was cancelled before {what}: nothing was changed."),
+        )
+        .into());
+    }
+    Ok(())
+}
 
 /// Records what the store holds now, after a save: the post stage compares against it.
 /// Failing to record it costs at most a second save.

@@ -7,11 +7,10 @@
 //! restored one and checked against input `expected-account`; then stored. Nothing is stored
 //! on any other outcome, and the stored login is never touched until the new one is saved.
 
-use super::set_outputs;
+use super::{refuse_unsafe_contexts, set_outputs, stop_if_cancelled};
 use crate::cancel::Cancellation;
 use crate::codex::{self, Login};
 use crate::config::{ActionConfig, Credentials, ExpectedAccount};
-use crate::context;
 use crate::failure::Failure;
 use crate::store::{self, Stage};
 
@@ -21,17 +20,10 @@ pub async fn run(config: &ActionConfig, cancel: &mut Cancellation) -> anyhow::Re
     set_outputs(workflow, false, false)?;
     workflow.set_output("account", "")?;
     let mut store = store::open(config, Stage::Main)?;
-    context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
-    context::refuse_public_repository(config, store.github().await?).await?;
+    refuse_unsafe_contexts(config, store.as_mut()).await?;
     store.preflight().await?;
     store.prove_can_save().await?;
-    if cancel.requested().await {
-        return Err(Failure::new(
-            "Job cancelled",
-            "the job was cancelled before the sign-in started: nothing was changed.",
-        )
-        .into());
-    }
+    stop_if_cancelled(cancel, "the sign-in started").await?;
 
     workflow.info(&format!(
         "Signing in anew with Codex's device-code sign-in; the login goes to {}.",

@@ -141,7 +141,7 @@ impl Store for RescuedSecretStore<'_> {
             ),
             _ => format!(
                 "writing the login in {} to {} failed: {cause}",
-                self.secret.login_path().display(),
+                self.secret.auth_path().display(),
                 self.secret.describe()
             ),
         };

@@ -100,8 +100,9 @@ impl<'a> SecretStore<'a> {
         })
     }
 
-    fn auth_path(&self) -> PathBuf {
-        self.config.codex_home.join(crate::codex_home::AUTH_FILE)
+    /// Where the login is on disk.
+    pub(super) fn auth_path(&self) -> PathBuf {
+        crate::codex_home::CodexHome::new(&self.config.codex_home).auth_path()
     }
 
     /// Connects, or reconnects when an App's installation token is about to expire (after a
@@ -297,16 +298,7 @@ impl Store for SecretStore<'_> {
         self.config
             .workflow
             .info(&format!("Checking that the {target} can be written…"));
-        let cannot_persist = |error: ApiError| {
-            Failure::new(
-                "Cannot write the secret back",
-                format!(
-                    "{error} Codex was not run: it may rotate the refresh token, and a rotated \
-                     token that cannot be saved makes the next run fail with \
-                     refresh_token_reused."
-                ),
-            )
-        };
+        let cannot_persist = |error: ApiError| refused(error.to_string());
         let api = self.connect().await?;
         let key = api.public_key(target).await.map_err(cannot_persist)?;
         let updated_at = api
@@ -507,11 +499,6 @@ impl SecretStore<'_> {
         Ok(Saved {
             place: format!("to the {target}"),
         })
-    }
-
-    /// Where the login is on disk.
-    pub(super) fn login_path(&self) -> PathBuf {
-        self.auth_path()
     }
 }
 

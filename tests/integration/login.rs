@@ -207,11 +207,7 @@ fn a_cancelled_sign_in_stops_codex_and_stores_nothing() {
     let mut job = login_job(&world);
     let spawned = job.spawn_main_recording();
     code_shown(&world, &spawned);
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &spawned.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    crate::support::send_signal(spawned.child.id(), "TERM");
     let main = spawned.finish();
     assert_eq!(main.code, 1, "{}", main.stdout);
     assert!(annotation(&main, "Job cancelled").contains("Codex was stopped"));

@@ -369,10 +369,6 @@ fn signal_between_probe_and_delete(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = std::process::Command::new("kill")
-        .args([format!("-{signal}"), spawned.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::support::send_signal(spawned.child.id(), signal);
     spawned.finish()
 }

@@ -9,13 +9,12 @@
 
 pub mod archive;
 
-use std::path::PathBuf;
-
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 
 use super::{decode_seed, Loaded, Saved, Stage, Store, SIGN_IN_NOT_SAVED};
 use crate::auth_file::AuthFile;
+use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, ArtifactSettings};
 use crate::failure::Failure;
 use crate::github::artifacts::{Artifact, Artifacts};
@@ -54,11 +53,6 @@ impl<'a> ArtifactStore<'a> {
                 .map(|input| decode_seed(workflow, input, RESEED)),
             Stage::Post | Stage::SignIn => None,
         };
-        workflow.mask(&settings.github_token);
-        workflow.mask(&settings.key.to_base64());
-        if let Some(token) = &settings.runtime_token {
-            workflow.mask(token);
-        }
         if stage == Stage::Main && config.credentials.is_some() {
             workflow.warning(
                 "Inputs ignored",
@@ -67,10 +61,8 @@ impl<'a> ArtifactStore<'a> {
             );
         }
         Self {
-            config,
-            settings,
             seed,
-            client: None,
+            ..Self::rescue(config, settings)
         }
     }
 
@@ -88,10 +80,6 @@ impl<'a> ArtifactStore<'a> {
             seed: None,
             client: None,
         }
-    }
-
-    fn auth_path(&self) -> PathBuf {
-        self.config.codex_home.join(crate::codex_home::AUTH_FILE)
     }
 
     fn binding(&self) -> Binding<'a> {
@@ -445,7 +433,9 @@ impl Store for ArtifactStore<'_> {
                     format!(
                         "uploading the refreshed login in {} as artifact {name} failed: \
                          {error:#}. The file is still there; {next}",
-                        self.auth_path().display(),
+                        CodexHome::new(&self.config.codex_home)
+                            .auth_path()
+                            .display(),
                     ),
                 ))
             }

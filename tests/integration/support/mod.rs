@@ -25,6 +25,15 @@ pub fn jwt(claims: &Value) -> String {
     )
 }
 
+/// Sends `signal` (`TERM`, `KILL`, …) to a process, which must still be there.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
 /// Seconds since the epoch.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
