@@ -18,6 +18,7 @@ pub mod secret;
 pub mod seed;
 pub mod stage;
 pub mod store;
+pub mod untrusted;
 pub mod workflow;
 
 use cli::{ActionStage, Command};
@@ -40,7 +41,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             runtime.block_on(async {
                 match stage {
                     ActionStage::Main => stage::main::run(&config).await,
-                    ActionStage::Post => stage::post::run(&config).await,
+                    ActionStage::Post => stage::post::run(config).await,
                 }
             })
         }

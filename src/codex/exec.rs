@@ -10,7 +10,7 @@ use super::events::Events;
 use super::output::{forward, AuthWatcher};
 use super::sandbox::{self, Sandbox};
 use super::{
-    codex_command, give_to, inside_git_repository, spawn, unprivileged_owner, CodexError, Outcome,
+    codex_command, codex_user, give_to, inside_git_repository, spawn, CodexError, Outcome,
 };
 use crate::cancel::{self, Cancellation};
 use crate::codex_home::{read_untrusted, AUTH_FILE};
@@ -89,7 +89,14 @@ impl Exec<'_> {
         environment: Vec<(OsString, OsString)>,
         cancel: &mut Cancellation,
     ) -> Result<Outcome, CodexError> {
-        let run_as = unprivileged_owner(self.workspace);
+        let run_as = codex_user(self.workspace);
+        if run_as.is_some_and(|(uid, _)| uid == super::NOBODY) {
+            self.workflow.info(
+                "The workspace belongs to root: Codex runs as nobody (uid 65534), never as root. \
+                 Its commands can read the checkout but not change it; run the runner as a \
+                 user other than root for tasks that edit it.",
+            );
+        }
         let scratch = tempfile::Builder::new()
             .prefix("codex-auth-")
             .tempdir_in(self.temp_dir)?;

@@ -19,7 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 
 use super::output::drained;
-use super::{codex_command, spawn, unprivileged_owner, CodexError};
+use super::{codex_command, codex_user, spawn, CodexError};
 use crate::auth_file::AuthFile;
 use crate::cancel::{self, Cancellation, Interrupt};
 use crate::codex_home::{CodexHome, OnDisk};
@@ -96,7 +96,7 @@ impl Login<'_> {
         cancel: &mut Cancellation,
     ) -> anyhow::Result<AuthFile> {
         let workflow = self.workflow;
-        let run_as = unprivileged_owner(self.workspace);
+        let run_as = codex_user(self.workspace);
         // Private to this process (mode 0700), and never where a login is kept.
         let home = tempfile::Builder::new()
             .prefix("codex-auth-login-")

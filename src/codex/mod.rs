@@ -5,8 +5,9 @@
 //!
 //! Codex runs shell commands the model asks for, so its environment is the action's minus
 //! every input, the write token, and the variables that would switch Codex to another login
-//! (`OPENAI_API_KEY`, `CODEX_API_KEY`, `CODEX_ACCESS_TOKEN`; see `codex-rs/login`), and when
-//! the action runs as root Codex runs as the workspace's owner.
+//! (`OPENAI_API_KEY`, `CODEX_API_KEY`, `CODEX_ACCESS_TOKEN`; see `codex-rs/login`); when the
+//! action runs as root Codex never does (the workspace's owner, else nobody); and once Codex
+//! exits, whatever it left running is ended ([`end_leftovers`]).
 //!
 //! It must not know where the login is stored, nor write it anywhere but CODEX_HOME.
 
@@ -112,8 +113,8 @@ pub(crate) fn codex_command(
 }
 
 /// Starts Codex, as `run_as` when given: running as root, Codex could read this process's
-/// environment (the write token) from /proc; as the workspace's owner it cannot, and it can
-/// still edit the checkout, as host steps do.
+/// environment (the write token) from /proc; as another user it cannot. It leads a process
+/// group of its own, so that what it leaves behind can be ended ([`end_leftovers`]).
 pub(crate) fn spawn(
     mut command: tokio::process::Command,
     codex_home: &Path,
@@ -124,10 +125,96 @@ pub(crate) fn spawn(
         #[cfg(unix)]
         command.uid(uid).gid(gid);
     }
-    command.spawn().map_err(|e| match e.kind() {
+    #[cfg(unix)]
+    command.process_group(0);
+    let child = command.spawn().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => CodexError::NotFound,
         _ => CodexError::Io(e),
-    })
+    })?;
+    if let Some(pid) = child.id() {
+        SPAWNED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(pid);
+    }
+    Ok(child)
+}
+
+/// The Codex processes started so far (each leads its own process group).
+static SPAWNED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// How long [`end_leftovers`] waits for the processes it ended to be gone.
+const LEFTOVERS_GONE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ends every process Codex started that is still running (a server, a background job a
+/// command left), so that none can write to the command files, or anything else, after the
+/// action put them back. In a container action this process is PID 1: every other process
+/// in the container is Codex's, and all of them are killed (a process that left Codex's
+/// process group with `setsid` included). Elsewhere (the binary run by hand, the tests on the
+/// host) the process groups Codex led are killed. Returns how many processes were still
+/// running.
+pub async fn end_leftovers() -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{kill_process_group, Pid, Signal};
+        let groups = std::mem::take(
+            &mut *SPAWNED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if std::process::id() == 1 {
+            let left = others_running().len();
+            // kill(-1): every process this one may signal, but itself (and, being PID 1, no
+            // signal from inside the namespace can end it either).
+            let _ = kill_process_group(Pid::INIT, Signal::KILL);
+            let deadline = tokio::time::Instant::now() + LEFTOVERS_GONE;
+            while !others_running().is_empty() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            return left;
+        }
+        let mut left = 0;
+        for group in groups {
+            let Some(pid) = i32::try_from(group).ok().and_then(Pid::from_raw) else {
+                continue;
+            };
+            if kill_process_group(pid, Signal::KILL).is_ok() {
+                left += 1;
+            }
+        }
+        left
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        SPAWNED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        0
+    }
+}
+
+/// The processes other than this one that still run (zombies, which can do nothing, aside).
+#[cfg(target_os = "linux")]
+fn others_running() -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            // `pid (comm) S …`: the state follows the last `)`.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+                    Some(state != 'Z' && state != 'X')
+                })
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 /// The group Codex runs in when the action drops from root: `nogroup`. Not the workspace's
@@ -137,11 +224,14 @@ pub(crate) fn spawn(
 /// privileged container.
 pub const CODEX_GID: u32 = 65534;
 
+/// The user Codex runs as when this process is root: nobody's uid (65534) on a workspace that
+/// root owns (a self-hosted runner running as root), so that Codex never runs as root.
+pub const NOBODY: u32 = 65534;
+
 /// When this process is root and the workspace belongs to someone else (the runner's user, in
-/// a container action), the user Codex runs as: that owner, in [`CODEX_GID`]. Never on
-/// Windows, which has no such drop.
+/// a container action), that owner. Never on Windows.
 #[cfg(unix)]
-pub fn unprivileged_owner(workspace: &Path) -> Option<(u32, u32)> {
+pub fn workspace_owner(workspace: &Path) -> Option<(u32, u32)> {
     if !rustix::process::geteuid().is_root() {
         return None;
     }
@@ -152,7 +242,25 @@ pub fn unprivileged_owner(workspace: &Path) -> Option<(u32, u32)> {
 
 /// Never on Windows, which has no such drop.
 #[cfg(not(unix))]
-pub fn unprivileged_owner(_workspace: &Path) -> Option<(u32, u32)> {
+pub fn workspace_owner(_workspace: &Path) -> Option<(u32, u32)> {
+    None
+}
+
+/// The user Codex runs as when this process is root: the workspace's owner (Codex edits the
+/// checkout as host steps would), else nobody, in [`CODEX_GID`]. Codex never runs as root:
+/// as root it could read this process's memory and environment, the write token, and the
+/// Docker socket. `None` when this process is not root (Codex runs as this user).
+#[cfg(unix)]
+pub fn codex_user(workspace: &Path) -> Option<(u32, u32)> {
+    if !rustix::process::geteuid().is_root() {
+        return None;
+    }
+    Some(workspace_owner(workspace).unwrap_or((NOBODY, CODEX_GID)))
+}
+
+/// Never on Windows, which has no such drop.
+#[cfg(not(unix))]
+pub fn codex_user(_workspace: &Path) -> Option<(u32, u32)> {
     None
 }
 
@@ -182,7 +290,7 @@ pub fn hand_over(
     runner_workspace: Option<&Path>,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    if let Some((uid, gid)) = unprivileged_owner(workspace) {
+    if let Some((uid, gid)) = workspace_owner(workspace) {
         give_to(codex_home, uid, gid).with_context(|| {
             format!("cannot hand {} to the runner's user", codex_home.display())
         })?;

@@ -1,5 +1,6 @@
 //! Codex's output on its way to the log: tokens Codex writes to auth.json are masked before
-//! the next line is printed, and permanent refresh failures are recognised.
+//! the next line is printed, and permanent refresh failures are recognised. The stage prints
+//! it behind the fence ([`crate::workflow::fence`]): no line of it is read as a command.
 
 use std::io;
 use std::path::PathBuf;
@@ -96,7 +97,13 @@ pub(super) async fn forward(
             failure = failure.or_else(|| refresh_failure(&text));
         }
         let shown = match events.as_deref_mut() {
-            None => Some(line.clone()),
+            // Each piece ends a line: the fence's token must stand on a line of its own.
+            None => Some(line.clone()).map(|mut shown| {
+                if !shown.ends_with(b"\n") {
+                    shown.push(b'\n');
+                }
+                shown
+            }),
             Some(events) => events.render(&text).map(|mut shown| {
                 shown.push('\n');
                 shown.into_bytes()

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 use super::output::{forward, AuthWatcher, DRAIN};
-use super::{codex_command, spawn, unprivileged_owner, CodexError, Outcome};
+use super::{codex_command, codex_user, spawn, CodexError, Outcome};
 use crate::codex_home::AUTH_FILE;
 use crate::workflow::Workflow;
 
@@ -35,7 +35,7 @@ impl Refresh<'_> {
     /// Runs the refresh; `exit_code` is 0 when Codex reports a signed-in ChatGPT account
     /// afterwards, 1 otherwise. `final_message` says which.
     pub async fn run(&self, environment: Vec<(OsString, OsString)>) -> Result<Outcome, CodexError> {
-        let run_as = unprivileged_owner(self.workspace);
+        let run_as = codex_user(self.workspace);
         let logs_set = environment.iter().any(|(name, _)| name == "RUST_LOG");
         let mut command = codex_command(self.workspace, self.codex_home, environment);
         command

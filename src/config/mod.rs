@@ -263,6 +263,7 @@ impl ActionConfig {
                 state_file: vars.path("GITHUB_STATE"),
                 summary_file: vars.path("GITHUB_STEP_SUMMARY"),
                 env_file: vars.path("GITHUB_ENV"),
+                path_file: vars.path("GITHUB_PATH"),
             },
             state,
             environment,

@@ -11,9 +11,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use jiff::Timestamp;
 
+use super::handoff::Handoff;
 use super::{
-    read_refreshed, record_saved, refuse_unsafe_contexts, set_outputs, sign_in, stop_if_cancelled,
-    summary, BASELINE,
+    contain, read_refreshed, record_saved, refuse_another_account, refuse_unsafe_contexts,
+    set_outputs, sign_in, stop_if_cancelled, summary,
 };
 use crate::cancel::Cancellation;
 use crate::codex::schedule::{self, Outlook};
@@ -90,10 +91,12 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     stop_if_cancelled(&mut cancel, "Codex ran").await?;
     let restored = home
         .restore(workflow, &stored, plan)
-        .with_context(|| format!("cannot write {}", home.auth_path().display()))?
-        .fingerprint();
+        .with_context(|| format!("cannot write {}", home.auth_path().display()))?;
+    let account = restored.account_id().to_owned();
+    let restored = restored.fingerprint();
     // From here on the post stage must look at CODEX_HOME, whatever happens next.
-    workflow.save_state(BASELINE, &baseline)?;
+    let mut handoff = Handoff::new(config, home.dir().to_owned(), &account, baseline.clone());
+    handoff.save(config, workflow)?;
     if home.ensure_config()? {
         workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
     }
@@ -102,50 +105,55 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         &config.environment,
         config.credentials.as_ref().map(Credentials::secret),
     );
-    let outcome = match task {
-        Task::Exec => {
-            workflow.info("Running codex exec…");
-            let exec = Exec {
-                prompt: &config.prompt,
-                extra_args: &config.codex_args,
-                workspace: &config.workspace,
-                codex_home: home.dir(),
-                temp_dir: &config.temp_dir,
-                workflow,
-            };
-            exec.run(environment, &mut cancel).await?
-        }
-        Task::Refresh => {
-            workflow.info("Refreshing the login through codex app-server (no model call)…");
-            let refresh = Refresh {
-                workspace: &config.workspace,
-                codex_home: home.dir(),
-                workflow,
-                timeout: REFRESH_TIMEOUT,
-            };
-            refresh.run(environment).await?
-        }
-        Task::Restore => {
-            return codex::hand_over(
-                workflow,
-                home.dir(),
-                &config.workspace,
-                config.runner_workspace.as_deref(),
-            )
-        }
-    };
+    if task == Task::Restore {
+        return codex::hand_over(
+            workflow,
+            home.dir(),
+            &config.workspace,
+            config.runner_workspace.as_deref(),
+        );
+    }
+    let outcome = contain(workflow, async {
+        Ok(match task {
+            Task::Exec => {
+                workflow.info("Running codex exec…");
+                let exec = Exec {
+                    prompt: &config.prompt,
+                    extra_args: &config.codex_args,
+                    workspace: &config.workspace,
+                    codex_home: home.dir(),
+                    temp_dir: &config.temp_dir,
+                    workflow,
+                };
+                exec.run(environment, &mut cancel).await?
+            }
+            // (Restore returned above.)
+            Task::Refresh | Task::Restore => {
+                workflow.info("Refreshing the login through codex app-server (no model call)…");
+                let refresh = Refresh {
+                    workspace: &config.workspace,
+                    codex_home: home.dir(),
+                    workflow,
+                    timeout: REFRESH_TIMEOUT,
+                };
+                refresh.run(environment).await?
+            }
+        })
+    })
+    .await?;
 
     // Save now, before anything else can fail: outputs of the post stage never reach the
     // workflow, and the rotated token should not live only on this runner a moment longer
     // than needed.
     let file = read_refreshed(config, &home, store.as_ref())?;
     workflow.mask_login(&file)?;
+    refuse_another_account(&file, &handoff.account, store.as_ref())?;
     let refreshed = file.fingerprint() != restored;
     let changed = file.fingerprint() != baseline;
     let saved = if changed {
         match store.save(&file, Stage::Main).await {
             Ok(saved) => {
-                record_saved(workflow, &file);
+                record_saved(config, &mut handoff, &file);
                 Some(saved)
             }
             Err(failure) => {

@@ -9,6 +9,7 @@
 //! [`crate::codex`]. What both need (outputs, the summary, reading the refreshed file,
 //! cleaning up) is here.
 
+mod handoff;
 pub mod main;
 pub mod post;
 mod sign_in;
@@ -20,16 +21,14 @@ use jiff::Timestamp;
 
 use crate::auth_file::{relative, AuthFile};
 use crate::cancel::Cancellation;
+use crate::codex;
 use crate::codex_home::{CodexHome, OnDisk};
 use crate::config::ActionConfig;
 use crate::context;
 use crate::failure::Failure;
 use crate::store::Store;
-use crate::workflow::Workflow;
-
-/// `GITHUB_STATE` name of the fingerprint of the tokens the store holds: the post stage saves
-/// only when the file's differ. The runner logs state: a fingerprint is no secret.
-pub const BASELINE: &str = "baseline";
+use crate::workflow::{fence, Workflow};
+use handoff::Handoff;
 
 /// Refuses the contexts every mode refuses, before anything reaches the store: events whose
 /// code the author of a pull request controls, and public repositories (read with the store's
@@ -40,6 +39,47 @@ async fn refuse_unsafe_contexts(
 ) -> anyhow::Result<()> {
     context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
     context::refuse_public_repository(config, store.github().await?).await
+}
+
+/// Runs Codex (`run`) as a prompt-injected Codex can do least harm: its output behind the
+/// fence, so that the runner reads no command from it; afterwards every process it left
+/// running ended and the step's command files put back to what the action had written, so
+/// that nothing Codex wrote there reaches a later step, the post stage or the outputs. Says
+/// in the log when Codex had written to them.
+async fn contain<T>(
+    workflow: &Workflow,
+    run: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let custody = workflow
+        .take_custody()
+        .context("cannot read the step's command files before Codex runs; Codex was not run")?;
+    let fenced = fence::raise();
+    let result = run.await;
+    let left = codex::end_leftovers().await;
+    drop(fenced);
+    if left > 0 {
+        workflow.info(&format!(
+            "Ended what Codex left running ({left} process{}).",
+            if left == 1 { "" } else { "es" }
+        ));
+    }
+    let changed = custody.restore().context(
+        "cannot put the step's command files back after Codex ran; the post stage saves the \
+         login if it changed",
+    )?;
+    if !changed.is_empty() {
+        workflow.warning(
+            "Codex wrote to the step's command files",
+            &format!(
+                "{} changed while Codex ran. Each was put back to exactly what codex-auth had \
+                 written, so nothing written there reaches a later step, the post stage, its \
+                 state or the outputs. Codex does this only when its prompt, or text it read, \
+                 tells it to: check what the task read.",
+                changed.join(", ")
+            ),
+        );
+    }
+    result
 }
 
 /// Stops the stage when the job was cancelled before `what` (nothing was changed yet).
@@ -56,16 +96,46 @@ async fn stop_if_cancelled(cancel: &mut Cancellation, what: &str) -> anyhow::Res
 
 /// Records what the store holds now, after a save: the post stage compares against it.
 /// Failing to record it costs at most a second save.
-fn record_saved(workflow: &Workflow, file: &AuthFile) {
-    if let Err(error) = workflow.save_state(BASELINE, &file.fingerprint()) {
-        workflow.warning(
+fn record_saved(config: &ActionConfig, handoff: &mut Handoff, file: &AuthFile) {
+    handoff.baseline = file.fingerprint();
+    if let Err(error) = handoff.save(config, &config.workflow) {
+        config.workflow.warning(
             "Write not recorded",
             &format!(
-                "the save succeeded, but GITHUB_STATE could not record it ({error}); the post \
+                "the save succeeded, but GITHUB_STATE could not record it ({error:#}); the post \
                  stage may save the same login again."
             ),
         );
     }
+}
+
+/// Refuses a login of another account than the one restored: Codex (or a command it ran) can
+/// replace auth.json with a valid login of an account an attacker owns, and every later job
+/// would then send the repository's code and prompts to that account. Nothing is written; the
+/// stored login keeps its value. `restored_account` is the digest of the restored login's
+/// account id ([`Handoff::account`]).
+pub fn refuse_another_account(
+    file: &AuthFile,
+    restored_account: &str,
+    store: &dyn Store,
+) -> anyhow::Result<()> {
+    // `restored_account` is the digest the handoff keeps.
+    if handoff::digest(file.account_id()) == restored_account {
+        return Ok(());
+    }
+    Err(Failure::new(
+        "Another account's login",
+        format!(
+            "auth.json now holds a login of another ChatGPT account than the one restored \
+             (account id {}…), so it was not written back: something in the job replaced the \
+             login, which only a command Codex was told to run, or a later step, would do. The \
+             stored login keeps its value. Check what the task read; if you meant to switch \
+             accounts, reseed instead. {}",
+            file.account_id().chars().take(8).collect::<String>(),
+            store.reseed_hint()
+        ),
+    )
+    .into())
 }
 
 /// Reads the file Codex left, refusing a missing or damaged one: it is never written back.

@@ -6,14 +6,26 @@
 //! The main stage saves as soon as Codex exits, so that its `persisted` output is real (GitHub
 //! Actions drops outputs set by post steps) and the rotated token spends as little time as
 //! possible only on disk.
+//!
+//! It holds the write token and runs after steps that may have run Codex, so it trusts
+//! nothing they could set (see [`super::handoff`]): where the login is, where the API is, the
+//! CA and proxy settings come from the main stage's handoff, and only a login of the account
+//! the main stage restored is stored.
 
-use super::{clean_up, read_refreshed, summary, BASELINE};
+use super::handoff::{self, Handoff, Received};
+use super::{clean_up, read_refreshed, refuse_another_account, summary};
+use crate::auth_file::AuthFile;
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Mode};
+use crate::failure::Failure;
 use crate::store::{self, Stage};
+use crate::workflow::Workflow;
 
 /// Runs the post stage.
-pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
+pub async fn run(mut config: ActionConfig) -> anyhow::Result<()> {
+    let received = Handoff::receive(&config);
+    let handoff = settle(&mut config, received)?;
+    let config = &config;
     let workflow = &config.workflow;
     let mut store = store::open(config, Stage::Post)?;
     store.finish().await;
@@ -21,15 +33,16 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         workflow.info("`mode: login` stored the new login in the main stage: nothing to do here.");
         return Ok(());
     }
-    let Some(baseline) = config.state.get(BASELINE) else {
+    let Some((baseline, account)) = handoff else {
         workflow.info("The main stage stopped before restoring auth.json: nothing to write back.");
         return Ok(());
     };
     let home = CodexHome::new(&config.codex_home);
     let file = read_refreshed(config, &home, store.as_ref())?;
     workflow.mask_login(&file)?;
+    refuse_another_account(&file, &account, store.as_ref())?;
 
-    if file.fingerprint() == *baseline {
+    if baseline.as_deref() == Some(file.fingerprint().as_str()) {
         workflow.info("The tokens did not change since they were last stored: nothing to write.");
         return clean_up(config, &home);
     }
@@ -41,4 +54,102 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     summary(workflow, &file, true, &where_, &[])?;
     saved?;
     clean_up(config, &home)
+}
+
+/// Applies the main stage's handoff to the configuration before anything talks to GitHub:
+/// its CODEX_HOME and API URL, and only the CA and proxy variables it saw. Returns what the
+/// store held (`None` when unknown: then any valid login is saved) and the digest of the
+/// account to accept; `None` when the main stage restored nothing.
+#[allow(clippy::type_complexity)]
+fn settle(
+    config: &mut ActionConfig,
+    received: Received,
+) -> anyhow::Result<Option<(Option<String>, String)>> {
+    let workflow = config.workflow.clone();
+    let present = handoff::watched(&config.environment);
+    match received {
+        Received::None => Ok(None),
+        Received::Verified(handoff) => {
+            for (name, value) in &present {
+                if handoff.watched.get(name) != Some(value) {
+                    drop_variable(&workflow, name, "a step after the main stage set it");
+                }
+            }
+            if handoff.target != handoff::target_digest(config) {
+                return Err(Failure::new(
+                    "Target changed after the main stage",
+                    "the repository or the secret the post stage would write to is not the one \
+                     the main stage wrote to: a step after it changed GITHUB_REPOSITORY or the \
+                     inputs through GITHUB_ENV. Nothing was written. Look for a step that \
+                     writes these variables to GITHUB_ENV.",
+                )
+                .into());
+            }
+            if handoff.api_url != config.api_url {
+                workflow.warning(
+                    "GITHUB_API_URL changed after the main stage",
+                    &format!(
+                        "a step after the main stage set GITHUB_API_URL to {}; the post stage \
+                         talks to {}, as the main stage did.",
+                        config.api_url, handoff.api_url
+                    ),
+                );
+                config.api_url = handoff.api_url.clone();
+            }
+            if handoff.codex_home != config.codex_home {
+                workflow.info(&format!(
+                    "Reading the login from {}, where the main stage restored it (CODEX_HOME \
+                     here is {}).",
+                    handoff.codex_home.display(),
+                    config.codex_home.display()
+                ));
+                config.codex_home = handoff.codex_home.clone();
+            }
+            Ok(Some((Some(handoff.baseline), handoff.account)))
+        }
+        Received::Unverified => {
+            for name in present.keys() {
+                drop_variable(&workflow, name, "the main stage's state did not verify");
+            }
+            // Toward writing, never toward skipping: whatever valid login of the restored
+            // account is found is saved, as if nothing had been stored yet.
+            let account = config
+                .auth_json
+                .as_ref()
+                .and_then(|seed| AuthFile::decode(seed.expose()).ok())
+                .map(|seed| handoff::digest(seed.account_id()));
+            workflow.warning(
+                "State of the main stage not verified",
+                "GITHUB_STATE held a handoff from the main stage that does not verify with this \
+                 job's write credential: a step changed it, or the credential inputs differ \
+                 between the stages. The post stage trusts none of it: it reads the login from \
+                 CODEX_HOME, saves it if it is valid and of the account in `auth-json`, and \
+                 ignores CA and proxy variables.",
+            );
+            let Some(account) = account else {
+                return Err(Failure::new(
+                    "Account not known",
+                    "the main stage's state did not verify, and input `auth-json` holds no \
+                     login to tell which account the job restored, so nothing was written. The \
+                     stored login keeps its value; if the job refreshed it, reseed it.",
+                )
+                .into());
+            };
+            Ok(Some((None, account)))
+        }
+    }
+}
+
+/// Removes a CA or proxy variable from this process's environment before any client is made.
+fn drop_variable(workflow: &Workflow, name: &str, why: &str) {
+    // The post stage is single-threaded here: no other thread reads the environment yet.
+    std::env::remove_var(name);
+    workflow.warning(
+        "Variable ignored",
+        &format!(
+            "{name} was ignored: {why}. A CA or proxy variable decides whom the post stage, \
+             which holds the write token, trusts; only the values the workflow gave the main \
+             stage are kept. Set it in the workflow's `env:` before codex-auth runs."
+        ),
+    );
 }

@@ -7,7 +7,7 @@
 //! restored one and checked against input `expected-account`; then stored. Nothing is stored
 //! on any other outcome, and the stored login is never touched until the new one is saved.
 
-use super::{refuse_unsafe_contexts, set_outputs, stop_if_cancelled};
+use super::{contain, refuse_unsafe_contexts, set_outputs, stop_if_cancelled};
 use crate::cancel::Cancellation;
 use crate::codex::{self, Login};
 use crate::config::{ActionConfig, Credentials, ExpectedAccount};
@@ -42,7 +42,7 @@ pub async fn run(config: &ActionConfig, cancel: &mut Cancellation) -> anyhow::Re
             _ => None,
         },
     };
-    let file = login.run(environment, cancel).await?;
+    let file = contain(workflow, login.run(environment, cancel)).await?;
     let claims = file.claims();
     let account = format!(
         "{} ({})",

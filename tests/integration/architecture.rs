@@ -10,6 +10,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("secret", 0),
     ("failure", 0),
     ("cancel", 0),
+    ("untrusted", 0),
     ("auth_file", 1),
     ("seal", 1),
     ("workflow", 2),

@@ -309,6 +309,10 @@ fn the_action_restores_what_gh_wrote_and_gh_reads_back_its_write() {
     let before = github.requests().len();
     let mut job = job(&github, &openai, &ca_file, 4243);
     let seen = dir.path().join("auth-codex-saw.json");
+    // Codex runs as nobody here (the tests run as root, and Codex never does).
+    let mut perms = fs::metadata(dir.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o777);
+    fs::set_permissions(dir.path(), perms).unwrap();
     job.wrap_codex(&format!(
         "[ -e '{seen}' ] || cp \"$CODEX_HOME/auth.json\" '{seen}'\nexec \"$REAL\" \"$@\"",
         seen = seen.display()

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::support::github::{self, Access, Fault, Run};
 use crate::support::job::StageRun;
 use crate::support::openai::Responses;
-use crate::support::raw;
+use crate::support::raw::{self, Broken, Relay};
 use crate::support::world::{annotation, World, REPO, SECRET};
 
 fn warning(run: &StageRun, title: &str) -> String {
@@ -296,14 +296,27 @@ fn unknown_environment_and_organization_name_the_input() {
 #[test]
 fn transport_failures_are_bounded_and_keep_the_refreshed_file() {
     let world = World::new(Responses::Ok);
-    for (kind, port, expected) in [
-        ("refused", raw::refused_port(), "Connection refused"),
-        ("silent", raw::silent(), "no answer within"),
-        ("cut short", raw::cut_short(), "request failed"),
+    let github_port: u16 = world
+        .github
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    for (kind, broken, expected) in [
+        ("refused", Broken::Refused, "Connection refused"),
+        ("silent", Broken::Silent, "no answer within"),
+        ("cut short", Broken::CutShort, "request failed"),
     ] {
         let seed = world.openai.seed(true);
         let mut job = world.job(&seed);
-        job.input("api-timeout", "3");
+        // The API works for the main stage and breaks, at the same address, before the post
+        // stage (which talks to the address the main stage saw).
+        let relay = Relay::to(github_port);
+        job.input("api-timeout", "3").env(
+            "GITHUB_API_URL",
+            format!("http://127.0.0.1:{}", relay.port()),
+        );
         // Main's write is refused, so the refreshed file is left for the post stage...
         world.github.inject(Fault::new(
             "PUT",
@@ -314,7 +327,7 @@ fn transport_failures_are_bounded_and_keep_the_refreshed_file() {
         let main = job.main();
         assert_eq!(main.code, 1, "{kind}: {}\n{}", main.stdout, main.stderr);
         // ... whose API is now unreachable in one of three ways.
-        job.env("GITHUB_API_URL", format!("http://127.0.0.1:{port}"));
+        relay.r#break(broken);
         let started = Instant::now();
         let post = job.post(&main);
         assert!(

@@ -207,6 +207,11 @@ impl Job {
             fs::create_dir_all(&path).unwrap();
             path
         });
+        // The tests run as root, and the action never runs Codex as root: on a workspace root
+        // owns, Codex runs as nobody, who must reach the job's directories (as on a runner,
+        // where they are the runner's user's and readable) and write the wrapper's records.
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&calls, fs::Permissions::from_mode(0o777)).unwrap();
         // A push to a private repository, unless a test says otherwise.
         let event = workflow.join("event.json");
         fs::write(

@@ -4,6 +4,12 @@
 //! See <https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands>.
 //! Every method writes to the runner's files or to stdout, never a secret in the clear: masks
 //! are the only place a token value is printed, and the runner removes them from the log.
+//!
+//! What Codex can reach of them is guarded here too: [`fence`] keeps the runner from reading
+//! commands in Codex's output, [`command_files`] puts the command files back after Codex.
+
+pub mod command_files;
+pub mod fence;
 
 use std::fs::OpenOptions;
 use std::io::{self, Write as _};
@@ -12,7 +18,8 @@ use std::path::PathBuf;
 use crate::auth_file::AuthFile;
 use crate::secret::Secret;
 
-/// The runner's command files (`GITHUB_OUTPUT`, `GITHUB_STATE`, `GITHUB_STEP_SUMMARY`).
+/// The runner's command files (`GITHUB_OUTPUT`, `GITHUB_STATE`, `GITHUB_STEP_SUMMARY`,
+/// `GITHUB_ENV`, `GITHUB_PATH`).
 #[derive(Debug, Clone, Default)]
 pub struct Workflow {
     /// `GITHUB_OUTPUT`: step outputs.
@@ -23,13 +30,16 @@ pub struct Workflow {
     pub summary_file: Option<PathBuf>,
     /// `GITHUB_ENV`: variables for the job's later steps.
     pub env_file: Option<PathBuf>,
+    /// `GITHUB_PATH`: directories for the job's later steps' PATH (the action writes none;
+    /// held only to be put back after Codex).
+    pub path_file: Option<PathBuf>,
 }
 
 impl Workflow {
     /// Masks a value in every later line of the log.
     pub fn mask(&self, secret: &Secret) {
         if !secret.is_empty() {
-            println!("::add-mask::{}", escape_data(secret.expose()));
+            fence::command(&format!("::add-mask::{}", escape_data(secret.expose())));
         }
     }
 
@@ -99,11 +109,11 @@ impl Workflow {
 /// Prints an annotation; every title starts with `codex-auth: ` so that it is clear which
 /// step speaks in the run's summary.
 pub fn annotation(kind: &str, title: &str, message: &str) {
-    println!(
+    fence::command(&format!(
         "::{kind} title={}::{}",
         escape_property(&format!("codex-auth: {title}")),
         escape_data(message)
-    );
+    ));
 }
 
 fn append_key_value(

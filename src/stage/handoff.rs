@@ -1,0 +1,260 @@
+//! What the main stage hands the post stage, bound to the main stage.
+//!
+//! The post stage holds the write token, so it trusts nothing a later step of the job could
+//! set: a later step's process (Codex, in `mode: restore`) can add lines to `GITHUB_ENV`, which
+//! reach the post stage's environment (`CODEX_HOME`, `SSL_CERT_FILE`, `GITHUB_API_URL`, …).
+//! So the main stage records what the post stage needs (where the login is, which account it
+//! is of, what the store held, where the API is, and the CA and proxy settings the workflow
+//! itself gave) in one `GITHUB_STATE` value with a MAC keyed from the write credential, which
+//! neither Codex nor a later step ever sees.
+//!
+//! A handoff that does not verify fails toward writing, never toward skipping: the post
+//! stage then saves whatever valid login of the restored account it finds, as if nothing had
+//! been stored yet. The runner logs state: the handoff holds digests and paths, no secret.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hmac::{Hmac, Mac as _};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::{ActionConfig, StoreConfig};
+use crate::workflow::Workflow;
+
+/// `GITHUB_STATE` name of the handoff.
+pub const HANDOFF: &str = "handoff";
+/// `GITHUB_STATE` name of its MAC.
+const HANDOFF_MAC: &str = "handoff_mac";
+
+/// Variables that change where the post stage's requests go or whom they trust. Only the
+/// values the main stage saw are kept in the post stage; one a later step added or changed is
+/// dropped. (codex-auth's client trusts the system's roots and `SSL_CERT_FILE`/`SSL_CERT_DIR`,
+/// and takes no proxy today; the proxy variables are held as well, for any client that would.)
+pub const WATCHED: &[&str] = &[
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// What the post stage needs of the main stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// The fingerprint of the tokens the store holds: the post stage saves when the file's
+    /// differ.
+    pub baseline: String,
+    /// Where the login was restored.
+    pub codex_home: PathBuf,
+    /// A digest of the account id of the restored login: only a login of this account is
+    /// ever stored.
+    pub account: String,
+    /// `GITHUB_API_URL` as the main stage saw it.
+    pub api_url: String,
+    /// A digest of the repository and the target the main stage wrote to.
+    pub target: String,
+    /// Digests of the [`WATCHED`] variables the main stage saw set.
+    pub watched: BTreeMap<String, String>,
+}
+
+/// How the post stage found the handoff.
+#[derive(Debug)]
+pub enum Received {
+    /// The main stage wrote none: it stopped before restoring the login.
+    None,
+    /// Verified: written by the main stage of this job.
+    Verified(Handoff),
+    /// Present but not verified (changed after the main stage, or no credential to check it
+    /// with): the post stage trusts none of it.
+    Unverified,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A digest for the handoff: values that are not secret but need not be in a log either.
+pub fn digest(value: &str) -> String {
+    hex(&Sha256::digest(value.as_bytes()))
+}
+
+/// The MAC key, from every credential this job was given to write with (inputs the post
+/// stage receives as well); `None` when it has none.
+fn key(config: &ActionConfig) -> Option<Vec<u8>> {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(credentials) = &config.credentials {
+        parts.push(credentials.secret().expose().to_owned());
+    }
+    let artifact = match &config.store {
+        StoreConfig::Artifact(settings) => Some(settings),
+        StoreConfig::Secret { rescue } => rescue.as_ref(),
+    };
+    if let Some(settings) = artifact {
+        parts.push(settings.key.to_base64().expose().to_owned());
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(b"codex-auth handoff v1");
+    for part in &parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    Some(hasher.finalize().to_vec())
+}
+
+fn mac(key: &[u8], text: &str) -> Option<String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+    mac.update(text.as_bytes());
+    Some(hex(&mac.finalize().into_bytes()))
+}
+
+/// The digest of where a stage writes: the repository and the target.
+pub fn target_digest(config: &ActionConfig) -> String {
+    digest(&format!("{:?} {:?}", config.repository, config.target))
+}
+
+/// The digests of the [`WATCHED`] variables set in `environment`.
+pub fn watched(
+    environment: &[(std::ffi::OsString, std::ffi::OsString)],
+) -> BTreeMap<String, String> {
+    environment
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.to_str()?;
+            WATCHED
+                .contains(&name)
+                .then(|| (name.to_owned(), digest(&value.to_string_lossy())))
+        })
+        .collect()
+}
+
+impl Handoff {
+    /// The handoff of this main stage, with `baseline` what the store holds now.
+    pub fn new(
+        config: &ActionConfig,
+        codex_home: PathBuf,
+        account_id: &str,
+        baseline: String,
+    ) -> Self {
+        Self {
+            baseline,
+            codex_home,
+            account: digest(account_id),
+            api_url: config.api_url.clone(),
+            target: target_digest(config),
+            watched: watched(&config.environment),
+        }
+    }
+
+    /// Writes it to `GITHUB_STATE` (a later write replaces an earlier one).
+    pub fn save(&self, config: &ActionConfig, workflow: &Workflow) -> anyhow::Result<()> {
+        let text = serde_json::to_string(self)?;
+        workflow.save_state(HANDOFF, &text)?;
+        let mac = key(config)
+            .and_then(|key| mac(&key, &text))
+            .unwrap_or_default();
+        workflow.save_state(HANDOFF_MAC, &mac)?;
+        Ok(())
+    }
+
+    /// Reads it in the post stage.
+    pub fn receive(config: &ActionConfig) -> Received {
+        let Some(text) = config.state.get(HANDOFF) else {
+            return Received::None;
+        };
+        let verified = match (key(config), config.state.get(HANDOFF_MAC)) {
+            (Some(key), Some(given)) => mac(&key, text).is_some_and(|expected| {
+                // Compared in constant time.
+                expected.len() == given.len()
+                    && expected
+                        .bytes()
+                        .zip(given.bytes())
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
+            }),
+            _ => false,
+        };
+        match (verified, serde_json::from_str(text)) {
+            (true, Ok(handoff)) => Received::Verified(handoff),
+            _ => Received::Unverified,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn config(extra: &[(&str, &str)]) -> ActionConfig {
+        let mut env: Vec<(OsString, OsString)> = [
+            ("GITHUB_REPOSITORY", "octo/repo"),
+            ("GITHUB_API_URL", "https://api.github.com"),
+            ("HOME", "/github/home"),
+            ("INPUT_TOKEN", "github_pat_write"),
+            ("SSL_CERT_FILE", "/etc/ssl/mine.pem"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.into(), v.into())));
+        let Ok(config) = ActionConfig::from_env(env) else {
+            panic!("test config");
+        };
+        config
+    }
+
+    fn state_of(config: &ActionConfig, handoff: &Handoff) -> BTreeMap<String, String> {
+        let dir = tempfile::tempdir().ok();
+        let path = dir.as_ref().map(|d| d.path().join("state"));
+        let workflow = Workflow {
+            state_file: path.clone(),
+            ..Workflow::default()
+        };
+        assert!(handoff.save(config, &workflow).is_ok());
+        let text = path
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_post_stage_trusts_only_what_the_main_stage_signed() {
+        let main = config(&[]);
+        let handoff = Handoff::new(&main, "/github/home/.codex".into(), "acc-1", "fp".into());
+        assert_eq!(handoff.watched.len(), 1);
+        let state = state_of(&main, &handoff);
+        let post = |state: &BTreeMap<String, String>, extra: &[(&str, &str)]| {
+            let mut post = config(extra);
+            post.state = state.clone();
+            Handoff::receive(&post)
+        };
+        assert!(matches!(post(&state, &[]), Received::Verified(h) if h == handoff));
+
+        // A later step's forged handoff: another home, no baseline.
+        let mut forged = state.clone();
+        forged.insert(
+            HANDOFF.into(),
+            state[HANDOFF].replace("/github/home/.codex", "/github/workspace/evil"),
+        );
+        assert!(matches!(post(&forged, &[]), Received::Unverified));
+
+        // Another write token: another key.
+        assert!(matches!(
+            post(&state, &[("INPUT_TOKEN", "github_pat_other")]),
+            Received::Unverified
+        ));
+        assert!(matches!(post(&BTreeMap::new(), &[]), Received::None));
+    }
+}
