@@ -50,8 +50,12 @@ RUN case "${TARGETARCH:-amd64}" in \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Statically linked (glibc's crt-static): the post stage runs as root with the write token,
+# after steps that may have added LD_PRELOAD or LD_LIBRARY_PATH to GITHUB_ENV, and a static
+# binary loads no shared object at all. `--target` keeps the flag off build scripts and
+# proc-macros, which must stay dynamic.
 RUN target=$(cat /rust-target) \
-    && cargo build --release --locked --target "$target" \
+    && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" \
     && install -D -m 0755 "target/$target/release/codex-auth" /out/codex-auth
 
 # ... or built beforehand (prebuilt/codex-auth in the build context).
@@ -127,6 +131,8 @@ RUN ln -s /opt/codex/bin/codex /usr/local/bin/codex \
          [ "$(od -An -tx1 -j18 -N2 "$binary")" = "$machine" ] \
            || { echo "$binary is not built for ${TARGETARCH:-amd64}" >&2; exit 1; }; \
        done \
+    && { ldd /usr/local/bin/codex-auth 2>&1 | grep -Eq 'not a dynamic executable|statically linked' \
+           || { echo "codex-auth is not statically linked" >&2; exit 1; }; } \
     && codex-auth --version \
     && codex --version
 ENTRYPOINT ["/usr/local/bin/codex-auth-main"]
