@@ -185,6 +185,16 @@ impl ActionConfig {
         let retry = inputs::retry(&vars)?;
         let job_timeout = inputs::job_timeout(&vars)?;
         let expected_account = inputs::expected_account(&vars)?;
+        if mode == Mode::Login && expected_account.is_none() {
+            return Err(ConfigError::Missing {
+                input: "expected-account",
+                fix: "`mode: login` needs the email or ChatGPT account id of the account the \
+                      workflows should use, e.g. `expected-account: ${{ vars.CODEX_AUTH_ACCOUNT }}` \
+                      with that repository variable set. Everyone who can read the run's page \
+                      sees the sign-in code: without it, any of them could approve it with an \
+                      account of their own, and every later job would send its code there",
+            });
+        }
         let login_timeout = inputs::login_timeout(&vars)?;
         let run = RunContext {
             event_name: vars.get("GITHUB_EVENT_NAME").map(str::to_owned),
@@ -330,6 +340,7 @@ mod tests {
             (("INPUT_KEEP", "yes"), "input `keep` is \"yes\"; expected true or false"),
             (("INPUT_MODE", "restore-all"), "input `mode` is \"restore-all\"; expected exec (run codex exec with the prompt), refresh (keep the login fresh without a model call), restore (only restore auth.json for later steps) or login (sign in anew from the browser and store the login)"),
             (("INPUT_EXPECTED-ACCOUNT", "a b@c"), "input `expected-account` \"a b@c\" is not an email address"),
+            (("INPUT_MODE", "login"), "input `expected-account` is empty: `mode: login` needs the email or ChatGPT account id of the account the workflows should use, e.g. `expected-account: ${{ vars.CODEX_AUTH_ACCOUNT }}` with that repository variable set. Everyone who can read the run's page sees the sign-in code: without it, any of them could approve it with an account of their own, and every later job would send its code there"),
             (("INPUT_LOGIN-TIMEOUT", "901"), "input `login-timeout` is \"901\"; expected a number of seconds from 1 to 900 (Codex's own limit for a device-code sign-in is 15 minutes)"),
             (("INPUT_API-TIMEOUT", "0"), "input `api-timeout` is \"0\"; expected a number of seconds from 1 to 3600"),
             (("INPUT_CODEX-ARGS", "'open"), "input `codex-args` has an unclosed quote or a trailing backslash; quote it as you would in a shell"),

@@ -14,7 +14,9 @@ use pretty_assertions::assert_eq;
 /// A `mode: login` job of `octo/repo`.
 fn login_job(world: &World) -> Job {
     let mut job = Job::new(&world.github, &world.openai);
-    job.input("mode", "login").input("token", WRITE_TOKEN);
+    job.input("mode", "login")
+        .input("token", WRITE_TOKEN)
+        .input("expected-account", "dev@example.test");
     let issuer = world.openai.issuer();
     job.wrap_codex(&format!(
         "if [ \"$1\" = login ]; then exec \"$REAL\" \"$@\" --experimental_issuer {issuer}; fi\n\
@@ -181,6 +183,26 @@ fn a_sign_in_of_another_account_is_refused() {
     assert_eq!(main.code, 1, "{}", main.stdout);
     assert!(annotation(&main, "Wrong account").contains("restricted to workspace"));
     assert_nothing_stored(&world, &None);
+}
+
+#[test]
+fn a_sign_in_without_an_expected_account_is_refused_before_anything() {
+    let world = World::new(Responses::Ok);
+    let mut job = login_job(&world);
+    job.input("expected-account", "");
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}", main.stdout);
+    assert!(
+        main.stdout.contains("input `expected-account` is empty")
+            && main
+                .stdout
+                .contains("approve it with an account of their own"),
+        "{}",
+        main.stdout
+    );
+    assert!(world.github.requests().is_empty());
+    assert!(job.codex_calls().is_empty());
+    assert!(world.openai.pending_codes().is_empty());
 }
 
 #[test]

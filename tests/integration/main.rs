@@ -12,6 +12,7 @@ mod container;
 mod core_loop;
 mod gh_client;
 mod host_face;
+mod hostile;
 mod libsodium;
 mod login;
 mod modes;

@@ -7,19 +7,9 @@ use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
 
 use crate::support::github::{self, Access, Fault, Run};
-use crate::support::job::StageRun;
 use crate::support::openai::Responses;
 use crate::support::raw::{self, Broken, Relay};
-use crate::support::world::{annotation, World, REPO, SECRET};
-
-fn warning(run: &StageRun, title: &str) -> String {
-    let prefix = format!("::warning title=codex-auth%3A {title}::");
-    run.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no warning titled {title:?} in:\n{}", run.stdout))
-        .to_owned()
-}
+use crate::support::world::{annotation, warning, World, REPO, SECRET};
 
 // ---- Concurrency: one credential, one serialized stream ----
 

@@ -103,6 +103,8 @@ pub struct StageRun {
     pub summary: String,
     /// `GITHUB_ENV`, raw.
     pub env_file: String,
+    /// `GITHUB_PATH`, raw.
+    pub path_file: String,
     /// Parsed outputs.
     pub outputs: BTreeMap<String, String>,
     /// Parsed state.
@@ -172,6 +174,8 @@ pub struct Job {
     env: BTreeMap<String, String>,
     inputs: BTreeMap<String, String>,
     steps: u32,
+    /// The runner's user, when the job's files are theirs ([`Job::owned_by`]).
+    owner: Option<u32>,
     container: Option<String>,
     seccomp: Seccomp,
     host_face: Option<PathBuf>,
@@ -275,6 +279,7 @@ impl Job {
             env,
             inputs: BTreeMap::new(),
             steps: 0,
+            owner: None,
             container: None,
             seccomp: Seccomp::Docker,
             host_face: None,
@@ -322,6 +327,7 @@ impl Job {
         for dir in [&self.workspace, &self.home] {
             std::os::unix::fs::chown(dir, Some(uid), Some(uid)).unwrap();
         }
+        self.owner = Some(uid);
         self
     }
 
@@ -452,23 +458,38 @@ impl Job {
         &mut self,
         stage: &str,
         state: &BTreeMap<String, String>,
-    ) -> (Command, [PathBuf; 4]) {
+    ) -> (Command, [PathBuf; 5]) {
         self.steps += 1;
         let files = self
             .dir
             .path()
             .join(format!("_temp/_runner_file_commands/{}", self.steps));
         fs::create_dir_all(&files).unwrap();
-        let [output, state_file, summary, env_file] =
-            ["output", "state", "summary", "env"].map(|f| files.join(f));
-        for f in [&output, &state_file, &summary, &env_file] {
+        let [output, state_file, summary, env_file, path_file] =
+            ["output", "state", "summary", "env", "path"].map(|f| files.join(f));
+        for f in [&output, &state_file, &summary, &env_file, &path_file] {
             fs::write(f, "").unwrap();
+        }
+        // The runner creates the step's command files, and their directory, as its own user
+        // (mode 0644): a process of that user in the container can write to them.
+        if let Some(uid) = self.owner {
+            for path in [
+                &files,
+                &output,
+                &state_file,
+                &summary,
+                &env_file,
+                &path_file,
+            ] {
+                std::os::unix::fs::chown(path, Some(uid), Some(uid)).unwrap();
+            }
         }
         let mut vars: BTreeMap<String, String> = self.env.clone();
         vars.insert("GITHUB_OUTPUT".into(), output.display().to_string());
         vars.insert("GITHUB_STATE".into(), state_file.display().to_string());
         vars.insert("GITHUB_STEP_SUMMARY".into(), summary.display().to_string());
         vars.insert("GITHUB_ENV".into(), env_file.display().to_string());
+        vars.insert("GITHUB_PATH".into(), path_file.display().to_string());
         let defaults = action_defaults();
         for name in DECLARED_INPUTS {
             // Inputs not given take action.yml's default, or the empty string.
@@ -507,7 +528,7 @@ impl Job {
             }
             (Some(image), _) => self.container_command(image, stage, vars, &files),
         };
-        (command, [output, state_file, summary, env_file])
+        (command, [output, state_file, summary, env_file, path_file])
     }
 
     /// `docker run` as the runner's ContainerActionHandler builds it (actions/runner,
@@ -619,7 +640,7 @@ impl Job {
 pub struct Spawned {
     /// The process.
     pub child: std::process::Child,
-    files: [PathBuf; 4],
+    files: [PathBuf; 5],
     log: PathBuf,
 }
 
@@ -647,8 +668,8 @@ impl Spawned {
 }
 
 /// What a finished stage left: its output and the runner's files.
-fn stage_run(out: std::process::Output, files: &[PathBuf; 4]) -> StageRun {
-    let [output, state_file, summary, env_file] = files;
+fn stage_run(out: std::process::Output, files: &[PathBuf; 5]) -> StageRun {
+    let [output, state_file, summary, env_file, path_file] = files;
     let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
     let output_file = read(output);
     let state_text = read(state_file);
@@ -662,6 +683,7 @@ fn stage_run(out: std::process::Output, files: &[PathBuf; 4]) -> StageRun {
         state_file: state_text,
         summary: read(summary),
         env_file: read(env_file),
+        path_file: read(path_file),
     }
 }
 

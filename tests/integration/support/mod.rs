@@ -9,6 +9,7 @@ pub mod job;
 pub mod openai;
 pub mod openapi;
 pub mod raw;
+pub mod runner_log;
 pub mod serve;
 pub mod world;
 

@@ -15,7 +15,10 @@
 //! `exec_command`, taking `cmd`), and the turn that carries the `function_call_output` is
 //! answered with a final message, the output kept for the test to check. How it differs from
 //! the real backend: one fixed call per turn, no reasoning items, no streaming deltas, no
-//! websocket (it answers 426, and Codex falls back to SSE).
+//! websocket (it answers 426, and Codex falls back to SSE). It can revoke the access tokens
+//! right after a command ran ([`OpenAi::expire_access_after_tool_call`]), as an access token
+//! that expires mid-task: Codex then refreshes between the command and the next turn, which
+//! is when a hostile command's output has already been printed.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -81,6 +84,9 @@ struct Inner {
     offered_tools: Vec<String>,
     /// The `function_call_output`s Codex sent back.
     tool_outputs: Vec<String>,
+    /// Answer the turn that carries a command's output with 401 once, every access token
+    /// revoked, so that Codex refreshes the login in the middle of its task.
+    expire_after_tool: bool,
     responses: Responses,
     live_refresh: BTreeSet<String>,
     used_refresh: BTreeSet<String>,
@@ -107,6 +113,7 @@ impl OpenAi {
             tool_command: None,
             offered_tools: Vec::new(),
             tool_outputs: Vec::new(),
+            expire_after_tool: false,
             responses,
             live_refresh: BTreeSet::new(),
             used_refresh: BTreeSet::new(),
@@ -246,6 +253,13 @@ impl OpenAi {
     /// Makes the model ask Codex to run `command` (one shell call per turn), then finish.
     pub fn ask_to_run(&self, command: &str) {
         self.lock().tool_command = Some(command.to_owned());
+    }
+
+    /// Once the command the model asked for has run, revokes every access token and answers
+    /// the next model request 401: Codex refreshes the login mid-task (after whatever the
+    /// command printed) and retries with the new access token.
+    pub fn expire_access_after_tool_call(&self) {
+        self.lock().expire_after_tool = true;
     }
 
     /// The tool names Codex offered in its last model request.
@@ -583,6 +597,19 @@ async fn handle(
                     .into_response();
             }
             let request = request_json(&headers, &body);
+            let carries_output = request["input"]
+                .as_array()
+                .is_some_and(|input| input.iter().any(|i| i["type"] == "function_call_output"));
+            if inner.expire_after_tool && carries_output {
+                inner.expire_after_tool = false;
+                inner.live_access.clear();
+                inner.log.push("access revoked".to_owned());
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"error": {"message": "Unauthorized", "code": "token_expired"}})),
+                )
+                    .into_response();
+            }
             let item = model_turn(&mut inner, &request);
             let events = [
                 json!({"type": "response.created", "response": {"id": "resp_1"}}),

@@ -116,11 +116,20 @@ impl Drop for World {
 
 /// The message of the error annotation with this title.
 pub fn annotation(run: &StageRun, title: &str) -> String {
-    let prefix = format!("::error title=codex-auth%3A {title}::");
+    annotation_of(run, "error", title)
+}
+
+/// The message of the warning annotation with this title.
+pub fn warning(run: &StageRun, title: &str) -> String {
+    annotation_of(run, "warning", title)
+}
+
+fn annotation_of(run: &StageRun, kind: &str, title: &str) -> String {
+    let prefix = format!("::{kind} title=codex-auth%3A {title}::");
     run.stdout
         .lines()
         .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no error annotation titled {title:?} in:\n{}", run.stdout))
+        .unwrap_or_else(|| panic!("no {kind} annotation titled {title:?} in:\n{}", run.stdout))
         .replace("%0A", "\n")
         .replace("%25", "%")
 }

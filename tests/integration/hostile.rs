@@ -1,0 +1,330 @@
+//! A prompt-injected Codex, tried as an attacker would: the local model asks the real Codex
+//! for a hostile shell command through the tool Codex offers, and Codex runs it, in the real
+//! image as GitHub runs a container action (root, Docker's default seccomp profile and
+//! capabilities, the workspace the runner's user's). Each case checks that the rotation is
+//! stored, that nothing the command wrote reaches a later step's environment, the post
+//! stage's state or the outputs, and that no token shows in the log read the way the runner
+//! reads it ([`RunnerLog`]: masks consumed, stop-commands honoured).
+//!
+//! How this differs from GitHub: podman runs the container, not Docker (same profile and
+//! capabilities, given explicitly); the command files are named `env`, `state`, … where the
+//! runner names them `set_env_<guid>`, … (the commands below find them by listing the
+//! directory, as an attacker would); the runner would read the command files and the log
+//! after the step, here the tests do.
+
+use std::fs;
+
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+
+use crate::support::job::{Job, StageRun, WRITE_TOKEN};
+use crate::support::openai::Responses;
+use crate::support::runner_log::RunnerLog;
+use crate::support::world::{annotation, warning, World};
+
+/// The runner's user on GitHub's hosted runners.
+const RUNNER_UID: u32 = 1001;
+
+fn image() -> String {
+    std::env::var("CODEX_AUTH_TEST_IMAGE").unwrap_or_else(|_| {
+        panic!("CODEX_AUTH_TEST_IMAGE is not set: run the tests with scripts/test")
+    })
+}
+
+/// A job in the container whose model asks Codex to run `command`.
+fn hostile(world: &World, seed: &Value, command: &str) -> Job {
+    world.openai.ask_to_run(command);
+    let mut job = world.job(seed);
+    job.in_container(&image()).owned_by(RUNNER_UID);
+    job
+}
+
+/// What a later step, or the post stage, would receive: nothing the command wrote.
+const PLANTED: &[&str] = &[
+    "LD_PRELOAD",
+    "HTTPS_PROXY",
+    "SSL_CERT_FILE",
+    "CODEX_HOME=/github/workspace",
+    "forged",
+    "/github/workspace",
+];
+
+/// The stage's log, read as the runner reads it: no token shows, no command came from Codex
+/// (only the action's masks, its fences and its annotations were processed), and the log
+/// ends with commands processed again.
+fn assert_log_holds(world: &World, run: &StageRun) -> RunnerLog {
+    let log = RunnerLog::read(&run.stdout, &run.stderr);
+    let mut secrets = world.openai.all_token_values();
+    secrets.push(WRITE_TOKEN.to_owned());
+    for secret in &secrets {
+        assert!(
+            !log.shown.contains(secret.as_str()),
+            "a token shows in the log as the runner reads it:\n{}",
+            log.shown
+        );
+    }
+    for processed in &log.processed {
+        match processed.command.as_str() {
+            "add-mask" => assert!(
+                secrets.iter().any(|s| processed.data.contains(s.as_str()))
+                    || processed.data.starts_with('{'),
+                "a mask not of the action's: {processed:?}"
+            ),
+            "stop-commands" => assert!(
+                processed.data.len() == 32 && processed.data.chars().all(|c| c.is_ascii_hexdigit()),
+                "a stop-commands not of the action's: {processed:?}"
+            ),
+            "error" | "warning" | "notice" => assert!(
+                processed.properties.starts_with("title=codex-auth%3A ")
+                    && !processed.data.contains("forged"),
+                "an annotation not of the action's: {processed:?}"
+            ),
+            other => panic!("the runner would have processed {other:?}: {processed:?}"),
+        }
+    }
+    assert!(!log.stopped(), "the log ends with commands stopped");
+    log
+}
+
+/// The hostile command ran, and its output holds `expected`: Codex did what it was told.
+fn assert_ran(world: &World, expected: &str) {
+    let reported = world.openai.tool_outputs();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert!(
+        reported[0].contains("Process exited with code 0") && reported[0].contains(expected),
+        "the hostile command did not run as meant: {reported:?}"
+    );
+}
+
+/// Nothing planted reaches the files the runner reads after the step.
+fn assert_files_clean(run: &StageRun) {
+    for file in [
+        &run.env_file,
+        &run.path_file,
+        &run.state_file,
+        &run.output_file,
+        &run.summary,
+    ] {
+        for planted in PLANTED {
+            assert!(
+                !file.contains(planted),
+                "{planted:?} reached a command file:\n{file}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lines_written_to_the_command_files_reach_no_later_step() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let command = "cd /github/file_commands && ls -la && for f in *; do printf \
+        'LD_PRELOAD=/github/workspace/evil.so\\nHTTPS_PROXY=http://127.0.0.1:9\\n\
+        SSL_CERT_FILE=/github/workspace/ca.pem\\nCODEX_HOME=/github/workspace/evil\\n\
+        handoff=forged\\npersisted=forged\\n' >> \"$f\"; done; \
+        for f in *output*; do ln -sf /github/workspace/leak \"$f\"; done; ls -la";
+    let mut job = hostile(&world, &seed, command);
+    let main = job.main();
+    main.assert_ok();
+    assert_ran(&world, "output -> /github/workspace/leak");
+    assert!(
+        warning(&main, "Codex wrote to the step's command files").contains("GITHUB_ENV"),
+        "{}",
+        main.stdout
+    );
+    assert_files_clean(&main);
+    // The outputs are the action's, in the file the runner reads, not behind the link.
+    assert_eq!(main.output("persisted"), "true");
+    assert_eq!(main.output("refreshed"), "true");
+    assert!(!job.workspace.join("leak").exists());
+    world.assert_secret_holds_the_latest_login();
+    assert_log_holds(&world, &main);
+    let post = job.post(&main);
+    post.assert_ok();
+    assert_log_holds(&world, &post);
+}
+
+#[test]
+fn stop_commands_before_a_mid_task_rotation_leaves_no_token_in_the_log() {
+    let world = World::new(Responses::Ok);
+    // A fresh login: Codex refreshes only when the backend revokes the access token, right
+    // after the command printed its stop-commands lines.
+    let seed = world.openai.seed(false);
+    world.openai.expire_access_after_tool_call();
+    let command =
+        "echo '::stop-commands::x'; echo '  ::stop-commands::y'; echo 'a ##[stop-commands]z'";
+    let mut job = hostile(&world, &seed, command);
+    let main = job.main();
+    main.assert_ok();
+    assert_ran(&world, "::stop-commands::x");
+    assert!(world.openai.rotations() >= 1, "{:?}", world.openai.log());
+    assert_eq!(main.output("refreshed"), "true");
+    world.assert_secret_holds_the_latest_login();
+    // The command's lines are in the log, as plain text.
+    let log = assert_log_holds(&world, &main);
+    assert!(log.shown.contains("::stop-commands::x"), "{}", log.shown);
+    let post = job.post(&main);
+    post.assert_ok();
+    assert_log_holds(&world, &post);
+}
+
+#[test]
+fn workflow_commands_in_codexs_output_are_not_obeyed() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let command = "printf '%s\\n' '::save-state name=handoff::{\"baseline\":\"forged\"}' \
+        '::set-output name=persisted::forged' '::add-mask::OK' 'x ##[add-mask]Done' \
+        '  ::set-env name=LD_PRELOAD::/x.so' '::error title=codex-auth%3A Fake::forged' \
+        '::add-path::/github/workspace/forged'";
+    let mut job = hostile(&world, &seed, command);
+    let main = job.main();
+    main.assert_ok();
+    assert_ran(&world, "::set-output name=persisted::forged");
+    assert_log_holds(&world, &main);
+    assert_files_clean(&main);
+    assert_eq!(main.output("persisted"), "true");
+    assert_eq!(main.output("final-message"), "Done.");
+    world.assert_secret_holds_the_latest_login();
+    let post = job.post(&main);
+    post.assert_ok();
+}
+
+#[test]
+fn another_accounts_login_is_never_stored() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let own = world.openai.account_id();
+    world
+        .openai
+        .sign_in_as("mallory@example.test", "acc-99999999-mallory");
+    let foreign = world.openai.seed(false);
+    world.openai.sign_in_as("dev@example.test", &own);
+    let mut job = hostile(
+        &world,
+        &seed,
+        "cp /github/workspace/foreign.json /github/home/.codex/auth.json",
+    );
+    fs::write(job.workspace.join("foreign.json"), foreign.to_string()).unwrap();
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    assert_ran(&world, "");
+    assert!(annotation(&main, "Another account's login").contains("acc-9999"));
+    let post = job.post(&main);
+    assert_eq!(post.code, 1, "{}", post.stdout);
+    annotation(&post, "Another account's login");
+    assert_eq!(world.writes(), 0);
+    assert_eq!(world.stored(), seed);
+    assert_log_holds(&world, &main);
+    assert_log_holds(&world, &post);
+}
+
+#[test]
+fn a_process_left_behind_writes_nothing_after_codex() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    // A detached loop that keeps appending to every command file, long after Codex exits.
+    let command = "setsid sh -c 'while :; do for f in /github/file_commands/*; do \
+        echo LD_PRELOAD=/x.so >> \"$f\"; done; sleep 0.05; done' </dev/null >/dev/null 2>&1 & \
+        sleep 0.5; echo started";
+    let mut job = hostile(&world, &seed, command);
+    let main = job.main();
+    main.assert_ok();
+    assert_ran(&world, "started");
+    assert!(
+        main.stdout.contains("Ended what Codex left running"),
+        "{}",
+        main.stdout
+    );
+    warning(&main, "Codex wrote to the step's command files");
+    assert_files_clean(&main);
+    world.assert_secret_holds_the_latest_login();
+    assert_log_holds(&world, &main);
+}
+
+#[test]
+fn on_a_root_owned_workspace_codex_runs_as_nobody() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    world.openai.ask_to_run("id -u; id -G");
+    let mut job = world.job(&seed);
+    // A self-hosted runner running as root: the checkout is root's.
+    job.in_container(&image());
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        main.stdout.contains("Codex runs as nobody"),
+        "{}",
+        main.stdout
+    );
+    let reported = world.openai.tool_outputs();
+    assert!(
+        reported[0].contains("\n65534\n65534"),
+        "Codex's command did not run as nobody: {reported:?}"
+    );
+}
+
+#[test]
+fn the_post_stage_ignores_what_a_later_step_put_in_its_environment() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    job.in_container(&image()).owned_by(RUNNER_UID);
+    job.input("mode", "restore");
+    let mut main = job.main();
+    main.assert_ok();
+    // A later step (Codex on the host, in restore mode) rotated the login...
+    let output = job.host_step_codex(&main.env_file, RUNNER_UID);
+    assert!(output.status.success(), "{output:?}");
+    // ... and planted, through GITHUB_ENV, a library to preload, a CA of its own, and another
+    // CODEX_HOME holding a login it keeps.
+    let library = job.workspace.join("evil.so");
+    let source = job.runner_temp().join("evil.c");
+    fs::write(
+        &source,
+        "#include <stdio.h>\n__attribute__((constructor)) static void own(void) {\n  FILE *f = \
+         fopen(\"/github/workspace/preloaded\", \"w\");\n  if (f) { fputs(\"preloaded\", f); \
+         fclose(f); }\n}\n",
+    )
+    .unwrap();
+    let built = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(built.success());
+    fs::create_dir_all(job.workspace.join("evil")).unwrap();
+    fs::write(job.workspace.join("evil/auth.json"), seed.to_string()).unwrap();
+    main.env_file.push_str(
+        "LD_PRELOAD=/github/workspace/evil.so\nSSL_CERT_FILE=/github/workspace/ca.pem\n\
+         CODEX_HOME=/github/workspace/evil\n",
+    );
+    let post = job.post(&main);
+    post.assert_ok();
+    // The static binary loaded nothing...
+    assert!(!job.workspace.join("preloaded").exists());
+    // ... trusted no CA a later step named, and saved the login from where main restored it.
+    assert!(warning(&post, "Variable ignored").contains("SSL_CERT_FILE"));
+    world.assert_secret_holds_the_latest_login();
+    assert_log_holds(&world, &post);
+
+    // The same library does load into a dynamically linked program of the image: the check
+    // above could fail.
+    let control = std::process::Command::new("podman")
+        .args([
+            "run",
+            "--rm",
+            "--pull=never",
+            "--network",
+            "none",
+            "-e",
+            "LD_PRELOAD=/github/workspace/evil.so",
+        ])
+        .arg("-v")
+        .arg(format!("{}:/github/workspace", job.workspace.display()))
+        .args(["--entrypoint", "/bin/true", &image()])
+        .status()
+        .unwrap();
+    assert!(control.success());
+    assert!(job.workspace.join("preloaded").exists());
+}
