@@ -4,7 +4,8 @@
 //!
 //! Order matters: nothing is printed before the tokens are masked, Codex (which may rotate the
 //! refresh token, killing the old one) never runs unless the save can work, and the save comes
-//! before anything else that could fail after Codex.
+//! before anything else that could fail after Codex. [`run`] reads as those steps; which
+//! failure the user reads is one pure function, [`verdict`].
 
 use std::time::Duration;
 
@@ -16,13 +17,15 @@ use super::{
     contain, read_refreshed, record_saved, refuse_another_account, refuse_unsafe_contexts,
     set_outputs, sign_in, stop_if_cancelled, summary,
 };
+use crate::auth_file::AuthFile;
 use crate::cancel::Cancellation;
 use crate::codex::schedule::{self, Outlook};
-use crate::codex::{self, Commands, Exec, Refresh, RefreshFailure, Sandbox};
+use crate::codex::{self, Commands, Exec, Outcome, Refresh, RefreshFailure, Sandbox};
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Credentials, Mode};
 use crate::failure::Failure;
-use crate::store::{self, Loaded, Stage};
+use crate::store::{self, Loaded, Saved, Stage, Store};
+use crate::workflow::Workflow;
 
 /// What the main stage does with the restored login (`mode: login` has its own steps, in
 /// [`super::sign_in`]).
@@ -39,9 +42,28 @@ enum Task {
 /// How long the keep-fresh exchange with the app-server may take.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Runs the main stage.
+/// The login in CODEX_HOME, as the main stage restored it.
+struct Restored {
+    home: CodexHome,
+    /// The fingerprint of the restored tokens: Codex refreshed when the file's differ.
+    fingerprint: String,
+    /// What the post stage needs; its baseline is what the store holds.
+    handoff: Handoff,
+}
+
+/// What the write-back after Codex did.
+struct WriteBack {
+    file: AuthFile,
+    /// Codex rotated the tokens in this stage.
+    refreshed: bool,
+    /// The tokens differ from what the store holds.
+    changed: bool,
+    /// Where they were saved, when they were.
+    saved: Option<Saved>,
+}
+
+/// Runs the main stage: restore, run Codex, write back, report, and the verdict.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
-    let workflow = &config.workflow;
     // From here on a cancelled job stops between steps, not in the middle of one.
     let mut cancel = Cancellation::watch()?;
     let task = match config.mode {
@@ -50,19 +72,47 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         Mode::Restore => Task::Restore,
         Mode::Login => return sign_in::run(config, &mut cancel).await,
     };
-    // Set before anything can fail (outputs go to a file, not the log); the post stage's
-    // outputs never reach the workflow.
+    initial_outputs(&config.workflow)?;
+    let mut store = store::open(config, Stage::Main)?;
+    refuse_unsafe_contexts(config, store.as_mut()).await?;
+    let mut restored = restore(config, store.as_mut(), task, &mut cancel).await?;
+    if task == Task::Restore {
+        return codex::hand_over(
+            &config.workflow,
+            restored.home.dir(),
+            &config.workspace,
+            config.runner_workspace.as_deref(),
+        );
+    }
+    let outcome = run_codex(config, task, &restored.home, &mut cancel).await?;
+    let write_back = write_back(config, store.as_mut(), &mut restored).await?;
+    report(config, &outcome, &write_back)?;
+    verdict(task, &outcome, &write_back.summary(), &store.reseed_hint()).map_err(Into::into)
+}
+
+/// Outputs are set before anything can fail (they go to a file, not the log); the post
+/// stage's outputs never reach the workflow.
+fn initial_outputs(workflow: &Workflow) -> anyhow::Result<()> {
     set_outputs(workflow, false, false)?;
     for name in ["commands-run", "commands-failed"] {
         workflow.set_output(name, "0")?;
     }
-    let mut store = store::open(config, Stage::Main)?;
-    refuse_unsafe_contexts(config, store.as_mut()).await?;
+    Ok(())
+}
+
+/// Loads the login, checks it is current, proves the store can take a rotation when Codex
+/// may refresh, restores it into CODEX_HOME and hands the post stage what it needs.
+async fn restore(
+    config: &ActionConfig,
+    store: &mut dyn Store,
+    task: Task,
+    cancel: &mut Cancellation,
+) -> anyhow::Result<Restored> {
+    let workflow = &config.workflow;
     let Loaded {
         login: stored,
         baseline,
     } = store.load().await?;
-
     let home = CodexHome::new(&config.codex_home);
     let plan = home
         .plan_restore(workflow, &stored)
@@ -88,32 +138,36 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
              (input `job-timeout-minutes`): no write check needed."
         )),
     }
-    stop_if_cancelled(&mut cancel, "Codex ran").await?;
-    let restored = home
+    stop_if_cancelled(cancel, "Codex ran").await?;
+    let file = home
         .restore(workflow, &stored, plan)
         .with_context(|| format!("cannot write {}", home.auth_path().display()))?;
-    let account = restored.account_id().to_owned();
-    let restored = restored.fingerprint();
     // From here on the post stage must look at CODEX_HOME, whatever happens next.
-    let mut handoff = Handoff::new(config, home.dir().to_owned(), &account, baseline.clone());
+    let handoff = Handoff::new(config, home.dir().to_owned(), file.account_id(), baseline);
     handoff.save(config, workflow)?;
     if home.ensure_config()? {
         workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
     }
+    Ok(Restored {
+        home,
+        fingerprint: file.fingerprint(),
+        handoff,
+    })
+}
 
+/// Runs Codex, contained ([`contain`]), with an environment that holds no write token.
+async fn run_codex(
+    config: &ActionConfig,
+    task: Task,
+    home: &CodexHome,
+    cancel: &mut Cancellation,
+) -> anyhow::Result<Outcome> {
+    let workflow = &config.workflow;
     let environment = codex::environment(
         &config.environment,
         config.credentials.as_ref().map(Credentials::secret),
     );
-    if task == Task::Restore {
-        return codex::hand_over(
-            workflow,
-            home.dir(),
-            &config.workspace,
-            config.runner_workspace.as_deref(),
-        );
-    }
-    let outcome = contain(workflow, async {
+    contain(workflow, async {
         Ok(match task {
             Task::Exec => {
                 workflow.info("Running codex exec…");
@@ -125,9 +179,9 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
                     temp_dir: &config.temp_dir,
                     workflow,
                 };
-                exec.run(environment, &mut cancel).await?
+                exec.run(environment, cancel).await?
             }
-            // (Restore returned above.)
+            // (Restore never runs Codex here.)
             Task::Refresh | Task::Restore => {
                 workflow.info("Refreshing the login through codex app-server (no model call)…");
                 let refresh = Refresh {
@@ -140,20 +194,27 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             }
         })
     })
-    .await?;
+    .await
+}
 
-    // Save now, before anything else can fail: outputs of the post stage never reach the
-    // workflow, and the rotated token should not live only on this runner a moment longer
-    // than needed.
-    let file = read_refreshed(config, &home, store.as_ref())?;
+/// Saves what Codex left right away, before anything else can fail: outputs of the post
+/// stage never reach the workflow, and the rotated token should not live only on this runner
+/// a moment longer than needed. Only a login of the restored account is saved.
+async fn write_back(
+    config: &ActionConfig,
+    store: &mut dyn Store,
+    restored: &mut Restored,
+) -> anyhow::Result<WriteBack> {
+    let workflow = &config.workflow;
+    let file = read_refreshed(config, &restored.home, &*store)?;
     workflow.mask_login(&file)?;
-    refuse_another_account(&file, &handoff.account, store.as_ref())?;
-    let refreshed = file.fingerprint() != restored;
-    let changed = file.fingerprint() != baseline;
+    refuse_another_account(&file, &restored.handoff.account, &*store)?;
+    let refreshed = file.fingerprint() != restored.fingerprint;
+    let changed = file.fingerprint() != restored.handoff.baseline;
     let saved = if changed {
         match store.save(&file, Stage::Main).await {
             Ok(saved) => {
-                record_saved(config, &mut handoff, &file);
+                record_saved(config, &mut restored.handoff, &file);
                 Some(saved)
             }
             Err(failure) => {
@@ -168,11 +229,27 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         ));
         None
     };
-    let written = saved.is_some();
+    Ok(WriteBack {
+        file,
+        refreshed,
+        changed,
+        saved,
+    })
+}
+
+/// The outputs and the job summary.
+fn report(config: &ActionConfig, outcome: &Outcome, write_back: &WriteBack) -> anyhow::Result<()> {
+    let workflow = &config.workflow;
+    let WriteBack {
+        file,
+        refreshed,
+        changed,
+        saved,
+    } = write_back;
     workflow.set_output("exit-code", &outcome.exit_code.to_string())?;
     workflow.set_output("final-message", &outcome.final_message)?;
-    set_outputs(workflow, refreshed, written)?;
-    let where_ = match (changed, &saved) {
+    set_outputs(workflow, *refreshed, saved.is_some())?;
+    let where_ = match (changed, saved) {
         (false, _) => "no: the tokens did not change".to_owned(),
         (true, Some(saved)) => format!("yes, {}", saved.place),
         (true, None) => "no: the write failed; the post stage tries again".to_owned(),
@@ -187,27 +264,56 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             format!("{} ({})", commands.run, commands.failed),
         ));
     }
-    summary(workflow, &file, refreshed, &where_, &rows)?;
+    summary(workflow, file, *refreshed, &where_, &rows)
+}
 
-    if outcome.exit_code != 0 && !changed {
-        if let Some(failure) = outcome.refresh_failure {
+/// What the verdict needs of the write-back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Saving {
+    refreshed: bool,
+    changed: bool,
+    written: bool,
+}
+
+impl WriteBack {
+    fn summary(&self) -> Saving {
+        Saving {
+            refreshed: self.refreshed,
+            changed: self.changed,
+            written: self.saved.is_some(),
+        }
+    }
+}
+
+/// The stage's verdict from Codex's outcome and the save's, in this order: a login that can
+/// never refresh again, Codex's failure, commands that could not run, a rotation not saved
+/// yet, a keep-fresh run that kept nothing fresh. Whatever the failure named first, a
+/// rotation not saved yet is always said as well (the post stage tries again), and one saved
+/// first is said too.
+fn verdict(
+    task: Task,
+    outcome: &Outcome,
+    saving: &Saving,
+    reseed_hint: &str,
+) -> Result<(), Failure> {
+    let save = match (saving.changed, saving.written) {
+        (true, true) => " The refreshed login was written back first.",
+        (true, false) => {
+            " The refreshed login is not saved yet: the write-back failed (see the error above); \
+             the post stage tries again."
+        }
+        (false, _) => "",
+    };
+    if outcome.exit_code != 0 {
+        if let (Some(failure), false) = (outcome.refresh_failure, saving.changed) {
             return Err(Failure::new(
                 "Codex login is no longer valid",
                 format!(
-                    "{} Nothing was written back. {}",
-                    describe(failure),
-                    store.reseed_hint()
+                    "{} Nothing was written back. {reseed_hint}",
+                    describe(failure)
                 ),
-            )
-            .into());
+            ));
         }
-    }
-    if outcome.exit_code != 0 {
-        let saved = if written {
-            " The refreshed login was written back first."
-        } else {
-            ""
-        };
         let what = match task {
             Task::Exec => format!(
                 "codex exec exited with code {}; see its output above.",
@@ -215,37 +321,34 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             ),
             Task::Refresh | Task::Restore => outcome.final_message.clone(),
         };
-        return Err(Failure::new("Codex failed", format!("{what}{saved}")).into());
+        return Err(Failure::new("Codex failed", format!("{what}{save}")));
     }
     if let Some((sandbox, commands)) = &outcome.commands {
         if commands.sandbox_failed > 0 {
             return Err(Failure::new(
                 "Commands could not run",
-                sandbox_failure(sandbox, commands, written),
-            )
-            .into());
+                format!("{}{save}", sandbox_failure(sandbox, commands)),
+            ));
         }
     }
-    if changed && !written {
+    if saving.changed && !saving.written {
         return Err(Failure::new(
             "Refreshed login not saved yet",
             "the write-back failed (see the error above); the post stage tries again.",
-        )
-        .into());
+        ));
     }
-    if task == Task::Refresh && !refreshed {
+    if task == Task::Refresh && !saving.refreshed {
         return Err(Failure::new(
             "Login not refreshed",
             "Codex reported the account but did not rotate the tokens, so the keep-fresh run \
              kept nothing fresh. Check Codex's output above; run it again later.",
-        )
-        .into());
+        ));
     }
     Ok(())
 }
 
 /// Why a task's commands could not run, and what to change.
-fn sandbox_failure(sandbox: &Sandbox, commands: &Commands, written: bool) -> String {
+fn sandbox_failure(sandbox: &Sandbox, commands: &Commands) -> String {
     let what = format!(
         "{} of the {} commands Codex ran failed because its sandbox could not start ({}), so \
          the task did not do what it was asked, although codex exec exited 0.",
@@ -271,12 +374,7 @@ fn sandbox_failure(sandbox: &Sandbox, commands: &Commands, written: bool) -> Str
              tried it, but not for these commands: check the commands' output above."
             .to_owned(),
     };
-    let saved = if written {
-        " The refreshed login was written back first."
-    } else {
-        ""
-    };
-    format!("{what}{fix}{saved}")
+    format!("{what}{fix}")
 }
 
 fn describe(failure: RefreshFailure) -> &'static str {
@@ -294,6 +392,86 @@ fn describe(failure: RefreshFailure) -> &'static str {
         RefreshFailure::Invalidated => {
             "Codex could not refresh the login: the refresh token was revoked (a logout or a \
              password change)."
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codex::events::Commands;
+
+    fn outcome(exit_code: i32, refresh_failure: bool, sandbox_failed: bool) -> Outcome {
+        let commands = Commands {
+            run: 2,
+            failed: u32::from(sandbox_failed),
+            sandbox_failed: u32::from(sandbox_failed),
+            sandbox_error: sandbox_failed.then(|| "bwrap: refused".to_owned()),
+        };
+        Outcome {
+            exit_code,
+            final_message: "The Codex app-server exchange failed.".to_owned(),
+            refresh_failure: refresh_failure.then_some(RefreshFailure::Reused),
+            commands: Some((Sandbox::Unavailable("bwrap: refused".into()), commands)),
+        }
+    }
+
+    /// Every combination of Codex's outcome and the save's: the title the rules give, and a
+    /// rotation not saved yet is never left unsaid.
+    #[test]
+    fn the_verdict_names_the_first_failure_and_never_hides_an_unsaved_rotation() {
+        for task in [Task::Exec, Task::Refresh] {
+            for exit_code in [0, 1] {
+                for refresh_failure in [false, true] {
+                    for sandbox_failed in [false, true] {
+                        for (changed, written) in [(false, false), (true, false), (true, true)] {
+                            for refreshed in [false, true] {
+                                let saving = Saving {
+                                    refreshed,
+                                    changed,
+                                    written,
+                                };
+                                let outcome = outcome(exit_code, refresh_failure, sandbox_failed);
+                                let got = verdict(task, &outcome, &saving, "Reseed it.");
+                                let case = format!(
+                                    "{task:?} exit {exit_code} reuse {refresh_failure} sandbox \
+                                     {sandbox_failed} changed {changed} written {written} \
+                                     refreshed {refreshed}: {got:?}"
+                                );
+                                let expected = if exit_code != 0 && refresh_failure && !changed {
+                                    Some("Codex login is no longer valid")
+                                } else if exit_code != 0 {
+                                    Some("Codex failed")
+                                } else if sandbox_failed {
+                                    Some("Commands could not run")
+                                } else if changed && !written {
+                                    Some("Refreshed login not saved yet")
+                                } else if task == Task::Refresh && !refreshed {
+                                    Some("Login not refreshed")
+                                } else {
+                                    None
+                                };
+                                assert_eq!(got.as_ref().err().map(|f| f.title), expected, "{case}");
+                                if let Err(failure) = &got {
+                                    let message = &failure.message;
+                                    if changed && !written {
+                                        assert!(
+                                            message.contains("the post stage tries again"),
+                                            "{case}"
+                                        );
+                                    }
+                                    if written && failure.title != "Login not refreshed" {
+                                        assert!(message.contains("written back first"), "{case}");
+                                    }
+                                    if failure.title == "Codex login is no longer valid" {
+                                        assert!(message.ends_with("Reseed it."), "{case}");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
