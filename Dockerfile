@@ -131,8 +131,10 @@ RUN ln -s /opt/codex/bin/codex /usr/local/bin/codex \
          [ "$(od -An -tx1 -j18 -N2 "$binary")" = "$machine" ] \
            || { echo "$binary is not built for ${TARGETARCH:-amd64}" >&2; exit 1; }; \
        done \
-    && { ldd /usr/local/bin/codex-auth 2>&1 | grep -Eq 'not a dynamic executable|statically linked' \
-           || { echo "codex-auth is not statically linked" >&2; exit 1; }; } \
+    && { ldd /usr/local/bin/codex-auth > /tmp/ldd.txt 2>&1 || true; } \
+    && { grep -Eq 'not a dynamic executable|statically linked' /tmp/ldd.txt \
+         || { echo "codex-auth is not statically linked:" >&2; cat /tmp/ldd.txt >&2; exit 1; }; } \
+    && rm /tmp/ldd.txt \
     && codex-auth --version \
     && codex --version
 ENTRYPOINT ["/usr/local/bin/codex-auth-main"]
