@@ -75,13 +75,9 @@ pub enum Received {
     Unverified,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A digest for the handoff: values that are not secret but need not be in a log either.
 pub fn digest(value: &str) -> String {
-    hex(&Sha256::digest(value.as_bytes()))
+    hex::encode(Sha256::digest(value.as_bytes()))
 }
 
 /// The MAC key, from every credential this job was given to write with (inputs the post
@@ -113,7 +109,7 @@ fn key(config: &ActionConfig) -> Option<Vec<u8>> {
 fn mac(key: &[u8], text: &str) -> Option<String> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
     mac.update(text.as_bytes());
-    Some(hex(&mac.finalize().into_bytes()))
+    Some(hex::encode(mac.finalize().into_bytes()))
 }
 
 /// The digest of where a stage writes: the repository and the target.

@@ -30,7 +30,7 @@ fn fence_state() -> MutexGuard<'static, Option<String>> {
 fn fresh_token() -> String {
     let mut bytes = [0u8; 16];
     OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// A fence that stands until this guard is dropped: everything printed meanwhile is plain
