@@ -70,7 +70,9 @@ impl<'a> ArtifactStore<'a> {
     pub fn rescue(config: &'a ActionConfig, settings: &'a ArtifactSettings) -> Self {
         let workflow = &config.workflow;
         workflow.mask(&settings.github_token);
-        workflow.mask(&settings.key.to_base64());
+        for spelling in settings.key.spellings() {
+            workflow.mask(&spelling);
+        }
         if let Some(token) = &settings.runtime_token {
             workflow.mask(token);
         }
