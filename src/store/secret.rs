@@ -305,6 +305,17 @@ impl Store for SecretStore<'_> {
             .secret_updated_at(target)
             .await
             .map_err(cannot_persist)?;
+        // A new organization secret is made visible to this repository alone: without its id
+        // the write would fail after Codex rotated the login.
+        if updated_at.is_none()
+            && matches!(target.scope, Scope::Organization { .. })
+            && target.repository_id.is_none()
+        {
+            return Err(cannot_persist(ApiError::NoRepositoryForNewSecret {
+                target: target.to_string(),
+            })
+            .into());
+        }
         self.key = Some(key);
         self.updated_at = Some(updated_at);
         Ok(())

@@ -181,6 +181,9 @@ fn app_installed_on_the_organization_writes_an_organization_secret() {
     let main = job.main();
     main.assert_ok();
     let stored = world.github.secret(&github::org("octo"), SECRET).unwrap();
+    // New: visible to the job's repository alone.
+    assert_eq!(stored.visibility.as_deref(), Some("selected"));
+    assert_eq!(stored.selected_repository_ids, [1]);
     let stored: serde_json::Value = serde_json::from_str(&stored.value).unwrap();
     assert_eq!(
         stored["tokens"]["refresh_token"],

@@ -246,6 +246,8 @@ impl Job {
             ("GITHUB_ACTIONS", "true".into()),
             ("CI", "true".into()),
             ("GITHUB_REPOSITORY", "octo/repo".into()),
+            // The id the local GitHub gives every repository.
+            ("GITHUB_REPOSITORY_ID", "1".into()),
             ("GITHUB_API_URL", github.url()),
             ("GITHUB_WORKSPACE", workspace.display().to_string()),
             ("RUNNER_WORKSPACE", root.join("repo").display().to_string()),
