@@ -216,7 +216,7 @@ impl Job {
         let event = workflow.join("event.json");
         fs::write(
             &event,
-            r#"{"ref":"refs/heads/main","repository":{"full_name":"octo/repo","private":true,"visibility":"private"}}"#,
+            r#"{"ref":"refs/heads/main","repository":{"full_name":"octo/repo","private":true,"visibility":"private","default_branch":"main"}}"#,
         )
         .unwrap();
         let ca = runner_temp.join("ca.pem");
