@@ -649,3 +649,28 @@ fn the_default_branch_comes_from_the_api_when_the_event_does_not_name_it() {
     assert_eq!(repository_reads, 1);
     crate::support::openapi::assert_conforms(&github.requests());
 }
+
+#[test]
+fn every_credential_is_masked_the_key_in_any_spelling_included() {
+    let store = Store::new();
+    let mut seed = store.world.openai.seed(false);
+    // Fields a newer Codex may write: another credential under `tokens`, an API key.
+    seed["tokens"]["session_token"] = "st_unknown_credential_0001".into();
+    seed["OPENAI_API_KEY"] = "sk-proj-test-key-0001".into();
+    let mut job = store.job(7501, Some(&seed));
+    // The key as the secret may hold it: URL-safe, unpadded.
+    let [_, _, _, url_safe] = store.key.spellings();
+    job.input("mode", "restore")
+        .input("artifact-key", url_safe.expose());
+    let main = job.main();
+    main.assert_ok();
+    let masks = main.masks();
+    for expected in [
+        url_safe.expose(),
+        store.key.to_base64().expose(),
+        "st_unknown_credential_0001",
+        "sk-proj-test-key-0001",
+    ] {
+        assert!(masks.iter().any(|m| m == expected), "{expected} not masked");
+    }
+}
