@@ -306,13 +306,29 @@ impl AuthFile {
         self.refreshed_at
     }
 
-    /// Every value that must be masked in logs: the three tokens.
-    pub fn secret_values(&self) -> [&Secret; 3] {
-        [
-            &self.tokens.id_token,
-            &self.tokens.access_token,
-            &self.tokens.refresh_token,
-        ]
+    /// Every value that must be masked in logs: the three tokens, every other string under
+    /// `tokens` (a newer Codex may keep another credential there; only the account id, which
+    /// the log names, is left out), and a non-empty `OPENAI_API_KEY`.
+    pub fn secret_values(&self) -> Vec<Secret> {
+        let mut values = vec![
+            self.tokens.id_token.clone(),
+            self.tokens.access_token.clone(),
+            self.tokens.refresh_token.clone(),
+        ];
+        let mut unknown = Vec::new();
+        for value in self.tokens.extra.values() {
+            strings_in(value, &mut unknown);
+        }
+        if let Some(key) = &self.openai_api_key {
+            strings_in(key, &mut unknown);
+        }
+        values.extend(
+            unknown
+                .into_iter()
+                .filter(|s| s.chars().count() >= MIN_MASKED_CHARS && *s != self.account_id())
+                .map(Secret::new),
+        );
+        values
     }
 
     /// The file as one line of JSON, the form to store in a secret: a multi-line secret makes
@@ -403,6 +419,20 @@ impl Tokens {
             account_id,
             extra: map,
         })
+    }
+}
+
+/// The shortest unknown value that is masked: no credential is shorter, and a mask of a short
+/// value (`1`, `v2`) would hide every occurrence of it in the log.
+const MIN_MASKED_CHARS: usize = 8;
+
+/// Every string in `value`, at any depth.
+fn strings_in<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+    match value {
+        Value::String(s) => found.push(s),
+        Value::Array(items) => items.iter().for_each(|v| strings_in(v, found)),
+        Value::Object(map) => map.values().for_each(|v| strings_in(v, found)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 
@@ -622,6 +652,43 @@ pub(crate) mod tests {
         assert!(!compact.expose().contains('\n'));
         let back: Value = serde_json::from_str(compact.expose()).unwrap_or_default();
         assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn every_credential_in_the_file_is_masked() {
+        let mut value = sample();
+        value["tokens"]["session_token"] = "st_unknown_credential".into();
+        value["tokens"]["oauth_provenance"] =
+            serde_json::json!({"issuer": "https://issuer.example", "client_id": "app_client_1"});
+        value["tokens"]["short"] = "v2".into();
+        value["OPENAI_API_KEY"] = "sk-proj-abcdef123456".into();
+        let file = decode(&value).unwrap_or_else(|e| panic!("{e}"));
+        let masked: Vec<String> = file
+            .secret_values()
+            .iter()
+            .map(|s| s.expose().to_owned())
+            .collect();
+        for expected in [
+            file.tokens.id_token.expose(),
+            file.tokens.access_token.expose(),
+            "rt_first",
+            "st_unknown_credential",
+            "https://issuer.example",
+            "app_client_1",
+            "sk-proj-abcdef123456",
+        ] {
+            assert!(
+                masked.iter().any(|m| m == expected),
+                "{expected} not masked"
+            );
+        }
+        // The account id is named in the log; a two-character value would mask too much.
+        assert!(
+            !masked.iter().any(|m| m == "acc-1" || m == "v2"),
+            "{masked:?}"
+        );
+        // A null OPENAI_API_KEY and a file without unknown token fields: the three tokens.
+        assert_eq!(decode(&sample()).map(|f| f.secret_values().len()), Ok(3));
     }
 
     #[test]

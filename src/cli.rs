@@ -62,7 +62,7 @@ Examples:
   rm -r \"$dir\"
 
   codex-auth seed --repo octo/app --environment production --secret CODEX_AUTH_JSON
-  codex-auth seed --org octo --file ./auth.json
+  codex-auth seed --org octo --repo octo/app --file ./auth.json
   GITHUB_API_URL=https://ghe.example/api/v3 codex-auth seed --repo octo/app";
 
 /// A stage of the action.

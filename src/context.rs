@@ -1,5 +1,5 @@
 //! Contexts where the action refuses to run: public repositories, pull requests from forks,
-//! and `pull_request_target`.
+//! `workflow_run` triggered by a fork's run, and `pull_request_target`.
 //!
 //! A ChatGPT login is a personal credential. On a public repository anyone who can get a
 //! workflow to run with the secret can use it; `pull_request_target` runs with secrets in the
@@ -32,6 +32,20 @@ pub enum UnsafeContext {
         /// The fork's `owner/name`.
         head: String,
     },
+    /// `workflow_run` triggered by a run whose head is in a fork (a fork's pull request).
+    #[error(
+        "codex-auth refuses to run on a `workflow_run` triggered by a run from a fork ({head}, \
+         event `{event}`): the fork's author controls that run's code, its artifacts and the \
+         text a triggered workflow passes on, and this run has your secrets. Run it on `push`, \
+         `schedule` or `workflow_dispatch`, or guard the job with `if: \
+         github.event.workflow_run.head_repository.full_name == github.repository`."
+    )]
+    ForkWorkflowRun {
+        /// The triggering run's head repository (`owner/name`).
+        head: String,
+        /// The event that started the triggering run.
+        event: String,
+    },
     /// A public repository without `allow-public-repository: true`.
     #[error(
         "codex-auth refuses to run on the public repository {repository}: anyone who can get a \
@@ -45,10 +59,12 @@ pub enum UnsafeContext {
     },
 }
 
-/// Refuses `pull_request_target` and pull requests from forks.
+/// Refuses `pull_request_target`, pull requests from forks, and `workflow_run` triggered by a
+/// fork's run.
 pub fn check_event(run: &RunContext) -> Result<(), UnsafeContext> {
     match run.event_name.as_deref() {
         Some("pull_request_target") => Err(UnsafeContext::PullRequestTarget),
+        Some("workflow_run") => check_workflow_run(run.payload.as_ref()),
         Some("pull_request" | "pull_request_review" | "pull_request_review_comment") => {
             let payload = run.payload.as_ref();
             let head = payload
@@ -75,6 +91,35 @@ pub fn check_event(run: &RunContext) -> Result<(), UnsafeContext> {
         }
         _ => Ok(()),
     }
+}
+
+/// A `workflow_run` event runs with this repository's secrets whatever started the run that
+/// triggered it, a fork's pull request included (GitHub Security Lab, "Keeping your GitHub
+/// Actions and workflows secure Part 1"). Refused when the triggering run's head repository
+/// is not this repository, is a fork, or is unknown (a deleted fork, no payload).
+fn check_workflow_run(payload: Option<&Value>) -> Result<(), UnsafeContext> {
+    let text = |pointer: &str| {
+        payload
+            .and_then(|p| p.pointer(pointer))
+            .and_then(Value::as_str)
+    };
+    let head = text("/workflow_run/head_repository/full_name");
+    let this = text("/repository/full_name");
+    let fork = payload
+        .and_then(|p| p.pointer("/workflow_run/head_repository/fork"))
+        .and_then(Value::as_bool);
+    let event = text("/workflow_run/event").unwrap_or("unknown");
+    let from_fork = match (head, this) {
+        (Some(head), Some(this)) => !head.eq_ignore_ascii_case(this) || fork == Some(true),
+        _ => true,
+    };
+    if !from_fork {
+        return Ok(());
+    }
+    Err(UnsafeContext::ForkWorkflowRun {
+        head: head.unwrap_or("an unknown repository").to_owned(),
+        event: event.to_owned(),
+    })
 }
 
 /// Whether the event payload says the repository is private: `repository.private`, or
@@ -170,6 +215,70 @@ mod tests {
         );
         assert_eq!(check_event(&run("push", json!({}))), Ok(()));
         assert_eq!(check_event(&run("schedule", json!({}))), Ok(()));
+    }
+
+    #[test]
+    fn refuses_workflow_run_triggered_from_a_fork() {
+        let triggered = |head: Option<&str>, fork: bool, event: &str| {
+            let head_repository = match head {
+                Some(name) => json!({"full_name": name, "fork": fork}),
+                None => Value::Null,
+            };
+            run(
+                "workflow_run",
+                json!({
+                    "workflow_run": {"event": event, "head_branch": "main",
+                                     "head_repository": head_repository},
+                    "repository": {"full_name": "octo/repo"}}),
+            )
+        };
+        let refused = |head: &str, event: &str| {
+            Err(UnsafeContext::ForkWorkflowRun {
+                head: head.into(),
+                event: event.into(),
+            })
+        };
+        // A fork's pull request.
+        assert_eq!(
+            check_event(&triggered(Some("mallory/repo"), true, "pull_request")),
+            refused("mallory/repo", "pull_request")
+        );
+        // Another repository's head, whatever it says about being a fork.
+        assert_eq!(
+            check_event(&triggered(Some("mallory/repo"), false, "pull_request")),
+            refused("mallory/repo", "pull_request")
+        );
+        // The same name, but GitHub says it is a fork.
+        assert_eq!(
+            check_event(&triggered(Some("octo/repo"), true, "push")),
+            refused("octo/repo", "push")
+        );
+        // A deleted fork, or no payload at all: not known to be safe.
+        assert_eq!(
+            check_event(&triggered(None, false, "pull_request")),
+            refused("an unknown repository", "pull_request")
+        );
+        assert_eq!(
+            check_event(&RunContext {
+                event_name: Some("workflow_run".into()),
+                ..RunContext::default()
+            }),
+            refused("an unknown repository", "unknown")
+        );
+        // A run of this repository's own branches.
+        assert_eq!(
+            check_event(&triggered(Some("octo/repo"), false, "push")),
+            Ok(())
+        );
+        assert_eq!(
+            check_event(&triggered(Some("Octo/Repo"), false, "pull_request")),
+            Ok(())
+        );
+        let message = refused("mallory/repo", "pull_request")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(message.contains("workflow_dispatch"), "{message}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::config::validate::{
 };
 use crate::config::{self, ConfigError};
 use crate::failure::Failure;
-use crate::github::{Client, RetryPolicy, Scope, SecretTarget, WriteOutcome};
+use crate::github::{ApiError, Client, RetryPolicy, Scope, SecretTarget, WriteOutcome};
 use crate::inspect;
 use crate::secret::Secret;
 
@@ -24,15 +24,17 @@ pub const DEFAULT_API_URL: &str = "https://api.github.com";
 /// What to seed, and where.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SeedArgs {
-    /// The repository (`OWNER/REPO`) whose secret to write, or whose environment's.
+    /// The repository (`OWNER/REPO`) whose secret to write, or whose environment's. With
+    /// `--org`: the repository a new organization secret is made visible to.
     #[arg(long, value_name = "OWNER/REPO", required_unless_present = "org")]
     pub repo: Option<String>,
     /// Write an environment secret of this environment of `--repo`.
     #[arg(long, visible_alias = "env", value_name = "ENV", requires = "repo")]
     pub environment: Option<String>,
-    /// Write an organization secret of this organization instead. A new one is visible to the
-    /// organization's private repositories; an existing one keeps its visibility.
-    #[arg(long, value_name = "ORG", conflicts_with_all = ["repo", "environment"])]
+    /// Write an organization secret of this organization instead. A new one is made visible
+    /// to the repository `--repo` names, alone (widen it in the organization's settings); an
+    /// existing one keeps its visibility and repositories.
+    #[arg(long, value_name = "ORG", conflicts_with = "environment")]
     pub org: Option<String>,
     /// The secret's name.
     #[arg(long, value_name = "NAME", default_value = config::DEFAULT_SECRET_NAME)]
@@ -54,7 +56,7 @@ const PROMPTED: &str = "the token you entered";
 
 /// Validates the login, then writes it to the target secret.
 pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
-    let target = target(args)?;
+    let mut target = target(args)?;
     let (name, file) = inspect::read_login(args.file.as_deref())?;
     let compact = file.to_compact_json()?;
     if compact.expose().len() > crate::auth_file::MAX_BYTES {
@@ -82,11 +84,18 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
         .context("cannot set up the GitHub API client")?
         .credential(credential);
     let outcome = runtime.block_on(async {
-        if let Scope::Repository { repository } | Scope::Environment { repository, .. } =
-            &target.scope
-        {
-            let private = api.repository_is_private(&target, repository).await?;
-            if !private && !args.allow_public_repository {
+        // The repository whose jobs read the secret: refused when public, and the one a new
+        // organization secret is made visible to.
+        let repository = match &target.scope {
+            Scope::Repository { repository } | Scope::Environment { repository, .. } => {
+                Some(repository.clone())
+            }
+            Scope::Organization { .. } => args.repo.clone(),
+        };
+        if let Some(repository) = repository {
+            let found = api.repository(&target, &repository).await?;
+            target.repository_id = Some(found.id);
+            if !found.private && !args.allow_public_repository {
                 return Err(Failure::new(
                     "Public repository",
                     format!(
@@ -99,7 +108,19 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
             }
         }
         let key = api.public_key(&target).await?;
-        anyhow::Ok(api.write_secret(&target, &compact, Some(key)).await?)
+        match api.write_secret(&target, &compact, Some(key)).await {
+            Err(ApiError::NoRepositoryForNewSecret { .. }) => Err(Failure::new(
+                "New organization secret",
+                format!(
+                    "the {target} does not exist yet: pass --repo OWNER/REPO, the repository \
+                     whose workflows use it. A new organization secret is made visible to that \
+                     repository alone (add others in the organization's settings). Nothing was \
+                     written."
+                ),
+            )
+            .into()),
+            outcome => anyhow::Ok(outcome?),
+        }
     })?;
 
     let verb = match outcome {
@@ -135,6 +156,9 @@ fn target(args: &SeedArgs) -> Result<SecretTarget, Failure> {
         Failure::new("Invalid arguments", format!("{flag} {problem}"))
     };
     validate_secret_name(&args.secret).map_err(|e| invalid("--secret", e))?;
+    if let Some(repo) = &args.repo {
+        validate_repository(repo).map_err(|e| invalid("--repo", e))?;
+    }
     let scope = match (&args.org, &args.repo, &args.environment) {
         (Some(org), _, _) => {
             validate_slug("organization", org).map_err(|e| invalid("--org", e))?;
@@ -142,24 +166,21 @@ fn target(args: &SeedArgs) -> Result<SecretTarget, Failure> {
                 organization: org.clone(),
             }
         }
-        (None, Some(repo), environment) => {
-            validate_repository(repo).map_err(|e| invalid("--repo", e))?;
-            match environment {
-                Some(environment) if environment.trim().is_empty() => {
-                    return Err(Failure::new(
-                        "Invalid arguments",
-                        "--environment is empty: name the environment, or leave the flag out",
-                    ))
-                }
-                Some(environment) => Scope::Environment {
-                    repository: repo.clone(),
-                    environment: environment.clone(),
-                },
-                None => Scope::Repository {
-                    repository: repo.clone(),
-                },
+        (None, Some(repo), environment) => match environment {
+            Some(environment) if environment.trim().is_empty() => {
+                return Err(Failure::new(
+                    "Invalid arguments",
+                    "--environment is empty: name the environment, or leave the flag out",
+                ))
             }
-        }
+            Some(environment) => Scope::Environment {
+                repository: repo.clone(),
+                environment: environment.clone(),
+            },
+            None => Scope::Repository {
+                repository: repo.clone(),
+            },
+        },
         (None, None, _) => return Err(Failure::new(
             "Invalid arguments",
             "name the target: --repo OWNER/REPO (optionally with --environment ENV) or --org ORG",
@@ -168,6 +189,8 @@ fn target(args: &SeedArgs) -> Result<SecretTarget, Failure> {
     Ok(SecretTarget {
         scope,
         name: args.secret.clone(),
+        // Read from the API when the repository is named.
+        repository_id: None,
     })
 }
 

@@ -95,7 +95,8 @@ pub struct ArtifactSettings {
     pub runtime_token: Option<Secret>,
 }
 
-/// Inputs `secret-name`, `environment` and `organization`, with `GITHUB_REPOSITORY`.
+/// Inputs `secret-name`, `environment` and `organization`, with `GITHUB_REPOSITORY` and
+/// `GITHUB_REPOSITORY_ID`.
 pub(super) fn target(vars: &Vars, repository: Option<&str>) -> Result<SecretTarget, ConfigError> {
     let name = vars
         .input("secret-name")
@@ -136,7 +137,14 @@ pub(super) fn target(vars: &Vars, repository: Option<&str>) -> Result<SecretTarg
             }
         }
     };
-    Ok(SecretTarget { scope, name })
+    Ok(SecretTarget {
+        scope,
+        name,
+        // Needed only to create an organization secret; the write says so when it is missing.
+        repository_id: vars
+            .get("GITHUB_REPOSITORY_ID")
+            .and_then(|v| v.parse().ok()),
+    })
 }
 
 /// Input `codex-args`, split like a shell would.

@@ -1,13 +1,21 @@
-//! GitHub App installation tokens, made for the target's repository or organization.
+//! GitHub App installation tokens, made for the target's repository or organization, with only
+//! the permissions the stage asks for, and revoked when the stage is done with them.
 //!
 //! <https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation>
+//!
+//! An installation token is valid for an hour and can do whatever its permissions allow: the
+//! App may have been given more than writing this secret (contents, pull requests, …). So the
+//! token asks for the stage's needs only (`permissions` in the request; GitHub answers 422
+//! when the installation lacks one, so they are first cut down to what the installation has),
+//! and [`revoke`] ends it when the stage ends
+//! (<https://docs.github.com/en/rest/apps/installations#revoke-an-installation-access-token>).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::json;
 
-use octocrab::models::apps::CreateInstallationAccessToken;
 use octocrab::models::AppId;
 use octocrab::Octocrab;
 
@@ -24,8 +32,20 @@ pub struct InstallationToken {
     pub permissions: BTreeMap<String, String>,
 }
 
-/// The answer of `POST /app/installations/{id}/access_tokens`, the fields used. (octocrab's
-/// model of it lists only some permissions, not the secrets ones.)
+/// What a token may do: permission (as the API names it: `secrets`, `actions`, …) → `read` or
+/// `write`.
+pub type Permissions = BTreeMap<String, String>;
+
+/// `GET …/installation`, the fields used. (octocrab's models list only some permissions, not
+/// the secrets ones.)
+#[derive(Deserialize)]
+struct Installation {
+    id: u64,
+    #[serde(default)]
+    permissions: Permissions,
+}
+
+/// The answer of `POST /app/installations/{id}/access_tokens`, the fields used.
 #[derive(Deserialize)]
 struct TokenAnswer {
     token: String,
@@ -34,12 +54,15 @@ struct TokenAnswer {
 }
 
 /// Looks up the App's installation on the target's repository (or organization) and makes an
-/// installation token, limited to that repository when the target is one.
+/// installation token, limited to that repository when the target is one, with the
+/// permissions in `wanted` that the installation has (a `write` it has only as `read` is
+/// asked as `read`, so that the answer shows what is missing).
 pub async fn installation_token(
     api_url: &str,
     app_id: u64,
     private_key: &Secret,
     target: &SecretTarget,
+    wanted: &Permissions,
     policy: RetryPolicy,
     workflow: &Workflow,
 ) -> anyhow::Result<InstallationToken> {
@@ -66,23 +89,34 @@ pub async fn installation_token(
     };
     let fail =
         |step: &str, error: octocrab::Error| app_failure(app_id, account, target, step, &error);
-    let installation = retrying(policy, || async {
-        match &target.scope {
-            Scope::Organization { organization } => {
-                app.apps().get_org_installation(organization).await
-            }
-            Scope::Repository { repository } | Scope::Environment { repository, .. } => {
-                let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));
-                app.apps().get_repository_installation(owner, name).await
-            }
+    let lookup = match &target.scope {
+        Scope::Organization { organization } => format!("/orgs/{organization}/installation"),
+        Scope::Repository { repository } | Scope::Environment { repository, .. } => {
+            format!("/repos/{repository}/installation")
         }
-    })
-    .await
-    .map_err(|e| fail("finding the App's installation", e))?;
-    let request = CreateInstallationAccessToken {
-        repositories,
-        ..Default::default()
     };
+    let installation: Installation =
+        retrying(policy, || async { app.get(&lookup, None::<&()>).await })
+            .await
+            .map_err(|e| fail("finding the App's installation", e))?;
+    let permissions = narrow(wanted, &installation.permissions);
+    if permissions.is_empty() {
+        return Err(Failure::new(
+            "GitHub App authentication failed",
+            format!(
+                "the installation of GitHub App {app_id} on {account} has none of the \
+                 permissions this step needs ({}). Give the App {} and approve the new \
+                 permission on its installation (Settings → GitHub Apps → Configure).",
+                describe(wanted),
+                target.permission_needed()
+            ),
+        )
+        .into());
+    }
+    let mut request = json!({ "permissions": permissions });
+    if let Some(repositories) = repositories {
+        request["repositories"] = json!(repositories);
+    }
     let route = format!("/app/installations/{}/access_tokens", installation.id);
     let answer: TokenAnswer = retrying(policy, || async { app.post(&route, Some(&request)).await })
         .await
@@ -97,6 +131,53 @@ pub async fn installation_token(
         token,
         permissions: answer.permissions,
     })
+}
+
+/// Revokes an installation token (`DELETE /installation/token`, authenticated by the token
+/// itself): one attempt, bounded by `timeout`. The error says why, without the token.
+pub async fn revoke(api_url: &str, token: &Secret, timeout: Duration) -> Result<(), String> {
+    let client = Octocrab::builder()
+        .base_uri(api_url)
+        .map_err(|e| super::describe_error(&e))?
+        .personal_token(token.expose().to_owned())
+        .set_connect_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(timeout))
+        .build()
+        .map_err(|e| super::describe_error(&e))?;
+    let response =
+        tokio::time::timeout(timeout, client._delete("/installation/token", None::<&()>))
+            .await
+            .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+            .map_err(|e| super::describe_error(&e))?;
+    match response.status().as_u16() {
+        204 => Ok(()),
+        status => Err(format!("GitHub answered {status}")),
+    }
+}
+
+/// The permissions of `wanted` that `granted` (the installation's) has, each at most at the
+/// installation's level.
+fn narrow(wanted: &Permissions, granted: &Permissions) -> Permissions {
+    wanted
+        .iter()
+        .filter_map(|(name, level)| {
+            let has = granted.get(name)?;
+            let level = match (level.as_str(), has.as_str()) {
+                ("write", "read") => "read",
+                _ => level.as_str(),
+            };
+            Some((name.clone(), level.to_owned()))
+        })
+        .collect()
+}
+
+/// `secrets: write, actions: read`.
+fn describe(permissions: &Permissions) -> String {
+    permissions
+        .iter()
+        .map(|(name, level)| format!("`{name}: {level}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Repeats `call` on server errors, transport failures and attempts that took longer than
@@ -172,4 +253,41 @@ fn app_failure(
         "GitHub App authentication failed",
         format!("{step} for GitHub App {app_id} failed ({status}): {what}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn permissions(pairs: &[(&str, &str)]) -> Permissions {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn asks_only_for_what_the_installation_has() {
+        let wanted = permissions(&[
+            ("secrets", "write"),
+            ("actions", "read"),
+            ("metadata", "read"),
+        ]);
+        let installation = permissions(&[
+            ("secrets", "write"),
+            ("contents", "write"),
+            ("metadata", "read"),
+        ]);
+        assert_eq!(
+            narrow(&wanted, &installation),
+            permissions(&[("secrets", "write"), ("metadata", "read")])
+        );
+        // A write it has only as read is asked as read: the answer then shows the shortfall.
+        let read_only = permissions(&[("secrets", "read"), ("actions", "write")]);
+        assert_eq!(
+            narrow(&wanted, &read_only),
+            permissions(&[("secrets", "read"), ("actions", "read")])
+        );
+        assert!(narrow(&wanted, &Permissions::new()).is_empty());
+    }
 }

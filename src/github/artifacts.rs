@@ -1,7 +1,8 @@
-//! Finding and downloading the newest artifact through the REST API, with the workflow's
-//! `GITHUB_TOKEN` ("Actions: Read"): `GET /repos/{owner}/{repo}/actions/artifacts?name=…`,
-//! then `GET …/artifacts/{id}/zip`, whose 302 points at a signed blob URL that is fetched
-//! without the token.
+//! Finding and downloading artifacts through the REST API, with the workflow's `GITHUB_TOKEN`
+//! ("Actions: Read"): `GET /repos/{owner}/{repo}/actions/artifacts?name=…`, then
+//! `GET …/artifacts/{id}/zip`, whose 302 points at a signed blob URL that is fetched without
+//! the token; and the repository's default branch (`GET /repos/{owner}/{repo}`) when the
+//! event payload does not name it.
 //! <https://docs.github.com/en/rest/actions/artifacts>
 
 use std::time::Duration;
@@ -43,6 +44,13 @@ pub struct WorkflowRun {
     pub repository_id: Option<u64>,
     /// The repository its head commit came from (a fork's, for a pull request from a fork).
     pub head_repository_id: Option<u64>,
+    /// The branch the run ran on.
+    pub head_branch: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RepositoryBody {
+    default_branch: String,
 }
 
 #[derive(Deserialize)]
@@ -123,13 +131,33 @@ impl Artifacts {
         })
     }
 
-    /// The newest usable artifact named `name`: not expired, and uploaded by a run of this
-    /// repository (`repository_id`) from this repository's own commits, never a fork's.
-    pub async fn newest(
+    /// The repository's default branch (`GET /repos/{owner}/{repo}`; any token that can read
+    /// the repository's artifacts can read this).
+    pub async fn default_branch(&self) -> Result<String, RestError> {
+        let route = format!("/repos/{}", self.repository);
+        let call = format!("reading the default branch of {}", self.repository);
+        let (status, body) = self.get(&route, &call).await?;
+        if status != StatusCode::OK {
+            return Err(refused(call, status, &body));
+        }
+        serde_json::from_slice::<RepositoryBody>(&body)
+            .map(|r| r.default_branch)
+            .map_err(|e| RestError::BadAnswer {
+                call,
+                detail: e.to_string(),
+            })
+    }
+
+    /// The artifacts named `name` that may hold the login, newest first: not expired, and
+    /// uploaded by a run of this repository (`repository_id`) from its own commits (never a
+    /// fork's) on `branch`, the default branch, whose workflows only those who can push there
+    /// change.
+    pub async fn candidates(
         &self,
         name: &str,
         repository_id: u64,
-    ) -> Result<Option<Artifact>, RestError> {
+        branch: &str,
+    ) -> Result<Vec<Artifact>, RestError> {
         let mut found: Vec<Artifact> = Vec::new();
         let encoded =
             percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
@@ -154,16 +182,19 @@ impl Artifacts {
                 break;
             }
         }
-        Ok(found
+        let mut candidates: Vec<Artifact> = found
             .into_iter()
             .filter(|a| a.name == name && !a.expired)
             .filter(|a| {
                 a.workflow_run.as_ref().is_some_and(|run| {
                     run.repository_id == Some(repository_id)
                         && run.head_repository_id == Some(repository_id)
+                        && run.head_branch.as_deref() == Some(branch)
                 })
             })
-            .max_by_key(|a| (a.created_at, a.id)))
+            .collect();
+        candidates.sort_by_key(|a| std::cmp::Reverse((a.created_at, a.id)));
+        Ok(candidates)
     }
 
     /// Downloads an artifact's zip: the API answers 302 to a signed URL, fetched without the

@@ -94,6 +94,18 @@ pub enum ApiError {
         /// GitHub's message.
         message: String,
     },
+    /// A new organization secret, and no repository to make it visible to.
+    #[error(
+        "the {target} does not exist yet, and a new organization secret is made visible to the \
+         repository that uses it alone, whose id is not known here: GITHUB_REPOSITORY_ID is not \
+         set to a number (the runner sets it). Nothing was written. Create the secret first \
+         (Settings → Secrets and variables → Actions → New organization secret, choosing the \
+         repositories that may read it), or run where GITHUB_REPOSITORY_ID is set."
+    )]
+    NoRepositoryForNewSecret {
+        /// The secret.
+        target: String,
+    },
     /// A body that is not what the API documents.
     #[error("GitHub's answer for the {target} is not what the API documents: {source}")]
     BadResponse {
@@ -136,6 +148,7 @@ impl ApiError {
             ApiError::Unexpected { status, .. } => Some(*status),
             ApiError::RateLimited { .. }
             | ApiError::GaveUp { .. }
+            | ApiError::NoRepositoryForNewSecret { .. }
             | ApiError::BadResponse { .. } => None,
         }
     }

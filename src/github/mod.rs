@@ -37,9 +37,13 @@ struct WorkflowRun {
     run_attempt: Option<u32>,
 }
 
-#[derive(Deserialize)]
-struct Repository {
-    private: bool,
+/// A repository, the fields used (`GET /repos/{owner}/{repo}`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Repository {
+    /// Its id (`GITHUB_REPOSITORY_ID` in its workflows).
+    pub id: u64,
+    /// Whether it is private or internal.
+    pub private: bool,
 }
 
 /// One attempt's result: what the retry loop acts on.
@@ -124,11 +128,18 @@ impl Client {
         target: &SecretTarget,
         repository: &str,
     ) -> Result<bool, ApiError> {
+        Ok(self.repository(target, repository).await?.private)
+    }
+
+    /// A repository's id and visibility (`GET /repos/{owner}/{repo}`).
+    pub async fn repository(
+        &self,
+        target: &SecretTarget,
+        repository: &str,
+    ) -> Result<Repository, ApiError> {
         let route = format!("/repos/{repository}");
         let (_, body) = self.send(target, Method::Get, &route, None).await?;
-        serde_json::from_slice::<Repository>(&body)
-            .map(|r| r.private)
-            .map_err(|e| ApiError::bad_response(target, e))
+        serde_json::from_slice::<Repository>(&body).map_err(|e| ApiError::bad_response(target, e))
     }
 
     /// Sends one request, retrying server errors, rate limits and transport failures within

@@ -42,6 +42,10 @@ pub struct SecretTarget {
     pub scope: Scope,
     /// Its name.
     pub name: String,
+    /// The id of the repository the login is for (`GITHUB_REPOSITORY_ID`): a new organization
+    /// secret is made visible to it alone. `None` when unknown: a new organization secret is
+    /// then refused rather than made visible to more repositories.
+    pub repository_id: Option<u64>,
 }
 
 impl SecretTarget {
@@ -113,6 +117,7 @@ impl SecretTarget {
         SecretTarget {
             scope: self.scope.clone(),
             name: name.to_owned(),
+            repository_id: self.repository_id,
         }
     }
 
@@ -294,7 +299,9 @@ impl Client {
     }
 
     /// An organization secret's PUT must restate its visibility (and its selected
-    /// repositories), or the update would change who can read it.
+    /// repositories), or the update would change who can read it. A new one is made visible
+    /// to the target's repository alone (`selected`): GitHub's own default, `private`, would
+    /// let every private repository of the organization read the login.
     async fn org_fields(
         &self,
         target: &SecretTarget,
@@ -313,9 +320,20 @@ impl Client {
                     .map_err(bad)?
                     .visibility
             }
-            // A new organization secret: readable by the organization's private repositories,
-            // GitHub's own default in its settings page.
-            Err(ApiError::NotFound { .. }) => "private".to_owned(),
+            Err(ApiError::NotFound { .. }) => {
+                let id =
+                    target
+                        .repository_id
+                        .ok_or_else(|| ApiError::NoRepositoryForNewSecret {
+                            target: target.to_string(),
+                        })?;
+                fields.insert(
+                    "selected_repository_ids".into(),
+                    Value::Array(vec![Value::from(id)]),
+                );
+                fields.insert("visibility".into(), Value::String("selected".into()));
+                return Ok(Some(fields));
+            }
             Err(e) => return Err(e),
         };
         if visibility == "selected" {
@@ -350,6 +368,7 @@ mod tests {
                 repository: "o/r".into(),
             },
             name: "CODEX_AUTH_JSON".into(),
+            repository_id: None,
         }
     }
 
@@ -361,6 +380,7 @@ mod tests {
                 environment: "prod east/1".into(),
             },
             name: "S".into(),
+            repository_id: None,
         };
         assert_eq!(
             env.public_key_route(),

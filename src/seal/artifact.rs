@@ -108,6 +108,13 @@ impl ArtifactKey {
         Secret::new(STANDARD.encode(self.0.as_slice()))
     }
 
+    /// Every base64 spelling [`ArtifactKey::parse`] accepts (standard or URL-safe, padded or
+    /// not): each must be masked, whichever one the secret holds.
+    pub fn spellings(&self) -> [Secret; 4] {
+        [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+            .map(|engine| Secret::new(engine.encode(self.0.as_slice())))
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         // The cipher keeps its own copy of the key and zeroizes it on drop.
         XChaCha20Poly1305::new(Key::from_slice(self.0.as_slice()))
@@ -463,6 +470,8 @@ mod tests {
             let key = ArtifactKey::parse(&text).unwrap();
             assert_eq!(key.0.as_slice(), bytes.as_slice(), "{text:?}");
             assert_eq!(key.to_base64().expose(), standard);
+            // Whichever spelling the input used, one of the masked ones is it.
+            assert!(key.spellings().iter().any(|s| s.expose() == text.trim()));
         }
     }
 

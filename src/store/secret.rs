@@ -6,7 +6,6 @@
 //! 401/403/404 a write would) and the secret's `updated_at`, which tells a stale copy of the
 //! secret from the current one.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,8 @@ use super::{decode_seed, Loaded, Saved, Stage, Store, SIGN_IN_NOT_SAVED};
 use crate::auth_file::{AuthFile, MAX_BYTES};
 use crate::config::{ActionConfig, Credentials, Mode};
 use crate::failure::Failure;
-use crate::github::{app, ApiError, Client, Scope, SecretTarget, WriteOutcome};
+use crate::github::app::{self, InstallationToken, Permissions};
+use crate::github::{ApiError, Client, Scope, SecretTarget, WriteOutcome};
 use crate::seal::PublicKey;
 use crate::secret::Secret;
 use crate::workflow::Workflow;
@@ -41,13 +41,17 @@ const APP_TOKEN_REUSE: Duration = Duration::from_secs(45 * 60);
 struct Connection {
     client: Client,
     made: Instant,
-    /// With a GitHub App: the permissions GitHub granted the installation token.
-    app_permissions: Option<BTreeMap<String, String>>,
+    /// With a GitHub App: the installation token and the permissions GitHub granted it.
+    app_token: Option<InstallationToken>,
 }
+
+/// How long revoking an installation token may take.
+const REVOKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The secret store of one job stage.
 pub struct SecretStore<'a> {
     config: &'a ActionConfig,
+    stage: Stage,
     target: &'a SecretTarget,
     /// Main stage: input `auth-json`, decoded and masked.
     seed: Option<AuthFile>,
@@ -92,6 +96,7 @@ impl<'a> SecretStore<'a> {
         let key = None;
         Ok(Self {
             config,
+            stage,
             target,
             seed,
             connection: None,
@@ -116,13 +121,19 @@ impl<'a> SecretStore<'a> {
             }
         };
         if stale {
-            match client(self.config).await {
-                Ok((client, app_permissions)) => {
-                    self.connection = Some(Connection {
+            match client(self.config, self.stage).await {
+                Ok((client, app_token)) => {
+                    let replaced = self.connection.replace(Connection {
                         client,
                         made: Instant::now(),
-                        app_permissions,
-                    })
+                        app_token,
+                    });
+                    if let Some(InstallationToken { token, .. }) =
+                        replaced.and_then(|c| c.app_token)
+                    {
+                        let revoked = app::revoke(&self.config.api_url, &token, REVOKE_TIMEOUT);
+                        report_revoke(&self.config.workflow, revoked.await);
+                    }
                 }
                 Err(error) if self.connection.is_none() => return Err(error),
                 Err(_) => {}
@@ -305,6 +316,17 @@ impl Store for SecretStore<'_> {
             .secret_updated_at(target)
             .await
             .map_err(cannot_persist)?;
+        // A new organization secret is made visible to this repository alone: without its id
+        // the write would fail after Codex rotated the login.
+        if updated_at.is_none()
+            && matches!(target.scope, Scope::Organization { .. })
+            && target.repository_id.is_none()
+        {
+            return Err(cannot_persist(ApiError::NoRepositoryForNewSecret {
+                target: target.to_string(),
+            })
+            .into());
+        }
         self.key = Some(key);
         self.updated_at = Some(updated_at);
         Ok(())
@@ -325,7 +347,7 @@ impl Store for SecretStore<'_> {
         let Some(connection) = &self.connection else {
             return Err(anyhow::anyhow!("no GitHub client"));
         };
-        if let Some(permissions) = &connection.app_permissions {
+        if let Some(InstallationToken { permissions, .. }) = &connection.app_token {
             let name = target.app_permission();
             return match permissions.get(name).map(String::as_str) {
                 Some("write") => {
@@ -502,11 +524,76 @@ impl SecretStore<'_> {
     }
 }
 
+/// An App's installation token lives an hour: the stage that made it revokes it when the
+/// store is dropped, on every way out of the stage (Rust has no async drop, so the request
+/// runs on a thread of its own). A failure is a warning: the token still expires.
+impl Drop for SecretStore<'_> {
+    fn drop(&mut self) {
+        let Some(InstallationToken { token, .. }) =
+            self.connection.take().and_then(|c| c.app_token)
+        else {
+            return;
+        };
+        let api_url = self.config.api_url.as_str();
+        let revoked = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    runtime.block_on(app::revoke(api_url, &token, REVOKE_TIMEOUT))
+                })
+                .join()
+                .unwrap_or_else(|_| Err("the revoking thread failed".to_owned()))
+        });
+        report_revoke(&self.config.workflow, revoked);
+    }
+}
+
+/// Says whether the installation token was revoked.
+fn report_revoke(workflow: &Workflow, revoked: Result<(), String>) {
+    match revoked {
+        Ok(()) => workflow.info("Revoked the GitHub App's installation token."),
+        Err(error) => workflow.warning(
+            "Installation token not revoked",
+            &format!(
+                "revoking the GitHub App's installation token (DELETE /installation/token) \
+                 failed: {error}. It expires within the hour on its own; nothing else is \
+                 affected."
+            ),
+        ),
+    }
+}
+
+/// What a stage's installation token may do, and nothing more: write the target's secrets
+/// (every stage may save, and the post stage deletes a probe); in the main stage also read
+/// the repository (`GET /repos/{owner}/{repo}`, the public-repository check) and, unless it
+/// signs in anew, the workflow run (the stale-seed check, which an environment secret skips).
+fn app_permissions(config: &ActionConfig, stage: Stage) -> Permissions {
+    let mut wanted = Permissions::new();
+    wanted.insert(
+        config.target.app_permission().to_owned(),
+        "write".to_owned(),
+    );
+    if stage == Stage::Main {
+        wanted.insert("metadata".to_owned(), "read".to_owned());
+        let stale_check =
+            config.mode != Mode::Login && !matches!(config.target.scope, Scope::Environment { .. });
+        if stale_check {
+            wanted.insert("actions".to_owned(), "read".to_owned());
+        }
+    }
+    wanted
+}
+
 /// A client for the configured credentials. With an App, this makes an installation token
-/// (two requests) and masks it, and returns the permissions GitHub granted it.
+/// with the stage's permissions (two requests) and masks it, and returns it with the
+/// permissions GitHub granted it.
 async fn client(
     config: &ActionConfig,
-) -> anyhow::Result<(Client, Option<BTreeMap<String, String>>)> {
+    stage: Stage,
+) -> anyhow::Result<(Client, Option<InstallationToken>)> {
     match config.credentials()? {
         Credentials::Token(token) => Ok((Client::new(&config.api_url, token, config.retry)?, None)),
         Credentials::App {
@@ -518,13 +605,14 @@ async fn client(
                 *app_id,
                 private_key,
                 &config.target,
+                &app_permissions(config, stage),
                 config.retry,
                 &config.workflow,
             )
             .await?;
             let client = Client::new(&config.api_url, &token.token, config.retry)?
                 .credential("the GitHub App's installation token (input `app-id`)");
-            Ok((client, Some(token.permissions)))
+            Ok((client, Some(token)))
         }
     }
 }

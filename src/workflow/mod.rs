@@ -47,7 +47,7 @@ impl Workflow {
     /// printed.
     pub fn mask_login(&self, file: &AuthFile) -> Result<(), serde_json::Error> {
         for value in file.secret_values() {
-            self.mask(value);
+            self.mask(&value);
         }
         self.mask(&file.to_compact_json()?);
         Ok(())

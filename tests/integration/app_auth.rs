@@ -131,10 +131,108 @@ fn app_installed_on_the_repository_writes_the_refreshed_login() {
     );
     assert!(world.github.probe_requests().is_empty());
 
+    // The token asked for what the main stage does and nothing more, and was revoked at the
+    // stage's end, after its last use.
+    let issued = &world.github.issued_tokens()[0];
+    let main_needs = serde_json::json!({"secrets": "write", "metadata": "read", "actions": "read"});
+    assert_eq!(issued.requested.as_ref(), Some(&main_needs));
+    assert_eq!(issued.granted, main_needs);
+    assert!(issued.revoked, "main's token is revoked");
+    let last = world.github.requests().last().cloned().unwrap();
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str(), last.status),
+        ("DELETE", "/installation/token", 204)
+    );
+    assert!(last.token.as_deref().is_some_and(|t| t.ends_with(&token)));
+    assert!(main
+        .stdout
+        .contains("Revoked the GitHub App's installation token."));
+
     // Nothing changed since main wrote: the post stage makes no token.
     let post = job.post(&main);
     post.assert_ok();
     assert_eq!(world.github.issued_tokens().len(), 1);
+}
+
+#[test]
+fn the_installation_token_gets_none_of_the_apps_other_permissions() {
+    let world = World::new(Responses::Ok);
+    let key = AppKey::generate();
+    // An App that may also push code and write pull requests.
+    world.github.add_app_with(
+        APP_ID,
+        &key.public_pem,
+        serde_json::json!({"secrets": "write", "contents": "write", "pull_requests": "write",
+                           "actions": "write", "metadata": "read"}),
+    );
+    world.github.install_app(APP_ID, REPO);
+    let mut job = app_job(&world, &key);
+    job.main().assert_ok();
+    let issued = world.github.issued_tokens();
+    assert_eq!(
+        issued[0].granted,
+        serde_json::json!({"secrets": "write", "metadata": "read", "actions": "read"})
+    );
+    assert!(issued[0].revoked);
+}
+
+#[test]
+fn the_local_github_grants_what_is_asked_within_the_installation_and_revokes() {
+    use crate::support::artifacts::send;
+    let world = World::new(Responses::Ok);
+    let key = AppKey::generate();
+    world.github.add_app_with(
+        APP_ID,
+        &key.public_pem,
+        serde_json::json!({"secrets": "read", "metadata": "read"}),
+    );
+    let installation = world.github.install_app(APP_ID, REPO);
+    let now = jsonwebtoken::get_current_timestamp();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &serde_json::json!({"iat": now - 60, "exp": now + 540, "iss": APP_ID}),
+        &jsonwebtoken::EncodingKey::from_rsa_pem(key.private_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let url = format!(
+        "{}/app/installations/{installation}/access_tokens",
+        world.github.url()
+    );
+    let ask = |permissions: serde_json::Value| {
+        send(
+            "POST",
+            &url,
+            &[
+                ("authorization", &format!("Bearer {jwt}")),
+                ("content-type", "application/json"),
+            ],
+            serde_json::json!({"repositories": ["repo"], "permissions": permissions})
+                .to_string()
+                .as_bytes(),
+        )
+    };
+    // More than the installation has: 422, as GitHub answers.
+    assert_eq!(ask(serde_json::json!({"secrets": "write"})).status, 422);
+    assert_eq!(ask(serde_json::json!({"contents": "read"})).status, 422);
+    // Within it: exactly what was asked.
+    let answer = ask(serde_json::json!({"secrets": "read"}));
+    assert_eq!(answer.status, 201);
+    let body = answer.json();
+    assert_eq!(body["permissions"], serde_json::json!({"secrets": "read"}));
+    let token = body["token"].as_str().unwrap().to_owned();
+    let key_url = format!(
+        "{}/repos/{REPO}/actions/secrets/public-key",
+        world.github.url()
+    );
+    let bearer = format!("Bearer {token}");
+    let auth = [("authorization", bearer.as_str())];
+    assert_eq!(send("GET", &key_url, &auth, b"").status, 200);
+    // Revoked: 204, then the token no longer works.
+    let revoke = format!("{}/installation/token", world.github.url());
+    assert_eq!(send("DELETE", &revoke, &auth, b"").status, 204);
+    assert_eq!(send("GET", &key_url, &auth, b"").status, 401);
+    assert!(world.github.issued_tokens()[0].revoked);
+    crate::support::openapi::assert_conforms(&world.github.requests());
 }
 
 #[test]
@@ -181,6 +279,9 @@ fn app_installed_on_the_organization_writes_an_organization_secret() {
     let main = job.main();
     main.assert_ok();
     let stored = world.github.secret(&github::org("octo"), SECRET).unwrap();
+    // New: visible to the job's repository alone.
+    assert_eq!(stored.visibility.as_deref(), Some("selected"));
+    assert_eq!(stored.selected_repository_ids, [1]);
     let stored: serde_json::Value = serde_json::from_str(&stored.value).unwrap();
     assert_eq!(
         stored["tokens"]["refresh_token"],
@@ -281,6 +382,26 @@ fn post_stage_makes_its_own_installation_token() {
         2,
         "one installation token per stage: main's is not passed on"
     );
+    // Each narrowed to its stage's needs (`mode: restore` skips nothing of main's checks;
+    // the post stage only writes) and revoked at its end.
+    let issued = world.github.issued_tokens();
+    assert_eq!(
+        issued[0].requested,
+        Some(serde_json::json!({"secrets": "write", "metadata": "read", "actions": "read"}))
+    );
+    assert_eq!(
+        issued[1].requested,
+        Some(serde_json::json!({"secrets": "write"}))
+    );
+    assert!(issued.iter().all(|i| i.revoked), "{issued:?}");
+    for run in [&main, &post] {
+        assert!(
+            run.stdout
+                .contains("Revoked the GitHub App's installation token."),
+            "{}",
+            run.stdout
+        );
+    }
     assert_key_not_shown(&key, &[&main, &post]);
     world.assert_no_secret_leaked(&[&main, &post]);
 }

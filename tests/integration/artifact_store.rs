@@ -464,3 +464,213 @@ fn failed_uploads_are_retried_and_the_post_stage_saves_what_main_could_not() {
     store.assert_newest_holds_the_latest_login();
     store.assert_nothing_leaked(&[&main, &post]);
 }
+
+/// `login` as if Codex had refreshed it `seconds` ago.
+fn refreshed_ago(mut login: Value, seconds: i64) -> Value {
+    let at = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - seconds).unwrap();
+    login["last_refresh"] = at.to_string().into();
+    login
+}
+
+/// The artifact ids the action downloaded, in order.
+fn downloads(store: &Store) -> Vec<u64> {
+    store
+        .artifacts
+        .rest_requests()
+        .iter()
+        .filter_map(|r| {
+            let path = r.path.strip_suffix("/zip")?;
+            path.rsplit('/').next()?.parse().ok()
+        })
+        .collect()
+}
+
+fn has_warning(run: &StageRun, title: &str) -> bool {
+    run.stdout
+        .contains(&format!("::warning title=codex-auth%3A {title}::"))
+}
+
+#[test]
+fn artifact_rollback_an_older_valid_artifact_uploaded_later_is_not_restored() {
+    let store = Store::new();
+    // The live login: refreshed and uploaded by the keep-fresh run two hours ago.
+    let live = refreshed_ago(store.world.openai.seed(false), 2 * 3600 + 60);
+    let live_id = store.artifacts.add(
+        store
+            .add_artifact(&live, &store.key, REPOSITORY_ID)
+            .created_ago(2 * 3600),
+    );
+    // A week-old login, sealed with the right key (its artifact was downloadable from the old
+    // run), uploaded again just now by another run of the default branch: newest by date.
+    let spent = refreshed_ago(store.world.openai.seed(false), 7 * 86_400);
+    let spent_id = store
+        .artifacts
+        .add(store.add_artifact(&spent, &store.key, REPOSITORY_ID));
+    // Uploads from before the live login's refresh cannot hold a newer login: not downloaded.
+    let ancient = refreshed_ago(store.world.openai.seed(false), 30 * 86_400);
+    store.artifacts.add(
+        store
+            .add_artifact(&ancient, &store.key, REPOSITORY_ID)
+            .created_ago(30 * 86_400 - 60),
+    );
+
+    let mut job = store.job(7101, None);
+    job.input("mode", "restore");
+    let main = job.main();
+    main.assert_ok();
+    assert_eq!(
+        job.auth_on_disk(),
+        live,
+        "the newest login, not the newest upload"
+    );
+    assert!(
+        main.stdout
+            .contains(&format!("Restoring artifact {live_id}")),
+        "{}",
+        main.stdout
+    );
+    assert!(
+        has_warning(&main, "Older login uploaded later"),
+        "{}",
+        main.stdout
+    );
+    assert_eq!(downloads(&store), [spent_id, live_id]);
+    store.assert_nothing_leaked(&[&main]);
+    crate::support::openapi::assert_conforms(&store.artifacts.rest_requests());
+}
+
+#[test]
+fn artifacts_of_other_branches_are_not_restored() {
+    let store = Store::new();
+    let live = refreshed_ago(store.world.openai.seed(false), 3 * 3600);
+    store.artifacts.add(
+        store
+            .add_artifact(&live, &store.key, REPOSITORY_ID)
+            .created_ago(3 * 3600 - 60),
+    );
+    // Newer by date and by `last_refresh`, sealed with the right key, but uploaded by a run of
+    // another branch, whose workflow whoever pushed the branch wrote.
+    let pushed = refreshed_ago(store.world.openai.seed(false), 60);
+    let pushed_id = store.artifacts.add(
+        store
+            .add_artifact(&pushed, &store.key, REPOSITORY_ID)
+            .on_branch("feature"),
+    );
+    let mut job = store.job(7201, None);
+    job.input("mode", "restore");
+    job.main().assert_ok();
+    assert_eq!(job.auth_on_disk(), live);
+    assert!(!downloads(&store).contains(&pushed_id));
+
+    // With only another branch's artifact there is nothing to restore.
+    let store = Store::new();
+    store.artifacts.add(
+        store
+            .add_artifact(&pushed, &store.key, REPOSITORY_ID)
+            .on_branch("feature"),
+    );
+    let mut job = store.job(7202, None);
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    annotation(&main, "No login to restore");
+    assert!(downloads(&store).is_empty());
+    assert!(job.codex_calls().is_empty());
+}
+
+#[test]
+fn an_artifact_that_does_not_open_is_skipped_with_a_warning() {
+    let store = Store::new();
+    let live = refreshed_ago(store.world.openai.seed(false), 3600);
+    let live_id = store.artifacts.add(
+        store
+            .add_artifact(&live, &store.key, REPOSITORY_ID)
+            .created_ago(1800),
+    );
+    // Newer, but sealed with another key.
+    let junk_id = store.artifacts.add(store.add_artifact(
+        &store.world.openai.seed(false),
+        &ArtifactKey::generate(),
+        REPOSITORY_ID,
+    ));
+    let mut job = store.job(7301, None);
+    job.input("mode", "restore");
+    let main = job.main();
+    main.assert_ok();
+    assert_eq!(job.auth_on_disk(), live);
+    let skipped = main
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("::warning title=codex-auth%3A Artifact skipped::"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", main.stdout));
+    assert!(
+        skipped.contains(&format!("artifact {junk_id}")),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains(&format!("Restoring artifact {live_id} instead")),
+        "{skipped}"
+    );
+    assert_eq!(downloads(&store), [junk_id, live_id]);
+}
+
+#[test]
+fn the_default_branch_comes_from_the_api_when_the_event_does_not_name_it() {
+    let store = Store::new();
+    // GitHub serves the artifacts and the repository on one API URL.
+    let github = crate::support::github::GitHub::start();
+    github.add_scope(&crate::support::github::repo(REPO));
+    github.add_token(GITHUB_TOKEN, crate::support::github::Access::Write);
+    github.mount_artifacts(store.artifacts.rest_api());
+    let live = refreshed_ago(store.world.openai.seed(false), 3600);
+    store.artifacts.add(
+        store
+            .add_artifact(&live, &store.key, REPOSITORY_ID)
+            .created_ago(1800),
+    );
+    store.artifacts.add(
+        store
+            .add_artifact(&store.world.openai.seed(false), &store.key, REPOSITORY_ID)
+            .on_branch("feature"),
+    );
+    let mut job = store.job(7401, None);
+    job.input("mode", "restore")
+        .env("GITHUB_API_URL", github.url())
+        .event(
+            "schedule",
+            &serde_json::json!({"schedule": "17 4 * * *", "repository": {"private": true}}),
+        );
+    job.main().assert_ok();
+    assert_eq!(job.auth_on_disk(), live);
+    let repository_reads = github
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == format!("/repos/{REPO}"))
+        .count();
+    assert_eq!(repository_reads, 1);
+    crate::support::openapi::assert_conforms(&github.requests());
+}
+
+#[test]
+fn every_credential_is_masked_the_key_in_any_spelling_included() {
+    let store = Store::new();
+    let mut seed = store.world.openai.seed(false);
+    // Fields a newer Codex may write: another credential under `tokens`, an API key.
+    seed["tokens"]["session_token"] = "st_unknown_credential_0001".into();
+    seed["OPENAI_API_KEY"] = "sk-proj-test-key-0001".into();
+    let mut job = store.job(7501, Some(&seed));
+    // The key as the secret may hold it: URL-safe, unpadded.
+    let [_, _, _, url_safe] = store.key.spellings();
+    job.input("mode", "restore")
+        .input("artifact-key", url_safe.expose());
+    let main = job.main();
+    main.assert_ok();
+    let masks = main.masks();
+    for expected in [
+        url_safe.expose(),
+        store.key.to_base64().expose(),
+        "st_unknown_credential_0001",
+        "sk-proj-test-key-0001",
+    ] {
+        assert!(masks.iter().any(|m| m == expected), "{expected} not masked");
+    }
+}

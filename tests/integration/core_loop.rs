@@ -476,6 +476,47 @@ fn organization_secret_keeps_its_visibility_and_repositories() {
 }
 
 #[test]
+fn a_new_organization_secret_is_visible_to_this_repository_alone() {
+    let world = World::new(Responses::Ok);
+    let scope = github::org("octo-org");
+    world.github.add_scope(&scope);
+    let seed = world.openai.seed(true);
+    let mut job = Job::new(&world.github, &world.openai);
+    job.input("auth-json", seed.to_string())
+        .input("token", WRITE_TOKEN)
+        .input("organization", "octo-org")
+        .env("GITHUB_REPOSITORY_ID", "4711");
+    let main = job.main();
+    main.assert_ok();
+    assert_eq!(main.output("persisted"), "true");
+    let stored = world.github.secret(&scope, SECRET).unwrap();
+    assert_eq!(stored.visibility.as_deref(), Some("selected"));
+    assert_eq!(stored.selected_repository_ids, [4711]);
+
+    // Without the repository's id it is not created at all, rather than made visible to
+    // more repositories: the job stops before Codex, and says which variable is missing.
+    let scope = github::org("other-org");
+    world.github.add_scope(&scope);
+    let mut job = Job::new(&world.github, &world.openai);
+    job.input("auth-json", world.openai.seed(true).to_string())
+        .input("token", WRITE_TOKEN)
+        .input("organization", "other-org")
+        .env("GITHUB_REPOSITORY_ID", "");
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    let message = annotation(&main, "Cannot write the secret back");
+    assert!(message.contains("GITHUB_REPOSITORY_ID"), "{message}");
+    assert!(message.contains("Codex was not run"), "{message}");
+    assert!(job.codex_calls().is_empty());
+    assert!(world.github.secret(&scope, SECRET).is_none());
+    assert!(!world
+        .github
+        .requests()
+        .iter()
+        .any(|r| r.method != "GET" && r.path.starts_with("/orgs/other-org/")));
+}
+
+#[test]
 fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(true);

@@ -242,6 +242,7 @@ fn the_local_github_answers_as_the_description_says() {
     let target = |scope: Scope, name: &str| SecretTarget {
         scope,
         name: name.to_owned(),
+        repository_id: Some(1),
     };
     let repository = target(
         Scope::Repository {

@@ -197,6 +197,44 @@ fn pull_request_target_and_fork_pull_requests_are_refused() {
     assert!(world.github.requests().is_empty());
 }
 
+#[test]
+fn workflow_run_triggered_by_a_forks_pull_request_is_refused() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let triggered_by = |head: &str, fork: bool| {
+        json!({
+            "repository": {"full_name": REPO, "private": true, "default_branch": "main"},
+            "workflow_run": {
+                "event": "pull_request",
+                "head_branch": "patch-1",
+                "head_repository": {"full_name": head, "fork": fork},
+                "repository": {"full_name": REPO}
+            }
+        })
+    };
+    let mut job = world.job(&seed);
+    job.input("mode", "restore")
+        .event("workflow_run", &triggered_by("mallory/repo", true));
+    let main = job.main();
+    assert_eq!(main.code, 1);
+    let message = annotation(&main, "Unsafe event");
+    assert!(
+        message.contains(
+            "`workflow_run` triggered by a run from a fork (mallory/repo, event `pull_request`)"
+        ),
+        "{message}"
+    );
+    assert!(!job.codex_home().join("auth.json").exists());
+    assert!(world.github.requests().is_empty());
+
+    // A run of one of this repository's own branches may trigger it.
+    let mut job = world.job(&seed);
+    job.input("mode", "restore")
+        .event("workflow_run", &triggered_by(REPO, false));
+    job.main().assert_ok();
+    assert_eq!(job.auth_on_disk(), seed);
+}
+
 // ---- Faults ----
 
 #[test]

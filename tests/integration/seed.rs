@@ -172,6 +172,38 @@ fn an_organization_secret_keeps_its_selected_repositories() {
 }
 
 #[test]
+fn a_new_organization_secret_is_visible_to_the_named_repository_alone() {
+    let world = World::new(Responses::Ok);
+    world.github.add_scope(&github::org("octo"));
+    let home = home_with(&world.openai.seed(false));
+
+    // Without --repo there is no repository to make it visible to: nothing is written.
+    let output = seed(&world, home.path(), WRITE_TOKEN, &["--org", "octo"]);
+    assert!(!output.status.success());
+    let shown = text(&output);
+    assert!(shown.contains("pass --repo OWNER/REPO"), "{shown}");
+    assert!(world.github.secret(&github::org("octo"), SECRET).is_none());
+
+    // With it: `selected`, that repository alone (its id read from the API).
+    let output = seed(
+        &world,
+        home.path(),
+        WRITE_TOKEN,
+        &["--org", "octo", "--repo", REPO],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let secret = stored(&world, &github::org("octo"));
+    assert_eq!(secret.visibility.as_deref(), Some("selected"));
+    assert_eq!(secret.selected_repository_ids, [1]);
+    assert!(world
+        .github
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == format!("/repos/{REPO}")));
+    assert_no_token_shown(&world, &output);
+}
+
+#[test]
 fn refuses_what_it_must_not_write_before_writing_anything() {
     let world = World::new(Responses::Ok);
     let home = home_with(&world.openai.seed(false));

@@ -1,11 +1,28 @@
 //! The artifact store: the refreshed login kept as an encrypted workflow artifact of this
 //! repository, so that the loop needs no token that can write secrets.
 //!
-//! The main stage restores the newest usable artifact (or bootstraps from input `auth-json`)
-//! after checking that an upload will be possible; a save seals the login
+//! The main stage restores the newest login the artifacts hold (or bootstraps from input
+//! `auth-json`) after checking that an upload will be possible; a save seals the login
 //! ([`crate::seal::artifact`], bound to the repository id and the artifact name), zips it
 //! ([`archive`]) and uploads it as an artifact of this run ([`crate::github::results`]).
 //! Artifacts are found and downloaded through the REST API ([`crate::github::artifacts`]).
+//!
+//! Which artifact is restored: anyone who can run a workflow can upload an artifact of this
+//! name, and could re-upload an older sealed one (downloaded from an earlier run), whose
+//! refresh token was already spent: restoring it would make Codex present a used refresh
+//! token, which may revoke the whole login. So the newest upload does not win by its date:
+//! - only runs of the repository's default branch count (`workflow_run.head_branch`, the
+//!   default branch from the event payload's `repository.default_branch`, else the API): its
+//!   workflows change only by a push there;
+//! - of those, the newest [`MAX_OPENED`] uploads are opened (downloaded, decrypted,
+//!   validated), newest first, and the one whose login has the newest `last_refresh` wins.
+//!   That date is authenticated: only a holder of the artifact key can seal a login. One that
+//!   does not open is skipped with a warning.
+//! - Requests: a login is sealed when it was refreshed, so an upload older than the best
+//!   login's `last_refresh` (less an hour of clock skew) cannot hold a newer one, and the
+//!   search stops there. Normally the newest upload holds the newest login and one artifact is
+//!   downloaded (the list, the 302, the blob), as before; an older login uploaded later costs
+//!   two requests per artifact opened, at most [`MAX_OPENED`].
 
 pub mod archive;
 
@@ -17,7 +34,7 @@ use crate::auth_file::AuthFile;
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, ArtifactSettings};
 use crate::failure::Failure;
-use crate::github::artifacts::{Artifact, Artifacts};
+use crate::github::artifacts::{Artifact, Artifacts, RestError};
 use crate::github::http::Plain;
 use crate::github::results::{BackendIds, Results, ResultsError};
 use crate::github::Client;
@@ -31,6 +48,15 @@ pub const RESEED: &str =
                       tab and approve the sign-in it shows. Or, on a trusted machine, run `codex \
                       login`, store the file as a secret (`codex-auth seed`), and pass it as \
                       input `auth-json`: a seed newer than the newest artifact wins.";
+
+/// How many of the newest uploads (of the default branch's runs) are opened at most to find the
+/// newest login: enough to step over a few re-uploaded old logins or broken artifacts, few
+/// enough to bound the requests (two per artifact).
+pub const MAX_OPENED: usize = 4;
+
+/// The clock skew allowed between the runner that sealed a login and GitHub's upload date
+/// (the same hour [`AuthFile`] allows a `last_refresh` in the future).
+const SKEW: SignedDuration = SignedDuration::from_hours(1);
 
 /// The artifact store of one job stage.
 pub struct ArtifactStore<'a> {
@@ -70,7 +96,9 @@ impl<'a> ArtifactStore<'a> {
     pub fn rescue(config: &'a ActionConfig, settings: &'a ArtifactSettings) -> Self {
         let workflow = &config.workflow;
         workflow.mask(&settings.github_token);
-        workflow.mask(&settings.key.to_base64());
+        for spelling in settings.key.spellings() {
+            workflow.mask(&spelling);
+        }
         if let Some(token) = &settings.runtime_token {
             workflow.mask(token);
         }
@@ -98,8 +126,8 @@ impl<'a> ArtifactStore<'a> {
         }
     }
 
-    /// The newest artifact of this name, opened. Fails when the artifacts cannot be listed or
-    /// the newest downloaded.
+    /// The artifact of this name holding the newest login (see the module's doc), opened.
+    /// Fails when the artifacts cannot be listed or a candidate cannot be downloaded.
     pub(super) async fn newest(&self) -> anyhow::Result<Newest> {
         let config = self.config;
         let settings = self.settings;
@@ -116,23 +144,81 @@ impl<'a> ArtifactStore<'a> {
             repository,
             config.retry.attempt_timeout,
         )?;
-        let newest = artifacts
-            .newest(&settings.name, settings.repository_id)
-            .await
-            .map_err(|error| {
-                Failure::new(
-                    "Cannot read artifacts",
-                    format!("{error} Codex was not run."),
-                )
-            })?;
-        let Some(artifact) = newest else {
-            return Ok(Newest::None);
+        let cannot_read = |error: RestError| {
+            Failure::new(
+                "Cannot read artifacts",
+                format!("{error} Codex was not run."),
+            )
         };
-        Ok(match self.open_artifact(&artifacts, &artifact).await {
-            Ok(login) => Newest::Found(artifact, Box::new(login)),
-            Err(Unusable::Unreachable(failure)) => return Err(failure.into()),
-            Err(Unusable::Content(failure)) => Newest::Unusable(artifact, failure),
-        })
+        let branch = match config
+            .run
+            .payload
+            .as_ref()
+            .and_then(|p| p.pointer("/repository/default_branch"))
+            .and_then(serde_json::Value::as_str)
+        {
+            Some(branch) => branch.to_owned(),
+            None => artifacts.default_branch().await.map_err(cannot_read)?,
+        };
+        let candidates = artifacts
+            .candidates(&settings.name, settings.repository_id, &branch)
+            .await
+            .map_err(cannot_read)?;
+        let mut best: Option<(Artifact, AuthFile)> = None;
+        let mut skipped: Vec<(Artifact, Failure)> = Vec::new();
+        for artifact in candidates.into_iter().take(MAX_OPENED) {
+            if let (Some((_, login)), Some(created)) = (&best, artifact.created_at) {
+                // Sealed at or before its upload: it cannot hold a newer login.
+                if created + SKEW < login.last_refresh() {
+                    break;
+                }
+            }
+            match self.open_artifact(&artifacts, &artifact).await {
+                Ok(login) => {
+                    let newer = best
+                        .as_ref()
+                        .is_none_or(|(_, b)| login.last_refresh() > b.last_refresh());
+                    if newer {
+                        if let Some((uploaded_later, older)) = &best {
+                            self.config.workflow.warning(
+                                "Older login uploaded later",
+                                &format!(
+                                    "artifact {} holds a login refreshed at {}, older than the \
+                                     one in artifact {} ({}), which was uploaded before it: a \
+                                     re-upload of an old login, or two jobs that overlapped. \
+                                     The newer login is restored; give the workflows that use \
+                                     the login one `concurrency:` group.",
+                                    uploaded_later.id,
+                                    older.last_refresh(),
+                                    artifact.id,
+                                    login.last_refresh()
+                                ),
+                            );
+                        }
+                        best = Some((artifact, login));
+                    }
+                }
+                Err(Unusable::Unreachable(failure)) => return Err(failure.into()),
+                Err(Unusable::Content(failure)) => skipped.push((artifact, failure)),
+            }
+        }
+        let Some((artifact, login)) = best else {
+            // None opens: the newest one's reason is the one to act on.
+            return Ok(match skipped.into_iter().next() {
+                Some((artifact, failure)) => Newest::Unusable(artifact, failure),
+                None => Newest::None,
+            });
+        };
+        for (_, failure) in skipped {
+            self.config.workflow.warning(
+                "Artifact skipped",
+                &format!(
+                    "{} Restoring artifact {} instead.",
+                    failure.message, artifact.id
+                ),
+            );
+        }
+        Ok(Newest::Found(artifact, Box::new(login)))
     }
 
     /// Saves the login as an artifact of this run; returns the artifact's id.

@@ -145,6 +145,7 @@ pub struct Seed {
     name: String,
     zip: Vec<u8>,
     head_repository_id: Option<u64>,
+    head_branch: Option<String>,
     age_seconds: i64,
     retention_seconds: i64,
 }
@@ -157,6 +158,7 @@ impl Seed {
             name: name.to_owned(),
             zip,
             head_repository_id: None,
+            head_branch: None,
             age_seconds: 0,
             retention_seconds: DEFAULT_RETENTION_SECONDS,
         }
@@ -168,6 +170,12 @@ impl Seed {
     #[allow(clippy::wrong_self_convention)]
     pub fn from_fork(mut self, head_repository_id: u64) -> Self {
         self.head_repository_id = Some(head_repository_id);
+        self
+    }
+
+    /// Uploaded by a run of `branch` (default: `main`, the repository's default branch).
+    pub fn on_branch(mut self, branch: &str) -> Self {
+        self.head_branch = Some(branch.to_owned());
         self
     }
 
@@ -406,7 +414,7 @@ impl Artifacts {
                 name: seed.name,
                 repository_id,
                 head_repository_id: seed.head_repository_id.unwrap_or(repository_id),
-                head_branch: "main".to_owned(),
+                head_branch: seed.head_branch.unwrap_or_else(|| "main".to_owned()),
                 head_sha: head_sha(seed.job.run_id),
                 job: seed.job,
                 mime_type: Some("application/zip".to_owned()),

@@ -15,7 +15,9 @@
 //!   `repo` (404 on reads too): the server is kinder there, so that the action's own scope
 //!   check, not the read, is what refuses;
 //! - an App's installation token carries the permissions the App was given
-//!   ([`GitHub::add_app_with`]): `write` writes, `read` reads, none is refused.
+//!   ([`GitHub::add_app_with`]), or those the token request asked for when it did (each at
+//!   most the installation's, else 422, as GitHub answers): `write` writes, `read` reads,
+//!   none is refused; workflow runs need `actions`. `DELETE /installation/token` revokes it.
 //!
 //! Where it is kinder than GitHub: one key pair per scope for every token, no secondary rate
 //! limits unless injected ([`Fault`]), and any repository answers the run and repository
@@ -211,6 +213,15 @@ pub struct IssuedToken {
     pub installation: u64,
     /// The repositories it was limited to, if any.
     pub repositories: Option<Vec<String>>,
+    /// The token.
+    pub token: String,
+    /// The permissions the request asked for (`None`: it asked for none, and got the
+    /// installation's).
+    pub requested: Option<Value>,
+    /// The permissions it was granted.
+    pub granted: Value,
+    /// Whether it was revoked (`DELETE /installation/token`).
+    pub revoked: bool,
 }
 
 /// The running server.
@@ -886,6 +897,20 @@ fn answer(
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method, segments.as_slice()) {
+        (&Method::DELETE, ["installation", "token"]) => {
+            if inner.app_tokens.remove(&token).is_none() {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "Resource not accessible by personal access token",
+                    "",
+                );
+            }
+            inner.tokens.remove(&token);
+            for issued in inner.issued.iter_mut().filter(|i| i.token == token) {
+                issued.revoked = true;
+            }
+            return StatusCode::NO_CONTENT.into_response();
+        }
         (&Method::GET, ["repos", o, r]) => {
             let full_name = format!("{o}/{r}");
             if !inner.scopes.contains_key(&repo(&full_name)) {
@@ -898,7 +923,11 @@ fn answer(
             if !inner.scopes.contains_key(&repo(&format!("{o}/{r}"))) {
                 return error(StatusCode::NOT_FOUND, "Not Found", "");
             }
-            if access != Access::Write {
+            let actions = match inner.app_tokens.get(&token) {
+                Some(granted) => matches!(granted["actions"].as_str(), Some("read" | "write")),
+                None => access == Access::Write,
+            };
+            if !actions {
                 return error(
                     StatusCode::FORBIDDEN,
                     "Resource not accessible by personal access token",
@@ -1204,12 +1233,14 @@ fn app_route(inner: &mut Inner, method: &Method, uri: &Uri, jwt: &str, body: &By
             let full_name = format!("{o}/{r}");
             match installed(&full_name).or_else(|| installed(o)) {
                 None => error(StatusCode::NOT_FOUND, "Not Found", ""),
-                Some(id) => Json(installation_body(id, app_id, o)).into_response(),
+                Some(id) => {
+                    Json(installation_body(id, app_id, o, &app.permissions)).into_response()
+                }
             }
         }
         (&Method::GET, ["orgs", o, "installation"]) => match installed(o) {
             None => error(StatusCode::NOT_FOUND, "Not Found", ""),
-            Some(id) => Json(installation_body(id, app_id, o)).into_response(),
+            Some(id) => Json(installation_body(id, app_id, o, &app.permissions)).into_response(),
         },
         (&Method::POST, ["app", "installations", id, "access_tokens"]) => {
             let Some((id, account)) = id
@@ -1253,14 +1284,49 @@ fn app_route(inner: &mut Inner, method: &Method, uri: &Uri, jwt: &str, body: &By
                     "",
                 );
             }
+            // Each requested permission at most at the installation's level, else 422; the
+            // token gets what was asked, or everything the installation has.
+            let requested = request.get("permissions").cloned();
+            let rank = |level: Option<&str>| match level {
+                Some("read") => 1,
+                Some("write") => 2,
+                Some("admin") => 3,
+                _ => 0,
+            };
+            let permissions =
+                match &requested {
+                    None => app.permissions.clone(),
+                    Some(Value::Object(asked)) => {
+                        let exceeds = asked.iter().any(|(name, level)| {
+                            rank(level.as_str()) == 0
+                                || rank(level.as_str()) > rank(app.permissions[name].as_str())
+                        });
+                        if exceeds {
+                            return error(
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                "The permissions requested are not granted to this installation.",
+                                "",
+                            );
+                        }
+                        Value::Object(asked.clone())
+                    }
+                    Some(_) => return error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Invalid request.\n\nFor 'properties/permissions', it is not an object.",
+                        "",
+                    ),
+                };
             let token = format!("ghs_test{}{}", id, inner.issued.len());
-            let permissions = app.permissions.clone();
             inner.tokens.insert(token.clone(), Access::Write);
             inner.app_tokens.insert(token.clone(), permissions.clone());
             inner.issued.push(IssuedToken {
                 app_id,
                 installation: id,
                 repositories,
+                token: token.clone(),
+                requested,
+                granted: permissions.clone(),
+                revoked: false,
             });
             let expires = jiff::Timestamp::from_second(super::now() + 3600)
                 .unwrap()
@@ -1285,7 +1351,7 @@ fn app_route(inner: &mut Inner, method: &Method, uri: &Uri, jwt: &str, body: &By
 }
 
 /// An installation, as `GET …/installation` describes it.
-fn installation_body(id: u64, app_id: u64, login: &str) -> Value {
+fn installation_body(id: u64, app_id: u64, login: &str, permissions: &Value) -> Value {
     let now = jiff::Timestamp::from_second(super::now())
         .unwrap()
         .to_string();
@@ -1319,7 +1385,7 @@ fn installation_body(id: u64, app_id: u64, login: &str) -> Value {
         "app_slug": "codex-auth-writer",
         "target_id": 9001,
         "target_type": "Organization",
-        "permissions": {"secrets": "write", "actions": "read", "metadata": "read"},
+        "permissions": permissions,
         "events": [],
         "created_at": now,
         "updated_at": now,

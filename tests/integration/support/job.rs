@@ -220,7 +220,7 @@ impl Job {
         let event = workflow.join("event.json");
         fs::write(
             &event,
-            r#"{"ref":"refs/heads/main","repository":{"full_name":"octo/repo","private":true,"visibility":"private"}}"#,
+            r#"{"ref":"refs/heads/main","repository":{"full_name":"octo/repo","private":true,"visibility":"private","default_branch":"main"}}"#,
         )
         .unwrap();
         let ca = runner_temp.join("ca.pem");
@@ -250,6 +250,8 @@ impl Job {
             ("GITHUB_ACTIONS", "true".into()),
             ("CI", "true".into()),
             ("GITHUB_REPOSITORY", "octo/repo".into()),
+            // The id the local GitHub gives every repository.
+            ("GITHUB_REPOSITORY_ID", "1".into()),
             ("GITHUB_API_URL", github.url()),
             ("GITHUB_WORKSPACE", workspace.display().to_string()),
             ("RUNNER_WORKSPACE", root.join("repo").display().to_string()),
