@@ -19,6 +19,7 @@ use serde_json::json;
 use octocrab::models::AppId;
 use octocrab::Octocrab;
 
+use super::retry::{backoff, Attempt, Exhausted};
 use super::{RetryPolicy, Scope, SecretTarget};
 use crate::failure::Failure;
 use crate::secret::Secret;
@@ -187,7 +188,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = octocrab::Result<T>>,
 {
-    let bounded = || {
+    let mut bounded = || {
         let attempt = call();
         async move {
             tokio::time::timeout(policy.attempt_timeout, attempt)
@@ -206,7 +207,38 @@ where
         octocrab::Error::Other { source, .. } => source.is::<tokio::time::error::Elapsed>(),
         _ => false,
     };
-    policy.retry(transient, bounded).await
+    policy
+        .run(
+            "GitHub App",
+            || {
+                let attempt = bounded();
+                async move {
+                    match attempt.await {
+                        Ok(value) => Attempt::Done(value),
+                        Err(error) if transient(&error) => backoff(Described(error)),
+                        Err(error) => Attempt::Fail(error),
+                    }
+                }
+            },
+            |exhausted| match exhausted {
+                // Only backoff waits here: a wait GitHub asked for never reaches this.
+                Exhausted::GaveUp { last, .. } => last.0,
+                Exhausted::WaitTooLong { wait } => octocrab::Error::Other {
+                    source: format!("GitHub asked to wait {} s", wait.as_secs()).into(),
+                    backtrace: std::backtrace::Backtrace::capture(),
+                },
+            },
+        )
+        .await
+}
+
+/// An octocrab error, shown as the action describes it in the log's retry lines.
+struct Described(octocrab::Error);
+
+impl std::fmt::Display for Described {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&super::describe_error(&self.0))
+    }
 }
 
 fn app_failure(

@@ -8,13 +8,13 @@
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-use http_body_util::combinators::BoxBody;
-use hyper::body::Bytes;
 use jiff::Timestamp;
 use octocrab::Octocrab;
 use serde::Deserialize;
 
 use super::http::{message, HttpError, Plain};
+use super::retry::{backoff, rate_limit_wait, Attempt, Exhausted};
+use super::RetryPolicy;
 use crate::secret::Secret;
 
 /// Pages of 100 artifacts looked through at most: the name filter makes one page the norm.
@@ -105,7 +105,7 @@ pub struct Artifacts {
     client: Octocrab,
     blobs: Plain,
     repository: String,
-    timeout: Duration,
+    policy: RetryPolicy,
 }
 
 impl Artifacts {
@@ -115,19 +115,19 @@ impl Artifacts {
         api_url: &str,
         token: &Secret,
         repository: &str,
-        timeout: Duration,
+        policy: RetryPolicy,
     ) -> anyhow::Result<Self> {
         let client = Octocrab::builder()
             .base_uri(api_url)?
             .personal_token(token.expose().to_owned())
             .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(timeout))
+            .set_read_timeout(Some(policy.attempt_timeout))
             .build()?;
         Ok(Self {
             client,
-            blobs: Plain::new(timeout)?,
+            blobs: Plain::new(policy.attempt_timeout)?,
             repository: repository.to_owned(),
-            timeout,
+            policy,
         })
     }
 
@@ -136,7 +136,7 @@ impl Artifacts {
     pub async fn default_branch(&self) -> Result<String, RestError> {
         let route = format!("/repos/{}", self.repository);
         let call = format!("reading the default branch of {}", self.repository);
-        let (status, body) = self.get(&route, &call).await?;
+        let (status, _, body) = self.get(&route, &call).await?;
         if status != StatusCode::OK {
             return Err(refused(call, status, &body));
         }
@@ -167,7 +167,7 @@ impl Artifacts {
                 self.repository
             );
             let call = format!("listing the artifacts named {name} of {}", self.repository);
-            let (status, body) = self.get(&route, &call).await?;
+            let (status, _, body) = self.get(&route, &call).await?;
             if status != StatusCode::OK {
                 return Err(refused(call, status, &body));
             }
@@ -209,20 +209,13 @@ impl Artifacts {
             self.repository, artifact.id
         );
         let call = format!("downloading artifact {} ({})", artifact.id, artifact.name);
-        let response = self.send(&route, &call).await?;
-        let status = response.status();
-        let location = response
-            .headers()
+        let (status, headers, body) = self.get(&route, &call).await?;
+        let location = headers
             .get(http::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if !status.is_redirection() {
-            let body = self
-                .client
-                .body_to_string(response)
-                .await
-                .unwrap_or_default();
-            return Err(refused(call, status, body.as_bytes()));
+            return Err(refused(call, status, &body));
         }
         let location = location.ok_or_else(|| RestError::BadAnswer {
             call: call.clone(),
@@ -247,33 +240,69 @@ impl Artifacts {
         Ok(blob.body)
     }
 
-    /// `GET route` with the token, bounded in time; the body not yet read.
-    async fn send(
+    /// `GET route` with the token, its body read; server errors, rate limits and transport
+    /// failures retried ([`RetryPolicy::run`]). Any other answer is the caller's to read.
+    async fn get(
         &self,
         route: &str,
         call: &str,
-    ) -> Result<http::Response<BoxBody<Bytes, octocrab::Error>>, RestError> {
-        tokio::time::timeout(self.timeout, self.client._get(route))
+    ) -> Result<(StatusCode, http::HeaderMap, Vec<u8>), RestError> {
+        self.policy
+            .run(
+                &format!("GET {route}"),
+                || self.attempt(route),
+                |exhausted| match exhausted {
+                    Exhausted::GaveUp { seconds, last } => transport(
+                        call,
+                        format!(
+                            "{last} (still failing after {seconds} s of retries, bounded by \
+                             input `api-timeout`)"
+                        ),
+                    ),
+                    Exhausted::WaitTooLong { wait } => transport(
+                        call,
+                        format!(
+                            "GitHub's rate limit asks to wait {} s, longer than input \
+                             `api-timeout` allows",
+                            wait.as_secs()
+                        ),
+                    ),
+                },
+            )
             .await
-            .map_err(|_| {
-                transport(
-                    call,
-                    format!("no answer within {} s", self.timeout.as_secs()),
-                )
-            })?
-            .map_err(|e| transport(call, super::describe_error(&e)))
     }
 
-    /// `GET route`, its body read.
-    async fn get(&self, route: &str, call: &str) -> Result<(StatusCode, Vec<u8>), RestError> {
-        let response = self.send(route, call).await?;
-        let status = response.status();
-        let body = self
-            .client
-            .body_to_string(response)
-            .await
-            .map_err(|e| transport(call, super::describe_error(&e)))?;
-        Ok((status, body.into_bytes()))
+    async fn attempt(
+        &self,
+        route: &str,
+    ) -> Attempt<(StatusCode, http::HeaderMap, Vec<u8>), String, RestError> {
+        let request = async {
+            let response = self.client._get(route).await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = self.client.body_to_string(response).await?.into_bytes();
+            Ok::<_, octocrab::Error>((status, headers, body))
+        };
+        match tokio::time::timeout(self.policy.attempt_timeout, request).await {
+            Err(_) => backoff(format!(
+                "no answer within {} s",
+                self.policy.attempt_timeout.as_secs()
+            )),
+            Ok(Err(error)) => backoff(format!("request failed: {}", super::describe_error(&error))),
+            Ok(Ok((status, headers, body))) => {
+                let said = message(&body, "message");
+                if let Some(wait) = rate_limit_wait(status, &headers, &said) {
+                    return Attempt::Retry {
+                        wait,
+                        why: format!("rate limited ({} {said})", status.as_u16()),
+                    };
+                }
+                if status.is_server_error() {
+                    return backoff(format!("server error {}", status.as_u16()));
+                }
+                Attempt::Done((status, headers, body))
+            }
+        }
     }
 }
 

@@ -15,7 +15,7 @@ mod retry;
 mod secrets;
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ::http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
@@ -25,7 +25,7 @@ use serde_json::Value;
 
 pub use error::{describe_error, describe_permissions, ApiError, BadResponse};
 pub use retry::RetryPolicy;
-use retry::{rate_limit_wait, Wait};
+use retry::{backoff, rate_limit_wait, Exhausted};
 pub use secrets::{Scope, SecretTarget, WriteOutcome};
 
 use crate::secret::Secret;
@@ -46,12 +46,8 @@ pub struct Repository {
     pub private: bool,
 }
 
-/// One attempt's result: what the retry loop acts on.
-enum Attempt {
-    Done(StatusCode, Vec<u8>),
-    Retry { wait: Wait, why: String },
-    Fail(ApiError),
-}
+/// One attempt of a REST call: its answer, a transient failure, or an [`ApiError`].
+type Attempt = retry::Attempt<(StatusCode, Vec<u8>), String, ApiError>;
 
 /// A client of GitHub's REST API for one token.
 pub struct Client {
@@ -143,7 +139,7 @@ impl Client {
     }
 
     /// Sends one request, retrying server errors, rate limits and transport failures within
-    /// the policy's bounds.
+    /// the policy's bounds ([`RetryPolicy::run`]).
     async fn send(
         &self,
         target: &SecretTarget,
@@ -151,49 +147,24 @@ impl Client {
         route: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Vec<u8>), ApiError> {
-        let started = Instant::now();
-        let mut backoff = self.policy.backoff;
-        let mut last = String::new();
-        for attempt in 1..=self.policy.attempts {
-            match self.attempt(target, method, route, body).await {
-                Attempt::Done(status, body) => return Ok((status, body)),
-                Attempt::Fail(error) => return Err(error),
-                Attempt::Retry { wait, why } => {
-                    // Only a wait GitHub asked for is refused outright; backoff is bounded by
-                    // the deadline below.
-                    let wait = match wait {
-                        Wait::Told(wait) if wait > self.policy.max_wait => {
-                            return Err(ApiError::RateLimited {
-                                target: target.to_string(),
-                                wait_secs: wait.as_secs(),
-                                max_secs: self.policy.max_wait.as_secs(),
-                            })
-                        }
-                        Wait::Told(wait) => wait,
-                        Wait::Backoff { at_least } => backoff.max(at_least),
-                    };
-                    last = why;
-                    if attempt == self.policy.attempts
-                        || started.elapsed() + wait > self.policy.deadline
-                    {
-                        break;
-                    }
-                    println!(
-                        "{method} {route}: {last}; retrying in {:.1} s (attempt {}/{})",
-                        wait.as_secs_f64(),
-                        attempt + 1,
-                        self.policy.attempts
-                    );
-                    tokio::time::sleep(wait).await;
-                    backoff = backoff.saturating_mul(2);
-                }
-            }
-        }
-        Err(ApiError::GaveUp {
-            target: target.to_string(),
-            seconds: started.elapsed().as_secs(),
-            last,
-        })
+        self.policy
+            .run(
+                &format!("{method} {route}"),
+                || self.attempt(target, method, route, body),
+                |exhausted| match exhausted {
+                    Exhausted::WaitTooLong { wait } => ApiError::RateLimited {
+                        target: target.to_string(),
+                        wait_secs: wait.as_secs(),
+                        max_secs: self.policy.max_wait.as_secs(),
+                    },
+                    Exhausted::GaveUp { seconds, last } => ApiError::GaveUp {
+                        target: target.to_string(),
+                        seconds,
+                        last,
+                    },
+                },
+            )
+            .await
     }
 
     async fn attempt(
@@ -217,23 +188,13 @@ impl Client {
         let (status, headers, body) =
             match tokio::time::timeout(self.policy.attempt_timeout, request).await {
                 Err(_) => {
-                    return Attempt::Retry {
-                        wait: Wait::Backoff {
-                            at_least: Duration::ZERO,
-                        },
-                        why: format!(
-                            "no answer within {} s",
-                            self.policy.attempt_timeout.as_secs()
-                        ),
-                    }
+                    return backoff(format!(
+                        "no answer within {} s",
+                        self.policy.attempt_timeout.as_secs()
+                    ))
                 }
                 Ok(Err(error)) => {
-                    return Attempt::Retry {
-                        wait: Wait::Backoff {
-                            at_least: Duration::ZERO,
-                        },
-                        why: format!("request failed: {}", describe_error(&error)),
-                    }
+                    return backoff(format!("request failed: {}", describe_error(&error)))
                 }
                 Ok(Ok(answer)) => answer,
             };
@@ -255,7 +216,7 @@ fn classify(
     body: Vec<u8>,
 ) -> Attempt {
     if status.is_success() {
-        return Attempt::Done(status, body);
+        return Attempt::Done((status, body));
     }
     let message = github_message(&body);
     let rate_limit = rate_limit_wait(status, headers, &message);
@@ -289,12 +250,7 @@ fn classify(
             scope_input: target.scope_input(),
             permission,
         }),
-        500..=599 => Attempt::Retry {
-            wait: Wait::Backoff {
-                at_least: Duration::ZERO,
-            },
-            why: format!("server error {}", status.as_u16()),
-        },
+        500..=599 => backoff(format!("server error {}", status.as_u16())),
         code => Attempt::Fail(ApiError::Unexpected {
             target: target_name,
             status: code,

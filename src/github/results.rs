@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::http::{message, redact, HttpError, Plain};
+use super::retry::{backoff, Attempt, Exhausted};
 use super::RetryPolicy;
 use crate::secret::Secret;
 
@@ -325,13 +326,35 @@ impl Results {
             })
     }
 
-    /// Repeats `call` on server errors, rate limits and transport failures.
-    async fn retrying<T, F, Fut>(&self, call: F) -> Result<T, ResultsError>
+    /// Repeats `call` on server errors, rate limits and transport failures
+    /// ([`RetryPolicy::run`]).
+    async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, ResultsError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ResultsError>>,
     {
-        self.policy.retry(ResultsError::is_transient, call).await
+        self.policy
+            .run(
+                "the artifact service",
+                || {
+                    let attempt = call();
+                    async move {
+                        match attempt.await {
+                            Ok(value) => Attempt::Done(value),
+                            Err(error) if error.is_transient() => backoff(error),
+                            Err(error) => Attempt::Fail(error),
+                        }
+                    }
+                },
+                |exhausted| match exhausted {
+                    Exhausted::GaveUp { last, .. } => last,
+                    Exhausted::WaitTooLong { wait } => ResultsError::BadAnswer {
+                        call: "the artifact service",
+                        detail: format!("asked to wait {} s", wait.as_secs()),
+                    },
+                },
+            )
+            .await
     }
 
     /// Deletes this run's artifact `name` (ListArtifacts for its ids, then DeleteArtifact).

@@ -33,41 +33,96 @@ impl RetryPolicy {
         }
     }
 
-    /// Repeats `call` while its error is `transient`, backing off exponentially, within
-    /// [`Self::attempts`] and [`Self::deadline`]; says so before each new attempt.
-    pub async fn retry<T, E, F, Fut>(
+    /// The one retry loop of every GitHub call (the REST API, the artifacts' downloads, the
+    /// results service, the App's token calls): repeats `attempt` while it says
+    /// [`Attempt::Retry`], waiting as GitHub asked ([`Wait::Told`]; longer than
+    /// [`Self::max_wait`] gives up at once) or backing off exponentially, within
+    /// [`Self::attempts`] and [`Self::deadline`], and says so before each new attempt.
+    /// `exhausted` turns giving up into the caller's error.
+    pub(crate) async fn run<T, R, E, F, Fut>(
         &self,
-        transient: impl Fn(&E) -> bool,
-        mut call: F,
+        label: &str,
+        mut attempt: F,
+        exhausted: impl FnOnce(Exhausted<R>) -> E,
     ) -> Result<T, E>
     where
-        E: fmt::Display,
+        R: fmt::Display,
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
+        Fut: std::future::Future<Output = Attempt<T, R, E>>,
     {
         let started = Instant::now();
         let mut backoff = self.backoff;
-        let mut attempt = 1;
+        let mut tried = 1;
         loop {
-            match call().await {
-                Err(error)
-                    if transient(&error)
-                        && attempt < self.attempts
-                        && started.elapsed() + backoff <= self.deadline =>
-                {
-                    println!(
-                        "{error}; retrying in {:.1} s (attempt {}/{})",
-                        backoff.as_secs_f64(),
-                        attempt + 1,
-                        self.attempts
-                    );
-                    tokio::time::sleep(backoff).await;
-                    backoff = backoff.saturating_mul(2);
-                    attempt += 1;
+            let (wait, why) = match attempt().await {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Fail(error) => return Err(error),
+                Attempt::Retry { wait, why } => (wait, why),
+            };
+            let wait = match wait {
+                Wait::Told(wait) if wait > self.max_wait => {
+                    return Err(exhausted(Exhausted::WaitTooLong { wait }))
                 }
-                other => return other,
+                Wait::Told(wait) => wait,
+                Wait::Backoff { at_least } => backoff.max(at_least),
+            };
+            if tried >= self.attempts || started.elapsed() + wait > self.deadline {
+                return Err(exhausted(Exhausted::GaveUp {
+                    seconds: started.elapsed().as_secs(),
+                    last: why,
+                }));
             }
+            println!(
+                "{label}: {why}; retrying in {:.1} s (attempt {}/{})",
+                wait.as_secs_f64(),
+                tried + 1,
+                self.attempts
+            );
+            tokio::time::sleep(wait).await;
+            backoff = backoff.saturating_mul(2);
+            tried += 1;
         }
+    }
+}
+
+/// What one attempt of a call came to.
+pub(crate) enum Attempt<T, R, E> {
+    /// It worked (or failed in a way the caller reads from the answer).
+    Done(T),
+    /// A transient failure (a server error, a rate limit, a transport failure): try again.
+    Retry {
+        /// How long to wait first.
+        wait: Wait,
+        /// What failed, for the log and the final error.
+        why: R,
+    },
+    /// A permanent failure.
+    Fail(E),
+}
+
+/// Why [`RetryPolicy::run`] stopped retrying.
+pub(crate) enum Exhausted<R> {
+    /// GitHub asked to wait longer than [`RetryPolicy::max_wait`].
+    WaitTooLong {
+        /// How long it asked for.
+        wait: Duration,
+    },
+    /// The attempts or the deadline ran out.
+    GaveUp {
+        /// How long the retries took.
+        seconds: u64,
+        /// The last failure.
+        last: R,
+    },
+}
+
+/// A transient failure with no wait of GitHub's: back off.
+pub(crate) fn backoff<T, R, E>(why: R) -> Attempt<T, R, E> {
+    Attempt::Retry {
+        wait: Wait::Backoff {
+            at_least: Duration::ZERO,
+        },
+        why,
     }
 }
 

@@ -674,3 +674,39 @@ fn every_credential_is_masked_the_key_in_any_spelling_included() {
         assert!(masks.iter().any(|m| m == expected), "{expected} not masked");
     }
 }
+
+#[test]
+fn a_502_while_listing_or_downloading_artifacts_is_retried() {
+    let store = Store::new();
+    let seed = store.world.openai.seed(true);
+    let mut first = store.job(5101, Some(&seed));
+    first.main().assert_ok();
+
+    // GitHub's API answers 502 once to the listing and once to the download: the next run
+    // still restores the artifact, through the same retry loop as every other call.
+    store.artifacts.fail_next("/actions/artifacts", 502);
+    store.artifacts.fail_next("/zip", 502);
+    let mut second = store.job(5102, Some(&seed));
+    second.input("mode", "refresh");
+    let main = second.main();
+    main.assert_ok();
+    for call in [
+        "GET /repos/octo/repo/actions/artifacts",
+        "/zip: server error 502",
+    ] {
+        assert!(
+            main.stdout
+                .lines()
+                .any(|l| l.contains(call) && l.contains("retrying in")),
+            "{call}: {}",
+            main.stdout
+        );
+    }
+    assert!(
+        main.stdout.contains("Restoring artifact"),
+        "{}",
+        main.stdout
+    );
+    store.assert_newest_holds_the_latest_login();
+    crate::support::openapi::assert_conforms(&store.artifacts.rest_requests());
+}

@@ -142,7 +142,7 @@ impl<'a> ArtifactStore<'a> {
             &config.api_url,
             &settings.github_token,
             repository,
-            config.retry.attempt_timeout,
+            config.retry,
         )?;
         let cannot_read = |error: RestError| {
             Failure::new(

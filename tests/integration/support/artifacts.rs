@@ -702,16 +702,17 @@ async fn handle(
     } else {
         Host::Rest
     };
-    let response = {
+    let (response, injected) = {
         let mut inner = inner.lock().unwrap();
         let fault = inner
             .faults
             .iter()
             .position(|(part, _)| path.contains(part.as_str()));
         let fault = fault.map(|at| inner.faults.remove(at).1);
+        let injected = fault.is_some();
         // Signed blob URLs carry their own authorization: a token sent there is a leak.
         let token_to_blob = host == Host::Blob && headers.contains_key("authorization");
-        match host {
+        let response = match host {
             _ if token_to_blob => azure_error(
                 StatusCode::BAD_REQUEST,
                 "InvalidAuthenticationInfo",
@@ -725,13 +726,18 @@ async fn handle(
                         Json(json!({"code": "unavailable", "msg": "injected fault"})),
                     )
                         .into_response(),
-                    _ => azure_error(status, "ServerBusy", "injected fault"),
+                    // GitHub's REST API answers errors as JSON with a message.
+                    Host::Rest => {
+                        (status, Json(json!({"message": "injected fault"}))).into_response()
+                    }
+                    Host::Blob => azure_error(status, "ServerBusy", "injected fault"),
                 }
             }
             Host::Twirp => twirp(&mut inner, &method, uri.path(), &headers, &body),
             Host::Blob => blob(&mut inner, &method, &uri, &headers, &body),
             Host::Rest => rest(&mut inner, &method, &uri, &headers),
-        }
+        };
+        (response, injected)
     };
     let (parts, response_body) = response.into_parts();
     let response_body = axum::body::to_bytes(response_body, usize::MAX)
@@ -750,7 +756,7 @@ async fn handle(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             response: response_body.to_vec(),
-            injected: false,
+            injected,
             token: None,
         });
     }
