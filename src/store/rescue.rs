@@ -134,17 +134,26 @@ impl Store for RescuedSecretStore<'_> {
             Ok(saved) => return Ok(saved),
             Err(NotSaved::Connecting(cause) | NotSaved::Writing(cause)) => cause,
         };
-        let what = match stage {
-            Stage::SignIn => format!(
-                "writing the new login to {} failed: {cause}",
-                self.secret.describe()
-            ),
-            _ => format!(
-                "writing the login in {} to {} failed: {cause}",
-                self.secret.auth_path().display(),
-                self.secret.describe()
-            ),
-        };
+        if stage == Stage::SignIn {
+            // A new sign-in is never rescued: the next run restores a rescue only over the
+            // secret it was rescued from (it stops at a missing secret, and refuses a login of
+            // another account), and nothing is lost by not keeping it: the sign-in happened in
+            // an empty CODEX_HOME, so the stored login, if any, still works.
+            return Err(Failure::new(
+                "New login not saved",
+                format!(
+                    "writing the new login to {} failed: {cause}. A new sign-in is not kept as a \
+                     rescue artifact (the next run would not restore it in place of a missing \
+                     secret or one of another account). {SIGN_IN_NOT_SAVED}",
+                    self.secret.describe()
+                ),
+            ));
+        }
+        let what = format!(
+            "writing the login in {} to {} failed: {cause}",
+            self.secret.auth_path().display(),
+            self.secret.describe()
+        );
         let name = self.artifact.name().to_owned();
         let fingerprint = file.fingerprint();
         let already = self.rescued.as_ref().or(self.config.state.get(RESCUED));
@@ -184,13 +193,6 @@ impl Store for RescuedSecretStore<'_> {
                     ),
                 ))
             }
-            Err(error) if stage == Stage::SignIn => Err(Failure::new(
-                "New login not saved",
-                format!(
-                    "{what} Rescuing it as artifact {name} failed too: {error:#}. \
-                     {SIGN_IN_NOT_SAVED}"
-                ),
-            )),
             Err(error) => Err(Failure::new(
                 "Refreshed login not saved",
                 format!(

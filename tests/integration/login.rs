@@ -12,7 +12,7 @@ use crate::support::world::{annotation, World, REPO, SECRET};
 use pretty_assertions::assert_eq;
 
 /// A `mode: login` job of `octo/repo`.
-fn login_job(world: &World) -> Job {
+pub(crate) fn login_job(world: &World) -> Job {
     let mut job = Job::new(&world.github, &world.openai);
     job.input("mode", "login")
         .input("token", WRITE_TOKEN)
@@ -27,7 +27,7 @@ fn login_job(world: &World) -> Job {
 
 /// Waits until the local issuer handed out a code and the action showed it; returns the code
 /// and what the action had printed by then.
-fn code_shown(world: &World, spawned: &Spawned) -> (String, String) {
+pub(crate) fn code_shown(world: &World, spawned: &Spawned) -> (String, String) {
     let started = Instant::now();
     loop {
         let stdout = spawned.stdout_so_far();

@@ -187,3 +187,37 @@ fn without_a_rescue_the_error_says_what_was_lost() {
     }
     assert_eq!(world.stored(), seed);
 }
+
+#[test]
+fn a_sign_in_the_secret_cannot_take_is_not_rescued_and_says_what_to_do() {
+    let rescue = Rescue::new();
+    let world = &rescue.world;
+    world.github.add_first_attempt(5301, -60);
+    let mut job = crate::login::login_job(world);
+    rescue
+        .artifacts
+        .enroll(&mut job, REPOSITORY_ID, 5301, 53010);
+    job.input("artifact-key", rescue.key.to_base64().expose())
+        .input("api-timeout", "3");
+    // The write check before the sign-in passes (a probe secret); the write of the new login
+    // itself fails past every retry.
+    world.github.inject(secret_writes_fail());
+    let spawned = job.spawn_main_recording();
+    let (code, _) = crate::login::code_shown(world, &spawned);
+    world.openai.approve(&code);
+    let main = spawned.finish();
+    assert_eq!(main.code, 1, "{}", main.stdout);
+    let message = annotation(&main, "New login not saved");
+    for part in [
+        "is not kept as a rescue artifact",
+        "the stored login, if any, is unchanged",
+        "run the sign-in again",
+    ] {
+        assert!(message.contains(part), "{part:?} missing in {message}");
+    }
+    assert!(rescue.artifacts.artifacts().is_empty(), "nothing uploaded");
+    assert!(world
+        .github
+        .secret(&crate::support::github::repo(REPO), SECRET)
+        .is_none());
+}
