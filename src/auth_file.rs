@@ -20,6 +20,10 @@ use crate::secret::Secret;
 /// larger. <https://docs.github.com/en/actions/reference/limits>
 pub const MAX_BYTES: usize = 48 * 1024;
 
+/// The largest `auth.json` file read from disk: Codex writes it pretty-printed, larger than
+/// its compact form, and the login a 48 KB secret holds is far smaller.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
 /// Why a value is not a usable Codex ChatGPT login. The messages never contain the value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
@@ -222,7 +226,6 @@ impl AuthFile {
     /// Parses an `auth.json` file on disk, which Codex writes pretty-printed: it may be larger
     /// than its compact form, which is what must fit in a secret (checked at write time).
     pub fn parse_file(bytes: &[u8]) -> Result<Self, AuthError> {
-        const MAX_FILE_BYTES: usize = 1024 * 1024;
         if bytes.len() > MAX_FILE_BYTES {
             return Err(AuthError::TooLarge(bytes.len()));
         }
@@ -358,23 +361,19 @@ impl AuthFile {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(hasher.finalize())
     }
 
     /// The plan and the access token's expiry, read from the JWT claims.
     pub fn claims(&self) -> Claims {
-        let id = jwt_payload(self.tokens.id_token.expose());
+        let id = crate::jwt::claims(self.tokens.id_token.expose());
         let plan = id
             .as_ref()
             .and_then(|c| c.get("https://api.openai.com/auth"))
             .and_then(|auth| auth.get("chatgpt_plan_type"))
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let access_expires_at = jwt_payload(self.tokens.access_token.expose())
+        let access_expires_at = crate::jwt::claims(self.tokens.access_token.expose())
             .and_then(|c| c.get("exp").and_then(Value::as_i64))
             .and_then(|exp| Timestamp::from_second(exp).ok());
         let email = id.as_ref().and_then(|c| {
@@ -409,7 +408,7 @@ impl Tokens {
         if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
             return Err(AuthError::IdTokenShape);
         }
-        if jwt_payload(id_token.expose()).is_none() {
+        if crate::jwt::claims(id_token.expose()).is_none() {
             return Err(AuthError::IdTokenPayload);
         }
         Ok(Self {
@@ -452,16 +451,6 @@ fn take_string(
             found: json_kind(&other),
             expected: "a string",
         }),
-    }
-}
-
-/// The decoded claims of a JWT, without verifying it (Codex does not verify it either).
-fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(claims) => Some(claims),
-        _ => None,
     }
 }
 

@@ -11,7 +11,7 @@ use std::fs::{self, DirBuilder};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::auth_file::{AuthError, AuthFile};
+use crate::auth_file::{AuthError, AuthFile, MAX_FILE_BYTES};
 pub use crate::untrusted::read_untrusted;
 use crate::workflow::Workflow;
 
@@ -19,10 +19,6 @@ use crate::workflow::Workflow;
 pub const AUTH_FILE: &str = "auth.json";
 /// Codex's configuration file, which this tool never replaces.
 pub const CONFIG_FILE: &str = "config.toml";
-
-/// The largest `auth.json` read (Codex's pretty form of a login the 48 KB secret holds is far
-/// smaller).
-const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// What an `auth.json` on disk turned out to be.
 #[derive(Debug)]
@@ -62,7 +58,7 @@ impl CodexHome {
     /// The directory belongs to Codex's user while Codex runs, so the file is read as
     /// [`read_untrusted`] reads: never through a link, never from a FIFO.
     pub fn read(&self) -> io::Result<OnDisk> {
-        match read_untrusted(&self.auth_path(), MAX_FILE_BYTES)? {
+        match read_untrusted(&self.auth_path(), MAX_FILE_BYTES as u64)? {
             Some(bytes) => Ok(match AuthFile::parse_file(&bytes) {
                 Ok(file) => OnDisk::Valid(file),
                 Err(error) => OnDisk::Invalid(error),

@@ -13,6 +13,7 @@ pub mod context;
 pub mod failure;
 pub mod github;
 pub mod inspect;
+pub mod jwt;
 pub mod seal;
 pub mod secret;
 pub mod seed;

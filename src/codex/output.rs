@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWriteExt as _, BufReader};
 
 use super::events::Events;
 use super::RefreshFailure;
-use crate::auth_file::AuthFile;
+use crate::auth_file::{AuthFile, MAX_FILE_BYTES};
 use crate::codex_home::read_untrusted;
 use crate::workflow::Workflow;
 
@@ -42,7 +42,7 @@ impl AuthWatcher {
             return;
         }
         self.seen = stamp;
-        let Ok(Some(bytes)) = read_untrusted(&self.path, 1 << 20) else {
+        let Ok(Some(bytes)) = read_untrusted(&self.path, MAX_FILE_BYTES as u64) else {
             return;
         };
         if let Ok(file) = AuthFile::parse_file(&bytes) {

@@ -4,8 +4,6 @@
 //! `CreateArtifact` → the zip to the signed blob URL → `FinalizeArtifact` with its size and
 //! sha256. Request fields use the proto names (`useProtoFieldName`), as that client sends them.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use http::Method;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -88,14 +86,11 @@ pub struct BackendIds {
 impl BackendIds {
     /// Reads the ids from the runtime token's claims (not verified: the service does that).
     pub fn from_runtime_token(token: &Secret) -> Result<Self, ResultsError> {
-        let payload = token
-            .expose()
-            .split('.')
-            .nth(1)
-            .and_then(|p| URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
-            .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+        let payload = crate::jwt::claims(token.expose()).ok_or(ResultsError::RuntimeToken)?;
+        let scopes = payload
+            .get("scp")
+            .and_then(Value::as_str)
             .ok_or(ResultsError::RuntimeToken)?;
-        let scopes = payload["scp"].as_str().ok_or(ResultsError::RuntimeToken)?;
         scopes
             .split(' ')
             .find_map(|scope| {
@@ -258,7 +253,7 @@ impl Results {
             "workflow_job_run_backend_id": self.ids.job,
             "name": name,
             "size": zip.len().to_string(),
-            "hash": format!("sha256:{}", hex(&Sha256::digest(zip))),
+            "hash": format!("sha256:{}", hex::encode(Sha256::digest(zip))),
         });
         let mut first = true;
         let finalize = &finalize;
@@ -411,13 +406,11 @@ impl Results {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     fn token(claims: &Value) -> Secret {
         Secret::new(format!(

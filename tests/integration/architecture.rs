@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("failure", 0),
     ("cancel", 0),
     ("untrusted", 0),
+    ("jwt", 0),
     ("auth_file", 1),
     ("seal", 1),
     ("workflow", 2),
