@@ -340,6 +340,18 @@ impl AuthFile {
         serde_json::to_string(self).map(Secret::new)
     }
 
+    /// The value a secret holds: the compact form ([`Self::to_compact_json`]), refused when it
+    /// is larger than a secret can be ([`MAX_BYTES`]).
+    pub fn to_secret_value(&self) -> Result<Secret, AuthError> {
+        let compact = self
+            .to_compact_json()
+            .map_err(|e| AuthError::Syntax(e.to_string()))?;
+        match compact.expose().len() {
+            len if len > MAX_BYTES => Err(AuthError::TooLarge(len)),
+            _ => Ok(compact),
+        }
+    }
+
     /// The file as Codex writes it (pretty JSON with a final newline).
     pub fn to_pretty_json(&self) -> Result<Secret, serde_json::Error> {
         serde_json::to_string_pretty(self).map(|mut s| {

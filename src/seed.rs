@@ -14,7 +14,7 @@ use crate::config::validate::{
 };
 use crate::config::{self, ConfigError};
 use crate::failure::Failure;
-use crate::github::{ApiError, Client, RetryPolicy, Scope, SecretTarget, WriteOutcome};
+use crate::github::{ApiError, Client, RetryPolicy, Scope, SecretTarget};
 use crate::inspect;
 use crate::secret::Secret;
 
@@ -58,17 +58,9 @@ const PROMPTED: &str = "the token you entered";
 pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
     let mut target = target(args)?;
     let (name, file) = inspect::read_login(args.file.as_deref())?;
-    let compact = file.to_compact_json()?;
-    if compact.expose().len() > crate::auth_file::MAX_BYTES {
-        return Err(Failure::new(
-            "Login too large",
-            format!(
-                "{name} is {} bytes as one line, more than the 48 KB a secret holds",
-                compact.expose().len()
-            ),
-        )
-        .into());
-    }
+    let compact = file
+        .to_secret_value()
+        .map_err(|e| Failure::new("Login too large", format!("{name} as one line: {e}")))?;
     let api_url = match std::env::var("GITHUB_API_URL") {
         Ok(url) if !url.trim().is_empty() => validate_api_url(url.trim())?,
         _ => DEFAULT_API_URL.to_owned(),
@@ -123,10 +115,7 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
         }
     })?;
 
-    let verb = match outcome {
-        WriteOutcome::Created => "Created",
-        WriteOutcome::Updated => "Updated",
-    };
+    let verb = outcome.verb();
     let claims = file.claims();
     let now = Timestamp::now();
     let last = file.last_refresh();

@@ -161,6 +161,16 @@ pub enum WriteOutcome {
     Updated,
 }
 
+impl WriteOutcome {
+    /// The past tense for the log: "Created", "Updated".
+    pub fn verb(self) -> &'static str {
+        match self {
+            WriteOutcome::Created => "Created",
+            WriteOutcome::Updated => "Updated",
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct KeyBody {
     key_id: String,

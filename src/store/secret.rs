@@ -13,11 +13,11 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{decode_seed, Loaded, Saved, Stage, Store, SIGN_IN_NOT_SAVED};
-use crate::auth_file::{AuthFile, MAX_BYTES};
+use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, Credentials, Mode};
 use crate::failure::Failure;
 use crate::github::app::{self, InstallationToken, Permissions};
-use crate::github::{ApiError, Client, Scope, SecretTarget, WriteOutcome};
+use crate::github::{ApiError, Client, Scope, SecretTarget};
 use crate::seal::PublicKey;
 use crate::secret::Secret;
 use crate::workflow::Workflow;
@@ -483,14 +483,8 @@ impl SecretStore<'_> {
     pub(super) async fn write(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, NotSaved> {
         let target = self.target;
         let compact = file
-            .to_compact_json()
-            .map_err(|e| NotSaved::Writing(e.to_string()))?;
-        if compact.expose().len() > MAX_BYTES {
-            return Err(NotSaved::Writing(format!(
-                "the login is {} bytes as one line, more than the 48 KB a secret holds.",
-                compact.expose().len()
-            )));
-        }
+            .to_secret_value()
+            .map_err(|e| NotSaved::Writing(format!("the login as one line: {e}.")))?;
         if let Err(error) = self.connect().await {
             // Only the post stage connects here; the main stage connected before Codex ran.
             return Err(NotSaved::Connecting(error.to_string()));
@@ -511,13 +505,9 @@ impl SecretStore<'_> {
             .write_secret(target, &compact, key)
             .await
             .map_err(|e| NotSaved::Writing(e.to_string()))?;
-        let verb = match outcome {
-            WriteOutcome::Created => "Created",
-            WriteOutcome::Updated => "Updated",
-        };
         self.config
             .workflow
-            .info(&format!("{verb} the {target} with the login."));
+            .info(&format!("{} the {target} with the login.", outcome.verb()));
         Ok(Saved {
             place: format!("to the {target}"),
         })
