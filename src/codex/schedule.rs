@@ -2,7 +2,7 @@
 //! first backend call, when the access token's `exp` is within about five minutes, or, for an
 //! access token without `exp`, when `last_refresh` is older than eight days; and again
 //! whenever the access token runs out later in the job (`codex-rs/login/src/auth/manager.rs`;
-//! measured with the real CLI, see shared/FACTS.md).
+//! measured with the real CLI, see docs/facts.md, "Codex CLI and auth.json").
 //!
 //! A refresh can also follow a 401 from the backend (`unauthorized_recovery`), which no clock
 //! predicts: a login revoked on the server side. The rescue store covers that case.

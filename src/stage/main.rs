@@ -361,8 +361,8 @@ fn sandbox_failure(sandbox: &Sandbox, commands: &Commands) -> String {
             " The sandbox was chosen in input `codex-args` (`{arg}`), and Docker's default \
              seccomp profile, which GitHub's runner gives container actions, refuses the user \
              namespaces it needs. Remove it from `codex-args`: codex-auth then runs the \
-             commands in its container without Codex's sandbox (see \"Sandbox\" in the \
-             README). Or run Codex in a later step on the host, with `mode: restore`."
+             commands in its container without Codex's sandbox (see docs/security.md, \
+             \"Sandbox\"). Or run Codex in a later step on the host, with `mode: restore`."
         ),
         Sandbox::Unavailable(_) => " codex-auth is not running in a container, so it does not \
              turn Codex's sandbox off: allow unprivileged user namespaces on this machine \

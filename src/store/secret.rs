@@ -452,7 +452,7 @@ impl Store for SecretStore<'_> {
                              (every refresh does): the next run would fail with \
                              refresh_token_reused. Fix the cause above, then reseed. To keep \
                              such a rotation next time instead, set input `artifact-key` (see \
-                             \"Rescue\" in the README). {}",
+                             docs/stores.md, \"Rescue\"). {}",
                             reseed_hint(target)
                         ),
                         _ => "the post stage tries again at the end of the job.".to_owned(),

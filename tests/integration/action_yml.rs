@@ -182,8 +182,8 @@ fn readme_tables_match_action_yml() {
 
 #[test]
 fn every_error_and_warning_title_is_in_the_troubleshooting_table() {
-    let readme = read("README.md");
-    let troubleshooting = readme.split("## Troubleshooting").nth(1).unwrap();
+    let page = read("docs/troubleshooting.md");
+    let troubleshooting = page.split("# Troubleshooting").nth(1).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     let mut dirs = vec![src];
@@ -221,7 +221,7 @@ fn every_error_and_warning_title_is_in_the_troubleshooting_table() {
         .collect();
     assert!(
         missing.is_empty(),
-        "titles missing from the README's Troubleshooting: {missing:?}"
+        "titles missing from docs/troubleshooting.md: {missing:?}"
     );
 }
 

@@ -1,6 +1,6 @@
-//! The module layers of README's "How the code is laid out": every `crate::…` reference in
-//! `src/` points from a module to one strictly below it, so no module imports a stage or a
-//! store it serves, and no import circle can form.
+//! The module layers of "How the code is laid out" (docs/architecture.md): every `crate::…`
+//! reference in `src/` points from a module to one strictly below it, so no module imports a
+//! stage or a store it serves, and no import circle can form.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -10,6 +10,7 @@ mod artifact_store;
 mod bad_input;
 mod container;
 mod core_loop;
+mod docs;
 mod gh_client;
 mod host_face;
 mod hostile;

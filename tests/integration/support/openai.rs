@@ -1,7 +1,7 @@
 //! A local HTTPS stand-in for OpenAI's token endpoint and the ChatGPT backend, enough for the
 //! real Codex CLI to refresh its login and finish a turn (what it must answer is in
-//! shared/FACTS.md). Refresh tokens are single-use, as OpenAI's are: a used one answers
-//! 401 `refresh_token_reused`.
+//! docs/facts.md, "Running the real Codex offline against a local mock"). Refresh tokens are
+//! single-use, as OpenAI's are: a used one answers 401 `refresh_token_reused`.
 //!
 //! It is also the issuer of Codex's device-code sign-in (`codex login --device-auth`, pointed
 //! here with Codex's hidden `--experimental_issuer`): a user code is handed out, the token
