@@ -148,7 +148,7 @@ pub async fn refuse_public_repository(config: &ActionConfig, api: &Client) -> an
     let private = match payload_says_private(&config.run) {
         Some(private) => private,
         None => api
-            .repository_is_private(&config.target, repository)
+            .repository_is_private(repository)
             .await
             .map_err(|error| {
                 let cause = match error.status() {

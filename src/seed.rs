@@ -85,7 +85,7 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
             Scope::Organization { .. } => args.repo.clone(),
         };
         if let Some(repository) = repository {
-            let found = api.repository(&target, &repository).await?;
+            let found = api.repository(&repository).await?;
             target.repository_id = Some(found.id);
             if !found.private && !args.allow_public_repository {
                 return Err(Failure::new(

@@ -2,7 +2,7 @@
 
 use crate::seal::SealError;
 
-use super::SecretTarget;
+use super::Subject;
 
 /// Why an API call failed, with what to do about it. Transient failures are retried before
 /// one of these is returned.
@@ -10,60 +10,59 @@ use super::SecretTarget;
 pub enum ApiError {
     /// 401.
     #[error(
-        "GitHub rejected the token (401 Bad credentials) while accessing the {target}. Check \
-         {credential}: it must be {permission}. The workflow's GITHUB_TOKEN cannot write secrets."
+        "GitHub rejected the token (401 Bad credentials) while accessing {target}. Check \
+         {credential}: it must be {permission}."
     )]
     Unauthorized {
-        /// The secret.
+        /// What the call was about ([`Subject::what`]).
         target: String,
         /// Where the token came from.
         credential: &'static str,
         /// What the token needs.
-        permission: &'static str,
+        permission: String,
     },
     /// 403 that is not a rate limit.
     #[error(
-        "{credential} may not access the {target} (403: {message}{}). It must be {permission}. \
-         The workflow's GITHUB_TOKEN cannot write secrets.",
+        "{credential} may not access {target} (403: {message}{}). It must be {permission}.",
         accepted_note(.accepted.as_deref())
     )]
     Forbidden {
-        /// The secret.
+        /// What the call was about ([`Subject::what`]).
         target: String,
         /// Where the token came from.
         credential: &'static str,
         /// GitHub's message.
         message: String,
         /// What the token needs.
-        permission: &'static str,
+        permission: String,
         /// `X-Accepted-GitHub-Permissions`: the fine-grained permissions the call needs, as
         /// GitHub names them (`secrets=write`; alternatives separated by `;`).
         accepted: Option<String>,
     },
     /// 404.
     #[error(
-        "GitHub answered 404 Not Found for the {target}: check {scope_input}, and that \
+        "GitHub answered 404 Not Found for {target}: check {scope_input}, and that \
          {credential} is {permission} (GitHub answers 404, not 403, when a token may not see the \
-         repository or organization). The workflow's GITHUB_TOKEN cannot write secrets."
+         repository or organization)."
     )]
     NotFound {
-        /// The secret.
+        /// What the call was about ([`Subject::what`]).
         target: String,
         /// Where the token came from.
         credential: &'static str,
         /// Which input to check.
         scope_input: &'static str,
         /// What the token needs.
-        permission: &'static str,
+        permission: String,
     },
     /// A rate limit asked for a longer wait than allowed.
     #[error(
-        "GitHub's rate limit asks to wait {wait_secs} s before accessing the {target}, longer \
+        "GitHub's rate limit asks to wait {wait_secs} s before accessing {target}, longer \
          than input `api-timeout` allows ({max_secs} s); space out the jobs that share the \
          token, or raise `api-timeout`."
     )]
     RateLimited {
-        /// The secret.
+        /// What the call was about ([`Subject::what`]).
         target: String,
         /// Seconds GitHub asked for.
         wait_secs: u64,
@@ -72,12 +71,12 @@ pub enum ApiError {
     },
     /// Still failing after every retry.
     #[error(
-        "GitHub kept failing for the {target} ({seconds} s of retries, bounded by input \
+        "GitHub kept failing for {target} ({seconds} s of retries, bounded by input \
          `api-timeout`): {last}. If GitHub is having an outage, re-run the job later; if the \
          address is wrong, check GITHUB_API_URL."
     )]
     GaveUp {
-        /// The secret.
+        /// What the call was about ([`Subject::what`]).
         target: String,
         /// How long the retries took.
         seconds: u64,
@@ -85,9 +84,9 @@ pub enum ApiError {
         last: String,
     },
     /// Another status.
-    #[error("GitHub answered {status} for the {target}: {message}")]
+    #[error("GitHub answered {status} for {target}: {message}")]
     Unexpected {
-        /// The secret.
+        /// What the call was about ([`Subject::what`]).
         target: String,
         /// The HTTP status.
         status: u16,
@@ -96,20 +95,20 @@ pub enum ApiError {
     },
     /// A new organization secret, and no repository to make it visible to.
     #[error(
-        "the {target} does not exist yet, and a new organization secret is made visible to the \
+        "{target} does not exist yet, and a new organization secret is made visible to the \
          repository that uses it alone, whose id is not known here: GITHUB_REPOSITORY_ID is not \
          set to a number (the runner sets it). Nothing was written. Create the secret first \
          (Settings → Secrets and variables → Actions → New organization secret, choosing the \
          repositories that may read it), or run where GITHUB_REPOSITORY_ID is set."
     )]
     NoRepositoryForNewSecret {
-        /// The secret.
+        /// What the call was about ([`Subject::what`]).
         target: String,
     },
     /// A body that is not what the API documents.
-    #[error("GitHub's answer for the {target} is not what the API documents: {source}")]
+    #[error("GitHub's answer for {target} is not what the API documents: {source}")]
     BadResponse {
-        /// The secret.
+        /// What the call was about ([`Subject::what`]).
         target: String,
         /// What was wrong.
         #[source]
@@ -130,9 +129,9 @@ pub enum BadResponse {
 
 impl ApiError {
     /// A response body that is not what the API documents.
-    pub(crate) fn bad_response(target: &SecretTarget, source: impl Into<BadResponse>) -> Self {
+    pub(crate) fn bad_response(subject: &Subject, source: impl Into<BadResponse>) -> Self {
         ApiError::BadResponse {
-            target: target.to_string(),
+            target: subject.what.clone(),
             source: source.into(),
         }
     }

@@ -46,6 +46,42 @@ pub struct Repository {
     pub private: bool,
 }
 
+/// What a REST call is about, for its errors: they say which call failed and what to do,
+/// without assuming it was about the secret.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// What the call reads or writes, with its article ("the repository secret X of o/r").
+    pub what: String,
+    /// What the token needs for it.
+    pub permission: String,
+    /// Which input or variable names it.
+    pub input: &'static str,
+}
+
+impl Subject {
+    /// A repository, read with any token that may see it.
+    fn repository(repository: &str) -> Self {
+        Self {
+            what: format!("the repository {repository}"),
+            permission: "a token whose repository access includes it (fine-grained: the \
+                         repository selected; a GitHub App: installed on it)"
+                .to_owned(),
+            input: "the repository (GITHUB_REPOSITORY)",
+        }
+    }
+
+    /// A workflow run of a repository.
+    fn workflow_run(repository: &str, run_id: u64) -> Self {
+        Self {
+            what: format!("workflow run {run_id} of {repository}"),
+            permission: "a token with the repository permission \"Actions: Read\" (classic: \
+                         `repo`)"
+                .to_owned(),
+            input: "the repository (GITHUB_REPOSITORY)",
+        }
+    }
+}
+
 /// One attempt of a REST call: its answer, a transient failure, or an [`ApiError`].
 type Attempt = retry::Attempt<(StatusCode, Vec<u8>), String, ApiError>;
 
@@ -103,15 +139,15 @@ impl Client {
     /// attempt's `run_started_at`. Needs "Actions: Read".
     pub async fn run_queued_at(
         &self,
-        target: &SecretTarget,
         repository: &str,
         run_id: u64,
         attempt: u32,
     ) -> Result<Timestamp, ApiError> {
+        let subject = Subject::workflow_run(repository, run_id);
         let route = format!("/repos/{repository}/actions/runs/{run_id}");
-        let (_, body) = self.send(target, Method::Get, &route, None).await?;
+        let (_, body) = self.send(&subject, Method::Get, &route, None).await?;
         let run: WorkflowRun =
-            serde_json::from_slice(&body).map_err(|e| ApiError::bad_response(target, e))?;
+            serde_json::from_slice(&body).map_err(|e| ApiError::bad_response(&subject, e))?;
         Ok(match (attempt, run.run_attempt, run.run_started_at) {
             (a, Some(b), Some(started)) if a > 1 && a == b => started,
             _ => run.created_at,
@@ -119,30 +155,23 @@ impl Client {
     }
 
     /// Whether a repository is private or internal (`GET /repos/{owner}/{repo}`).
-    pub async fn repository_is_private(
-        &self,
-        target: &SecretTarget,
-        repository: &str,
-    ) -> Result<bool, ApiError> {
-        Ok(self.repository(target, repository).await?.private)
+    pub async fn repository_is_private(&self, repository: &str) -> Result<bool, ApiError> {
+        Ok(self.repository(repository).await?.private)
     }
 
     /// A repository's id and visibility (`GET /repos/{owner}/{repo}`).
-    pub async fn repository(
-        &self,
-        target: &SecretTarget,
-        repository: &str,
-    ) -> Result<Repository, ApiError> {
+    pub async fn repository(&self, repository: &str) -> Result<Repository, ApiError> {
+        let subject = Subject::repository(repository);
         let route = format!("/repos/{repository}");
-        let (_, body) = self.send(target, Method::Get, &route, None).await?;
-        serde_json::from_slice::<Repository>(&body).map_err(|e| ApiError::bad_response(target, e))
+        let (_, body) = self.send(&subject, Method::Get, &route, None).await?;
+        serde_json::from_slice::<Repository>(&body).map_err(|e| ApiError::bad_response(&subject, e))
     }
 
     /// Sends one request, retrying server errors, rate limits and transport failures within
     /// the policy's bounds ([`RetryPolicy::run`]).
     async fn send(
         &self,
-        target: &SecretTarget,
+        subject: &Subject,
         method: Method,
         route: &str,
         body: Option<&Value>,
@@ -150,15 +179,15 @@ impl Client {
         self.policy
             .run(
                 &format!("{method} {route}"),
-                || self.attempt(target, method, route, body),
+                || self.attempt(subject, method, route, body),
                 |exhausted| match exhausted {
                     Exhausted::WaitTooLong { wait } => ApiError::RateLimited {
-                        target: target.to_string(),
+                        target: subject.what.clone(),
                         wait_secs: wait.as_secs(),
                         max_secs: self.policy.max_wait.as_secs(),
                     },
                     Exhausted::GaveUp { seconds, last } => ApiError::GaveUp {
-                        target: target.to_string(),
+                        target: subject.what.clone(),
                         seconds,
                         last,
                     },
@@ -169,7 +198,7 @@ impl Client {
 
     async fn attempt(
         &self,
-        target: &SecretTarget,
+        subject: &Subject,
         method: Method,
         route: &str,
         body: Option<&Value>,
@@ -203,13 +232,13 @@ impl Client {
                 *seen = Some(scopes.to_owned());
             }
         }
-        classify(target, self.credential, status, &headers, body)
+        classify(subject, self.credential, status, &headers, body)
     }
 }
 
 /// Turns a response into success, a retry with its wait, or a permanent error.
 fn classify(
-    target: &SecretTarget,
+    subject: &Subject,
     credential: &'static str,
     status: StatusCode,
     headers: &HeaderMap,
@@ -226,8 +255,8 @@ fn classify(
             why: format!("rate limited ({} {message})", status.as_u16()),
         };
     }
-    let target_name = target.to_string();
-    let permission = target.permission_needed();
+    let target_name = subject.what.clone();
+    let permission = subject.permission.clone();
     match status.as_u16() {
         401 => Attempt::Fail(ApiError::Unauthorized {
             target: target_name,
@@ -247,7 +276,7 @@ fn classify(
         404 => Attempt::Fail(ApiError::NotFound {
             target: target_name,
             credential,
-            scope_input: target.scope_input(),
+            scope_input: subject.input,
             permission,
         }),
         500..=599 => backoff(format!("server error {}", status.as_u16())),

@@ -122,6 +122,18 @@ impl SecretTarget {
     }
 
     /// The input that names this target's scope, for error messages.
+    /// What calls about this secret are about, for their errors.
+    pub fn subject(&self) -> super::Subject {
+        super::Subject {
+            what: format!("the {self}"),
+            permission: format!(
+                "{}. The workflow's GITHUB_TOKEN cannot write secrets",
+                self.permission_needed()
+            ),
+            input: self.scope_input(),
+        }
+    }
+
     pub(crate) fn scope_input(&self) -> &'static str {
         match self.scope {
             Scope::Repository { .. } => "the repository (GITHUB_REPOSITORY)",
@@ -203,9 +215,14 @@ impl Client {
     /// 401/403/404 as a write would when the token lacks access to the target.
     pub async fn public_key(&self, target: &SecretTarget) -> Result<PublicKey, ApiError> {
         let (_, body) = self
-            .send(target, Method::Get, &target.public_key_route(), None)
+            .send(
+                &target.subject(),
+                Method::Get,
+                &target.public_key_route(),
+                None,
+            )
             .await?;
-        let bad = |source: BadResponse| ApiError::bad_response(target, source);
+        let bad = |source: BadResponse| ApiError::bad_response(&target.subject(), source);
         let key: KeyBody = serde_json::from_slice(&body).map_err(|e| bad(e.into()))?;
         PublicKey::new(key.key_id, key.key).map_err(|e| bad(e.into()))
     }
@@ -216,12 +233,12 @@ impl Client {
         target: &SecretTarget,
     ) -> Result<Option<Timestamp>, ApiError> {
         match self
-            .send(target, Method::Get, &target.secret_route(), None)
+            .send(&target.subject(), Method::Get, &target.secret_route(), None)
             .await
         {
             Ok((_, body)) => serde_json::from_slice::<SecretMetadata>(&body)
                 .map(|m| Some(m.updated_at))
-                .map_err(|e| ApiError::bad_response(target, e)),
+                .map_err(|e| ApiError::bad_response(&target.subject(), e)),
             Err(ApiError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -261,7 +278,12 @@ impl Client {
     /// deleted.
     pub async fn delete_secret(&self, target: &SecretTarget) -> Result<(), ApiError> {
         match self
-            .send(target, Method::Delete, &target.secret_route(), None)
+            .send(
+                &target.subject(),
+                Method::Delete,
+                &target.secret_route(),
+                None,
+            )
             .await
         {
             Ok(_) | Err(ApiError::NotFound { .. }) => Ok(()),
@@ -284,13 +306,18 @@ impl Client {
         loop {
             let sealed = key
                 .seal(value)
-                .map_err(|e| ApiError::bad_response(target, e))?;
+                .map_err(|e| ApiError::bad_response(&target.subject(), e))?;
             let mut body = serde_json::to_value(&sealed).unwrap_or(Value::Null);
             if let (Value::Object(body), Some(fields)) = (&mut body, &org_fields) {
                 body.extend(fields.clone());
             }
             match self
-                .send(target, Method::Put, &target.secret_route(), Some(&body))
+                .send(
+                    &target.subject(),
+                    Method::Put,
+                    &target.secret_route(),
+                    Some(&body),
+                )
                 .await
             {
                 Ok((StatusCode::CREATED, _)) => return Ok(WriteOutcome::Created),
@@ -319,10 +346,10 @@ impl Client {
         if !matches!(target.scope, Scope::Organization { .. }) {
             return Ok(None);
         }
-        let bad = |e: serde_json::Error| ApiError::bad_response(target, e);
+        let bad = |e: serde_json::Error| ApiError::bad_response(&target.subject(), e);
         let mut fields = serde_json::Map::new();
         let visibility = match self
-            .send(target, Method::Get, &target.secret_route(), None)
+            .send(&target.subject(), Method::Get, &target.secret_route(), None)
             .await
         {
             Ok((_, body)) => {
@@ -335,7 +362,7 @@ impl Client {
                     target
                         .repository_id
                         .ok_or_else(|| ApiError::NoRepositoryForNewSecret {
-                            target: target.to_string(),
+                            target: target.subject().what,
                         })?;
                 fields.insert(
                     "selected_repository_ids".into(),
@@ -353,7 +380,9 @@ impl Client {
                     "{}/repositories?per_page=100&page={page}",
                     target.secret_route()
                 );
-                let (_, body) = self.send(target, Method::Get, &route, None).await?;
+                let (_, body) = self
+                    .send(&target.subject(), Method::Get, &route, None)
+                    .await?;
                 let list: SelectedRepositories = serde_json::from_slice(&body).map_err(bad)?;
                 let done = list.repositories.is_empty();
                 ids.extend(list.repositories.into_iter().map(|r| Value::from(r.id)));

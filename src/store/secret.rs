@@ -212,7 +212,7 @@ impl<'a> SecretStore<'a> {
         };
         let api = self.connect().await?;
         match api
-            .run_queued_at(&config.target, repository, run_id, config.run.run_attempt)
+            .run_queued_at(repository, run_id, config.run.run_attempt)
             .await
         {
             Ok(queued_at) if updated_at > queued_at => Err(Failure::new(
@@ -323,7 +323,7 @@ impl Store for SecretStore<'_> {
             && target.repository_id.is_none()
         {
             return Err(cannot_persist(ApiError::NoRepositoryForNewSecret {
-                target: target.to_string(),
+                target: target.subject().what,
             })
             .into());
         }

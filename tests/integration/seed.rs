@@ -239,7 +239,7 @@ fn refuses_what_it_must_not_write_before_writing_anything() {
         (
             "wrong",
             vec!["--repo", REPO],
-            "GitHub rejected the token (401 Bad credentials) while accessing the repository secret CODEX_AUTH_JSON of octo/repo. Check the token in GH_TOKEN",
+            "GitHub rejected the token (401 Bad credentials) while accessing the repository octo/repo. Check the token in GH_TOKEN",
         ),
         (
             "read-only",
