@@ -30,7 +30,7 @@ use crate::workflow::Workflow;
 /// What the main stage does with the restored login (`mode: login` has its own steps, in
 /// [`super::sign_in`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Task {
+pub(crate) enum Task {
     /// `codex exec` with the prompt.
     Exec,
     /// The app-server refresh.
@@ -66,16 +66,58 @@ struct WriteBack {
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     // From here on a cancelled job stops between steps, not in the middle of one.
     let mut cancel = Cancellation::watch()?;
+    if config.mode == Mode::Login {
+        return sign_in::run(config, &mut cancel).await;
+    }
+    initial_outputs(&config.workflow)?;
+    let store = store::open(config, Stage::Main)?;
+    run_with(config, store, &TheCodex, &mut cancel).await
+}
+
+/// Runs Codex for a task: the real Codex ([`TheCodex`]), or, in the stages' own tests, a
+/// stand-in that leaves a login in CODEX_HOME as Codex would.
+#[async_trait::async_trait(?Send)]
+pub(crate) trait RunCodex {
+    /// Runs `task` on the login in `home`.
+    async fn run(
+        &self,
+        config: &ActionConfig,
+        task: Task,
+        home: &CodexHome,
+        cancel: &mut Cancellation,
+    ) -> anyhow::Result<Outcome>;
+}
+
+/// The real Codex, contained ([`contain`]).
+struct TheCodex;
+
+#[async_trait::async_trait(?Send)]
+impl RunCodex for TheCodex {
+    async fn run(
+        &self,
+        config: &ActionConfig,
+        task: Task,
+        home: &CodexHome,
+        cancel: &mut Cancellation,
+    ) -> anyhow::Result<Outcome> {
+        run_codex(config, task, home, cancel).await
+    }
+}
+
+/// The main stage's steps after the store is open, with `codex` running the task.
+pub(crate) async fn run_with(
+    config: &ActionConfig,
+    mut store: Box<dyn Store + '_>,
+    codex: &dyn RunCodex,
+    cancel: &mut Cancellation,
+) -> anyhow::Result<()> {
     let task = match config.mode {
         Mode::Exec => Task::Exec,
         Mode::Refresh => Task::Refresh,
-        Mode::Restore => Task::Restore,
-        Mode::Login => return sign_in::run(config, &mut cancel).await,
+        Mode::Restore | Mode::Login => Task::Restore,
     };
-    initial_outputs(&config.workflow)?;
-    let mut store = store::open(config, Stage::Main)?;
     refuse_unsafe_contexts(config, store.as_mut()).await?;
-    let mut restored = restore(config, store.as_mut(), task, &mut cancel).await?;
+    let mut restored = restore(config, store.as_mut(), task, cancel).await?;
     if task == Task::Restore {
         return codex::hand_over(
             &config.workflow,
@@ -84,7 +126,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
             config.runner_workspace.as_deref(),
         );
     }
-    let outcome = run_codex(config, task, &restored.home, &mut cancel).await?;
+    let outcome = codex.run(config, task, &restored.home, cancel).await?;
     let write_back = write_back(config, store.as_mut(), &mut restored).await?;
     report(config, &outcome, &write_back)?;
     verdict(task, &outcome, &write_back.summary(), &store.reseed_hint()).map_err(Into::into)

@@ -13,6 +13,8 @@ mod handoff;
 pub mod main;
 pub mod post;
 mod sign_in;
+#[cfg(test)]
+mod tests;
 
 use std::fmt::Write as _;
 

@@ -18,16 +18,24 @@ use crate::auth_file::AuthFile;
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Mode};
 use crate::failure::Failure;
-use crate::store::{self, Stage};
+use crate::store::{self, Stage, Store};
 use crate::workflow::Workflow;
 
 /// Runs the post stage.
-pub async fn run(mut config: ActionConfig) -> anyhow::Result<()> {
+pub async fn run(config: ActionConfig) -> anyhow::Result<()> {
+    run_with(config, |config| store::open(config, Stage::Post)).await
+}
+
+/// The post stage with `open` opening the store (once the handoff is applied).
+pub(crate) async fn run_with(
+    mut config: ActionConfig,
+    open: impl for<'c> FnOnce(&'c ActionConfig) -> anyhow::Result<Box<dyn Store + 'c>>,
+) -> anyhow::Result<()> {
     let received = Handoff::receive(&config);
     let handoff = settle(&mut config, received)?;
     let config = &config;
     let workflow = &config.workflow;
-    let mut store = store::open(config, Stage::Post)?;
+    let mut store = open(config)?;
     store.finish().await;
     if config.mode == Mode::Login {
         workflow.info("`mode: login` stored the new login in the main stage: nothing to do here.");

@@ -1,0 +1,409 @@
+//! The stages' order and verdicts, fast: an in-memory store and a stand-in for Codex that
+//! leaves a login in CODEX_HOME as Codex would, in plain `cargo test` (no network, no external
+//! program). The end-to-end suite (`tests/integration`) runs the same stages against the real
+//! Codex and local GitHub servers.
+//!
+//! How the stand-ins differ: the store keeps the login in memory and can be told to refuse a
+//! save or the write check; Codex does nothing but replace auth.json (or not) and report an
+//! exit code, so nothing here checks what Codex's output or processes can do.
+
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::path::Path;
+use std::rc::Rc;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::main::{run_with, RunCodex, Task};
+use super::post;
+use crate::auth_file::tests::sample;
+use crate::auth_file::AuthFile;
+use crate::cancel::Cancellation;
+use crate::codex::Outcome;
+use crate::codex_home::CodexHome;
+use crate::config::ActionConfig;
+use crate::failure::Failure;
+use crate::github::{Client, RetryPolicy};
+use crate::secret::Secret;
+use crate::store::{Loaded, Saved, Stage, Store};
+
+/// What the store was asked, in order.
+#[derive(Default)]
+struct Log {
+    calls: Vec<String>,
+    /// The login the store holds.
+    held: Option<AuthFile>,
+}
+
+struct MemoryStore {
+    log: Rc<RefCell<Log>>,
+    client: Client,
+    refuse_save: bool,
+    refuse_proof: bool,
+}
+
+impl MemoryStore {
+    fn new(log: &Rc<RefCell<Log>>, refuse_save: bool, refuse_proof: bool) -> Self {
+        Self {
+            log: log.clone(),
+            // Never called: the event payload says the repository is private.
+            client: Client::new(
+                "http://127.0.0.1:9",
+                &Secret::new("unused"),
+                RetryPolicy::default(),
+            )
+            .unwrap_or_else(|_| unreachable!("a client for a fixed URL")),
+            refuse_save,
+            refuse_proof,
+        }
+    }
+
+    fn note(&self, call: impl Into<String>) {
+        self.log.borrow_mut().calls.push(call.into());
+    }
+}
+
+#[async_trait(?Send)]
+impl Store for MemoryStore {
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+
+    fn reseed_hint(&self) -> String {
+        "Reseed the memory.".into()
+    }
+
+    async fn github(&mut self) -> anyhow::Result<&Client> {
+        Ok(&self.client)
+    }
+
+    async fn load(&mut self) -> anyhow::Result<Loaded> {
+        self.note("load");
+        let held = self.log.borrow().held.clone();
+        Ok(Loaded::from(held.ok_or_else(|| {
+            Failure::new("Missing auth-json", "nothing held")
+        })?))
+    }
+
+    async fn preflight(&mut self) -> anyhow::Result<()> {
+        self.note("preflight");
+        Ok(())
+    }
+
+    async fn prove_can_save(&mut self) -> anyhow::Result<()> {
+        self.note("prove");
+        match self.refuse_proof {
+            true => Err(Failure::new("Cannot write the secret back", "refused").into()),
+            false => Ok(()),
+        }
+    }
+
+    async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {
+        self.note(format!("save {stage:?}"));
+        if self.refuse_save {
+            return Err(Failure::new("Refreshed login not saved", "refused"));
+        }
+        self.log.borrow_mut().held = Some(file.clone());
+        Ok(Saved {
+            place: "to memory".into(),
+        })
+    }
+}
+
+/// Codex: replaces auth.json with `leaves` (when given) and exits with `exit_code`.
+struct StandIn {
+    leaves: Option<Value>,
+    exit_code: i32,
+    ran: RefCell<Vec<Task>>,
+}
+
+#[async_trait(?Send)]
+impl RunCodex for StandIn {
+    async fn run(
+        &self,
+        _config: &ActionConfig,
+        task: Task,
+        home: &CodexHome,
+        _cancel: &mut Cancellation,
+    ) -> anyhow::Result<Outcome> {
+        self.ran.borrow_mut().push(task);
+        if let Some(login) = &self.leaves {
+            std::fs::write(home.auth_path(), serde_json::to_string_pretty(login)?)?;
+        }
+        Ok(Outcome {
+            exit_code: self.exit_code,
+            final_message: String::new(),
+            refresh_failure: None,
+            commands: None,
+        })
+    }
+}
+
+/// A job's directories and the stage's environment, as the runner gives them.
+struct Job {
+    dir: tempfile::TempDir,
+}
+
+impl Job {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        for sub in ["home/.codex", "workspace", "files", "temp"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap_or_default();
+        }
+        let event = dir.path().join("event.json");
+        std::fs::write(&event, r#"{"repository":{"private":true}}"#).unwrap_or_default();
+        Self { dir }
+    }
+
+    fn path(&self, sub: &str) -> String {
+        self.dir.path().join(sub).display().to_string()
+    }
+
+    /// The configuration of a stage (`main`, `post`): fresh command files for the step, and
+    /// `state` from the main stage.
+    fn config(&self, step: &str, seed: &Value, state: &[(String, String)]) -> ActionConfig {
+        let files = Path::new(&self.path("files")).join(step);
+        std::fs::create_dir_all(&files).unwrap_or_default();
+        let mut env: Vec<(OsString, OsString)> = [
+            ("GITHUB_REPOSITORY", "octo/repo".to_owned()),
+            ("GITHUB_API_URL", "http://127.0.0.1:9".to_owned()),
+            ("HOME", self.path("home")),
+            ("GITHUB_WORKSPACE", self.path("workspace")),
+            ("RUNNER_TEMP", self.path("temp")),
+            ("GITHUB_EVENT_NAME", "push".to_owned()),
+            ("GITHUB_EVENT_PATH", self.path("event.json")),
+            ("INPUT_AUTH-JSON", seed.to_string()),
+            ("INPUT_TOKEN", "github_pat_memory".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        for (variable, file) in [
+            ("GITHUB_OUTPUT", "output"),
+            ("GITHUB_STATE", "state"),
+            ("GITHUB_ENV", "env"),
+            ("GITHUB_PATH", "path"),
+            ("GITHUB_STEP_SUMMARY", "summary"),
+        ] {
+            let path = files.join(file);
+            std::fs::write(&path, "").unwrap_or_default();
+            env.push((variable.into(), path.into()));
+        }
+        env.extend(
+            state
+                .iter()
+                .map(|(k, v)| (format!("STATE_{k}").into(), v.into())),
+        );
+        ActionConfig::from_env(env).unwrap_or_else(|e| panic!("config: {e}"))
+    }
+
+    /// A command file of the main stage.
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join("files/main").join(name)).unwrap_or_default()
+    }
+
+    /// `name=value` lines of a command file of the main stage.
+    fn pairs(&self, name: &str) -> Vec<(String, String)> {
+        self.file(name)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    fn output(&self, name: &str) -> Option<String> {
+        self.pairs("output")
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"))
+        .block_on(future)
+}
+
+/// A login whose access token expires in `seconds` (negative: expired).
+fn login(refresh_token: &str, seconds: i64, account: &str) -> Value {
+    let mut login = sample();
+    let exp = jiff::Timestamp::now().as_second() + seconds;
+    let jwt = |claims: Value| {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!("e30.{}.sig", engine.encode(claims.to_string()))
+    };
+    login["tokens"]["access_token"] = json!(jwt(json!({"exp": exp})));
+    login["tokens"]["refresh_token"] = json!(refresh_token);
+    login["tokens"]["account_id"] = json!(account);
+    login["tokens"]["id_token"] = json!(jwt(json!({
+        "email": "dev@example.com",
+        "https://api.openai.com/auth": {"chatgpt_plan_type": "pro", "chatgpt_account_id": account}
+    })));
+    login
+}
+
+struct Ran {
+    main: anyhow::Result<()>,
+    post: anyhow::Result<()>,
+    calls: Vec<String>,
+    codex_ran: bool,
+    held: Option<String>,
+    job: Job,
+}
+
+/// One job: main with the stand-in Codex, then post, against one in-memory store.
+fn job(seed: &Value, codex: StandIn, refuse_save: bool, refuse_proof: bool) -> Ran {
+    let job = Job::new();
+    let log = Rc::new(RefCell::new(Log {
+        held: AuthFile::decode(&seed.to_string()).ok(),
+        ..Log::default()
+    }));
+    let config = job.config("main", seed, &[]);
+    let main = block_on(async {
+        let mut cancel = Cancellation::watch()?;
+        let store = Box::new(MemoryStore::new(&log, refuse_save, refuse_proof));
+        run_with(&config, store, &codex, &mut cancel).await
+    });
+    log.borrow_mut().calls.push("post".into());
+    let state = job.pairs("state");
+    let config = job.config("post", seed, &state);
+    let post = block_on(post::run_with(config, |_| {
+        Ok(Box::new(MemoryStore::new(&log, refuse_save, false)) as Box<dyn Store>)
+    }));
+    let log = log.borrow();
+    Ran {
+        main,
+        post,
+        calls: log.calls.clone(),
+        codex_ran: !codex.ran.borrow().is_empty(),
+        held: log
+            .held
+            .as_ref()
+            .map(|f| f.secret_values()[2].expose().to_owned()),
+        job,
+    }
+}
+
+fn title(result: &anyhow::Result<()>) -> Option<&'static str> {
+    result
+        .as_ref()
+        .err()
+        .and_then(|e| e.chain().find_map(|c| c.downcast_ref::<Failure>()))
+        .map(|f| f.title)
+}
+
+fn stand_in(leaves: Option<Value>, exit_code: i32) -> StandIn {
+    StandIn {
+        leaves,
+        exit_code,
+        ran: RefCell::new(Vec::new()),
+    }
+}
+
+#[test]
+fn a_rotation_is_saved_by_main_and_not_again_by_post() {
+    let seed = login("rt_1", -60, "acc-1");
+    let ran = job(
+        &seed,
+        stand_in(Some(login("rt_2", 86_400, "acc-1")), 0),
+        false,
+        false,
+    );
+    assert!(ran.main.is_ok(), "{:?}", ran.main);
+    assert!(ran.post.is_ok(), "{:?}", ran.post);
+    // An expired access token: Codex may refresh, so the write is proven first.
+    assert_eq!(ran.calls, ["load", "prove", "save Main", "post"]);
+    assert_eq!(ran.held.as_deref(), Some("rt_2"));
+    assert_eq!(ran.job.output("refreshed").as_deref(), Some("true"));
+    assert_eq!(ran.job.output("persisted").as_deref(), Some("true"));
+}
+
+#[test]
+fn a_fresh_login_needs_no_write_proof_and_nothing_is_saved_when_nothing_changed() {
+    let seed = login("rt_1", 30 * 86_400, "acc-1");
+    let ran = job(&seed, stand_in(None, 0), false, false);
+    assert!(
+        ran.main.is_ok() && ran.post.is_ok(),
+        "{:?} {:?}",
+        ran.main,
+        ran.post
+    );
+    assert_eq!(ran.calls, ["load", "post"]);
+    assert_eq!(ran.held.as_deref(), Some("rt_1"));
+}
+
+#[test]
+fn codex_never_runs_when_the_write_cannot_be_proven() {
+    let seed = login("rt_1", -60, "acc-1");
+    let ran = job(
+        &seed,
+        stand_in(Some(login("rt_2", 86_400, "acc-1")), 0),
+        false,
+        true,
+    );
+    assert_eq!(title(&ran.main), Some("Cannot write the secret back"));
+    assert!(!ran.codex_ran);
+    // The post stage finds no handoff: nothing restored, nothing to save.
+    assert!(ran.post.is_ok(), "{:?}", ran.post);
+    assert_eq!(ran.calls, ["load", "prove", "post"]);
+    assert_eq!(ran.held.as_deref(), Some("rt_1"));
+}
+
+#[test]
+fn a_rotation_main_could_not_save_is_said_and_tried_again_by_post() {
+    let seed = login("rt_1", -60, "acc-1");
+    let ran = job(
+        &seed,
+        stand_in(Some(login("rt_2", 86_400, "acc-1")), 0),
+        true,
+        false,
+    );
+    assert_eq!(title(&ran.main), Some("Refreshed login not saved yet"));
+    assert_eq!(
+        ran.calls,
+        ["load", "prove", "save Main", "post", "save Post"]
+    );
+    assert_eq!(ran.job.output("persisted").as_deref(), Some("false"));
+}
+
+#[test]
+fn a_failed_codex_still_saves_the_rotation_first() {
+    let seed = login("rt_1", -60, "acc-1");
+    let ran = job(
+        &seed,
+        stand_in(Some(login("rt_2", 86_400, "acc-1")), 1),
+        false,
+        false,
+    );
+    assert_eq!(title(&ran.main), Some("Codex failed"));
+    let message = ran
+        .main
+        .as_ref()
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+    assert!(message.contains("written back first"), "{message}");
+    assert_eq!(ran.calls, ["load", "prove", "save Main", "post"]);
+    assert_eq!(ran.held.as_deref(), Some("rt_2"));
+}
+
+#[test]
+fn another_accounts_login_is_saved_by_neither_stage() {
+    let seed = login("rt_1", 30 * 86_400, "acc-1");
+    let ran = job(
+        &seed,
+        stand_in(Some(login("rt_evil", 86_400, "acc-evil")), 0),
+        false,
+        false,
+    );
+    assert_eq!(title(&ran.main), Some("Another account's login"));
+    assert_eq!(title(&ran.post), Some("Another account's login"));
+    assert_eq!(ran.calls, ["load", "post"]);
+    assert_eq!(ran.held.as_deref(), Some("rt_1"));
+}
