@@ -12,6 +12,15 @@ use zeroize::Zeroizing;
 /// own `/proc/self/environ`) and without blocking (a FIFO would hang the stage), at most
 /// `max_bytes`. `None` when there is no file.
 pub fn read_untrusted(path: &Path, max_bytes: u64) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    Ok(read_untrusted_with_metadata(path, max_bytes)?.map(|(bytes, _)| bytes))
+}
+
+/// [`read_untrusted`], with the metadata of the file that was read (its owner, mode and
+/// identity, to tell whether the same file is still there later).
+pub fn read_untrusted_with_metadata(
+    path: &Path,
+    max_bytes: u64,
+) -> io::Result<Option<(Zeroizing<Vec<u8>>, fs::Metadata)>> {
     let mut options = fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -30,7 +39,8 @@ pub fn read_untrusted(path: &Path, max_bytes: u64) -> io::Result<Option<Zeroizin
             ))
         }
     };
-    if !file.metadata()?.is_file() {
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{} is not a regular file", path.display()),
@@ -44,7 +54,7 @@ pub fn read_untrusted(path: &Path, max_bytes: u64) -> io::Result<Option<Zeroizin
             format!("{} is larger than {max_bytes} bytes", path.display()),
         ));
     }
-    Ok(Some(bytes))
+    Ok(Some((bytes, metadata)))
 }
 
 #[cfg(test)]

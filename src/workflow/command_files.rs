@@ -11,10 +11,11 @@
 //! writes what comes after.
 
 use std::fs;
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::Workflow;
+use crate::untrusted::read_untrusted_with_metadata;
 
 /// The most the action reads of a command file: the runner allows a step summary of 1 MiB;
 /// the action's own lines are far fewer.
@@ -95,35 +96,7 @@ fn hold(variable: &'static str, path: &Path) -> io::Result<Held> {
 /// Reads a regular file without following a link or blocking on a FIFO; `None` when the path
 /// holds nothing.
 fn read_regular(path: &Path) -> io::Result<Option<(Vec<u8>, fs::Metadata)>> {
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-        options.custom_flags(flags.bits() as i32);
-    }
-    let file = match options.open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
-    };
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is larger than {MAX_BYTES} bytes", path.display()),
-        ));
-    }
-    Ok(Some((bytes, meta)))
+    Ok(read_untrusted_with_metadata(path, MAX_BYTES)?.map(|(bytes, meta)| (bytes.to_vec(), meta)))
 }
 
 impl Custody {
