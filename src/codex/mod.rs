@@ -144,6 +144,7 @@ pub(crate) fn spawn(
 static SPAWNED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
 /// How long [`end_leftovers`] waits for the processes it ended to be gone.
+#[cfg(target_os = "linux")]
 const LEFTOVERS_GONE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Ends every process Codex started that is still running (a server, a background job a
