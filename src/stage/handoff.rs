@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::{ActionConfig, StoreConfig};
-use crate::workflow::Workflow;
 
 /// `GITHUB_STATE` name of the handoff.
 pub const HANDOFF: &str = "handoff";
@@ -106,10 +105,10 @@ fn key(config: &ActionConfig) -> Option<Vec<u8>> {
     Some(hasher.finalize().to_vec())
 }
 
-fn mac(key: &[u8], text: &str) -> Option<String> {
+fn mac(key: &[u8], text: &str) -> Option<Hmac<Sha256>> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
     mac.update(text.as_bytes());
-    Some(hex::encode(mac.finalize().into_bytes()))
+    Some(mac)
 }
 
 /// The digest of where a stage writes: the repository and the target.
@@ -151,13 +150,14 @@ impl Handoff {
     }
 
     /// Writes it to `GITHUB_STATE` (a later write replaces an earlier one).
-    pub fn save(&self, config: &ActionConfig, workflow: &Workflow) -> anyhow::Result<()> {
+    pub fn save(&self, config: &ActionConfig) -> anyhow::Result<()> {
         let text = serde_json::to_string(self)?;
-        workflow.save_state(HANDOFF, &text)?;
+        config.workflow.save_state(HANDOFF, &text)?;
         let mac = key(config)
             .and_then(|key| mac(&key, &text))
+            .map(|mac| hex::encode(mac.finalize().into_bytes()))
             .unwrap_or_default();
-        workflow.save_state(HANDOFF_MAC, &mac)?;
+        config.workflow.save_state(HANDOFF_MAC, &mac)?;
         Ok(())
     }
 
@@ -166,16 +166,13 @@ impl Handoff {
         let Some(text) = config.state.get(HANDOFF) else {
             return Received::None;
         };
-        let verified = match (key(config), config.state.get(HANDOFF_MAC)) {
-            (Some(key), Some(given)) => mac(&key, text).is_some_and(|expected| {
-                // Compared in constant time.
-                expected.len() == given.len()
-                    && expected
-                        .bytes()
-                        .zip(given.bytes())
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0
-            }),
+        let given = config
+            .state
+            .get(HANDOFF_MAC)
+            .and_then(|m| hex::decode(m).ok());
+        let verified = match (key(config).and_then(|key| mac(&key, text)), given) {
+            // Compared in constant time.
+            (Some(mac), Some(given)) => mac.verify_slice(&given).is_ok(),
             _ => false,
         };
         match (verified, serde_json::from_str(text)) {
@@ -208,14 +205,11 @@ mod tests {
         config
     }
 
-    fn state_of(config: &ActionConfig, handoff: &Handoff) -> BTreeMap<String, String> {
+    fn state_of(config: &mut ActionConfig, handoff: &Handoff) -> BTreeMap<String, String> {
         let dir = tempfile::tempdir().ok();
         let path = dir.as_ref().map(|d| d.path().join("state"));
-        let workflow = Workflow {
-            state_file: path.clone(),
-            ..Workflow::default()
-        };
-        assert!(handoff.save(config, &workflow).is_ok());
+        config.workflow.state_file = path.clone();
+        assert!(handoff.save(config).is_ok());
         let text = path
             .and_then(|p| std::fs::read_to_string(p).ok())
             .unwrap_or_default();
@@ -227,10 +221,10 @@ mod tests {
 
     #[test]
     fn the_post_stage_trusts_only_what_the_main_stage_signed() {
-        let main = config(&[]);
+        let mut main = config(&[]);
         let handoff = Handoff::new(&main, "/github/home/.codex".into(), "acc-1", "fp".into());
         assert_eq!(handoff.watched.len(), 1);
-        let state = state_of(&main, &handoff);
+        let state = state_of(&mut main, &handoff);
         let post = |state: &BTreeMap<String, String>, extra: &[(&str, &str)]| {
             let mut post = config(extra);
             post.state = state.clone();

@@ -186,7 +186,7 @@ async fn restore(
         .with_context(|| format!("cannot write {}", home.auth_path().display()))?;
     // From here on the post stage must look at CODEX_HOME, whatever happens next.
     let handoff = Handoff::new(config, home.dir().to_owned(), file.account_id(), baseline);
-    handoff.save(config, workflow)?;
+    handoff.save(config)?;
     if home.ensure_config()? {
         workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
     }

@@ -100,7 +100,7 @@ async fn stop_if_cancelled(cancel: &mut Cancellation, what: &str) -> anyhow::Res
 /// Failing to record it costs at most a second save.
 fn record_saved(config: &ActionConfig, handoff: &mut Handoff, file: &AuthFile) {
     handoff.baseline = file.fingerprint();
-    if let Err(error) = handoff.save(config, &config.workflow) {
+    if let Err(error) = handoff.save(config) {
         config.workflow.warning(
             "Write not recorded",
             &format!(
@@ -121,7 +121,6 @@ pub fn refuse_another_account(
     restored_account: &str,
     store: &dyn Store,
 ) -> anyhow::Result<()> {
-    // `restored_account` is the digest the handoff keeps.
     if handoff::digest(file.account_id()) == restored_account {
         return Ok(());
     }

@@ -41,7 +41,7 @@ pub(crate) async fn run_with(
         workflow.info("`mode: login` stored the new login in the main stage: nothing to do here.");
         return Ok(());
     }
-    let Some((baseline, account)) = handoff else {
+    let Some(Expected { baseline, account }) = handoff else {
         workflow.info("The main stage stopped before restoring auth.json: nothing to write back.");
         return Ok(());
     };
@@ -64,15 +64,19 @@ pub(crate) async fn run_with(
     clean_up(config, &home)
 }
 
+/// What the post stage expects of the login it finds, from the main stage's handoff.
+struct Expected {
+    /// The fingerprint of what the store holds; `None` when unknown (then any valid login of
+    /// the account is saved).
+    baseline: Option<String>,
+    /// The digest of the account whose login may be saved.
+    account: String,
+}
+
 /// Applies the main stage's handoff to the configuration before anything talks to GitHub:
-/// its CODEX_HOME and API URL, and only the CA and proxy variables it saw. Returns what the
-/// store held (`None` when unknown: then any valid login is saved) and the digest of the
-/// account to accept; `None` when the main stage restored nothing.
-#[allow(clippy::type_complexity)]
-fn settle(
-    config: &mut ActionConfig,
-    received: Received,
-) -> anyhow::Result<Option<(Option<String>, String)>> {
+/// its CODEX_HOME and API URL, and only the CA and proxy variables it saw. `None` when the
+/// main stage restored nothing.
+fn settle(config: &mut ActionConfig, received: Received) -> anyhow::Result<Option<Expected>> {
     let workflow = config.workflow.clone();
     let present = handoff::watched(&config.environment);
     match received {
@@ -113,7 +117,10 @@ fn settle(
                 ));
                 config.codex_home = handoff.codex_home.clone();
             }
-            Ok(Some((Some(handoff.baseline), handoff.account)))
+            Ok(Some(Expected {
+                baseline: Some(handoff.baseline),
+                account: handoff.account,
+            }))
         }
         Received::Unverified => {
             for name in present.keys() {
@@ -143,7 +150,10 @@ fn settle(
                 )
                 .into());
             };
-            Ok(Some((None, account)))
+            Ok(Some(Expected {
+                baseline: None,
+                account,
+            }))
         }
     }
 }

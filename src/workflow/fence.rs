@@ -69,11 +69,6 @@ impl Drop for Fence {
     }
 }
 
-/// Whether a fence stands now.
-pub fn standing() -> bool {
-    fence_state().is_some()
-}
-
 /// Prints one of the action's own workflow commands: with a fence standing, it is lifted for
 /// this line only and raised again with a new token. Whoever prints text behind the fence
 /// ends every piece of it with a line break, so that the token stands on a line of its own.
