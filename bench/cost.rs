@@ -1,5 +1,10 @@
 //! The action's own cost per job, side by side with `gh secret set`, in one run: see
-//! `bench/run`, which builds this in the release profile and runs it on loopback only.
+//! `bench/run`, which runs this on loopback only against the binary the image ships (static,
+//! release profile, named by `CODEX_AUTH_BENCH_BINARY`).
+//!
+//! This harness and the local GitHub it starts are built in the test profile (the tests' build,
+//! reused): the server answers more slowly than an optimized one would, and both contenders
+//! (codex-auth and `gh`) pay that the same, on the same requests.
 //!
 //! Against the local GitHub API server of the tests, over HTTPS on 127.0.0.1:
 //! - the post stage (validate, seal, write a changed auth.json) and `gh secret set` writing the
@@ -228,7 +233,7 @@ fn main_until_codex(bench: &Bench, stale: bool) -> Cost {
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
     let bench = Bench::new();
-    let binary = Path::new(env!("CARGO_BIN_EXE_codex-auth"));
+    let binary = support::job::codex_auth();
 
     // Main stage up to where Codex would start: a fresh job each run, for a fresh login and
     // for one about to refresh (the write probe comes in).
@@ -276,7 +281,7 @@ fn main() {
         gh.rss_kb.push(peak_rss_kb(&bench.gh_command(), &value));
     }
 
-    let binary_bytes = std::fs::metadata(binary).unwrap().len();
+    let binary_bytes = std::fs::metadata(&binary).unwrap().len();
     let ratio = gh.median_ms() / post.median_ms();
     let results = json!({
         "binary": binary.display().to_string(),

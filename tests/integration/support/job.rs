@@ -520,7 +520,7 @@ impl Job {
                 command
             }
             (None, None) => {
-                let mut command = Command::new(env!("CARGO_BIN_EXE_codex-auth"));
+                let mut command = Command::new(codex_auth());
                 command
                     .args(["action", stage])
                     .env_clear()
@@ -779,4 +779,11 @@ pub fn parse_file_command(text: &str) -> BTreeMap<String, String> {
         }
     }
     values
+}
+
+/// The codex-auth a job runs: the one cargo built with these tests, or, for `bench/run`, the
+/// binary named by `CODEX_AUTH_BENCH_BINARY` (the static release build the image ships).
+pub fn codex_auth() -> std::path::PathBuf {
+    std::env::var_os("CODEX_AUTH_BENCH_BINARY")
+        .map_or_else(|| env!("CARGO_BIN_EXE_codex-auth").into(), Into::into)
 }
