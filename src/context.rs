@@ -159,10 +159,11 @@ pub async fn refuse_public_repository(config: &ActionConfig, api: &Client) -> an
                     "Cannot tell whether the repository is public",
                     format!(
                         "the event payload does not say whether {repository} is public, and \
-                         reading it failed ({cause}): include the repository in input `token`'s \
-                         repository access. Codex was not run."
+                         reading it failed ({cause})."
                     ),
                 )
+                .before_codex()
+                .fix("Include the repository in input `token`'s repository access.")
             })?,
     };
     if private {

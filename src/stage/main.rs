@@ -14,8 +14,8 @@ use jiff::Timestamp;
 
 use super::handoff::Handoff;
 use super::{
-    contain, read_refreshed, record_saved, refuse_another_account, refuse_unsafe_contexts,
-    set_outputs, sign_in, stop_if_cancelled, summary,
+    contain, read_refreshed, record_saved, refuse_another_account, refuse_unsafe_contexts, save,
+    saved_where, set_outputs, sign_in, stop_if_cancelled, summary,
 };
 use crate::auth_file::AuthFile;
 use crate::cancel::Cancellation;
@@ -24,7 +24,7 @@ use crate::codex::{self, Commands, Exec, Outcome, Refresh, RefreshFailure, Sandb
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Credentials, Mode};
 use crate::failure::Failure;
-use crate::store::{self, Loaded, Saved, Stage, Store};
+use crate::store::{self, Loaded, Place, Saved, Stage, Store};
 use crate::workflow::Workflow;
 
 /// What the main stage does with the restored login (`mode: login` has its own steps, in
@@ -70,8 +70,10 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         return sign_in::run(config, &mut cancel).await;
     }
     initial_outputs(&config.workflow)?;
-    let store = store::open(config, Stage::Main)?;
-    run_with(config, store, &TheCodex, &mut cancel).await
+    let mut store = store::open(config, Stage::Main)?;
+    let result = run_with(config, store.as_mut(), &TheCodex, &mut cancel).await;
+    store.close().await;
+    result
 }
 
 /// Runs Codex for a task: the real Codex ([`TheCodex`]), or, in the stages' own tests, a
@@ -107,7 +109,7 @@ impl RunCodex for TheCodex {
 /// The main stage's steps after the store is open, with `codex` running the task.
 pub(crate) async fn run_with(
     config: &ActionConfig,
-    mut store: Box<dyn Store + '_>,
+    store: &mut dyn Store,
     codex: &dyn RunCodex,
     cancel: &mut Cancellation,
 ) -> anyhow::Result<()> {
@@ -116,8 +118,8 @@ pub(crate) async fn run_with(
         Mode::Refresh => Task::Refresh,
         Mode::Restore | Mode::Login => Task::Restore,
     };
-    refuse_unsafe_contexts(config, store.as_mut()).await?;
-    let mut restored = restore(config, store.as_mut(), task, cancel).await?;
+    refuse_unsafe_contexts(config, store).await?;
+    let mut restored = restore(config, store, task, cancel).await?;
     if task == Task::Restore {
         return codex::hand_over(
             &config.workflow,
@@ -127,9 +129,9 @@ pub(crate) async fn run_with(
         );
     }
     let outcome = codex.run(config, task, &restored.home, cancel).await?;
-    let write_back = write_back(config, store.as_mut(), &mut restored).await?;
+    let write_back = write_back(config, store, &mut restored).await?;
     report(config, &outcome, &write_back)?;
-    verdict(task, &outcome, &write_back.summary(), &store.reseed_hint()).map_err(Into::into)
+    verdict(task, &outcome, &write_back.summary(), &store.place()).map_err(Into::into)
 }
 
 /// Outputs are set before anything can fail (they go to a file, not the log); the post
@@ -151,6 +153,7 @@ async fn restore(
     cancel: &mut Cancellation,
 ) -> anyhow::Result<Restored> {
     let workflow = &config.workflow;
+    store.preflight().await?;
     let Loaded {
         login: stored,
         baseline,
@@ -248,26 +251,26 @@ async fn write_back(
     restored: &mut Restored,
 ) -> anyhow::Result<WriteBack> {
     let workflow = &config.workflow;
-    let file = read_refreshed(config, &restored.home, &*store)?;
+    let place = store.place();
+    let file = read_refreshed(config, &restored.home, &place)?;
     workflow.mask_login(&file)?;
-    refuse_another_account(&file, &restored.handoff.account, &*store)?;
+    refuse_another_account(&file, &restored.handoff.account, &place)?;
     let refreshed = file.fingerprint() != restored.fingerprint;
     let changed = file.fingerprint() != restored.handoff.baseline;
     let saved = if changed {
-        match store.save(&file, Stage::Main).await {
+        match save(config, Stage::Main, store, &file).await {
             Ok(saved) => {
                 record_saved(config, &mut restored.handoff, &file);
                 Some(saved)
             }
             Err(failure) => {
-                workflow.error(failure.title, &failure.message);
+                workflow.error(failure.title, &failure.message());
                 None
             }
         }
     } else {
         workflow.info(&format!(
-            "The tokens did not change: nothing written to {}.",
-            store.describe()
+            "The tokens did not change: nothing written to {place}."
         ));
         None
     };
@@ -293,7 +296,7 @@ fn report(config: &ActionConfig, outcome: &Outcome, write_back: &WriteBack) -> a
     set_outputs(workflow, *refreshed, saved.is_some())?;
     let where_ = match (changed, saved) {
         (false, _) => "no: the tokens did not change".to_owned(),
-        (true, Some(saved)) => format!("yes, {}", saved.place),
+        (true, Some(saved)) => format!("yes, {}", saved_where(saved)),
         (true, None) => "no: the write failed; the post stage tries again".to_owned(),
     };
     let mut rows = Vec::new();
@@ -332,12 +335,7 @@ impl WriteBack {
 /// yet, a keep-fresh run that kept nothing fresh. Whatever the failure named first, a
 /// rotation not saved yet is always said as well (the post stage tries again), and one saved
 /// first is said too.
-fn verdict(
-    task: Task,
-    outcome: &Outcome,
-    saving: &Saving,
-    reseed_hint: &str,
-) -> Result<(), Failure> {
+fn verdict(task: Task, outcome: &Outcome, saving: &Saving, place: &Place) -> Result<(), Failure> {
     let save = match (saving.changed, saving.written) {
         (true, true) => " The refreshed login was written back first.",
         (true, false) => {
@@ -350,11 +348,9 @@ fn verdict(
         if let (Some(failure), false) = (outcome.refresh_failure, saving.changed) {
             return Err(Failure::new(
                 "Codex login is no longer valid",
-                format!(
-                    "{} Nothing was written back. {reseed_hint}",
-                    describe(failure)
-                ),
-            ));
+                format!("{} Nothing was written back.", describe(failure)),
+            )
+            .fix(place.reseed_hint()));
         }
         let what = match task {
             Task::Exec => format!(
@@ -462,6 +458,10 @@ mod tests {
     /// rotation not saved yet is never left unsaid.
     #[test]
     fn the_verdict_names_the_first_failure_and_never_hides_an_unsaved_rotation() {
+        let place = Place::Artifact {
+            name: "codex-auth".into(),
+        };
+        let reseed = place.reseed_hint();
         for task in [Task::Exec, Task::Refresh] {
             for exit_code in [0, 1] {
                 for refresh_failure in [false, true] {
@@ -474,7 +474,7 @@ mod tests {
                                     written,
                                 };
                                 let outcome = outcome(exit_code, refresh_failure, sandbox_failed);
-                                let got = verdict(task, &outcome, &saving, "Reseed it.");
+                                let got = verdict(task, &outcome, &saving, &place);
                                 let case = format!(
                                     "{task:?} exit {exit_code} reuse {refresh_failure} sandbox \
                                      {sandbox_failed} changed {changed} written {written} \
@@ -495,7 +495,7 @@ mod tests {
                                 };
                                 assert_eq!(got.as_ref().err().map(|f| f.title), expected, "{case}");
                                 if let Err(failure) = &got {
-                                    let message = &failure.message;
+                                    let message = &failure.message();
                                     if changed && !written {
                                         assert!(
                                             message.contains("the post stage tries again"),
@@ -506,7 +506,7 @@ mod tests {
                                         assert!(message.contains("written back first"), "{case}");
                                     }
                                     if failure.title == "Codex login is no longer valid" {
-                                        assert!(message.ends_with("Reseed it."), "{case}");
+                                        assert!(message.ends_with(&reseed), "{case}");
                                     }
                                 }
                             }

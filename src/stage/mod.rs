@@ -28,7 +28,7 @@ use crate::codex_home::{CodexHome, OnDisk};
 use crate::config::ActionConfig;
 use crate::context;
 use crate::failure::Failure;
-use crate::store::Store;
+use crate::store::{NotSaved, Place, Saved, Stage, Store};
 use crate::workflow::{fence, Workflow};
 use handoff::Handoff;
 
@@ -119,7 +119,7 @@ fn record_saved(config: &ActionConfig, handoff: &mut Handoff, file: &AuthFile) {
 pub fn refuse_another_account(
     file: &AuthFile,
     restored_account: &str,
-    store: &dyn Store,
+    place: &Place,
 ) -> anyhow::Result<()> {
     if handoff::digest(file.account_id()) == restored_account {
         return Ok(());
@@ -130,12 +130,12 @@ pub fn refuse_another_account(
             "auth.json now holds a login of another ChatGPT account than the one restored \
              (account id {}…), so it was not written back: something in the job replaced the \
              login, which only a command Codex was told to run, or a later step, would do. The \
-             stored login keeps its value. Check what the task read; if you meant to switch \
-             accounts, reseed instead. {}",
+             stored login keeps its value.",
             file.account_id().chars().take(8).collect::<String>(),
-            store.reseed_hint()
         ),
     )
+    .fix("Check what the task read; if you meant to switch accounts, reseed instead.")
+    .fix(place.reseed_hint())
     .into())
 }
 
@@ -143,7 +143,7 @@ pub fn refuse_another_account(
 pub fn read_refreshed(
     config: &ActionConfig,
     home: &CodexHome,
-    store: &dyn Store,
+    place: &Place,
 ) -> anyhow::Result<AuthFile> {
     let path = home.auth_path();
     let on_disk = home
@@ -156,26 +156,169 @@ pub fn read_refreshed(
             format!(
                 "{} is gone: something deleted it during the job (`codex logout` does, and \
                  revokes the login). Nothing was written back; the stored login keeps its old \
-                 value, which works only if no refresh happened and the login was not revoked. {}",
+                 value, which works only if no refresh happened and the login was not revoked.",
                 path.display(),
-                store.reseed_hint()
             ),
-        ),
+        )
+        .fix(place.reseed_hint()),
         OnDisk::Invalid(error) => Failure::new(
             "auth.json is damaged",
             format!(
                 "{} is no longer a usable login ({error}), so it was not written back and was \
-                 left in place for inspection. The stored login keeps its old value. {}",
+                 left in place for inspection. The stored login keeps its old value.",
                 path.display(),
-                store.reseed_hint()
             ),
-        ),
+        )
+        .fix(place.reseed_hint()),
     };
     set_outputs(&config.workflow, false, false)?;
     config
         .workflow
-        .summary(&format!("### codex-auth\n\n{}\n", failure.message))?;
+        .summary(&format!("### codex-auth\n\n{}\n", failure.message()))?;
     Err(failure.into())
+}
+
+/// What to do when a new sign-in could not be saved.
+const SIGN_IN_NOT_SAVED: &str = "The new login was not stored (and is not kept anywhere else); \
+     the stored login, if any, is unchanged. Fix the cause, then run the sign-in again.";
+
+/// Where a saved login went, for the summary and the log ("to the repository secret …").
+pub fn saved_where(saved: &Saved) -> String {
+    match (&saved.place, saved.artifact_id) {
+        (Place::Artifact { name }, Some(id)) => format!("as artifact {name} (id {id})"),
+        (Place::Artifact { name }, None) => format!("as artifact {name}"),
+        (place @ Place::Secret(_), _) => format!("to {place}"),
+    }
+}
+
+/// A save that did not store the login, as the failure `stage` reports: what happened to the
+/// login, where it is now, and what to do. The file is still on disk in every case.
+fn not_saved(config: &ActionConfig, stage: Stage, place: &Place, not_saved: NotSaved) -> Failure {
+    let path = CodexHome::new(&config.codex_home).auth_path();
+    let path = path.display();
+    let write = match place {
+        Place::Secret(_) => format!("writing the login in {path} to {place}"),
+        Place::Artifact { .. } => format!("uploading the login in {path} as {place}"),
+    };
+    match (not_saved, stage) {
+        (NotSaved::Failed(cause), Stage::SignIn) => {
+            let rescue = match (&config.store, place) {
+                (crate::config::StoreConfig::Secret { rescue: Some(_) }, Place::Secret(_)) => {
+                    " A new sign-in is not kept as a rescue artifact (the next run would not \
+                     restore it in place of a missing secret or one of another account)."
+                }
+                _ => "",
+            };
+            Failure::new(
+                "New login not saved",
+                format!(
+                    "{} of the new login to {place} failed: {cause}.{rescue}",
+                    match place {
+                        Place::Secret(_) => "writing",
+                        Place::Artifact { .. } => "uploading",
+                    },
+                ),
+            )
+            .fix(SIGN_IN_NOT_SAVED)
+        }
+        (NotSaved::Failed(cause), Stage::Main) => Failure::new(
+            "Refreshed login not saved",
+            format!("{write} failed: {cause} The file is still there."),
+        )
+        .fix("The post stage tries again at the end of the job."),
+        (NotSaved::Failed(cause), Stage::Post) => {
+            let failure = Failure::new(
+                "Refreshed login not saved",
+                format!(
+                    "{write} failed: {cause} The file is still there; {place} still holds the \
+                     login from before this job, whose refresh token no longer works if Codex \
+                     rotated it in this job (every refresh does): the next run would fail with \
+                     refresh_token_reused."
+                ),
+            );
+            match place {
+                Place::Secret(_) => failure
+                    .fix("Fix the cause above, then reseed.")
+                    .fix(
+                        "To keep such a rotation next time instead, set input `artifact-key` \
+                         (see docs/stores.md, \"Rescue\").",
+                    )
+                    .fix(place.reseed_hint()),
+                Place::Artifact { .. } => {
+                    failure.fix("Fix the cause, then pass a fresh login as input `auth-json` once.")
+                }
+            }
+        }
+        (
+            NotSaved::Rescued {
+                cause,
+                artifact,
+                id: None,
+            },
+            _,
+        ) => Failure::new(
+            "Refreshed login rescued",
+            format!(
+                "{write} failed: {cause} The same login is already rescued in artifact \
+                 {artifact} (uploaded by the main stage): the next run restores it from there \
+                 and writes the secret again."
+            ),
+        )
+        .fix("Fix the cause before then."),
+        (
+            NotSaved::Rescued {
+                cause,
+                artifact,
+                id: Some(id),
+            },
+            stage,
+        ) => {
+            let failure = Failure::new(
+                "Refreshed login rescued",
+                format!(
+                    "{write} failed: {cause} The login was rescued instead: uploaded as \
+                     artifact {artifact} (id {id}), encrypted for this repository. The next run \
+                     restores it from there (it is newer than the secret) and writes the secret \
+                     again."
+                ),
+            )
+            .fix("Fix the cause before then.");
+            match stage {
+                Stage::Main => failure.fix("The post stage also tries the secret again."),
+                Stage::Post | Stage::SignIn => failure,
+            }
+        }
+        (
+            NotSaved::RescueFailed {
+                cause,
+                artifact,
+                error,
+            },
+            _,
+        ) => Failure::new(
+            "Refreshed login not saved",
+            format!(
+                "{write} failed: {cause} Rescuing it as artifact {artifact} failed too: {error}. \
+                 The file is still there. If Codex rotated the login in this job, the stored \
+                 copies no longer work."
+            ),
+        )
+        .fix("Fix the cause, then reseed.")
+        .fix(place.reseed_hint()),
+    }
+}
+
+/// Saves `file` in `stage`: where it went, or the failure to report (see [`not_saved`]).
+async fn save(
+    config: &ActionConfig,
+    stage: Stage,
+    store: &mut dyn Store,
+    file: &AuthFile,
+) -> Result<Saved, Failure> {
+    store
+        .save(file)
+        .await
+        .map_err(|failed| not_saved(config, stage, &store.place(), failed))
 }
 
 /// Sets the `refreshed` and `persisted` outputs.

@@ -13,7 +13,7 @@
 //! the main stage restored is stored.
 
 use super::handoff::{self, Handoff, Received};
-use super::{clean_up, read_refreshed, refuse_another_account, summary};
+use super::{clean_up, read_refreshed, refuse_another_account, save, saved_where, summary};
 use crate::auth_file::AuthFile;
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Mode};
@@ -34,8 +34,20 @@ pub(crate) async fn run_with(
     let received = Handoff::receive(&config);
     let handoff = settle(&mut config, received)?;
     let config = &config;
-    let workflow = &config.workflow;
     let mut store = open(config)?;
+    let result = save_changes(config, store.as_mut(), handoff).await;
+    store.close().await;
+    result
+}
+
+/// Cleans up after the main stage's checks, then saves the login if it changed since it was
+/// last stored, and removes auth.json (input `keep`).
+async fn save_changes(
+    config: &ActionConfig,
+    store: &mut dyn Store,
+    handoff: Option<Expected>,
+) -> anyhow::Result<()> {
+    let workflow = &config.workflow;
     store.finish().await;
     if config.mode == Mode::Login {
         workflow.info("`mode: login` stored the new login in the main stage: nothing to do here.");
@@ -46,17 +58,18 @@ pub(crate) async fn run_with(
         return Ok(());
     };
     let home = CodexHome::new(&config.codex_home);
-    let file = read_refreshed(config, &home, store.as_ref())?;
+    let place = store.place();
+    let file = read_refreshed(config, &home, &place)?;
     workflow.mask_login(&file)?;
-    refuse_another_account(&file, &account, store.as_ref())?;
+    refuse_another_account(&file, &account, &place)?;
 
     if baseline.as_deref() == Some(file.fingerprint().as_str()) {
         workflow.info("The tokens did not change since they were last stored: nothing to write.");
         return clean_up(config, &home);
     }
-    let saved = store.save(&file, Stage::Post).await;
+    let saved = save(config, Stage::Post, store, &file).await;
     let where_ = match &saved {
-        Ok(saved) => format!("yes, {}", saved.place),
+        Ok(saved) => format!("yes, {}", saved_where(saved)),
         Err(_) => "no: the write failed (see the error)".to_owned(),
     };
     summary(workflow, &file, true, &where_, &[])?;

@@ -7,27 +7,39 @@
 //! restored one and checked against input `expected-account`; then stored. Nothing is stored
 //! on any other outcome, and the stored login is never touched until the new one is saved.
 
-use super::{contain, refuse_unsafe_contexts, set_outputs, stop_if_cancelled};
+use super::{contain, refuse_unsafe_contexts, save, saved_where, set_outputs, stop_if_cancelled};
 use crate::cancel::Cancellation;
 use crate::codex::{self, Login};
 use crate::config::{ActionConfig, Credentials, ExpectedAccount};
 use crate::failure::Failure;
-use crate::store::{self, Stage};
+use crate::store::{self, Stage, Store};
 
 /// Runs the main stage of `mode: login`.
 pub async fn run(config: &ActionConfig, cancel: &mut Cancellation) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     set_outputs(workflow, false, false)?;
     workflow.set_output("account", "")?;
-    let mut store = store::open(config, Stage::Main)?;
-    refuse_unsafe_contexts(config, store.as_mut()).await?;
+    let mut store = store::open(config, Stage::SignIn)?;
+    let result = sign_in(config, store.as_mut(), cancel).await;
+    store.close().await;
+    result
+}
+
+/// The sign-in's steps, with the store open.
+async fn sign_in(
+    config: &ActionConfig,
+    store: &mut dyn Store,
+    cancel: &mut Cancellation,
+) -> anyhow::Result<()> {
+    let workflow = &config.workflow;
+    refuse_unsafe_contexts(config, store).await?;
     store.preflight().await?;
     store.prove_can_save().await?;
     stop_if_cancelled(cancel, "the sign-in started").await?;
 
     workflow.info(&format!(
         "Signing in anew with Codex's device-code sign-in; the login goes to {}.",
-        store.describe()
+        store.place()
     ));
     let environment = codex::environment(
         &config.environment,
@@ -68,18 +80,16 @@ pub async fn run(config: &ActionConfig, cancel: &mut Cancellation) -> anyhow::Re
         _ => {}
     }
 
-    let saved = store.save(&file, Stage::SignIn).await?;
+    let saved = saved_where(&save(config, Stage::SignIn, store, &file).await?);
     workflow.set_output("account", &account)?;
     set_outputs(workflow, false, true)?;
     workflow.summary(&format!(
         "### codex-auth: signed in\n\n| | |\n|---|---|\n| Account | {account} |\n| Stored | \
-         yes, {} |\n",
-        saved.place
+         yes, {saved} |\n"
     ))?;
     workflow.info(&format!(
-        "The new login ({account}) was written {}. Jobs that start from now on use it; a job \
-         already queued received the old value.",
-        saved.place
+        "The new login ({account}) was written {saved}. Jobs that start from now on use it; a \
+         job already queued received the old value."
     ));
     Ok(())
 }

@@ -26,7 +26,7 @@ use crate::config::ActionConfig;
 use crate::failure::Failure;
 use crate::github::{Client, RetryPolicy};
 use crate::secret::Secret;
-use crate::store::{Loaded, Saved, Stage, Store};
+use crate::store::{Loaded, NotSaved, Place, Saved, Stage, Store};
 
 /// What the store was asked, in order.
 #[derive(Default)]
@@ -38,15 +38,17 @@ struct Log {
 
 struct MemoryStore {
     log: Rc<RefCell<Log>>,
+    stage: Stage,
     client: Client,
     refuse_save: bool,
     refuse_proof: bool,
 }
 
 impl MemoryStore {
-    fn new(log: &Rc<RefCell<Log>>, refuse_save: bool, refuse_proof: bool) -> Self {
+    fn new(log: &Rc<RefCell<Log>>, stage: Stage, refuse_save: bool, refuse_proof: bool) -> Self {
         Self {
             log: log.clone(),
+            stage,
             // Never called: the event payload says the repository is private.
             client: Client::new(
                 "http://127.0.0.1:9",
@@ -66,12 +68,10 @@ impl MemoryStore {
 
 #[async_trait(?Send)]
 impl Store for MemoryStore {
-    fn describe(&self) -> String {
-        "memory".into()
-    }
-
-    fn reseed_hint(&self) -> String {
-        "Reseed the memory.".into()
+    fn place(&self) -> Place {
+        Place::Artifact {
+            name: "memory".into(),
+        }
     }
 
     async fn github(&mut self) -> anyhow::Result<&Client> {
@@ -99,15 +99,20 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {
-        self.note(format!("save {stage:?}"));
+    async fn save(&mut self, file: &AuthFile) -> Result<Saved, NotSaved> {
+        self.note(format!("save {:?}", self.stage));
         if self.refuse_save {
-            return Err(Failure::new("Refreshed login not saved", "refused"));
+            return Err(NotSaved::Failed("refused".into()));
         }
         self.log.borrow_mut().held = Some(file.clone());
         Ok(Saved {
-            place: "to memory".into(),
+            place: self.place(),
+            artifact_id: Some(1),
         })
+    }
+
+    async fn close(&mut self) {
+        self.note(format!("close {:?}", self.stage));
     }
 }
 
@@ -267,14 +272,16 @@ fn job(seed: &Value, codex: StandIn, refuse_save: bool, refuse_proof: bool) -> R
     let config = job.config("main", seed, &[]);
     let main = block_on(async {
         let mut cancel = Cancellation::watch()?;
-        let store = Box::new(MemoryStore::new(&log, refuse_save, refuse_proof));
-        run_with(&config, store, &codex, &mut cancel).await
+        let mut store = MemoryStore::new(&log, Stage::Main, refuse_save, refuse_proof);
+        let result = run_with(&config, &mut store, &codex, &mut cancel).await;
+        store.close().await;
+        result
     });
     log.borrow_mut().calls.push("post".into());
     let state = job.pairs("state");
     let config = job.config("post", seed, &state);
     let post = block_on(post::run_with(config, |_| {
-        Ok(Box::new(MemoryStore::new(&log, refuse_save, false)) as Box<dyn Store>)
+        Ok(Box::new(MemoryStore::new(&log, Stage::Post, refuse_save, false)) as Box<dyn Store>)
     }));
     let log = log.borrow();
     Ran {
@@ -318,7 +325,18 @@ fn a_rotation_is_saved_by_main_and_not_again_by_post() {
     assert!(ran.main.is_ok(), "{:?}", ran.main);
     assert!(ran.post.is_ok(), "{:?}", ran.post);
     // An expired access token: Codex may refresh, so the write is proven first.
-    assert_eq!(ran.calls, ["load", "prove", "save Main", "post"]);
+    assert_eq!(
+        ran.calls,
+        [
+            "preflight",
+            "load",
+            "prove",
+            "save Main",
+            "close Main",
+            "post",
+            "close Post"
+        ]
+    );
     assert_eq!(ran.held.as_deref(), Some("rt_2"));
     assert_eq!(ran.job.output("refreshed").as_deref(), Some("true"));
     assert_eq!(ran.job.output("persisted").as_deref(), Some("true"));
@@ -334,7 +352,10 @@ fn a_fresh_login_needs_no_write_proof_and_nothing_is_saved_when_nothing_changed(
         ran.main,
         ran.post
     );
-    assert_eq!(ran.calls, ["load", "post"]);
+    assert_eq!(
+        ran.calls,
+        ["preflight", "load", "close Main", "post", "close Post"]
+    );
     assert_eq!(ran.held.as_deref(), Some("rt_1"));
 }
 
@@ -351,7 +372,17 @@ fn codex_never_runs_when_the_write_cannot_be_proven() {
     assert!(!ran.codex_ran);
     // The post stage finds no handoff: nothing restored, nothing to save.
     assert!(ran.post.is_ok(), "{:?}", ran.post);
-    assert_eq!(ran.calls, ["load", "prove", "post"]);
+    assert_eq!(
+        ran.calls,
+        [
+            "preflight",
+            "load",
+            "prove",
+            "close Main",
+            "post",
+            "close Post"
+        ]
+    );
     assert_eq!(ran.held.as_deref(), Some("rt_1"));
 }
 
@@ -367,7 +398,16 @@ fn a_rotation_main_could_not_save_is_said_and_tried_again_by_post() {
     assert_eq!(title(&ran.main), Some("Refreshed login not saved yet"));
     assert_eq!(
         ran.calls,
-        ["load", "prove", "save Main", "post", "save Post"]
+        [
+            "preflight",
+            "load",
+            "prove",
+            "save Main",
+            "close Main",
+            "post",
+            "save Post",
+            "close Post"
+        ]
     );
     assert_eq!(ran.job.output("persisted").as_deref(), Some("false"));
 }
@@ -389,7 +429,18 @@ fn a_failed_codex_still_saves_the_rotation_first() {
         .map(|e| format!("{e:#}"))
         .unwrap_or_default();
     assert!(message.contains("written back first"), "{message}");
-    assert_eq!(ran.calls, ["load", "prove", "save Main", "post"]);
+    assert_eq!(
+        ran.calls,
+        [
+            "preflight",
+            "load",
+            "prove",
+            "save Main",
+            "close Main",
+            "post",
+            "close Post"
+        ]
+    );
     assert_eq!(ran.held.as_deref(), Some("rt_2"));
 }
 
@@ -404,6 +455,116 @@ fn another_accounts_login_is_saved_by_neither_stage() {
     );
     assert_eq!(title(&ran.main), Some("Another account's login"));
     assert_eq!(title(&ran.post), Some("Another account's login"));
-    assert_eq!(ran.calls, ["load", "post"]);
+    assert_eq!(
+        ran.calls,
+        ["preflight", "load", "close Main", "post", "close Post"]
+    );
     assert_eq!(ran.held.as_deref(), Some("rt_1"));
+}
+
+/// Every way a save can fail, in every stage: the failure says where the login is now and what
+/// to do, in the stage's words (the store only says what happened).
+#[test]
+fn every_unsaved_login_is_said_with_where_it_is_and_what_to_do() {
+    let job = Job::new();
+    let config = job.config("main", &login("rt_1", 60, "acc-1"), &[]);
+    let secret = Place::Secret(config.target.clone());
+    let artifact = Place::Artifact {
+        name: "codex-auth".into(),
+    };
+    let failed = NotSaved::Failed("GitHub answered 503.".into());
+    let rescued = |id| NotSaved::Rescued {
+        cause: "GitHub answered 503.".into(),
+        artifact: "codex-auth-rescue".into(),
+        id,
+    };
+    let rescue_failed = NotSaved::RescueFailed {
+        cause: "GitHub answered 503.".into(),
+        artifact: "codex-auth-rescue".into(),
+        error: "no runtime token".into(),
+    };
+    let cases = [
+        (
+            Stage::Main,
+            &secret,
+            failed.clone(),
+            "Refreshed login not saved",
+            "The post stage tries again",
+        ),
+        (
+            Stage::Post,
+            &secret,
+            failed.clone(),
+            "Refreshed login not saved",
+            "refresh_token_reused",
+        ),
+        (
+            Stage::Post,
+            &artifact,
+            failed.clone(),
+            "Refreshed login not saved",
+            "as input `auth-json` once",
+        ),
+        (
+            Stage::SignIn,
+            &secret,
+            failed.clone(),
+            "New login not saved",
+            "run the sign-in again",
+        ),
+        (
+            Stage::SignIn,
+            &artifact,
+            failed,
+            "New login not saved",
+            "run the sign-in again",
+        ),
+        (
+            Stage::Main,
+            &secret,
+            rescued(Some(7)),
+            "Refreshed login rescued",
+            "The post stage also tries",
+        ),
+        (
+            Stage::Post,
+            &secret,
+            rescued(Some(7)),
+            "Refreshed login rescued",
+            "(id 7)",
+        ),
+        (
+            Stage::Post,
+            &secret,
+            rescued(None),
+            "Refreshed login rescued",
+            "already rescued",
+        ),
+        (
+            Stage::Post,
+            &secret,
+            rescue_failed,
+            "Refreshed login not saved",
+            "failed too: no runtime token",
+        ),
+    ];
+    for (stage, place, not_saved, title, says) in cases {
+        let case = format!("{stage:?} {place} {not_saved:?}");
+        let failure = super::not_saved(&config, stage, place, not_saved);
+        let message = failure.message();
+        assert_eq!(failure.title, title, "{case}");
+        assert!(message.contains(says), "{case}: {message}");
+        assert!(
+            message.contains("GitHub answered 503."),
+            "{case}: {message}"
+        );
+        assert!(!message.contains("Codex was not run"), "{case}: {message}");
+        if stage != Stage::SignIn {
+            let path = config.codex_home.join("auth.json");
+            assert!(
+                message.contains(&path.display().to_string()),
+                "{case}: {message}"
+            );
+        }
+    }
 }

@@ -7,9 +7,10 @@
 //!   tokens);
 //! - [`rescue`]: the secret, with the artifact taking a rotation the secret could not.
 //!
-//! A store owns its reads and writes of GitHub and the messages about them; it must not start
-//! Codex, touch CODEX_HOME, or print a token (every login it reads is masked first). Adding a
-//! store is one module behind [`Store`] and one arm in [`open`].
+//! A store owns its reads and writes of GitHub and says what they found; it answers a save
+//! with a typed result ([`Saved`], [`NotSaved`]), and the stages say what that means for the
+//! job. It must not start Codex, touch CODEX_HOME, or print a token (every login it reads is
+//! masked first). Adding a store is one module behind [`Store`] and one arm in [`open`].
 
 pub mod artifact;
 pub mod rescue;
@@ -20,27 +21,23 @@ use async_trait::async_trait;
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, StoreConfig};
 use crate::failure::Failure;
-use crate::github::Client;
+use crate::github::{Client, SecretTarget};
 use crate::secret::Secret;
 use crate::workflow::Workflow;
 
-/// Which stage of the action uses the store: the main stage's failed save leaves a retry to
-/// the post stage, the post stage's does not.
+/// Which stage of the action opened the store: the main stage loads a login and may check it
+/// is current, the post stage only saves and cleans up, a sign-in saves a login no file on
+/// the runner came from (and is never rescued).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// Restore, Codex, the first save.
     Main,
     /// At the end of the job, on every outcome.
     Post,
-    /// `mode: login`, saving a new sign-in that no file on the runner keeps: a failed save
-    /// loses the sign-in, never a rotation, and the stored login is unchanged.
+    /// `mode: login`'s main stage, saving a new sign-in that no file on the runner keeps: a
+    /// failed save loses the sign-in, never a rotation, and the stored login is unchanged.
     SignIn,
 }
-
-/// What to do when a new sign-in could not be saved.
-pub(crate) const SIGN_IN_NOT_SAVED: &str = "The new login was not stored (and is not kept \
-     anywhere else); the stored login, if any, is unchanged. Fix the cause, then run the \
-     sign-in again.";
 
 /// The login the main stage restores, and what the store holds.
 #[derive(Debug, Clone)]
@@ -60,42 +57,135 @@ impl From<AuthFile> for Loaded {
     }
 }
 
+/// Where a store keeps the login: what the stages' messages name, and where a fresh login goes
+/// ([`Place::reseed_hint`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A repository, environment or organization secret.
+    Secret(SecretTarget),
+    /// An encrypted workflow artifact of this repository.
+    Artifact {
+        /// The artifact's name.
+        name: String,
+    },
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret(target) => write!(f, "the {target}"),
+            Self::Artifact { name } => write!(f, "artifact {name}"),
+        }
+    }
+}
+
+impl Place {
+    /// How to put a fresh login here.
+    pub fn reseed_hint(&self) -> String {
+        use crate::github::Scope;
+        match self {
+            Place::Secret(target) => {
+                let (seed, gh) = match &target.scope {
+                    Scope::Repository { repository } => (
+                        format!("--repo {repository}"),
+                        format!("--repo {repository}"),
+                    ),
+                    Scope::Environment {
+                        repository,
+                        environment,
+                    } => (
+                        format!("--repo {repository} --environment \"{environment}\""),
+                        format!("--repo {repository} --env \"{environment}\""),
+                    ),
+                    Scope::Organization { organization } => (
+                        format!("--org {organization}"),
+                        format!("--org {organization}"),
+                    ),
+                };
+                format!(
+                    "To reseed from the browser: run the sign-in workflow (`mode: login`, \
+                 docs/examples/login.yml in codex-auth) from the Actions tab and approve the \
+                 sign-in it shows. Or, on a trusted machine, run `codex login`, then \
+                 `codex-auth seed {seed} --secret {name}` (or store the file as one line with \
+                 `jq -c . ~/.codex/auth.json | gh secret set {name} {gh}`).",
+                    name = target.name
+                )
+            }
+            Place::Artifact { .. } => "To reseed from the browser: run the sign-in workflow \
+             (`mode: login` with `store: artifact`, docs/examples/login.yml in codex-auth) from \
+             the Actions tab and approve the sign-in it shows. Or, on a trusted machine, run \
+             `codex login`, store the file as a secret (`codex-auth seed`), and pass it as input \
+             `auth-json`: a seed newer than the newest artifact wins."
+                .to_owned(),
+        }
+    }
+}
+
 /// What a successful save did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Saved {
-    /// Where the login went, for the job summary ("to the repository secret …").
-    pub place: String,
+    /// Where the login went.
+    pub place: Place,
+    /// The artifact's id, when it went to an artifact.
+    pub artifact_id: Option<u64>,
 }
 
-/// Where the login is kept between jobs.
+/// Why a save did not store the login where the store keeps it. The file stays on disk either
+/// way; the stages say what that means for the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotSaved {
+    /// Nothing was stored: why.
+    Failed(String),
+    /// The write failed (`cause`), and the login was rescued as artifact `artifact` instead,
+    /// which the next run restores: uploaded now (`id`), or already by the main stage (`None`).
+    Rescued {
+        /// Why the write failed.
+        cause: String,
+        /// The rescue artifact's name.
+        artifact: String,
+        /// The uploaded artifact's id; `None` when the main stage had rescued the same login.
+        id: Option<u64>,
+    },
+    /// The write failed (`cause`), and rescuing it as artifact `artifact` failed too (`error`).
+    RescueFailed {
+        /// Why the write failed.
+        cause: String,
+        /// The rescue artifact's name.
+        artifact: String,
+        /// Why the rescue failed.
+        error: String,
+    },
+}
+
+/// Where the login is kept between jobs: storage only. It reads, checks and writes, and
+/// answers with typed results; what those mean for the job, and what the user should do, the
+/// stages say.
 ///
 /// The main stage calls, in order: [`Store::github`] (for the repository check),
-/// [`Store::load`] (or, signing in anew, [`Store::preflight`]),
+/// [`Store::preflight`], then [`Store::load`] (not when signing in anew),
 /// [`Store::check_current`] when Codex starts from the loaded login,
 /// [`Store::prove_can_save`] when Codex may rotate the login during the job, then
-/// [`Store::save`] if Codex changed the tokens. The post stage calls [`Store::finish`], then
-/// [`Store::save`] if the tokens changed since. Nothing a store needs in the post stage comes
-/// from `GITHUB_STATE` unchecked: a process of the job can append to it.
+/// [`Store::save`] if Codex changed the tokens. The post stage calls [`Store::finish`] first,
+/// then [`Store::save`] if the tokens changed since. Every stage ends with
+/// [`Store::close`]. Nothing a store needs in the post stage comes from `GITHUB_STATE`
+/// unchecked: a process of the job can append to it.
 #[async_trait(?Send)]
 pub trait Store {
-    /// Where a saved login goes, for messages ("the repository secret X of o/r").
-    fn describe(&self) -> String;
-
-    /// How to put a fresh login where this store keeps it.
-    fn reseed_hint(&self) -> String;
+    /// Where the store keeps the login.
+    fn place(&self) -> Place;
 
     /// The GitHub client the store reads with, connected on first use; the main stage checks
     /// the repository's visibility with it.
     async fn github(&mut self) -> anyhow::Result<&Client>;
 
-    /// Main stage: the newest usable login the store holds (or the seed in input
-    /// `auth-json`), validated and masked. Fails, before Codex runs, when a save could not
-    /// work or no login can be had.
-    async fn load(&mut self) -> anyhow::Result<Loaded>;
-
-    /// Main stage, when there is no login to load (`mode: login` signs in anew): the reads
-    /// [`Store::load`] makes so that a save can work, and its checks.
+    /// Main stage, first: the reads and checks that tell whether a save can work at all (the
+    /// target's public key, the runtime token); fails before Codex runs when it cannot.
     async fn preflight(&mut self) -> anyhow::Result<()>;
+
+    /// Main stage, after [`Store::preflight`]: the newest usable login the store holds (or
+    /// the seed in input `auth-json`), validated and masked. Fails, before Codex runs, when
+    /// no login can be had.
+    async fn load(&mut self) -> anyhow::Result<Loaded>;
 
     /// Main stage, when Codex starts from the loaded login (not from a newer file already on
     /// disk): fails when another job stored a newer login after this one received its copy.
@@ -114,9 +204,12 @@ pub trait Store {
     /// (a probe secret whose deletion failed, a cancelled job). Failures are warnings.
     async fn finish(&mut self) {}
 
-    /// Saves `file`. On failure the message says what happened and how to recover; the file
-    /// stays on disk.
-    async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure>;
+    /// Saves `file`; the file stays on disk whatever happens.
+    async fn save(&mut self, file: &AuthFile) -> Result<Saved, NotSaved>;
+
+    /// Every stage, last, on every way out: gives back what the stage holds (an App's
+    /// installation token is revoked). Failures are warnings.
+    async fn close(&mut self) {}
 }
 
 /// The store the configuration names. In the main stage, the seed in input `auth-json` is
@@ -133,21 +226,20 @@ pub fn open(config: &ActionConfig, stage: Stage) -> anyhow::Result<Box<dyn Store
     })
 }
 
-/// Decodes input `auth-json` and masks its tokens before anything else is printed. `reseed`
-/// is the store's hint, for the error.
+/// Decodes input `auth-json` and masks its tokens before anything else is printed. `place`
+/// is where a fresh login would go, for the error.
 pub(crate) fn decode_seed(
     workflow: &Workflow,
     input: &Secret,
-    reseed: &str,
+    place: &Place,
 ) -> anyhow::Result<AuthFile> {
     let seed = AuthFile::decode(input.expose()).map_err(|error| {
         Failure::new(
             "Invalid auth-json",
-            format!(
-                "input `auth-json` is not a usable Codex ChatGPT login: {error}. Codex was not \
-                 run. {reseed}"
-            ),
+            format!("input `auth-json` is not a usable Codex ChatGPT login: {error}."),
         )
+        .before_codex()
+        .fix(place.reseed_hint())
     })?;
     workflow.mask_login(&seed)?;
     if !input.expose().contains('\n') {

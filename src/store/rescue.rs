@@ -9,11 +9,10 @@
 use async_trait::async_trait;
 
 use super::artifact::{ArtifactStore, Newest};
-use super::secret::{NotSaved, SecretStore};
-use super::{Loaded, Saved, Stage, Store, SIGN_IN_NOT_SAVED};
+use super::secret::SecretStore;
+use super::{Loaded, NotSaved, Place, Saved, Stage, Store};
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, ArtifactSettings};
-use crate::failure::Failure;
 use crate::github::Client;
 
 /// `GITHUB_STATE` name of the fingerprint of a login rescued by the main stage: the post
@@ -23,6 +22,7 @@ const RESCUED: &str = "rescued";
 /// The secret store, rescued by the artifact store.
 pub struct RescuedSecretStore<'a> {
     config: &'a ActionConfig,
+    stage: Stage,
     secret: SecretStore<'a>,
     artifact: ArtifactStore<'a>,
     /// The fingerprint of the login this stage rescued.
@@ -38,6 +38,7 @@ impl<'a> RescuedSecretStore<'a> {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             config,
+            stage,
             secret: SecretStore::open(config, stage)?,
             artifact: ArtifactStore::rescue(config, settings),
             rescued: None,
@@ -47,12 +48,8 @@ impl<'a> RescuedSecretStore<'a> {
 
 #[async_trait(?Send)]
 impl Store for RescuedSecretStore<'_> {
-    fn describe(&self) -> String {
-        self.secret.describe()
-    }
-
-    fn reseed_hint(&self) -> String {
-        self.secret.reseed_hint()
+    fn place(&self) -> Place {
+        self.secret.place()
     }
 
     async fn github(&mut self) -> anyhow::Result<&Client> {
@@ -78,7 +75,7 @@ impl Store for RescuedSecretStore<'_> {
                      job. The secret is written again after Codex.",
                     artifact.id,
                     login.last_refresh(),
-                    self.secret.describe(),
+                    self.secret.place(),
                     seed.last_refresh()
                 ));
                 return Ok(Loaded {
@@ -89,7 +86,7 @@ impl Store for RescuedSecretStore<'_> {
             Ok(Newest::Found(..) | Newest::None) => {}
             Ok(Newest::Unusable(_, failure)) => workflow.warning(
                 "Rescue artifact not usable",
-                &format!("{} Using the secret.", failure.message),
+                &format!("{} Using the secret.", failure.message()),
             ),
             Err(error) => workflow.warning(
                 "Rescue artifact not checked",
@@ -129,43 +126,31 @@ impl Store for RescuedSecretStore<'_> {
         self.secret.finish().await;
     }
 
-    async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {
-        let cause = match self.secret.write(file, stage).await {
-            Ok(saved) => return Ok(saved),
-            Err(NotSaved::Connecting(cause) | NotSaved::Writing(cause)) => cause,
+    async fn close(&mut self) {
+        self.secret.close().await;
+    }
+
+    async fn save(&mut self, file: &AuthFile) -> Result<Saved, NotSaved> {
+        let cause = match self.secret.save(file).await {
+            Err(NotSaved::Failed(cause)) => cause,
+            other => return other,
         };
-        if stage == Stage::SignIn {
-            // A new sign-in is never rescued: the next run restores a rescue only over the
-            // secret it was rescued from (it stops at a missing secret, and refuses a login of
-            // another account), and nothing is lost by not keeping it: the sign-in happened in
-            // an empty CODEX_HOME, so the stored login, if any, still works.
-            return Err(Failure::new(
-                "New login not saved",
-                format!(
-                    "writing the new login to {} failed: {cause}. A new sign-in is not kept as a \
-                     rescue artifact (the next run would not restore it in place of a missing \
-                     secret or one of another account). {SIGN_IN_NOT_SAVED}",
-                    self.secret.describe()
-                ),
-            ));
+        // A new sign-in is never rescued: the next run restores a rescue only over the secret
+        // it was rescued from (it stops at a missing secret, and refuses a login of another
+        // account), and nothing is lost by not keeping it: the sign-in happened in an empty
+        // CODEX_HOME, so the stored login, if any, still works.
+        if self.stage == Stage::SignIn {
+            return Err(NotSaved::Failed(cause));
         }
-        let what = format!(
-            "writing the login in {} to {} failed: {cause}",
-            self.secret.auth_path().display(),
-            self.secret.describe()
-        );
-        let name = self.artifact.name().to_owned();
+        let artifact = self.artifact.name().to_owned();
         let fingerprint = file.fingerprint();
         let already = self.rescued.as_ref().or(self.config.state.get(RESCUED));
         if already == Some(&fingerprint) {
-            return Err(Failure::new(
-                "Refreshed login rescued",
-                format!(
-                    "{what} The same login is already rescued in artifact {name} (uploaded by \
-                     the main stage): the next run restores it from there and writes the secret \
-                     again. Fix the cause before then."
-                ),
-            ));
+            return Err(NotSaved::Rescued {
+                cause,
+                artifact,
+                id: None,
+            });
         }
         match self.artifact.upload_login(file).await {
             Ok(id) => {
@@ -179,29 +164,17 @@ impl Store for RescuedSecretStore<'_> {
                     );
                 }
                 self.rescued = Some(fingerprint);
-                Err(Failure::new(
-                    "Refreshed login rescued",
-                    format!(
-                        "{what} The login was rescued instead: uploaded as artifact {name} (id \
-                         {id}), encrypted for this repository. The next run restores it from \
-                         there (it is newer than the secret) and writes the secret again; fix \
-                         the cause before then.{}",
-                        match stage {
-                            Stage::Main => " The post stage also tries the secret again.",
-                            Stage::Post | Stage::SignIn => "",
-                        }
-                    ),
-                ))
+                Err(NotSaved::Rescued {
+                    cause,
+                    artifact,
+                    id: Some(id),
+                })
             }
-            Err(error) => Err(Failure::new(
-                "Refreshed login not saved",
-                format!(
-                    "{what} Rescuing it as artifact {name} failed too: {error:#}. The file is \
-                     still there. If Codex rotated the login in this job, the stored copies no \
-                     longer work: fix the cause, then reseed. {}",
-                    self.secret.reseed_hint()
-                ),
-            )),
+            Err(error) => Err(NotSaved::RescueFailed {
+                cause,
+                artifact,
+                error: format!("{error:#}"),
+            }),
         }
     }
 }

@@ -6,13 +6,12 @@
 //! 401/403/404 a write would) and the secret's `updated_at`, which tells a stale copy of the
 //! secret from the current one.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{decode_seed, Loaded, Saved, Stage, Store, SIGN_IN_NOT_SAVED};
+use super::{decode_seed, Loaded, NotSaved, Place, Saved, Stage, Store};
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, Credentials, Mode};
 use crate::failure::Failure;
@@ -72,19 +71,19 @@ impl<'a> SecretStore<'a> {
             // A new sign-in needs no seed.
             Stage::Main if config.mode == Mode::Login => None,
             Stage::Main => {
+                let place = Place::Secret(target.clone());
                 let input = config.auth_json.as_ref().ok_or_else(|| {
-                    Failure::new(
-                        "Missing auth-json",
-                        format!(
-                            "input `auth-json` is empty: pass the secret that holds Codex's \
-                             auth.json, e.g. `auth-json: ${{{{ secrets.{} }}}}`. If the secret \
-                             does not exist yet: {}",
-                            target.name,
-                            reseed_hint(target)
-                        ),
-                    )
+                    Failure::new("Missing auth-json", "input `auth-json` is empty.")
+                        .before_codex()
+                        .fix(format!(
+                            "Pass the secret that holds Codex's auth.json, e.g. `auth-json: \
+                             ${{{{ secrets.{} }}}}`. If the secret does not exist yet, create \
+                             it.",
+                            target.name
+                        ))
+                        .fix(place.reseed_hint())
                 })?;
-                Some(decode_seed(workflow, input, &reseed_hint(target))?)
+                Some(decode_seed(workflow, input, &place)?)
             }
         };
         if let Some(credentials) = &config.credentials {
@@ -103,11 +102,6 @@ impl<'a> SecretStore<'a> {
             key,
             updated_at: None,
         })
-    }
-
-    /// Where the login is on disk.
-    pub(super) fn auth_path(&self) -> PathBuf {
-        crate::codex_home::CodexHome::new(&self.config.codex_home).auth_path()
     }
 
     /// Connects, or reconnects when an App's installation token is about to expire (after a
@@ -221,13 +215,18 @@ impl<'a> SecretStore<'a> {
                     "the {} was written at {updated_at}, after this run was queued \
                      ({queued_at}): another job refreshed the login and stored a newer one, so \
                      the copy this job received is stale and its refresh token is most likely \
-                     used up. Codex was not run. Re-run the job: a re-run receives the new \
-                     value. To prevent this, give every workflow that uses the secret the same \
-                     concurrency group, e.g. `concurrency: {{ group: codex-auth-{}, \
-                     cancel-in-progress: false }}`.",
-                    config.target, config.target.name
+                     used up.",
+                    config.target
                 ),
             )
+            .before_codex()
+            .fix("Re-run the job: a re-run receives the new value.")
+            .fix(format!(
+                "To prevent this, give every workflow that uses the secret the same concurrency \
+                 group, e.g. `concurrency: {{ group: codex-auth-{}, cancel-in-progress: false \
+                 }}`.",
+                config.target.name
+            ))
             .into()),
             Ok(_) => Ok(()),
             Err(error @ (ApiError::Forbidden { .. } | ApiError::NotFound { .. })) => {
@@ -243,11 +242,11 @@ impl<'a> SecretStore<'a> {
                 );
                 Ok(())
             }
-            Err(error) => Err(Failure::new(
-                "Cannot read the workflow run",
-                format!("{error} Codex was not run."),
-            )
-            .into()),
+            Err(error) => Err(
+                Failure::new("Cannot read the workflow run", error.to_string())
+                    .before_codex()
+                    .into(),
+            ),
         }
     }
 
@@ -281,12 +280,8 @@ impl<'a> SecretStore<'a> {
 
 #[async_trait(?Send)]
 impl Store for SecretStore<'_> {
-    fn describe(&self) -> String {
-        format!("the {}", self.target)
-    }
-
-    fn reseed_hint(&self) -> String {
-        reseed_hint(self.target)
+    fn place(&self) -> Place {
+        Place::Secret(self.target.clone())
     }
 
     async fn github(&mut self) -> anyhow::Result<&Client> {
@@ -297,8 +292,7 @@ impl Store for SecretStore<'_> {
         let seed = self
             .seed
             .clone()
-            .ok_or_else(|| anyhow::anyhow!("the post stage loads no login"))?;
-        self.preflight().await?;
+            .ok_or_else(|| anyhow::anyhow!("only the main stage loads a login"))?;
         Ok(seed.into())
     }
 
@@ -419,125 +413,52 @@ impl Store for SecretStore<'_> {
         }
     }
 
-    async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {
-        let target = self.target;
-        let path = self.auth_path();
-        let title = match stage {
-            Stage::SignIn => "New login not saved",
-            Stage::Main | Stage::Post => "Refreshed login not saved",
-        };
-        self.write(file, stage)
-            .await
-            .map_err(|not_saved| match (not_saved, stage) {
-                (NotSaved::Connecting(error) | NotSaved::Writing(error), Stage::SignIn) => {
-                    Failure::new(
-                        title,
-                        format!("writing the new login to the {target} failed: {error} {SIGN_IN_NOT_SAVED}"),
-                    )
-                }
-                (NotSaved::Connecting(error), _) => Failure::new(
-                    title,
-                    format!(
-                        "{error} The refreshed login in {} was not written back; the file is \
-                         still there. {}",
-                        path.display(),
-                        reseed_hint(target)
-                    ),
-                ),
-                (NotSaved::Writing(cause), stage) => {
-                    let next = match stage {
-                        Stage::Post => format!(
-                            "the secret still holds the login from before this job, whose \
-                             refresh token no longer works if Codex rotated it in this job \
-                             (every refresh does): the next run would fail with \
-                             refresh_token_reused. Fix the cause above, then reseed. To keep \
-                             such a rotation next time instead, set input `artifact-key` (see \
-                             docs/stores.md, \"Rescue\"). {}",
-                            reseed_hint(target)
-                        ),
-                        _ => "the post stage tries again at the end of the job.".to_owned(),
-                    };
-                    Failure::new(
-                        title,
-                        format!(
-                            "writing the login in {} to the {target} failed: {cause} The file \
-                             is still there; {next}",
-                            path.display(),
-                        ),
-                    )
-                }
-            })
+    async fn save(&mut self, file: &AuthFile) -> Result<Saved, NotSaved> {
+        self.write(file).await.map_err(NotSaved::Failed)
     }
-}
 
-/// Why a write did not happen.
-pub(super) enum NotSaved {
-    /// No client could be made (the post stage's App token, say).
-    Connecting(String),
-    /// The login was not written: why.
-    Writing(String),
-}
-
-impl SecretStore<'_> {
-    /// Writes `file` to the target secret, compact and sealed.
-    pub(super) async fn write(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, NotSaved> {
-        let target = self.target;
-        let compact = file
-            .to_secret_value()
-            .map_err(|e| NotSaved::Writing(format!("the login as one line: {e}.")))?;
-        if let Err(error) = self.connect().await {
-            // Only the post stage connects here; the main stage connected before Codex ran.
-            return Err(NotSaved::Connecting(error.to_string()));
-        }
-        // The post stage sends two requests, the public key and the write: it runs in every
-        // job, so it skips the concurrent-write check (a GET) that main's save makes. A job
-        // that overlapped another is still caught: by the stale-seed check when it started, or
-        // by Codex's `refresh_token_reused` in whichever job lost.
-        if let (Stage::Main, Some(at_restore)) = (stage, self.updated_at) {
-            self.warn_if_written_meanwhile(at_restore).await;
-        }
-        let key = self.key.clone();
-        let api = self
-            .connect()
-            .await
-            .map_err(|e| NotSaved::Writing(format!("{e:#}")))?;
-        let outcome = api
-            .write_secret(target, &compact, key)
-            .await
-            .map_err(|e| NotSaved::Writing(e.to_string()))?;
-        self.config
-            .workflow
-            .info(&format!("{} the {target} with the login.", outcome.verb()));
-        Ok(Saved {
-            place: format!("to the {target}"),
-        })
-    }
-}
-
-/// An App's installation token lives an hour: the stage that made it revokes it when the
-/// store is dropped, on every way out of the stage (Rust has no async drop, so the request
-/// runs on a thread of its own). A failure is a warning: the token still expires.
-impl Drop for SecretStore<'_> {
-    fn drop(&mut self) {
+    /// An App's installation token lives an hour: the stage that made it revokes it. A
+    /// failure is a warning: the token still expires.
+    async fn close(&mut self) {
         let Some(InstallationToken { token, .. }) =
             self.connection.take().and_then(|c| c.app_token)
         else {
             return;
         };
-        let api_url = self.config.api_url.as_str();
-        let revoked = std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())?;
-                    runtime.block_on(app::revoke(api_url, &token, REVOKE_TIMEOUT))
-                })
-                .join()
-                .unwrap_or_else(|_| Err("the revoking thread failed".to_owned()))
-        });
+        let revoked = app::revoke(&self.config.api_url, &token, REVOKE_TIMEOUT).await;
         report_revoke(&self.config.workflow, revoked);
+    }
+}
+
+impl SecretStore<'_> {
+    /// Writes `file` to the target secret, compact and sealed; on failure, why.
+    async fn write(&mut self, file: &AuthFile) -> Result<Saved, String> {
+        let target = self.target;
+        let compact = file
+            .to_secret_value()
+            .map_err(|e| format!("the login as one line: {e}."))?;
+        // Only the post stage connects here; the main stage connected before Codex ran.
+        self.connect().await.map_err(|e| format!("{e:#}"))?;
+        // The post stage sends two requests, the public key and the write: it runs in every
+        // job, so it skips the concurrent-write check (a GET) that main's save makes. A job
+        // that overlapped another is still caught: by the stale-seed check when it started, or
+        // by Codex's `refresh_token_reused` in whichever job lost.
+        if let (Stage::Main, Some(at_restore)) = (self.stage, self.updated_at) {
+            self.warn_if_written_meanwhile(at_restore).await;
+        }
+        let key = self.key.clone();
+        let api = self.connect().await.map_err(|e| format!("{e:#}"))?;
+        let outcome = api
+            .write_secret(target, &compact, key)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.config
+            .workflow
+            .info(&format!("{} the {target} with the login.", outcome.verb()));
+        Ok(Saved {
+            place: self.place(),
+            artifact_id: None,
+        })
     }
 }
 
@@ -566,7 +487,7 @@ fn app_permissions(config: &ActionConfig, stage: Stage) -> Permissions {
         config.target.app_permission().to_owned(),
         "write".to_owned(),
     );
-    if stage == Stage::Main {
+    if matches!(stage, Stage::Main | Stage::SignIn) {
         wanted.insert("metadata".to_owned(), "read".to_owned());
         let stale_check =
             config.mode != Mode::Login && !matches!(config.target.scope, Scope::Environment { .. });
@@ -627,10 +548,11 @@ fn refused(what: String) -> Failure {
     Failure::new(
         "Cannot write the secret back",
         format!(
-            "{what} Codex was not run: it may rotate the refresh token, and a rotated token that \
-             cannot be saved makes the next run fail with refresh_token_reused."
+            "{what} Codex may rotate the refresh token, and a rotated token that cannot be saved \
+             makes the next run fail with refresh_token_reused."
         ),
     )
+    .before_codex()
 }
 
 /// The App permission as GitHub's settings page names it.
@@ -677,35 +599,6 @@ fn is_probe_name(name: &str) -> bool {
                 .chars()
                 .all(|c| c.is_ascii_digit() || c == '_' || ('A'..='F').contains(&c))
     })
-}
-
-/// How to put a fresh login into the target secret.
-pub fn reseed_hint(target: &SecretTarget) -> String {
-    let (seed, gh) = match &target.scope {
-        Scope::Repository { repository } => (
-            format!("--repo {repository}"),
-            format!("--repo {repository}"),
-        ),
-        Scope::Environment {
-            repository,
-            environment,
-        } => (
-            format!("--repo {repository} --environment \"{environment}\""),
-            format!("--repo {repository} --env \"{environment}\""),
-        ),
-        Scope::Organization { organization } => (
-            format!("--org {organization}"),
-            format!("--org {organization}"),
-        ),
-    };
-    format!(
-        "To reseed from the browser: run the sign-in workflow (`mode: login`, \
-         docs/examples/login.yml in codex-auth) from the Actions tab and approve the sign-in it \
-         shows. Or, on a trusted machine, run `codex login`, then `codex-auth seed {seed} \
-         --secret {name}` (or store the file as one line with `jq -c . ~/.codex/auth.json | gh \
-         secret set {name} {gh}`).",
-        name = target.name
-    )
 }
 
 #[cfg(test)]

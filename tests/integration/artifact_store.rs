@@ -456,7 +456,7 @@ fn failed_uploads_are_retried_and_the_post_stage_saves_what_main_could_not() {
     let main = job.main();
     assert_eq!(main.code, 1);
     let message = annotation(&main, "Refreshed login not saved");
-    assert!(message.contains("the post stage tries again"), "{message}");
+    assert!(message.contains("The post stage tries again"), "{message}");
     assert!(job.codex_home().join("auth.json").exists());
     store.artifacts.clear_faults();
     let post = job.post(&main);

@@ -172,7 +172,7 @@ fn without_a_rescue_the_error_says_what_was_lost() {
     world.github.inject(secret_writes_fail());
     let main = job.main();
     assert_eq!(main.code, 1, "{}", main.stdout);
-    assert!(annotation(&main, "Refreshed login not saved").contains("the post stage tries again"));
+    assert!(annotation(&main, "Refreshed login not saved").contains("The post stage tries again"));
     let post = job.post(&main);
     assert_eq!(post.code, 1);
     let message = annotation(&post, "Refreshed login not saved");

@@ -29,9 +29,8 @@ pub mod archive;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 
-use super::{decode_seed, Loaded, Saved, Stage, Store, SIGN_IN_NOT_SAVED};
+use super::{decode_seed, Loaded, NotSaved, Place, Saved, Stage, Store};
 use crate::auth_file::AuthFile;
-use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, ArtifactSettings};
 use crate::failure::Failure;
 use crate::github::artifacts::{Artifact, Artifacts, RestError};
@@ -40,14 +39,6 @@ use crate::github::results::{BackendIds, Results, ResultsError};
 use crate::github::Client;
 use crate::seal::artifact::{self as crypt, Binding, OpenError};
 use crate::secret::Secret;
-
-/// How to reseed the artifact store.
-pub const RESEED: &str =
-    "To reseed from the browser: run the sign-in workflow (`mode: login` with \
-                      `store: artifact`, docs/examples/login.yml in codex-auth) from the Actions \
-                      tab and approve the sign-in it shows. Or, on a trusted machine, run `codex \
-                      login`, store the file as a secret (`codex-auth seed`), and pass it as \
-                      input `auth-json`: a seed newer than the newest artifact wins.";
 
 /// How many of the newest uploads (of the default branch's runs) are opened at most to find the
 /// newest login: enough to step over a few re-uploaded old logins or broken artifacts, few
@@ -73,13 +64,15 @@ impl<'a> ArtifactStore<'a> {
     pub fn open(config: &'a ActionConfig, settings: &'a ArtifactSettings, stage: Stage) -> Self {
         let workflow = &config.workflow;
         let seed = match stage {
-            Stage::Main => config
-                .auth_json
-                .as_ref()
-                .map(|input| decode_seed(workflow, input, RESEED)),
+            Stage::Main => config.auth_json.as_ref().map(|input| {
+                let place = Place::Artifact {
+                    name: settings.name.clone(),
+                };
+                decode_seed(workflow, input, &place)
+            }),
             Stage::Post | Stage::SignIn => None,
         };
-        if stage == Stage::Main && config.credentials.is_some() {
+        if stage != Stage::Post && config.credentials.is_some() {
             workflow.warning(
                 "Inputs ignored",
                 "`store: artifact` writes no secret: inputs `token`, `app-id` and \
@@ -145,10 +138,7 @@ impl<'a> ArtifactStore<'a> {
             config.retry,
         )?;
         let cannot_read = |error: RestError| {
-            Failure::new(
-                "Cannot read artifacts",
-                format!("{error} Codex was not run."),
-            )
+            Failure::new("Cannot read artifacts", error.to_string()).before_codex()
         };
         let branch = match config
             .run
@@ -214,7 +204,8 @@ impl<'a> ArtifactStore<'a> {
                 "Artifact skipped",
                 &format!(
                     "{} Restoring artifact {} instead.",
-                    failure.message, artifact.id
+                    failure.message(),
+                    artifact.id
                 ),
             );
         }
@@ -262,20 +253,22 @@ impl<'a> ArtifactStore<'a> {
             .download(artifact, archive::MAX_ZIP_BYTES)
             .await
             .map_err(|e| {
-                Unusable::Unreachable(Failure::new(
-                    "Cannot read artifacts",
-                    format!(
-                        "{e} Codex was not run. Re-run the job; if it keeps failing, check \
-                         input `github-token` and `permissions: actions: read`."
-                    ),
-                ))
+                Unusable::Unreachable(
+                    Failure::new("Cannot read artifacts", e.to_string())
+                        .before_codex()
+                        .fix(
+                            "Re-run the job; if it keeps failing, check input `github-token` \
+                             and `permissions: actions: read`.",
+                        ),
+                )
             })?;
         let sealed = archive::unzip(&zip).map_err(|e| unusable(e.to_string()))?;
         let plain =
             crypt::open(&self.settings.key, &self.binding(), &sealed).map_err(|e| match e {
                 OpenError::Rejected => unusable(format!(
-                    "{e} {RESEED} If input `artifact-key` changed on purpose, pass a fresh \
-                     `auth-json` once with the new key."
+                    "{e} {} If input `artifact-key` changed on purpose, pass a fresh \
+                     `auth-json` once with the new key.",
+                    self.place().reseed_hint()
                 )),
                 other => unusable(other.to_string()),
             })?;
@@ -360,12 +353,10 @@ enum Unusable {
 
 #[async_trait(?Send)]
 impl Store for ArtifactStore<'_> {
-    fn describe(&self) -> String {
-        format!("artifact {}", self.settings.name)
-    }
-
-    fn reseed_hint(&self) -> String {
-        RESEED.to_owned()
+    fn place(&self) -> Place {
+        Place::Artifact {
+            name: self.settings.name.clone(),
+        }
     }
 
     async fn github(&mut self) -> anyhow::Result<&Client> {
@@ -389,7 +380,6 @@ impl Store for ArtifactStore<'_> {
     async fn load(&mut self) -> anyhow::Result<Loaded> {
         let settings = self.settings;
         let workflow = &self.config.workflow;
-        self.preflight().await?;
         let seed = self.seed.take();
         let stored = match self.newest().await? {
             Newest::None => None,
@@ -408,7 +398,7 @@ impl Store for ArtifactStore<'_> {
                     "Artifact not usable",
                     &format!(
                         "{} Using input `auth-json`, which is newer than the artifact.",
-                        failure.message
+                        failure.message()
                     ),
                 );
                 None
@@ -462,7 +452,7 @@ impl Store for ArtifactStore<'_> {
                     "No login to restore",
                     format!(
                         "there is no usable artifact named {} in {} yet (or it expired), and \
-                         input `auth-json` is empty. Codex was not run. {RESEED}",
+                         input `auth-json` is empty.",
                         settings.name,
                         self.config
                             .repository
@@ -470,6 +460,8 @@ impl Store for ArtifactStore<'_> {
                             .unwrap_or("this repository")
                     ),
                 )
+                .before_codex()
+                .fix(self.place().reseed_hint())
                 .into())
             }
         };
@@ -481,50 +473,21 @@ impl Store for ArtifactStore<'_> {
         self.ready_to_upload().map_err(|error| {
             Failure::new(
                 "Cannot upload artifacts",
-                format!(
-                    "{error}. Codex was not run: a login it refreshed could not be kept. Use \
-                     `store: secret` where the runner provides no artifact service."
-                ),
+                format!("{error}: a login Codex refreshed could not be kept."),
             )
+            .before_codex()
+            .fix("Use `store: secret` where the runner provides no artifact service.")
         })?;
         Ok(())
     }
 
-    async fn save(&mut self, file: &AuthFile, stage: Stage) -> Result<Saved, Failure> {
-        let name = &self.settings.name;
+    async fn save(&mut self, file: &AuthFile) -> Result<Saved, NotSaved> {
         match self.upload_login(file).await {
             Ok(id) => Ok(Saved {
-                place: format!("as artifact {name} (id {id})"),
+                place: self.place(),
+                artifact_id: Some(id),
             }),
-            Err(error) => {
-                let next = match stage {
-                    Stage::SignIn => {
-                        return Err(Failure::new(
-                            "New login not saved",
-                            format!(
-                                "uploading the new login as artifact {name} failed: {error:#}. \
-                                 {SIGN_IN_NOT_SAVED}"
-                            ),
-                        ))
-                    }
-                    Stage::Main => "the post stage tries again at the end of the job.",
-                    Stage::Post => {
-                        "the artifact from before this job holds a refresh token that no longer \
-                         works if the login was refreshed. Fix the cause, then pass a fresh \
-                         login as input `auth-json` once."
-                    }
-                };
-                Err(Failure::new(
-                    "Refreshed login not saved",
-                    format!(
-                        "uploading the refreshed login in {} as artifact {name} failed: \
-                         {error:#}. The file is still there; {next}",
-                        CodexHome::new(&self.config.codex_home)
-                            .auth_path()
-                            .display(),
-                    ),
-                ))
-            }
+            Err(error) => Err(NotSaved::Failed(format!("{error:#}"))),
         }
     }
 }
