@@ -4,6 +4,10 @@
 //! `codex-rs/login/src/auth/storage.rs` in openai/codex): an `id_token` that decodes as a JWT,
 //! an `account_id` (without it Codex never refreshes) and a `last_refresh` timestamp (without it
 //! Codex sends no `Authorization` header). Error messages name the check and never the value.
+//!
+//! A login is either full ([`Kind::Full`]: it can be refreshed) or an access-only copy of one
+//! ([`Kind::AccessOnly`], auth mode [`ACCESS_ONLY_MODE`] with an empty refresh token), which
+//! Codex uses as it is and never refreshes (docs/facts.md, "Access-only logins").
 
 use std::fmt;
 
@@ -23,6 +27,22 @@ pub const MAX_BYTES: usize = 48 * 1024;
 /// The largest `auth.json` file read from disk: Codex writes it pretty-printed, larger than
 /// its compact form, and the login a 48 KB secret holds is far smaller.
 pub const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// The `auth_mode` of an access-only copy: Codex sends its access token and never tries to
+/// refresh it (docs/facts.md, "Access-only logins").
+pub const ACCESS_ONLY_MODE: &str = "chatgptAuthTokens";
+
+/// What kind of ChatGPT login an [`AuthFile`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A login Codex can refresh: `auth_mode` `chatgpt` (or none) and a refresh token. Whoever
+    /// holds it can rotate it, and so lock every other holder out.
+    Full,
+    /// An access-only copy ([`AuthFile::to_access_only`]): `auth_mode` `chatgptAuthTokens` and
+    /// an empty refresh token. Codex uses its access token until that expires and never
+    /// refreshes it, so any number of jobs may use one copy at once.
+    AccessOnly,
+}
 
 /// Why a value is not a usable Codex ChatGPT login. The messages never contain the value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -102,6 +122,14 @@ pub enum AuthError {
     /// `last_refresh` is not a timestamp.
     #[error("`last_refresh` is not an RFC 3339 timestamp such as 2026-01-31T12:00:00Z")]
     LastRefreshFormat,
+    /// `auth_mode` `chatgptAuthTokens` with a refresh token: half a full login, half a copy.
+    #[error(
+        "auth_mode \"chatgptAuthTokens\" marks an access-only copy, but `tokens.refresh_token` \
+         is not empty, so it is neither a full login nor a copy: for the full login, set auth_mode \
+         to \"chatgpt\"; for a copy, make it again from the full login (the keeper's input \
+         `access-secret-name` writes one)"
+    )]
+    RefreshTokenInCopy,
 }
 
 /// The token part of `auth.json`.
@@ -120,7 +148,8 @@ pub struct Tokens {
     pub extra: Map<String, Value>,
 }
 
-/// A validated ChatGPT-mode `auth.json`. Unknown fields are kept for the write-back.
+/// A validated ChatGPT-mode `auth.json`, full or an access-only copy ([`Kind`]). Unknown
+/// fields are kept for the write-back.
 #[derive(Clone, Serialize)]
 pub struct AuthFile {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,11 +162,15 @@ pub struct AuthFile {
     extra: Map<String, Value>,
     #[serde(skip)]
     refreshed_at: Timestamp,
+    /// Follows `auth_mode`; an access-only copy's refresh token is empty.
+    #[serde(skip)]
+    kind: Kind,
 }
 
 impl fmt::Debug for AuthFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthFile")
+            .field("kind", &self.kind)
             .field("account_id", &self.tokens.account_id)
             .field("last_refresh", &self.last_refresh)
             .finish_non_exhaustive()
@@ -250,12 +283,12 @@ impl AuthFile {
         let auth_mode = root.remove("auth_mode").filter(|v| !v.is_null());
         let openai_api_key = root.remove("OPENAI_API_KEY");
         let has_api_key = matches!(&openai_api_key, Some(Value::String(k)) if !k.is_empty());
-        match &auth_mode {
-            None => {}
+        let kind = match &auth_mode {
+            None => Kind::Full,
             Some(Value::String(mode)) => match mode.as_str() {
-                "chatgpt" => {}
+                "chatgpt" => Kind::Full,
+                ACCESS_ONLY_MODE => Kind::AccessOnly,
                 "apikey" => return Err(AuthError::ApiKeyLogin),
-                "chatgptAuthTokens" => return Err(AuthError::UnsupportedMode("chatgptAuthTokens")),
                 "agentIdentity" => return Err(AuthError::UnsupportedMode("agentIdentity")),
                 _ => return Err(AuthError::UnknownMode),
             },
@@ -266,7 +299,7 @@ impl AuthFile {
                     expected: "a string",
                 })
             }
-        }
+        };
         let tokens = match root.remove("tokens") {
             None | Some(Value::Null) if has_api_key => return Err(AuthError::ApiKeyLogin),
             None | Some(Value::Null) => return Err(AuthError::Missing("tokens")),
@@ -279,7 +312,7 @@ impl AuthFile {
                 })
             }
         };
-        let tokens = Tokens::from_map(tokens)?;
+        let tokens = Tokens::from_map(tokens, kind)?;
         let last_refresh = take_string(&mut root, "last_refresh", "last_refresh")?;
         let refreshed_at: Timestamp = last_refresh
             .parse()
@@ -296,7 +329,32 @@ impl AuthFile {
             last_refresh,
             extra: root,
             refreshed_at,
+            kind,
         })
+    }
+
+    /// Whether this is a full login or an access-only copy.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// An access-only copy of this login: `auth_mode` [`ACCESS_ONLY_MODE`], an empty refresh
+    /// token, and every other field (unknown ones included) as it is here. A copy of a copy is
+    /// the same copy.
+    pub fn to_access_only(&self) -> AuthFile {
+        let mut copy = self.clone();
+        copy.auth_mode = Some(Value::String(ACCESS_ONLY_MODE.to_owned()));
+        copy.tokens.refresh_token = Secret::new(String::new());
+        copy.kind = Kind::AccessOnly;
+        copy
+    }
+
+    /// When the access token expires: its JWT `exp` claim, when it has a readable one. An
+    /// access-only copy is useless from then on.
+    pub fn access_expires_at(&self) -> Option<Timestamp> {
+        crate::jwt::claims(self.tokens.access_token.expose())
+            .and_then(|c| c.get("exp").and_then(Value::as_i64))
+            .and_then(|exp| Timestamp::from_second(exp).ok())
     }
 
     /// The ChatGPT account id.
@@ -309,15 +367,20 @@ impl AuthFile {
         self.refreshed_at
     }
 
-    /// Every value that must be masked in logs: the three tokens, every other string under
-    /// `tokens` (a newer Codex may keep another credential there; only the account id, which
-    /// the log names, is left out), and a non-empty `OPENAI_API_KEY`.
+    /// Every value that must be masked in logs: the three tokens (two in an access-only copy,
+    /// whose refresh token is empty), every other string under `tokens` (a newer Codex may keep
+    /// another credential there; only the account id, which the log names, is left out), and a
+    /// non-empty `OPENAI_API_KEY`. None is empty.
     pub fn secret_values(&self) -> Vec<Secret> {
-        let mut values = vec![
-            self.tokens.id_token.clone(),
-            self.tokens.access_token.clone(),
-            self.tokens.refresh_token.clone(),
-        ];
+        let mut values: Vec<Secret> = [
+            &self.tokens.id_token,
+            &self.tokens.access_token,
+            &self.tokens.refresh_token,
+        ]
+        .into_iter()
+        .filter(|token| !token.is_empty())
+        .cloned()
+        .collect();
         let mut unknown = Vec::new();
         for value in self.tokens.extra.values() {
             strings_in(value, &mut unknown);
@@ -361,7 +424,9 @@ impl AuthFile {
     }
 
     /// A SHA-256 over the token fields: equal fingerprints mean equal tokens. It can go into
-    /// `GITHUB_STATE`, which the runner logs, because tokens are far too long to guess.
+    /// `GITHUB_STATE`, which the runner logs, because tokens are far too long to guess. A copy's
+    /// differs from its full login's (its refresh token is empty, which a full login's never
+    /// is) and equals its own copy's.
     pub fn fingerprint(&self) -> String {
         let mut hasher = Sha256::new();
         for part in [
@@ -385,9 +450,7 @@ impl AuthFile {
             .and_then(|auth| auth.get("chatgpt_plan_type"))
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let access_expires_at = crate::jwt::claims(self.tokens.access_token.expose())
-            .and_then(|c| c.get("exp").and_then(Value::as_i64))
-            .and_then(|exp| Timestamp::from_second(exp).ok());
+        let access_expires_at = self.access_expires_at();
         let email = id.as_ref().and_then(|c| {
             c.get("email")
                 .or_else(|| c.get("https://api.openai.com/profile")?.get("email"))
@@ -403,18 +466,21 @@ impl AuthFile {
 }
 
 impl Tokens {
-    fn from_map(mut map: Map<String, Value>) -> Result<Self, AuthError> {
+    fn from_map(mut map: Map<String, Value>, kind: Kind) -> Result<Self, AuthError> {
         let id_token = Secret::new(take_string(&mut map, "id_token", "tokens.id_token")?);
         let access_token = Secret::new(take_string(
             &mut map,
             "access_token",
             "tokens.access_token",
         )?);
-        let refresh_token = Secret::new(take_string(
-            &mut map,
-            "refresh_token",
-            "tokens.refresh_token",
-        )?);
+        let refresh_token = match kind {
+            Kind::Full => Secret::new(take_string(
+                &mut map,
+                "refresh_token",
+                "tokens.refresh_token",
+            )?),
+            Kind::AccessOnly => take_empty_refresh_token(&mut map)?,
+        };
         let account_id = take_string(&mut map, "account_id", "tokens.account_id")?;
         let parts: Vec<&str> = id_token.expose().split('.').collect();
         if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
@@ -464,6 +530,26 @@ fn take_string(
             expected: "a string",
         }),
     }
+}
+
+/// An access-only copy's refresh token: present (Codex's `TokenData` requires the field) and
+/// empty.
+fn take_empty_refresh_token(map: &mut Map<String, Value>) -> Result<Secret, AuthError> {
+    let found = match map.remove("refresh_token") {
+        Some(Value::String(s)) if s.is_empty() => return Ok(Secret::new(s)),
+        // Moved into a Secret so that it is zeroized when dropped.
+        Some(Value::String(s)) => {
+            drop(Secret::new(s));
+            return Err(AuthError::RefreshTokenInCopy);
+        }
+        None => "missing",
+        Some(other) => json_kind(&other),
+    };
+    Err(AuthError::WrongType {
+        field: "tokens.refresh_token",
+        found,
+        expected: "an empty string (an access-only copy keeps the field, empty)",
+    })
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -733,6 +819,166 @@ pub(crate) mod tests {
         later["tokens"]["refresh_token"] = "rt_second".into();
         let c = decode(&later).unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    /// `sample()` as an access-only copy of it should read.
+    fn sample_copy() -> Value {
+        let mut value = sample();
+        value["auth_mode"] = ACCESS_ONLY_MODE.into();
+        value["tokens"]["refresh_token"] = "".into();
+        value
+    }
+
+    fn json_of(file: &AuthFile) -> Value {
+        let compact = file.to_compact_json().unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str(compact.expose()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_copy_changes_the_mode_and_the_refresh_token_only() {
+        let full = decode(&sample()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(full.kind(), Kind::Full);
+        let copy = full.to_access_only();
+        assert_eq!(copy.kind(), Kind::AccessOnly);
+        // Unknown fields, the null OPENAI_API_KEY and last_refresh stay as they were.
+        assert_eq!(json_of(&copy), sample_copy());
+        assert_eq!(copy.account_id(), full.account_id());
+        assert_eq!(copy.last_refresh(), full.last_refresh());
+        assert_eq!(copy.claims(), full.claims());
+        // A login without auth_mode (older Codex) gains it.
+        let mut bare = sample();
+        if let Some(root) = bare.as_object_mut() {
+            root.remove("auth_mode");
+        }
+        let bare = decode(&bare).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(bare.kind(), Kind::Full);
+        assert_eq!(json_of(&bare.to_access_only()), sample_copy());
+    }
+
+    #[test]
+    fn a_copy_round_trips_and_a_copy_of_a_copy_is_the_same_copy() {
+        let copy = decode(&sample())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_access_only();
+        let stored = copy.to_secret_value().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            Some(stored.expose()),
+            copy.to_compact_json().ok().as_ref().map(Secret::expose)
+        );
+        let pretty = copy.to_pretty_json().unwrap_or_else(|e| panic!("{e}"));
+        for back in [
+            AuthFile::decode(stored.expose()),
+            AuthFile::decode(&STANDARD.encode(stored.expose())),
+            AuthFile::parse_file(pretty.expose().as_bytes()),
+        ] {
+            let back = back.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(back.kind(), Kind::AccessOnly);
+            assert_eq!(json_of(&back), sample_copy());
+            assert_eq!(back.fingerprint(), copy.fingerprint());
+        }
+        let again = copy.to_access_only();
+        assert_eq!(again.kind(), Kind::AccessOnly);
+        assert_eq!(json_of(&again), json_of(&copy));
+        assert_eq!(again.fingerprint(), copy.fingerprint());
+    }
+
+    #[test]
+    fn a_copy_has_its_own_fingerprint_and_no_empty_mask() {
+        let full = decode(&sample()).unwrap_or_else(|e| panic!("{e}"));
+        let copy = full.to_access_only();
+        assert_ne!(copy.fingerprint(), full.fingerprint());
+        let exposed = |file: &AuthFile| -> Vec<String> {
+            file.secret_values()
+                .iter()
+                .map(|s| s.expose().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            exposed(&copy),
+            vec![
+                full.tokens.id_token.expose().to_owned(),
+                full.tokens.access_token.expose().to_owned(),
+            ]
+        );
+        assert_eq!(exposed(&full).len(), 3);
+    }
+
+    #[test]
+    fn reads_the_access_tokens_expiry() {
+        let with_access = |token: String| {
+            let mut value = sample();
+            value["tokens"]["access_token"] = token.into();
+            decode(&value)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .access_expires_at()
+        };
+        assert_eq!(
+            with_access(jwt(&serde_json::json!({"exp": 1_900_000_000}))),
+            Timestamp::from_second(1_900_000_000).ok()
+        );
+        assert_eq!(with_access(jwt(&serde_json::json!({"sub": "x"}))), None);
+        assert_eq!(with_access(jwt(&serde_json::json!({"exp": "soon"}))), None);
+        assert_eq!(with_access("opaque-access-token".to_owned()), None);
+    }
+
+    #[test]
+    fn refuses_a_copy_with_a_refresh_token_and_a_full_login_without_one() {
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let wrong = |found| AuthError::WrongType {
+            field: "tokens.refresh_token",
+            found,
+            expected: "an empty string (an access-only copy keeps the field, empty)",
+        };
+        let cases: Vec<(Mutation, AuthError)> = vec![
+            (
+                Box::new(|v| v["tokens"]["refresh_token"] = "rt_first".into()),
+                AuthError::RefreshTokenInCopy,
+            ),
+            (
+                Box::new(|v| v["tokens"]["refresh_token"] = Value::Null),
+                wrong("null"),
+            ),
+            (
+                Box::new(|v| {
+                    if let Some(t) = v["tokens"].as_object_mut() {
+                        t.remove("refresh_token");
+                    }
+                }),
+                wrong("missing"),
+            ),
+            (
+                Box::new(|v| v["tokens"]["refresh_token"] = 0.into()),
+                wrong("a number"),
+            ),
+            // A full login's checks are as before.
+            (
+                Box::new(|v| v["auth_mode"] = "chatgpt".into()),
+                AuthError::Missing("tokens.refresh_token"),
+            ),
+            (
+                Box::new(|v| {
+                    if let Some(root) = v.as_object_mut() {
+                        root.remove("auth_mode");
+                    }
+                }),
+                AuthError::Missing("tokens.refresh_token"),
+            ),
+            (
+                Box::new(|v| v["tokens"]["access_token"] = "".into()),
+                AuthError::Missing("tokens.access_token"),
+            ),
+        ];
+        for (mutate, expected) in cases {
+            let mut value = sample_copy();
+            mutate(&mut value);
+            assert_eq!(decode(&value).err(), Some(expected));
+        }
+        let message = AuthError::RefreshTokenInCopy.to_string();
+        assert!(
+            message.contains("set auth_mode to \"chatgpt\""),
+            "{message}"
+        );
+        assert!(message.contains("`access-secret-name`"), "{message}");
     }
 
     #[test]
