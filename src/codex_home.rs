@@ -11,7 +11,7 @@ use std::fs::{self, DirBuilder};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::auth_file::{AuthError, AuthFile, MAX_FILE_BYTES};
+use crate::auth_file::{AuthError, AuthFile, Kind, MAX_FILE_BYTES};
 pub use crate::untrusted::read_untrusted;
 use crate::workflow::Workflow;
 
@@ -165,6 +165,12 @@ impl CodexHome {
                 workflow.mask_login(&disk).map_err(io::Error::other)?;
                 if disk.account_id() != stored.account_id() {
                     Plan::WriteStored("a login of another account")
+                } else if disk.kind() != Kind::Full || stored.kind() != Kind::Full {
+                    // A task job runs on the copy it was given; a keeper never starts from a
+                    // copy left on the runner (Codex cannot refresh one).
+                    Plan::WriteStored(
+                        "what was there (an access-only copy is never mixed with a full login)",
+                    )
                 } else if disk.last_refresh() > stored.last_refresh() {
                     Plan::KeepDisk(Box::new(disk))
                 } else {

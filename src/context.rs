@@ -136,18 +136,31 @@ pub fn payload_says_private(run: &RunContext) -> Option<bool> {
     }
 }
 
+/// Whether [`refuse_public_repository`] must ask the API: the check applies and the event
+/// payload does not say whether the repository is private.
+pub fn visibility_needs_api(config: &ActionConfig) -> bool {
+    !config.allow_public_repository
+        && config.repository.is_some()
+        && payload_says_private(&config.run).is_none()
+}
+
 /// Refuses public repositories unless `allow-public-repository` is true. The event payload
-/// says whether the repository is private; when it does not, the API does.
-pub async fn refuse_public_repository(config: &ActionConfig, api: &Client) -> anyhow::Result<()> {
+/// says whether the repository is private; when it does not, the API does (`api`, which
+/// [`visibility_needs_api`] tells the caller to give).
+pub async fn refuse_public_repository(
+    config: &ActionConfig,
+    api: Option<&Client>,
+) -> anyhow::Result<()> {
     if config.allow_public_repository {
         return Ok(());
     }
     let Some(repository) = &config.repository else {
         return Ok(());
     };
-    let private = match payload_says_private(&config.run) {
-        Some(private) => private,
-        None => api
+    let private = match (payload_says_private(&config.run), api) {
+        (Some(private), _) => private,
+        (None, None) => anyhow::bail!("no client to read the repository's visibility with"),
+        (None, Some(api)) => api
             .repository_is_private(repository)
             .await
             .map_err(|error| {

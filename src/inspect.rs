@@ -274,7 +274,7 @@ mod tests {
         "#);
         let refused = refuse_unusable_copy("copy.json", &copy, now).err();
         insta::assert_snapshot!(
-            refused.map(|f| format!("{}: {}", f.title, f.message)).unwrap_or_default(),
+            refused.map(|f| format!("{}: {}", f.title, f.message())).unwrap_or_default(),
             @"Expired access-only copy: copy.json is an access-only copy whose access token expired at 2030-12-31T23:59:59Z (24 h ago), and a copy cannot be refreshed: use the copy the keeper wrote since, or run the keeper's workflow now"
         );
         // The same tokens as a full login: Codex refreshes them, nothing is refused.
@@ -307,7 +307,7 @@ mod tests {
             );
             let refused = refuse_unusable_copy("copy.json", &copy, now).err();
             assert_eq!(
-                refused.map(|f| format!("{}: {}", f.title, f.message)),
+                refused.map(|f| format!("{}: {}", f.title, f.message())),
                 Some(
                     "Undated access-only copy: copy.json is an access-only copy whose access \
                      token has no readable `exp`, so nothing can tell when it stops working and \

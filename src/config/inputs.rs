@@ -95,6 +95,35 @@ pub struct ArtifactSettings {
     pub runtime_token: Option<Secret>,
 }
 
+/// Input `access-secret-name`: the keeper's access-only copy, a secret beside `target`
+/// (same repository, environment or organization) with another name.
+pub(super) fn access_target(
+    vars: &Vars,
+    target: &SecretTarget,
+) -> Result<Option<SecretTarget>, ConfigError> {
+    let Some(name) = vars.input("access-secret-name") else {
+        return Ok(None);
+    };
+    validate_secret_name(name).map_err(|error| match error {
+        ConfigError::Invalid { problem, .. } => ConfigError::Invalid {
+            input: "access-secret-name",
+            problem,
+        },
+        other => other,
+    })?;
+    if name.eq_ignore_ascii_case(&target.name) {
+        return Err(ConfigError::Invalid {
+            input: "access-secret-name",
+            problem: format!(
+                "is the same secret as `secret-name` ({}): the access-only copy needs a name of \
+                 its own, e.g. CODEX_ACCESS_JSON",
+                target.name
+            ),
+        });
+    }
+    Ok(Some(target.sibling(name)))
+}
+
 /// Inputs `secret-name`, `environment` and `organization`, with `GITHUB_REPOSITORY` and
 /// `GITHUB_REPOSITORY_ID`.
 pub(super) fn target(vars: &Vars, repository: Option<&str>) -> Result<SecretTarget, ConfigError> {

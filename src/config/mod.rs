@@ -77,6 +77,12 @@ pub struct ActionConfig {
     pub credentials: Option<Credentials>,
     /// The secret to write back to.
     pub target: SecretTarget,
+    /// Input `access-secret-name`: the secret beside `target` that gets an access-only copy of
+    /// every login stored (the keeper's); `None` when empty.
+    pub access_target: Option<SecretTarget>,
+    /// Input `github-token` (the workflow's token by default): reads what the job may read
+    /// without a write token (the repository's visibility, for an access-only job).
+    pub github_token: Option<Secret>,
     /// Input `store`: a secret (`target`) or an artifact.
     pub store: StoreConfig,
     /// `GITHUB_REPOSITORY` (`owner/name`), the repository the workflow runs in.
@@ -178,6 +184,7 @@ impl ActionConfig {
         );
         let repository = vars.get("GITHUB_REPOSITORY").map(str::to_owned);
         let target = inputs::target(&vars, repository.as_deref())?;
+        let access_target = inputs::access_target(&vars, &target)?;
         let codex_args = inputs::codex_args(&vars)?;
         let mode = inputs::mode(&vars)?;
         let keep = inputs::flag(&vars, "keep")?;
@@ -209,6 +216,15 @@ impl ActionConfig {
                 .unwrap_or(1),
         };
         let store = inputs::store(&vars)?;
+        if access_target.is_some() && matches!(store, StoreConfig::Artifact(_)) {
+            return Err(ConfigError::Invalid {
+                input: "access-secret-name",
+                problem: "is set with `store: artifact`, which writes no secret: the keeper \
+                          that publishes an access-only copy keeps its login in a secret \
+                          (`store: secret`, the default)"
+                    .into(),
+            });
+        }
         let api_url = vars.get("GITHUB_API_URL").ok_or(ConfigError::Runner {
             variable: "GITHUB_API_URL",
             problem: "is not set; the runner sets it (outside a runner, set it to your \
@@ -250,6 +266,8 @@ impl ActionConfig {
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| Secret::new(v.as_str())),
             credentials: inputs::credentials(&vars)?,
+            access_target,
+            github_token: vars.input("github-token").map(Secret::new),
             target,
             store,
             repository,

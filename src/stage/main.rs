@@ -14,8 +14,8 @@ use jiff::Timestamp;
 
 use super::handoff::Handoff;
 use super::{
-    contain, read_refreshed, record_saved, refuse_another_account, refuse_unsafe_contexts, save,
-    saved_where, set_outputs, sign_in, stop_if_cancelled, summary,
+    contain, copy_not_written, copy_rows, read_refreshed, record_saved, refuse_another_account,
+    refuse_unsafe_contexts, save, saved_where, set_outputs, sign_in, stop_if_cancelled, summary,
 };
 use crate::auth_file::AuthFile;
 use crate::cancel::Cancellation;
@@ -60,6 +60,8 @@ struct WriteBack {
     changed: bool,
     /// Where they were saved, when they were.
     saved: Option<Saved>,
+    /// The login was saved, but the keeper's access-only copy was not (already reported).
+    copy_failed: bool,
 }
 
 /// Runs the main stage: restore, run Codex, write back, report, and the verdict.
@@ -131,7 +133,15 @@ pub(crate) async fn run_with(
     let outcome = codex.run(config, task, &restored.home, cancel).await?;
     let write_back = write_back(config, store, &mut restored).await?;
     report(config, &outcome, &write_back)?;
-    verdict(task, &outcome, &write_back.summary(), &store.place()).map_err(Into::into)
+    verdict(task, &outcome, &write_back.summary(), &store.place())?;
+    if write_back.copy_failed {
+        return Err(Failure::new(
+            "Access-only copy not written",
+            "the login was stored, but its access-only copy was not: see the error above.",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Outputs are set before anything can fail (they go to a file, not the log); the post
@@ -174,6 +184,8 @@ async fn restore(
         config.job_timeout,
     );
     match outlook {
+        // Codex never refreshes an access-only copy (the store checked it outlives the job).
+        _ if store.place() == Place::AccessCopy => {}
         Outlook::Possible(why) => {
             workflow.info(&format!("Codex may refresh the login in this job: {why}."));
             store.prove_can_save().await?;
@@ -256,11 +268,25 @@ async fn write_back(
     workflow.mask_login(&file)?;
     refuse_another_account(&file, &restored.handoff.account, &place)?;
     let refreshed = file.fingerprint() != restored.fingerprint;
-    let changed = file.fingerprint() != restored.handoff.baseline;
+    let mut changed = file.fingerprint() != restored.handoff.baseline;
+    if place == Place::AccessCopy {
+        if changed {
+            workflow.warning(
+                "auth.json changed on an access-only copy",
+                "auth.json is not the copy this job restored: something in the job replaced it \
+                 (Codex never writes a copy). Nothing is written back from a task job, so the \
+                 stored login is unaffected. Check what the task read.",
+            );
+        }
+        changed = false;
+    }
     let saved = if changed {
         match save(config, Stage::Main, store, &file).await {
             Ok(saved) => {
                 record_saved(config, &mut restored.handoff, &file);
+                if let Some(failure) = copy_not_written(&saved) {
+                    workflow.error(failure.title, &failure.message());
+                }
                 Some(saved)
             }
             Err(failure) => {
@@ -268,17 +294,24 @@ async fn write_back(
                 None
             }
         }
+    } else if place == Place::AccessCopy {
+        workflow.info("A job on an access-only copy writes nothing back.");
+        None
     } else {
         workflow.info(&format!(
             "The tokens did not change: nothing written to {place}."
         ));
         None
     };
+    let copy_failed = saved
+        .as_ref()
+        .is_some_and(|saved| copy_not_written(saved).is_some());
     Ok(WriteBack {
         file,
         refreshed,
         changed,
         saved,
+        copy_failed,
     })
 }
 
@@ -290,6 +323,7 @@ fn report(config: &ActionConfig, outcome: &Outcome, write_back: &WriteBack) -> a
         refreshed,
         changed,
         saved,
+        ..
     } = write_back;
     workflow.set_output("exit-code", &outcome.exit_code.to_string())?;
     workflow.set_output("final-message", &outcome.final_message)?;
@@ -299,7 +333,10 @@ fn report(config: &ActionConfig, outcome: &Outcome, write_back: &WriteBack) -> a
         (true, Some(saved)) => format!("yes, {}", saved_where(saved)),
         (true, None) => "no: the write failed; the post stage tries again".to_owned(),
     };
-    let mut rows = Vec::new();
+    let mut rows = saved
+        .as_ref()
+        .map(|saved| copy_rows(saved, file))
+        .unwrap_or_default();
     if let Some((sandbox, commands)) = &outcome.commands {
         workflow.set_output("commands-run", &commands.run.to_string())?;
         workflow.set_output("commands-failed", &commands.failed.to_string())?;

@@ -40,7 +40,11 @@ async fn refuse_unsafe_contexts(
     store: &mut dyn Store,
 ) -> anyhow::Result<()> {
     context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
-    context::refuse_public_repository(config, store.github().await?).await
+    let api = match context::visibility_needs_api(config) {
+        true => Some(store.github().await?),
+        false => None,
+    };
+    context::refuse_public_repository(config, api).await
 }
 
 /// Runs Codex (`run`) as a prompt-injected Codex can do least harm: its output behind the
@@ -187,7 +191,7 @@ pub fn saved_where(saved: &Saved) -> String {
     match (&saved.place, saved.artifact_id) {
         (Place::Artifact { name }, Some(id)) => format!("as artifact {name} (id {id})"),
         (Place::Artifact { name }, None) => format!("as artifact {name}"),
-        (place @ Place::Secret(_), _) => format!("to {place}"),
+        (place, _) => format!("to {place}"),
     }
 }
 
@@ -197,8 +201,8 @@ fn not_saved(config: &ActionConfig, stage: Stage, place: &Place, not_saved: NotS
     let path = CodexHome::new(&config.codex_home).auth_path();
     let path = path.display();
     let write = match place {
-        Place::Secret(_) => format!("writing the login in {path} to {place}"),
         Place::Artifact { .. } => format!("uploading the login in {path} as {place}"),
+        Place::Secret(_) | Place::AccessCopy => format!("writing the login in {path} to {place}"),
     };
     match (not_saved, stage) {
         (NotSaved::Failed(cause), Stage::SignIn) => {
@@ -214,8 +218,8 @@ fn not_saved(config: &ActionConfig, stage: Stage, place: &Place, not_saved: NotS
                 format!(
                     "{} of the new login to {place} failed: {cause}.{rescue}",
                     match place {
-                        Place::Secret(_) => "writing",
                         Place::Artifact { .. } => "uploading",
+                        Place::Secret(_) | Place::AccessCopy => "writing",
                     },
                 ),
             )
@@ -237,7 +241,7 @@ fn not_saved(config: &ActionConfig, stage: Stage, place: &Place, not_saved: NotS
                 ),
             );
             match place {
-                Place::Secret(_) => failure
+                Place::Secret(_) | Place::AccessCopy => failure
                     .fix("Fix the cause above, then reseed.")
                     .fix(
                         "To keep such a rotation next time instead, set input `artifact-key` \
@@ -306,6 +310,62 @@ fn not_saved(config: &ActionConfig, stage: Stage, place: &Place, not_saved: NotS
         .fix("Fix the cause, then reseed.")
         .fix(place.reseed_hint()),
     }
+}
+
+/// The keeper's summary rows about the access-only copy it published with `file`: where it
+/// went, when it expires, and when the keeper must run again at the latest.
+pub fn copy_rows(saved: &Saved, file: &AuthFile) -> Vec<(&'static str, String)> {
+    let Some(copy) = &saved.copy else {
+        return Vec::new();
+    };
+    let now = Timestamp::now();
+    let mut rows = vec![(
+        "Access-only copy",
+        match &copy.written {
+            Ok(()) => format!("written to the {}", copy.target),
+            Err(_) => format!("NOT written to the {} (see the error)", copy.target),
+        },
+    )];
+    if copy.written.is_ok() {
+        if let Some(expires) = file.access_expires_at() {
+            let latest = expires
+                .checked_sub(crate::store::access::WARN_BEFORE_EXPIRY)
+                .unwrap_or(expires);
+            rows.push((
+                "Copy expires",
+                format!("{expires} ({})", relative(now, expires)),
+            ));
+            rows.push((
+                "Next keeper run, at the latest",
+                format!(
+                    "{latest} ({}): task jobs warn from then on, and refuse a copy that expires \
+                     within their time limit",
+                    relative(now, latest)
+                ),
+            ));
+        }
+    }
+    rows
+}
+
+/// The failure to report when the full login was stored but its access-only copy was not.
+pub fn copy_not_written(saved: &Saved) -> Option<Failure> {
+    let copy = saved.copy.as_ref()?;
+    let cause = copy.written.as_ref().err()?;
+    Some(
+        Failure::new(
+            "Access-only copy not written",
+            format!(
+                "the login was stored in {}, but writing its access-only copy to the {} failed: \
+                 {cause} Task jobs keep using the copy written before, until it expires.",
+                saved.place, copy.target
+            ),
+        )
+        .fix(
+            "Fix the cause, then run the keeper again: every run that stores a login writes the \
+             copy too.",
+        ),
+    )
 }
 
 /// Saves `file` in `stage`: where it went, or the failure to report (see [`not_saved`]).

@@ -13,7 +13,10 @@
 //! the main stage restored is stored.
 
 use super::handoff::{self, Handoff, Received};
-use super::{clean_up, read_refreshed, refuse_another_account, save, saved_where, summary};
+use super::{
+    clean_up, copy_not_written, copy_rows, read_refreshed, refuse_another_account, save,
+    saved_where, summary,
+};
 use crate::auth_file::AuthFile;
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Mode};
@@ -31,6 +34,13 @@ pub(crate) async fn run_with(
     mut config: ActionConfig,
     open: impl for<'c> FnOnce(&'c ActionConfig) -> anyhow::Result<Box<dyn Store + 'c>>,
 ) -> anyhow::Result<()> {
+    if store::access::given(&config) {
+        // Nothing to save, and nothing from GITHUB_STATE needed: a copy never rotates.
+        config
+            .workflow
+            .info("This job ran on an access-only copy: nothing to write back.");
+        return clean_up(&config, &CodexHome::new(&config.codex_home));
+    }
     let received = Handoff::receive(&config);
     let handoff = settle(&mut config, received)?;
     let config = &config;
@@ -68,13 +78,23 @@ async fn save_changes(
         return clean_up(config, &home);
     }
     let saved = save(config, Stage::Post, store, &file).await;
-    let where_ = match &saved {
-        Ok(saved) => format!("yes, {}", saved_where(saved)),
-        Err(_) => "no: the write failed (see the error)".to_owned(),
+    let (where_, rows) = match &saved {
+        Ok(saved) => (
+            format!("yes, {}", saved_where(saved)),
+            copy_rows(saved, &file),
+        ),
+        Err(_) => (
+            "no: the write failed (see the error)".to_owned(),
+            Vec::new(),
+        ),
     };
-    summary(workflow, &file, true, &where_, &[])?;
-    saved?;
-    clean_up(config, &home)
+    summary(workflow, &file, true, &where_, &rows)?;
+    let saved = saved?;
+    clean_up(config, &home)?;
+    match copy_not_written(&saved) {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
 }
 
 /// What the post stage expects of the login it finds, from the main stage's handoff.

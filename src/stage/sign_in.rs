@@ -7,7 +7,10 @@
 //! restored one and checked against input `expected-account`; then stored. Nothing is stored
 //! on any other outcome, and the stored login is never touched until the new one is saved.
 
-use super::{contain, refuse_unsafe_contexts, save, saved_where, set_outputs, stop_if_cancelled};
+use super::{
+    contain, copy_not_written, refuse_unsafe_contexts, save, saved_where, set_outputs,
+    stop_if_cancelled,
+};
 use crate::cancel::Cancellation;
 use crate::codex::{self, Login};
 use crate::config::{ActionConfig, Credentials, ExpectedAccount};
@@ -80,7 +83,8 @@ async fn sign_in(
         _ => {}
     }
 
-    let saved = saved_where(&save(config, Stage::SignIn, store, &file).await?);
+    let stored = save(config, Stage::SignIn, store, &file).await?;
+    let saved = saved_where(&stored);
     workflow.set_output("account", &account)?;
     set_outputs(workflow, false, true)?;
     workflow.summary(&format!(
@@ -91,7 +95,10 @@ async fn sign_in(
         "The new login ({account}) was written {saved}. Jobs that start from now on use it; a \
          job already queued received the old value."
     ));
-    Ok(())
+    match copy_not_written(&stored) {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
 }
 
 /// A sign-in of another account than the expected one: nothing is stored.

@@ -108,6 +108,7 @@ impl Store for MemoryStore {
         Ok(Saved {
             place: self.place(),
             artifact_id: Some(1),
+            copy: None,
         })
     }
 
@@ -168,6 +169,17 @@ impl Job {
     /// The configuration of a stage (`main`, `post`): fresh command files for the step, and
     /// `state` from the main stage.
     fn config(&self, step: &str, seed: &Value, state: &[(String, String)]) -> ActionConfig {
+        self.config_with(step, seed, state, &[])
+    }
+
+    /// [`Job::config`] with more variables (inputs as `INPUT_…`).
+    fn config_with(
+        &self,
+        step: &str,
+        seed: &Value,
+        state: &[(String, String)],
+        more: &[(&str, &str)],
+    ) -> ActionConfig {
         let files = Path::new(&self.path("files")).join(step);
         std::fs::create_dir_all(&files).unwrap_or_default();
         let mut env: Vec<(OsString, OsString)> = [
@@ -200,6 +212,7 @@ impl Job {
                 .iter()
                 .map(|(k, v)| (format!("STATE_{k}").into(), v.into())),
         );
+        env.extend(more.iter().map(|(k, v)| ((*k).into(), (*v).into())));
         ActionConfig::from_env(env).unwrap_or_else(|e| panic!("config: {e}"))
     }
 
@@ -566,5 +579,85 @@ fn every_unsaved_login_is_said_with_where_it_is_and_what_to_do() {
                 "{case}: {message}"
             );
         }
+    }
+}
+
+/// A copy of `login` as the keeper publishes it.
+fn copy_of(login: &Value) -> Value {
+    let mut copy = login.clone();
+    copy["auth_mode"] = json!("chatgptAuthTokens");
+    copy["tokens"]["refresh_token"] = json!("");
+    copy
+}
+
+/// Main (the stand-in Codex) then post on an access-only copy, with `more` variables.
+fn job_on_copy(
+    copy: &Value,
+    codex: &StandIn,
+    more: &[(&str, &str)],
+) -> (Job, anyhow::Result<()>, anyhow::Result<()>) {
+    let job = Job::new();
+    let config = job.config_with("main", copy, &[], more);
+    let main = block_on(async {
+        let mut cancel = Cancellation::watch()?;
+        let mut store = crate::store::open(&config, Stage::Main)?;
+        run_with(&config, store.as_mut(), codex, &mut cancel).await
+    });
+    let state = job.pairs("state");
+    let config = job.config_with("post", copy, &state, more);
+    let post = block_on(post::run(config));
+    (job, main, post)
+}
+
+#[test]
+fn a_job_on_an_access_only_copy_runs_codex_and_writes_nothing() {
+    let copy = copy_of(&login("rt_1", 3 * 86_400, "acc-1"));
+    let codex = stand_in(None, 0);
+    // A token is given too: it is not used (the local GitHub at :9 would refuse any request).
+    let (job, main, post) = job_on_copy(&copy, &codex, &[]);
+    assert!(main.is_ok(), "{main:?}");
+    assert!(post.is_ok(), "{post:?}");
+    assert_eq!(*codex.ran.borrow(), [Task::Exec]);
+    assert_eq!(job.output("persisted").as_deref(), Some("false"));
+    let home = Path::new(&job.path("home")).join(".codex/auth.json");
+    assert!(!home.exists(), "post removes the copy");
+}
+
+#[test]
+fn a_copy_that_expires_within_the_job_or_has_no_exp_is_refused_before_codex() {
+    let expiring = copy_of(&login("rt_1", 30 * 60, "acc-1"));
+    let mut no_exp = copy_of(&login("rt_1", 86_400, "acc-1"));
+    no_exp["tokens"]["access_token"] = json!("e30.e30.sig");
+    for (copy, expected) in [
+        (expiring, "Access-only copy expires during the job"),
+        (no_exp, "Access-only copy unusable"),
+    ] {
+        let codex = stand_in(None, 0);
+        let (_, main, _) = job_on_copy(&copy, &codex, &[("INPUT_JOB-TIMEOUT-MINUTES", "60")]);
+        assert_eq!(title(&main), Some(expected), "{main:?}");
+        let message = main.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(
+            message.contains("Codex was not run") && message.contains("keeper"),
+            "{message}"
+        );
+        assert!(codex.ran.borrow().is_empty());
+    }
+}
+
+#[test]
+fn a_keeper_or_a_refresh_given_a_copy_is_refused_before_codex() {
+    let copy = copy_of(&login("rt_1", 3 * 86_400, "acc-1"));
+    for more in [
+        [("INPUT_MODE", "refresh")],
+        [("INPUT_ACCESS-SECRET-NAME", "CODEX_ACCESS_JSON")],
+    ] {
+        let codex = stand_in(None, 0);
+        let (_, main, _) = job_on_copy(&copy, &codex, &more);
+        assert_eq!(
+            title(&main),
+            Some("Access-only copy not usable here"),
+            "{main:?}"
+        );
+        assert!(codex.ran.borrow().is_empty());
     }
 }

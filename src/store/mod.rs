@@ -12,6 +12,7 @@
 //! job. It must not start Codex, touch CODEX_HOME, or print a token (every login it reads is
 //! masked first). Adding a store is one module behind [`Store`] and one arm in [`open`].
 
+pub mod access;
 pub mod artifact;
 pub mod rescue;
 pub mod secret;
@@ -68,6 +69,9 @@ pub enum Place {
         /// The artifact's name.
         name: String,
     },
+    /// Nowhere: input `auth-json` is an access-only copy, which a keeper job publishes and
+    /// this job only reads ([`access`]).
+    AccessCopy,
 }
 
 impl std::fmt::Display for Place {
@@ -75,6 +79,7 @@ impl std::fmt::Display for Place {
         match self {
             Self::Secret(target) => write!(f, "the {target}"),
             Self::Artifact { name } => write!(f, "artifact {name}"),
+            Self::AccessCopy => write!(f, "the keeper's access-only copy (input `auth-json`)"),
         }
     }
 }
@@ -111,6 +116,10 @@ impl Place {
                     name = target.name
                 )
             }
+            Place::AccessCopy => "Run the keeper workflow (the job with input \
+                 `access-secret-name`, docs/examples/keeper.yml in codex-auth) from the Actions \
+                 tab: it refreshes the login and publishes a fresh copy."
+                .to_owned(),
             Place::Artifact { .. } => "To reseed from the browser: run the sign-in workflow \
              (`mode: login` with `store: artifact`, docs/examples/login.yml in codex-auth) from \
              the Actions tab and approve the sign-in it shows. Or, on a trusted machine, run \
@@ -128,6 +137,17 @@ pub struct Saved {
     pub place: Place,
     /// The artifact's id, when it went to an artifact.
     pub artifact_id: Option<u64>,
+    /// The keeper's access-only copy (input `access-secret-name`), written after the login.
+    pub copy: Option<CopyWrite>,
+}
+
+/// The write of the access-only copy that follows a stored login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyWrite {
+    /// The copy's secret.
+    pub target: SecretTarget,
+    /// Whether it was written; why not. The full login is stored either way.
+    pub written: Result<(), String>,
 }
 
 /// Why a save did not store the login where the store keeps it. The file stays on disk either
@@ -215,6 +235,9 @@ pub trait Store {
 /// The store the configuration names. In the main stage, the seed in input `auth-json` is
 /// decoded and its tokens masked here, before anything else is printed.
 pub fn open(config: &ActionConfig, stage: Stage) -> anyhow::Result<Box<dyn Store + '_>> {
+    if access::given(config) {
+        return Ok(Box::new(access::AccessCopyStore::open(config, stage)?));
+    }
     Ok(match &config.store {
         StoreConfig::Secret { rescue: None } => Box::new(secret::SecretStore::open(config, stage)?),
         StoreConfig::Secret {

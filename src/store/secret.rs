@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{decode_seed, Loaded, NotSaved, Place, Saved, Stage, Store};
+use super::{decode_seed, CopyWrite, Loaded, NotSaved, Place, Saved, Stage, Store};
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, Credentials, Mode};
 use crate::failure::Failure;
@@ -455,10 +455,42 @@ impl SecretStore<'_> {
         self.config
             .workflow
             .info(&format!("{} the {target} with the login.", outcome.verb()));
+        let copy = match &self.config.access_target {
+            Some(access) => Some(self.write_copy(file, access).await),
+            None => None,
+        };
         Ok(Saved {
             place: self.place(),
             artifact_id: None,
+            copy,
         })
+    }
+
+    /// Writes the access-only copy of `file` (stored already) to `access`, beside the target:
+    /// the same public key, the same credential, the same write access the probe proved.
+    async fn write_copy(&mut self, file: &AuthFile, access: &SecretTarget) -> CopyWrite {
+        let key = self.key.clone();
+        let written = async {
+            let value = file
+                .to_access_only()
+                .to_secret_value()
+                .map_err(|e| format!("the copy as one line: {e}."))?;
+            let api = self.connect().await.map_err(|e| format!("{e:#}"))?;
+            let outcome = api
+                .write_secret(access, &value, key)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.config.workflow.info(&format!(
+                "{} the {access} with an access-only copy of the login.",
+                outcome.verb()
+            ));
+            Ok(())
+        }
+        .await;
+        CopyWrite {
+            target: access.clone(),
+            written,
+        }
     }
 }
 

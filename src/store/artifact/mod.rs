@@ -486,6 +486,7 @@ impl Store for ArtifactStore<'_> {
             Ok(id) => Ok(Saved {
                 place: self.place(),
                 artifact_id: Some(id),
+                copy: None,
             }),
             Err(error) => Err(NotSaved::Failed(format!("{error:#}"))),
         }
