@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use jiff::Timestamp;
 
-use crate::auth_file::relative;
+use crate::auth_file::{relative, Kind};
 use crate::config::validate::{
     validate_api_url, validate_repository, validate_secret_name, validate_slug,
 };
@@ -58,6 +58,17 @@ const PROMPTED: &str = "the token you entered";
 pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
     let mut target = target(args)?;
     let (name, file) = inspect::read_login(args.file.as_deref())?;
+    if file.kind() == Kind::AccessOnly {
+        return Err(Failure::new(
+            "Access-only copy",
+            format!(
+                "{name} is an access-only copy (auth_mode \"chatgptAuthTokens\", no refresh \
+                 token): seed stores the full login the action keeps fresh. Seed from the \
+                 auth.json `codex login` wrote. Nothing was written."
+            ),
+        )
+        .into());
+    }
     let compact = file
         .to_secret_value()
         .map_err(|e| Failure::new("Login too large", format!("{name} as one line: {e}")))?;

@@ -214,12 +214,23 @@ fn refuses_what_it_must_not_write_before_writing_anything() {
     )
     .unwrap();
     let api_key = api_key.path().to_str().unwrap();
+    let mut copy = world.openai.seed(false);
+    copy["auth_mode"] = "chatgptAuthTokens".into();
+    copy["tokens"]["refresh_token"] = "".into();
+    let copy_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(copy_file.path(), copy.to_string()).unwrap();
+    let copy_file = copy_file.path().to_str().unwrap();
     world.github.add_token("read-only", Access::NoSecrets);
-    let cases: [(&str, Vec<&str>, &str); 6] = [
+    let cases: [(&str, Vec<&str>, &str); 7] = [
         (
             WRITE_TOKEN,
             vec!["--repo", REPO, "--file", api_key],
             "is not a usable Codex ChatGPT login",
+        ),
+        (
+            WRITE_TOKEN,
+            vec!["--repo", REPO, "--file", copy_file],
+            "is an access-only copy (auth_mode \"chatgptAuthTokens\", no refresh token): seed stores the full login",
         ),
         (
             "",
