@@ -532,8 +532,8 @@ fn take_string(
     }
 }
 
-/// An access-only copy's refresh token: present (Codex's `TokenData` requires the field) and
-/// empty.
+/// An access-only copy's refresh token: present (Codex's `TokenData` has no default for it,
+/// `codex-rs/login/src/token_data.rs` in openai/codex) and empty.
 fn take_empty_refresh_token(map: &mut Map<String, Value>) -> Result<Secret, AuthError> {
     let found = match map.remove("refresh_token") {
         Some(Value::String(s)) if s.is_empty() => return Ok(Secret::new(s)),

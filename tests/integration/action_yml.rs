@@ -70,7 +70,12 @@ fn inputs_and_defaults_match_the_binary() {
         defaults["github-token"].as_deref(),
         Some("${{ github.token }}")
     );
-    for name in ["environment", "organization", "codex-args"] {
+    for name in [
+        "environment",
+        "organization",
+        "codex-args",
+        "access-secret-name",
+    ] {
         assert_eq!(defaults[name].as_deref(), Some(""), "{name}");
     }
     // Which of these is needed depends on the store and on how the secret is written: none is

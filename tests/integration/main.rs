@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access_only;
 mod action_yml;
 mod app_auth;
 mod architecture;

@@ -26,6 +26,7 @@ pub const DECLARED_INPUTS: &[&str] = &[
     "app-id",
     "app-private-key",
     "secret-name",
+    "access-secret-name",
     "environment",
     "organization",
     "mode",

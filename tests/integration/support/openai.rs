@@ -19,6 +19,11 @@
 //! right after a command ran ([`OpenAi::expire_access_after_tool_call`]), as an access token
 //! that expires mid-task: Codex then refreshes between the command and the next turn, which
 //! is when a hostile command's output has already been printed.
+//!
+//! Like the real backend it refuses an access token past its `exp`, unless a test asks it to
+//! accept one ([`OpenAi::accept_expired_access_tokens`]): then what Codex does with such a
+//! token on its own side (refresh first, or send it as it is) shows apart from what the
+//! server would answer. Every request is recorded ([`OpenAi::requests`]).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -87,6 +92,10 @@ struct Inner {
     /// Answer the turn that carries a command's output with 401 once, every access token
     /// revoked, so that Codex refreshes the login in the middle of its task.
     expire_after_tool: bool,
+    /// Accept an issued access token whose `exp` is past.
+    accept_expired: bool,
+    /// `METHOD path` of every request, in order.
+    requests: Vec<String>,
     responses: Responses,
     live_refresh: BTreeSet<String>,
     used_refresh: BTreeSet<String>,
@@ -114,6 +123,8 @@ impl OpenAi {
             offered_tools: Vec::new(),
             tool_outputs: Vec::new(),
             expire_after_tool: false,
+            accept_expired: false,
+            requests: Vec::new(),
             responses,
             live_refresh: BTreeSet::new(),
             used_refresh: BTreeSet::new(),
@@ -262,6 +273,19 @@ impl OpenAi {
         self.lock().expire_after_tool = true;
     }
 
+    /// From now on, accepts an access token the server issued even when its `exp` is past,
+    /// which the real backend refuses: a test can then see whether Codex refreshes such a
+    /// token before using it, apart from how the server would answer it.
+    pub fn accept_expired_access_tokens(&self) {
+        self.lock().accept_expired = true;
+    }
+
+    /// `METHOD path` of every request the server received, in order (bodies and headers,
+    /// which hold tokens, are left out).
+    pub fn requests(&self) -> Vec<String> {
+        self.lock().requests.clone()
+    }
+
     /// The tool names Codex offered in its last model request.
     pub fn offered_tools(&self) -> Vec<String> {
         self.lock().offered_tools.clone()
@@ -356,7 +380,7 @@ fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .and_then(|c| c["exp"].as_i64())
         .unwrap_or(0);
-    inner.live_access.contains(&token) && exp > now()
+    inner.live_access.contains(&token) && (inner.accept_expired || exp > now())
 }
 
 /// A form-encoded body.
@@ -449,6 +473,7 @@ async fn handle(
 ) -> Response {
     let mut inner = inner.lock().unwrap();
     let path = uri.path().to_owned();
+    inner.requests.push(format!("{method} {path}"));
     match (&method, path.as_str()) {
         (&Method::POST, "/api/accounts/deviceauth/usercode") => {
             let n = inner.devices.len() + 1;
