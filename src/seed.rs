@@ -39,6 +39,11 @@ pub struct SeedArgs {
     /// The secret's name.
     #[arg(long, value_name = "NAME", default_value = config::DEFAULT_SECRET_NAME)]
     pub secret: String,
+    /// Also write an access-only copy of the login (no refresh token) to this secret, beside
+    /// `--secret`, for task jobs (docs/stores.md, "Many jobs, one login"). The full login is
+    /// written first.
+    #[arg(long, value_name = "NAME")]
+    pub access_secret_name: Option<String>,
     /// The login to store; `-` reads standard input. Default: $CODEX_HOME/auth.json, else
     /// ~/.codex/auth.json.
     #[arg(long, value_name = "PATH")]
@@ -72,6 +77,15 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
     let compact = file
         .to_secret_value()
         .map_err(|e| Failure::new("Login too large", format!("{name} as one line: {e}")))?;
+    let copy = match &args.access_secret_name {
+        Some(access) => {
+            let value = file.to_access_only().to_secret_value().map_err(|e| {
+                Failure::new("Login too large", format!("{name}'s copy as one line: {e}"))
+            })?;
+            Some((target.sibling(access), value))
+        }
+        None => None,
+    };
     let api_url = match std::env::var("GITHUB_API_URL") {
         Ok(url) if !url.trim().is_empty() => validate_api_url(url.trim())?,
         _ => DEFAULT_API_URL.to_owned(),
@@ -111,7 +125,7 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
             }
         }
         let key = api.public_key(&target).await?;
-        match api.write_secret(&target, &compact, Some(key)).await {
+        let outcome = match api.write_secret(&target, &compact, Some(key.clone())).await {
             Err(ApiError::NoRepositoryForNewSecret { .. }) => Err(Failure::new(
                 "New organization secret",
                 format!(
@@ -123,14 +137,49 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
             )
             .into()),
             outcome => anyhow::Ok(outcome?),
-        }
+        }?;
+        // The copy, beside it: the same public key, the same repositories for a new one.
+        let copy = match &copy {
+            Some((access, value)) => {
+                let mut access = access.clone();
+                access.repository_id = target.repository_id;
+                let written = api
+                    .write_secret(&access, value, Some(key))
+                    .await
+                    .map_err(|e| {
+                        Failure::new(
+                            "Access-only copy not written",
+                            format!(
+                            "{} the {target}, but writing its access-only copy to the {access} \
+                             failed: {e} Run seed again: it writes both.",
+                            outcome.verb()
+                        ),
+                        )
+                    })?;
+                Some((access, written))
+            }
+            None => None,
+        };
+        anyhow::Ok((outcome, copy))
     })?;
+    let (outcome, copy) = outcome;
 
     let verb = outcome.verb();
     let claims = file.claims();
     let now = Timestamp::now();
     let last = file.last_refresh();
     println!("{verb} the {target} from {name}.");
+    if let Some((access, written)) = &copy {
+        let expires = file.access_expires_at().map_or_else(
+            || "unknown (no exp)".to_owned(),
+            |at| format!("{at} ({})", relative(now, at)),
+        );
+        println!(
+            "{} the {access} with an access-only copy; its access token expires {expires}. \
+             Keep it fresh with the keeper workflow (docs/examples/keeper.yml).",
+            written.verb()
+        );
+    }
     println!(
         "  login: ChatGPT plan {}, last refreshed {last} ({}), {} bytes as one line",
         claims.plan.as_deref().unwrap_or("unknown"),
@@ -156,6 +205,16 @@ fn target(args: &SeedArgs) -> Result<SecretTarget, Failure> {
         Failure::new("Invalid arguments", format!("{flag} {problem}"))
     };
     validate_secret_name(&args.secret).map_err(|e| invalid("--secret", e))?;
+    if let Some(access) = &args.access_secret_name {
+        validate_secret_name(access).map_err(|e| invalid("--access-secret-name", e))?;
+        if access.eq_ignore_ascii_case(&args.secret) {
+            return Err(Failure::new(
+                "Invalid arguments",
+                "--access-secret-name names the same secret as --secret: give the copy a name \
+                 of its own, e.g. CODEX_ACCESS_JSON",
+            ));
+        }
+    }
     if let Some(repo) = &args.repo {
         validate_repository(repo).map_err(|e| invalid("--repo", e))?;
     }

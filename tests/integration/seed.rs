@@ -322,3 +322,63 @@ fn asks_for_the_token_on_a_terminal_when_none_is_set() {
     let secret = stored(&world, &github::repo(REPO));
     assert_eq!(serde_json::from_str::<Value>(&secret.value).unwrap(), login);
 }
+
+#[test]
+fn seeds_the_full_login_then_its_access_only_copy() {
+    let world = World::new(Responses::Ok);
+    let login = world.openai.seed(false);
+    let home = home_with(&login);
+
+    let args = ["--repo", REPO, "--access-secret-name", "CODEX_ACCESS_JSON"];
+    let output = seed(&world, home.path(), WRITE_TOKEN, &args);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!(
+            "Created the repository secret CODEX_ACCESS_JSON of {REPO} with an access-only copy"
+        )),
+        "{}",
+        text(&output)
+    );
+    assert_no_token_shown(&world, &output);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stored(&world, &github::repo(REPO)).value).unwrap(),
+        login
+    );
+    let copy = world
+        .github
+        .secret(&github::repo(REPO), "CODEX_ACCESS_JSON")
+        .unwrap();
+    let copy: Value = serde_json::from_str(&copy.value).unwrap();
+    assert_eq!(copy["auth_mode"], "chatgptAuthTokens");
+    assert_eq!(copy["tokens"]["refresh_token"], "");
+    assert_eq!(
+        copy["tokens"]["access_token"],
+        login["tokens"]["access_token"]
+    );
+    assert_eq!(copy["tokens"]["account_id"], login["tokens"]["account_id"]);
+    // The full login first, then the copy.
+    let puts: Vec<String> = world
+        .github
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        puts,
+        [
+            "/repos/octo/repo/actions/secrets/CODEX_AUTH_JSON",
+            "/repos/octo/repo/actions/secrets/CODEX_ACCESS_JSON"
+        ]
+    );
+
+    // The same name twice is refused before anything is sent.
+    let same = ["--repo", REPO, "--access-secret-name", SECRET];
+    let output = seed(&world, home.path(), WRITE_TOKEN, &same);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("a name of its own"),
+        "{}",
+        text(&output)
+    );
+}
