@@ -60,6 +60,9 @@ pub struct Handoff {
     pub target: String,
     /// Digests of the [`WATCHED`] variables the main stage saw set.
     pub watched: BTreeMap<String, String>,
+    /// The main stage restored an access-only copy: nothing is ever written back.
+    #[serde(default)]
+    pub access_copy: bool,
 }
 
 /// How the post stage found the handoff.
@@ -111,9 +114,12 @@ fn mac(key: &[u8], text: &str) -> Option<Hmac<Sha256>> {
     Some(mac)
 }
 
-/// The digest of where a stage writes: the repository and the target.
+/// The digest of where a stage writes: the repository, the target and the access-only copy.
 pub fn target_digest(config: &ActionConfig) -> String {
-    digest(&format!("{:?} {:?}", config.repository, config.target))
+    digest(&format!(
+        "{:?} {:?} {:?}",
+        config.repository, config.target, config.access_target
+    ))
 }
 
 /// The digests of the [`WATCHED`] variables set in `environment`.
@@ -138,6 +144,7 @@ impl Handoff {
         codex_home: PathBuf,
         account_id: &str,
         baseline: String,
+        access_copy: bool,
     ) -> Self {
         Self {
             baseline,
@@ -146,6 +153,7 @@ impl Handoff {
             api_url: config.api_url.clone(),
             target: target_digest(config),
             watched: watched(&config.environment),
+            access_copy,
         }
     }
 
@@ -222,7 +230,13 @@ mod tests {
     #[test]
     fn the_post_stage_trusts_only_what_the_main_stage_signed() {
         let mut main = config(&[]);
-        let handoff = Handoff::new(&main, "/github/home/.codex".into(), "acc-1", "fp".into());
+        let handoff = Handoff::new(
+            &main,
+            "/github/home/.codex".into(),
+            "acc-1",
+            "fp".into(),
+            false,
+        );
         assert_eq!(handoff.watched.len(), 1);
         let state = state_of(&mut main, &handoff);
         let post = |state: &BTreeMap<String, String>, extra: &[(&str, &str)]| {

@@ -132,7 +132,7 @@ pub(crate) async fn run_with(
     }
     let outcome = codex.run(config, task, &restored.home, cancel).await?;
     let write_back = write_back(config, store, &mut restored).await?;
-    report(config, &outcome, &write_back)?;
+    report(config, &outcome, &write_back, &store.place())?;
     verdict(task, &outcome, &write_back.summary(), &store.place())?;
     if write_back.copy_failed {
         return Err(Failure::new(
@@ -200,7 +200,13 @@ async fn restore(
         .restore(workflow, &stored, plan)
         .with_context(|| format!("cannot write {}", home.auth_path().display()))?;
     // From here on the post stage must look at CODEX_HOME, whatever happens next.
-    let handoff = Handoff::new(config, home.dir().to_owned(), file.account_id(), baseline);
+    let handoff = Handoff::new(
+        config,
+        home.dir().to_owned(),
+        file.account_id(),
+        baseline,
+        store.place() == Place::AccessCopy,
+    );
     handoff.save(config)?;
     if home.ensure_config()? {
         workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
@@ -316,7 +322,12 @@ async fn write_back(
 }
 
 /// The outputs and the job summary.
-fn report(config: &ActionConfig, outcome: &Outcome, write_back: &WriteBack) -> anyhow::Result<()> {
+fn report(
+    config: &ActionConfig,
+    outcome: &Outcome,
+    write_back: &WriteBack,
+    place: &Place,
+) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     let WriteBack {
         file,
@@ -329,6 +340,9 @@ fn report(config: &ActionConfig, outcome: &Outcome, write_back: &WriteBack) -> a
     workflow.set_output("final-message", &outcome.final_message)?;
     set_outputs(workflow, *refreshed, saved.is_some())?;
     let where_ = match (changed, saved) {
+        _ if *place == Place::AccessCopy => {
+            "no: a job on an access-only copy writes nothing back".to_owned()
+        }
         (false, _) => "no: the tokens did not change".to_owned(),
         (true, Some(saved)) => format!("yes, {}", saved_where(saved)),
         (true, None) => "no: the write failed; the post stage tries again".to_owned(),

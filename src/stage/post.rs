@@ -34,14 +34,21 @@ pub(crate) async fn run_with(
     mut config: ActionConfig,
     open: impl for<'c> FnOnce(&'c ActionConfig) -> anyhow::Result<Box<dyn Store + 'c>>,
 ) -> anyhow::Result<()> {
-    if store::access::given(&config) {
-        // Nothing to save, and nothing from GITHUB_STATE needed: a copy never rotates.
+    let received = Handoff::receive(&config);
+    // A job on an access-only copy saves nothing: a copy never rotates. The verified handoff
+    // says so; without one, input `auth-json` does (a keeper's handoff always verifies).
+    let copy_home = match &received {
+        Received::Verified(handoff) => handoff.access_copy.then(|| handoff.codex_home.clone()),
+        Received::None | Received::Unverified => {
+            store::access::given(&config).then(|| config.codex_home.clone())
+        }
+    };
+    if let Some(home) = copy_home {
         config
             .workflow
             .info("This job ran on an access-only copy: nothing to write back.");
-        return clean_up(&config, &CodexHome::new(&config.codex_home));
+        return clean_up(&config, &CodexHome::new(&home));
     }
-    let received = Handoff::receive(&config);
     let handoff = settle(&mut config, received)?;
     let config = &config;
     let mut store = open(config)?;

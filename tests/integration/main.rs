@@ -15,6 +15,7 @@ mod docs;
 mod gh_client;
 mod host_face;
 mod hostile;
+mod keeper;
 mod libsodium;
 mod login;
 mod modes;

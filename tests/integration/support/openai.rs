@@ -94,6 +94,10 @@ struct Inner {
     expire_after_tool: bool,
     /// Accept an issued access token whose `exp` is past.
     accept_expired: bool,
+    /// Hold every model request that carries a command's output until released.
+    hold_outputs: bool,
+    /// How many such requests are held now.
+    held: usize,
     /// `METHOD path` of every request, in order.
     requests: Vec<String>,
     responses: Responses,
@@ -124,6 +128,8 @@ impl OpenAi {
             tool_outputs: Vec::new(),
             expire_after_tool: false,
             accept_expired: false,
+            hold_outputs: false,
+            held: 0,
             requests: Vec::new(),
             responses,
             live_refresh: BTreeSet::new(),
@@ -278,6 +284,23 @@ impl OpenAi {
     /// token before using it, apart from how the server would answer it.
     pub fn accept_expired_access_tokens(&self) {
         self.lock().accept_expired = true;
+    }
+
+    /// From now on, holds every model request that carries a command's output (Codex's turn
+    /// after the command ran) until [`OpenAi::release_tool_outputs`]: a test can act while
+    /// Codex waits between a command and the next turn. The request is recorded once released.
+    pub fn hold_tool_outputs(&self) {
+        self.lock().hold_outputs = true;
+    }
+
+    /// Lets the held requests through, and holds no more.
+    pub fn release_tool_outputs(&self) {
+        self.lock().hold_outputs = false;
+    }
+
+    /// How many requests [`OpenAi::hold_tool_outputs`] holds now.
+    pub fn held(&self) -> usize {
+        self.lock().held
     }
 
     /// `METHOD path` of every request the server received, in order (bodies and headers,
@@ -455,6 +478,27 @@ fn model_turn(inner: &mut Inner, request: &Value) -> Value {
            "arguments": arguments.to_string()})
 }
 
+/// Waits while [`OpenAi::hold_tool_outputs`] holds, counted in `held` meanwhile.
+async fn hold(inner: &Mutex<Inner>) {
+    let mut counted = false;
+    loop {
+        {
+            let mut inner = inner.lock().unwrap();
+            if !inner.hold_outputs {
+                if counted {
+                    inner.held -= 1;
+                }
+                return;
+            }
+            if !counted {
+                inner.held += 1;
+                counted = true;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<String> {
     headers
         .get("authorization")?
@@ -471,6 +515,14 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if method == Method::POST
+        && uri.path() == "/backend-api/codex/responses"
+        && request_json(&headers, &body)["input"]
+            .as_array()
+            .is_some_and(|input| input.iter().any(|i| i["type"] == "function_call_output"))
+    {
+        hold(&inner).await;
+    }
     let mut inner = inner.lock().unwrap();
     let path = uri.path().to_owned();
     inner.requests.push(format!("{method} {path}"));
