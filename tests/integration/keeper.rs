@@ -340,6 +340,19 @@ fn eight_task_jobs_on_one_copy_while_the_keeper_rotates() {
     eprintln!("eight task jobs and a keeper: {elapsed:?}");
 }
 
+/// A job given a copy it cannot use, and what it must say.
+struct Refusal {
+    case: &'static str,
+    /// Input `auth-json`.
+    copy: String,
+    /// Inputs beyond `auth-json`.
+    inputs: &'static [(&'static str, &'static str)],
+    /// The error annotation's title.
+    title: &'static str,
+    /// What its message says, among other things.
+    says: &'static [&'static str],
+}
+
 #[test]
 fn copies_a_job_cannot_use_are_refused_before_codex() {
     let world = World::new(Responses::Ok);
@@ -352,57 +365,63 @@ fn copies_a_job_cannot_use_are_refused_before_codex() {
     let copy = copy_of(&login).to_string();
     let mut half = login.clone();
     half["auth_mode"] = "chatgptAuthTokens".into();
-    // (case, copy, inputs beyond auth-json, title, what the message says)
-    let cases: [(&str, String, &[(&str, &str)], &str, &[&str]); 5] = [
-        (
-            "expires within the job",
+    let cases = [
+        Refusal {
+            case: "expires within the job",
             // 30 minutes left; the job may run 360.
-            with_access_token(serde_json::json!({"exp": now() + 1800, "sub": "user-1"})),
-            &[],
-            "Access-only copy expires during the job",
-            &[
+            copy: with_access_token(serde_json::json!({"exp": now() + 1800, "sub": "user-1"})),
+            inputs: &[],
+            title: "Access-only copy expires during the job",
+            says: &[
                 "before this job's time limit ends",
                 "`job-timeout-minutes`: 360 min",
                 "keeper",
             ],
-        ),
-        (
-            "no exp",
-            with_access_token(serde_json::json!({"sub": "user-1"})),
-            &[],
-            "Access-only copy unusable",
-            &["has no readable `exp`", "keeper"],
-        ),
-        (
-            "a refresh token",
-            half.to_string(),
-            &[],
-            "Invalid auth-json",
-            &[
+        },
+        Refusal {
+            case: "no exp",
+            copy: with_access_token(serde_json::json!({"sub": "user-1"})),
+            inputs: &[],
+            title: "Access-only copy unusable",
+            says: &["has no readable `exp`", "keeper"],
+        },
+        Refusal {
+            case: "a refresh token",
+            copy: half.to_string(),
+            inputs: &[],
+            title: "Invalid auth-json",
+            says: &[
                 "`tokens.refresh_token` is not empty",
                 "`access-secret-name`",
             ],
-        ),
-        (
-            "mode: refresh",
-            copy.clone(),
-            &[("mode", "refresh"), ("token", WRITE_TOKEN)],
-            "Access-only copy not usable here",
-            &[
+        },
+        Refusal {
+            case: "mode: refresh",
+            copy: copy.clone(),
+            inputs: &[("mode", "refresh"), ("token", WRITE_TOKEN)],
+            title: "Access-only copy not usable here",
+            says: &[
                 "`mode: refresh`",
                 "a copy cannot be refreshed",
                 "the full login",
             ],
-        ),
-        (
-            "a keeper",
-            copy.clone(),
-            &[("access-secret-name", ACCESS), ("token", WRITE_TOKEN)],
-            "Access-only copy not usable here",
-            &["`access-secret-name` (CODEX_ACCESS_JSON)", "remove"],
-        ),
+        },
+        Refusal {
+            case: "a keeper",
+            copy,
+            inputs: &[("access-secret-name", ACCESS), ("token", WRITE_TOKEN)],
+            title: "Access-only copy not usable here",
+            says: &["`access-secret-name` (CODEX_ACCESS_JSON)", "remove"],
+        },
     ];
-    for (case, copy, inputs, title, says) in cases {
+    for Refusal {
+        case,
+        copy,
+        inputs,
+        title,
+        says,
+    } in cases
+    {
         let mut job = user(&world, &copy);
         for (name, value) in inputs {
             job.input(name, *value);
