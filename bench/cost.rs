@@ -12,6 +12,8 @@
 //! - the main stage up to where Codex would start (`mode: restore`: restore, validate,
 //!   preflight, stale-seed check, hand-over), for a fresh login and for one about to refresh
 //!   (which adds the write probe: a probe secret created and deleted);
+//! - the same for a task job on an access-only copy (issue 20), whose event payload says the
+//!   repository is private: no GitHub request at all (checked, not timed);
 //! - requests and body bytes per stage, from the server's log;
 //! - peak RSS per process (`/usr/bin/time -f %M`), and the binary's size.
 //!
@@ -115,6 +117,15 @@ impl Bench {
         let mut job = Job::new(&self.github, &self.openai);
         job.input("auth-json", seed.to_string())
             .input("token", WRITE_TOKEN)
+            .input("mode", "restore")
+            .env("SSL_CERT_FILE", self.ca_file.display().to_string());
+        job
+    }
+
+    /// A task job on `copy`, an access-only copy, in `mode: restore`: no token, no secret.
+    fn copy_job(&self, copy: &Value) -> Job {
+        let mut job = Job::new(&self.github, &self.openai);
+        job.input("auth-json", copy.to_string())
             .input("mode", "restore")
             .env("SSL_CERT_FILE", self.ca_file.display().to_string());
         job
@@ -230,6 +241,35 @@ fn main_until_codex(bench: &Bench, stale: bool) -> Cost {
     cost
 }
 
+/// A fresh login's access-only copy, as the keeper writes it.
+fn access_only_copy(bench: &Bench) -> Value {
+    let mut copy = bench.openai.seed(false);
+    copy["auth_mode"] = "chatgptAuthTokens".into();
+    copy["tokens"]["refresh_token"] = "".into();
+    copy
+}
+
+/// A task job's main stage on an access-only copy (`mode: restore`), a fresh job each run.
+/// The job's event payload says the repository is private, so it sends GitHub nothing.
+fn main_on_a_copy(bench: &Bench) -> Cost {
+    let empty = BTreeMap::new();
+    let mut cost = Cost::default();
+    for _ in 0..RUNS {
+        let mut job = bench.copy_job(&access_only_copy(bench));
+        let (wall, requests, bytes) = bench.measure(job.stage_command("main", &empty), "");
+        assert_eq!(requests, 0, "a task job on a copy sent GitHub a request");
+        cost.wall.push(wall);
+        cost.requests.push(requests);
+        cost.bytes.push(bytes);
+    }
+    for _ in 0..RSS_RUNS {
+        let mut job = bench.copy_job(&access_only_copy(bench));
+        cost.rss_kb
+            .push(peak_rss_kb(&job.stage_command("main", &empty), ""));
+    }
+    cost
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
     let bench = Bench::new();
@@ -239,6 +279,8 @@ fn main() {
     // for one about to refresh (the write probe comes in).
     let main = main_until_codex(&bench, false);
     let refreshing = main_until_codex(&bench, true);
+    // A task job's main stage on an access-only copy.
+    let on_a_copy = main_on_a_copy(&bench);
 
     // Post stage and gh, interleaved (ABAB, then BABA), writing the same refreshed value.
     let seed = bench.openai.seed(false);
@@ -288,6 +330,7 @@ fn main() {
         "binary_bytes": binary_bytes,
         "main_until_codex": main.json(),
         "main_until_codex_about_to_refresh": refreshing.json(),
+        "main_until_codex_access_only_copy": on_a_copy.json(),
         "post": post.json(),
         "gh_secret_set": gh.json(),
         "gh_over_post_median": ratio,
@@ -320,6 +363,10 @@ fn main() {
     row(
         "main stage until Codex, login about to refresh (write probe)",
         &refreshing,
+    );
+    row(
+        "a user job's main stage (access-only copy, `mode: restore`)",
+        &on_a_copy,
     );
     row("post stage: public key + seal + write", &post);
     row("`gh secret set`", &gh);
