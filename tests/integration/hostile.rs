@@ -328,3 +328,53 @@ fn the_post_stage_ignores_what_a_later_step_put_in_its_environment() {
     assert!(control.success());
     assert!(job.workspace.join("preloaded").exists());
 }
+
+/// A task job on the keeper's access-only copy (docs: "Many jobs, one login"), in the container
+/// under Docker's profile: what a prompt-injected Codex can carry off is the copy's access
+/// token, and nothing else. No refresh token is on the runner, no write token was given, no
+/// request reaches GitHub (the event payload says the repository is private), and nothing is
+/// refreshed or written back.
+#[test]
+fn on_an_access_only_copy_codex_finds_no_refresh_token_and_no_write_token() {
+    let world = World::new(Responses::Ok);
+    let login = world.openai.seed(false);
+    let mut copy = login.clone();
+    copy["auth_mode"] = "chatgptAuthTokens".into();
+    copy["tokens"]["refresh_token"] = "".into();
+    world
+        .openai
+        .ask_to_run("cat \"${CODEX_HOME:-$HOME/.codex}/auth.json\"; env; echo exfiltrated");
+    let mut job = Job::new(&world.github, &world.openai);
+    job.input("auth-json", copy.to_string());
+    job.in_container(&image()).owned_by(RUNNER_UID);
+    let main = job.main();
+    main.assert_ok();
+    assert_ran(&world, "exfiltrated");
+    let reported = world.openai.tool_outputs().join("\n");
+    let access = login["tokens"]["access_token"].as_str().unwrap();
+    let refresh = login["tokens"]["refresh_token"].as_str().unwrap();
+    assert!(
+        reported.contains(access),
+        "the command did not read the copy"
+    );
+    assert!(!reported.contains(refresh), "a refresh token reached Codex");
+    assert!(
+        !reported.contains(WRITE_TOKEN),
+        "a write token reached Codex"
+    );
+    assert_eq!(world.openai.rotations(), 0);
+    assert_eq!(main.output("persisted"), "false");
+    assert_log_holds(&world, &main);
+    let post = job.post(&main);
+    post.assert_ok();
+    assert!(
+        post.stdout.contains("nothing to write back"),
+        "{}",
+        post.stdout
+    );
+    assert!(
+        world.github.requests().is_empty(),
+        "a job on a copy sent GitHub requests: {:?}",
+        world.github.requests()
+    );
+}
