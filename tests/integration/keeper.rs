@@ -289,7 +289,8 @@ fn eight_task_jobs_on_one_copy_while_the_keeper_rotates() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(model_calls(&world), 8);
-    // The keeper rotates the login in between.
+    // The keeper rotates the login in between (its next scheduled run: [`keeper`] gives it the
+    // stored login, as set before that run was queued).
     let stored = world.stored();
     let rotation = keeper(&world, &stored).main();
     rotation.assert_ok();
@@ -496,4 +497,150 @@ fn a_task_job_with_a_token_and_a_copy_writes_nothing() {
         (before.value, before.updated_at)
     );
     world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+/// The keeper's main stage cannot store the rotated login (refused once): the post stage
+/// stores it, then its copy, and dates the copy in its own summary.
+#[test]
+fn keeper_whose_main_write_fails_writes_both_in_post() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let mut job = keeper(&world, &seed);
+    world.github.inject(Fault::new(
+        "PUT",
+        &format!("/secrets/{SECRET}"),
+        403,
+        "Resource not accessible by personal access token",
+    ));
+
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    assert_eq!(main.output("persisted"), "false");
+    assert!(world.github.secret(&github::repo(REPO), ACCESS).is_none());
+
+    let post = job.post(&main);
+    post.assert_ok();
+    assert_eq!(secret_puts(&world), [SECRET_PATH, SECRET_PATH, ACCESS_PATH]);
+    world.assert_secret_holds_the_latest_login();
+    assert_eq!(stored_copy(&world), copy_of(&world.stored()));
+    let exp = exp_of(world.openai.latest().access_token.as_str());
+    let expires = jiff::Timestamp::from_second(exp).unwrap();
+    assert!(
+        post.summary
+            .contains(&format!("| Copy expires | {expires} (")),
+        "{}",
+        post.summary
+    );
+    world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+/// `codex-auth seed --access-secret-name` from a trusted machine, then a task job on the copy
+/// it stored: Codex runs on it, and nobody refreshes.
+#[test]
+fn a_seeded_copy_runs_a_task_job() {
+    let world = World::new(Responses::Ok);
+    let login = world.openai.seed(false);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".codex")).unwrap();
+    std::fs::write(
+        home.path().join(".codex/auth.json"),
+        serde_json::to_string_pretty(&login).unwrap(),
+    )
+    .unwrap();
+    let seeded = std::process::Command::new(env!("CARGO_BIN_EXE_codex-auth"))
+        .args(["seed", "--repo", REPO, "--access-secret-name", ACCESS])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("GITHUB_API_URL", world.github.url())
+        .env("GH_TOKEN", WRITE_TOKEN)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        seeded.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&seeded.stdout),
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    assert_eq!(secret_puts(&world), [SECRET_PATH, ACCESS_PATH]);
+    let copy = stored_copy(&world);
+    assert_eq!(copy, copy_of(&login));
+
+    world.openai.ask_to_run(COMMAND);
+    let mut job = user(&world, &copy.to_string());
+    let main = job.main();
+    main.assert_ok();
+    assert_eq!(main.output("final-message"), "Done.");
+    let outputs = world.openai.tool_outputs();
+    assert!(
+        outputs.len() == 1 && outputs[0].contains("ran-on-a-copy"),
+        "{outputs:?}"
+    );
+    let post = job.post(&main);
+    post.assert_ok();
+    assert_eq!(token_requests(&world), 0);
+    assert_eq!(secret_puts(&world).len(), 2);
+    world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+/// An organization keeper: a new copy is visible to the keeper's repository alone, like a new
+/// login; once the user selects the task repositories for the copy, later writes keep that
+/// selection, and the full login's never widens.
+#[test]
+fn an_organization_keeper_keeps_the_copy_selection_and_never_widens_the_login() {
+    let world = World::new(Responses::Ok);
+    let scope = github::org("octo-org");
+    world.github.add_scope(&scope);
+    let seed = world.openai.seed(false);
+    world.github.set_secret(&scope, SECRET, &seed.to_string());
+    world
+        .github
+        .set_visibility(&scope, SECRET, "selected", &[4711]);
+    // Two scheduled runs of the keeper: 4242, queued a minute ago, and 4243, queued after the
+    // first one stored the login.
+    world.github.add_first_attempt(4243, 60);
+    let run_keeper = |login: &str, run: &str| {
+        let mut job = Job::new(&world.github, &world.openai);
+        job.env("GITHUB_RUN_ID", run);
+        job.input("auth-json", login)
+            .input("token", WRITE_TOKEN)
+            .input("organization", "octo-org")
+            .input("mode", "refresh")
+            .input("access-secret-name", ACCESS)
+            .env("GITHUB_REPOSITORY_ID", "4711");
+        let main = job.main();
+        main.assert_ok();
+        assert_eq!(main.output("persisted"), "true");
+        main
+    };
+    let selection = |name: &str| {
+        let secret = world.github.secret(&scope, name).unwrap();
+        (secret.visibility, secret.selected_repository_ids)
+    };
+
+    let first = run_keeper(&seed.to_string(), "4242");
+    assert_eq!(selection(ACCESS), (Some("selected".into()), vec![4711]));
+    // The person selects the task repositories for the copy alone.
+    world
+        .github
+        .set_visibility(&scope, ACCESS, "selected", &[4711, 101, 202]);
+    let login = world.github.secret(&scope, SECRET).unwrap().value;
+    let second = run_keeper(&login, "4243");
+
+    assert_eq!(
+        selection(ACCESS),
+        (Some("selected".into()), vec![4711, 101, 202])
+    );
+    assert_eq!(selection(SECRET), (Some("selected".into()), vec![4711]));
+    let stored: Value =
+        serde_json::from_str(&world.github.secret(&scope, SECRET).unwrap().value).unwrap();
+    assert_eq!(
+        stored["tokens"]["refresh_token"],
+        world.openai.latest().refresh_token.as_str()
+    );
+    let copy: Value =
+        serde_json::from_str(&world.github.secret(&scope, ACCESS).unwrap().value).unwrap();
+    assert_eq!(copy, copy_of(&stored));
+    world.assert_no_secret_leaked(&[&first, &second]);
 }
