@@ -59,6 +59,9 @@ pub struct SecretStore<'a> {
     key: Option<PublicKey>,
     /// Main stage: the secret's `updated_at` when it was read (`None`: it did not exist).
     updated_at: Option<Option<Timestamp>>,
+    /// Main stage, a keeper: the access-only copy is missing or older than the login (its
+    /// last write failed), so the login and its copy are written whatever Codex does.
+    copy_stale: bool,
 }
 
 impl<'a> SecretStore<'a> {
@@ -101,6 +104,7 @@ impl<'a> SecretStore<'a> {
             connection: None,
             key,
             updated_at: None,
+            copy_stale: false,
         })
     }
 
@@ -293,6 +297,13 @@ impl Store for SecretStore<'_> {
             .seed
             .clone()
             .ok_or_else(|| anyhow::anyhow!("only the main stage loads a login"))?;
+        if self.copy_stale {
+            // No fingerprint matches "": the save happens whether or not Codex refreshes.
+            return Ok(Loaded {
+                login: seed,
+                baseline: String::new(),
+            });
+        }
         Ok(seed.into())
     }
 
@@ -300,6 +311,7 @@ impl Store for SecretStore<'_> {
     /// when the token cannot reach the target) and the secret's `updated_at`.
     async fn preflight(&mut self) -> anyhow::Result<()> {
         let target = self.target;
+        let config = self.config;
         self.config
             .workflow
             .info(&format!("Checking that the {target} can be written…"));
@@ -321,8 +333,34 @@ impl Store for SecretStore<'_> {
             })
             .into());
         }
+        // The keeper's copy is written right after the login: one older than the login (or
+        // none) means that write failed, and task jobs run on an older copy until this job
+        // writes it again.
+        let mut copy_stale = false;
+        if let (Some(access), Some(login_at)) = (&config.access_target, updated_at) {
+            let copy_at = api
+                .secret_updated_at(access)
+                .await
+                .map_err(cannot_persist)?;
+            if copy_at.is_none_or(|copy_at| copy_at < login_at) {
+                copy_stale = true;
+                config.workflow.warning(
+                    "Access-only copy behind the login",
+                    &format!(
+                        "the {access} {} the {target} (written {login_at}): the keeper's last \
+                         write of the copy failed, or the copy was never written. This job \
+                         writes the login and its copy again, whether or not Codex refreshes.",
+                        match copy_at {
+                            Some(copy_at) => format!("was written at {copy_at}, before"),
+                            None => "does not exist beside".to_owned(),
+                        }
+                    ),
+                );
+            }
+        }
         self.key = Some(key);
         self.updated_at = Some(updated_at);
+        self.copy_stale = copy_stale;
         Ok(())
     }
 
