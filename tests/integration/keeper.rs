@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::support::github::{self, Fault};
 use crate::support::job::{Job, StageRun, WRITE_TOKEN};
 use crate::support::openai::Responses;
-use crate::support::world::{annotation, World, REPO, SECRET};
+use crate::support::world::{annotation, warning, World, REPO, SECRET};
 use crate::support::{jwt, now};
 
 /// The secret the keeper writes the copy to.
@@ -643,4 +643,34 @@ fn an_organization_keeper_keeps_the_copy_selection_and_never_widens_the_login() 
         serde_json::from_str(&world.github.secret(&scope, ACCESS).unwrap().value).unwrap();
     assert_eq!(copy, copy_of(&stored));
     world.assert_no_secret_leaked(&[&first, &second]);
+}
+
+/// The refusal's boundary is the job's own limit: the copy that is refused above (30 minutes
+/// left) serves a job that may run 10 minutes, with a warning that the keeper is late.
+#[test]
+fn a_copy_that_outlives_a_short_job_serves_it_with_a_warning() {
+    let world = World::new(Responses::Ok);
+    let mut copy = copy_of(&world.openai.seed(false));
+    copy["tokens"]["access_token"] =
+        jwt(&serde_json::json!({"exp": now() + 1800, "sub": "user-1"})).into();
+    let mut job = user(&world, &copy.to_string());
+    job.input("mode", "restore")
+        .input("job-timeout-minutes", "10");
+
+    let main = job.main();
+    main.assert_ok();
+    let warned = warning(&main, "Access-only copy expires soon");
+    assert!(
+        warned.contains("The keeper has not published a newer copy"),
+        "{warned}"
+    );
+    let restored: Value =
+        serde_json::from_str(&std::fs::read_to_string(job.codex_home().join("auth.json")).unwrap())
+            .unwrap();
+    assert_eq!(restored, copy);
+    let post = job.post(&main);
+    post.assert_ok();
+    assert!(!job.codex_home().join("auth.json").exists());
+    assert_eq!(world.github.requests().len(), 0);
+    assert_eq!(world.openai.requests(), Vec::<String>::new());
 }
