@@ -234,7 +234,42 @@ fn keeper_whose_copy_cannot_be_written_keeps_the_login_and_fails() {
         assert_eq!(deleted, Vec::<(String, String)>::new(), "{status}");
         assert!(!job.codex_home().join("auth.json").exists());
         world.assert_no_probe_left(&github::repo(REPO));
-        world.assert_no_secret_leaked(&[&main, &post]);
+
+        // The keeper's next run, once the cause is gone, finds the copy missing and writes
+        // the login and its copy, even as a `codex exec` keeper whose fresh login Codex does
+        // not refresh.
+        world.github.clear_faults();
+        world.github.add_first_attempt(4243, 60);
+        let rotations = world.openai.rotations();
+        let login = world
+            .github
+            .secret(&github::repo(REPO), SECRET)
+            .unwrap()
+            .value;
+        let mut next = Job::new(&world.github, &world.openai);
+        next.env("GITHUB_RUN_ID", "4243");
+        next.input("auth-json", login)
+            .input("token", WRITE_TOKEN)
+            .input("access-secret-name", ACCESS);
+        let again = next.main();
+        again.assert_ok();
+        let behind = warning(&again, "Access-only copy behind the login");
+        assert!(
+            behind.contains("does not exist beside"),
+            "{status}: {behind}"
+        );
+        assert_eq!(world.openai.rotations(), rotations, "{status}");
+        let puts = secret_puts(&world);
+        assert_eq!(
+            puts[puts.len() - 2..],
+            [SECRET_PATH, ACCESS_PATH],
+            "{status}"
+        );
+        world.assert_secret_holds_the_latest_login();
+        assert_eq!(stored_copy(&world), copy_of(&world.stored()), "{status}");
+        let after = next.post(&again);
+        after.assert_ok();
+        world.assert_no_secret_leaked(&[&main, &post, &again, &after]);
     }
 }
 
