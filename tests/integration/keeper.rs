@@ -278,10 +278,14 @@ fn keeper_whose_copy_cannot_be_written_keeps_the_login_and_fails() {
 /// turn, the keeper rotates the login; then they all finish, on the copy's access token.
 ///
 /// How the local OpenAI differs from the real one here: it keeps every access token it
-/// issued valid until its `exp`, a rotation revoking none, which is what the real backend
-/// does with an access token (a JWT that is checked, not looked up, until it expires); the
-/// fake only revokes when a test asks it to ([`crate::support::openai::OpenAi::expire_access_after_tool_call`]),
-/// which this one does not. The hold between a command and the next turn is the fake's
+/// issued valid until its `exp` (a rotation revokes none; it revokes only when a test asks,
+/// [`crate::support::openai::OpenAi::expire_access_after_tool_call`], which this one does
+/// not). The design relies on the real backend doing the same with an access token, a JWT
+/// that works until its `exp` (docs/facts.md, "Access-only logins": a copy "works until its
+/// access token expires"); that a refresh does not revoke the access token it replaces is
+/// not observed here, only assumed. If the real backend revoked it, task jobs would fail
+/// with 401 after each keeper run, as this case does against a fake that revokes on
+/// rotation (tried by hand). The hold between a command and the next turn is the fake's
 /// ([`crate::support::openai::OpenAi::hold_tool_outputs`]), so that the rotation falls in
 /// the middle of every job and not just maybe.
 #[test]
