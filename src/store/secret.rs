@@ -342,21 +342,23 @@ impl Store for SecretStore<'_> {
                 .secret_updated_at(access)
                 .await
                 .map_err(cannot_persist)?;
-            if copy_at.is_none_or(|copy_at| copy_at < login_at) {
-                copy_stale = true;
-                config.workflow.warning(
+            match copy_at {
+                // A first keeper run after a seed without `--access-secret-name`.
+                None => config.workflow.info(&format!(
+                    "The {access} does not exist yet: this job writes it after the login, \
+                     whether or not Codex refreshes."
+                )),
+                Some(copy_at) if copy_at < login_at => config.workflow.warning(
                     "Access-only copy behind the login",
                     &format!(
-                        "the {access} {} the {target} (written {login_at}): the keeper's last \
-                         write of the copy failed, or the copy was never written. This job \
-                         writes the login and its copy again, whether or not Codex refreshes.",
-                        match copy_at {
-                            Some(copy_at) => format!("was written at {copy_at}, before"),
-                            None => "does not exist beside".to_owned(),
-                        }
+                        "the {access} was written at {copy_at}, before the {target} (written \
+                         {login_at}): the keeper's last write of the copy failed. This job \
+                         writes the login and its copy again, whether or not Codex refreshes."
                     ),
-                );
+                ),
+                Some(_) => {}
             }
+            copy_stale = copy_at.is_none_or(|copy_at| copy_at < login_at);
         }
         self.key = Some(key);
         self.updated_at = Some(updated_at);
