@@ -339,12 +339,18 @@ impl AuthFile {
     }
 
     /// An access-only copy of this login: `auth_mode` [`ACCESS_ONLY_MODE`], an empty refresh
-    /// token, and every other field (unknown ones included) as it is here. A copy of a copy is
-    /// the same copy.
+    /// token, a null `OPENAI_API_KEY`, no token fields beyond the known ones, and every other
+    /// field (unknown top-level ones included) as it is here. A copy of a copy is the same copy.
     pub fn to_access_only(&self) -> AuthFile {
         let mut copy = self.clone();
         copy.auth_mode = Some(Value::String(ACCESS_ONLY_MODE.to_owned()));
         copy.tokens.refresh_token = Secret::new(String::new());
+        // Nothing that outlives the access token: no API key, no token field Codex may add
+        // later (either could be a credential of its own).
+        if copy.openai_api_key.is_some() {
+            copy.openai_api_key = Some(Value::Null);
+        }
+        copy.tokens.extra.clear();
         copy.kind = Kind::AccessOnly;
         copy
     }
@@ -853,6 +859,25 @@ pub(crate) mod tests {
         let bare = decode(&bare).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(bare.kind(), Kind::Full);
         assert_eq!(json_of(&bare.to_access_only()), sample_copy());
+    }
+
+    /// A copy holds nothing that outlives its access token: not an API key Codex stored, not a
+    /// token field a newer Codex may add.
+    #[test]
+    fn a_copy_carries_no_api_key_and_no_unknown_token() {
+        let mut login = sample();
+        login["OPENAI_API_KEY"] = Value::String("sk-proj-kept-by-codex".into());
+        login["tokens"]["agent_token"] = Value::String("at-long-lived".into());
+        let full = decode(&login).unwrap_or_else(|e| panic!("{e}"));
+        let copy = json_of(&full.to_access_only());
+        let text = copy.to_string();
+        assert!(!text.contains("sk-proj-kept-by-codex"), "{text}");
+        assert!(!text.contains("at-long-lived"), "{text}");
+        assert_eq!(copy["OPENAI_API_KEY"], Value::Null);
+        assert_eq!(
+            copy["tokens"]["access_token"],
+            login["tokens"]["access_token"]
+        );
     }
 
     #[test]

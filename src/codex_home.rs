@@ -138,6 +138,9 @@ pub enum Plan {
     KeepDisk(Box<AuthFile>),
     /// Write the stored login, replacing what the words say ("" when there was nothing).
     WriteStored(&'static str),
+    /// Leave everything alone: the stored login is an access-only copy, and CODEX_HOME holds a
+    /// full login, which may carry a rotation stored nowhere else (a persistent runner).
+    FullLoginThere,
 }
 
 impl Plan {
@@ -150,7 +153,7 @@ impl Plan {
     pub fn starting_login<'a>(&'a self, stored: &'a AuthFile) -> &'a AuthFile {
         match self {
             Plan::KeepDisk(disk) => disk,
-            Plan::WriteStored(_) => stored,
+            Plan::WriteStored(_) | Plan::FullLoginThere => stored,
         }
     }
 }
@@ -163,7 +166,9 @@ impl CodexHome {
         Ok(match self.read()? {
             OnDisk::Valid(disk) => {
                 workflow.mask_login(&disk).map_err(io::Error::other)?;
-                if disk.account_id() != stored.account_id() {
+                if stored.kind() == Kind::AccessOnly && disk.kind() == Kind::Full {
+                    Plan::FullLoginThere
+                } else if disk.account_id() != stored.account_id() {
                     Plan::WriteStored("a login of another account")
                 } else if disk.kind() != Kind::Full || stored.kind() != Kind::Full {
                     // A task job runs on the copy it was given; a keeper never starts from a
@@ -221,6 +226,10 @@ impl CodexHome {
                 }
                 Ok(stored.clone())
             }
+            Plan::FullLoginThere => Err(io::Error::other(format!(
+                "{} holds a full login, which an access-only copy must not replace",
+                path.display()
+            ))),
         }
     }
 }

@@ -40,8 +40,8 @@ pub struct SeedArgs {
     #[arg(long, value_name = "NAME", default_value = config::DEFAULT_SECRET_NAME)]
     pub secret: String,
     /// Also write an access-only copy of the login (no refresh token) to this secret, beside
-    /// `--secret`, for task jobs (docs/stores.md, "Many jobs, one login"). The full login is
-    /// written first.
+    /// `--secret`, for task jobs (README, "Many jobs, one login"). The full login is written
+    /// first.
     #[arg(long, value_name = "NAME")]
     pub access_secret_name: Option<String>,
     /// The login to store; `-` reads standard input. Default: $CODEX_HOME/auth.json, else
@@ -147,14 +147,22 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
                     .write_secret(&access, value, Some(key))
                     .await
                     .map_err(|e| {
+                        let fix = match e {
+                        ApiError::NoRepositoryForNewSecret { .. } => {
+                            "The copy does not exist yet: run seed again with --repo OWNER/REPO, \
+                             the repository a new organization secret is made visible to."
+                        }
+                        _ => "Run seed again: it writes both.",
+                    };
                         Failure::new(
                             "Access-only copy not written",
                             format!(
                             "{} the {target}, but writing its access-only copy to the {access} \
-                             failed: {e} Run seed again: it writes both.",
+                             failed: {e}",
                             outcome.verb()
                         ),
                         )
+                        .fix(fix)
                     })?;
                 Some((access, written))
             }

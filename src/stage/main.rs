@@ -21,7 +21,7 @@ use crate::auth_file::AuthFile;
 use crate::cancel::Cancellation;
 use crate::codex::schedule::{self, Outlook};
 use crate::codex::{self, Commands, Exec, Outcome, Refresh, RefreshFailure, Sandbox};
-use crate::codex_home::CodexHome;
+use crate::codex_home::{CodexHome, Plan};
 use crate::config::{ActionConfig, Credentials, Mode};
 use crate::failure::Failure;
 use crate::store::{self, Loaded, Place, Saved, Stage, Store};
@@ -172,6 +172,23 @@ async fn restore(
     let plan = home
         .plan_restore(workflow, &stored)
         .with_context(|| format!("cannot read {}", home.auth_path().display()))?;
+    if matches!(plan, Plan::FullLoginThere) {
+        return Err(Failure::new(
+            "Full login in CODEX_HOME",
+            format!(
+                "{} holds a full login, and this job runs on an access-only copy: restoring the \
+                 copy would replace it, and on a persistent runner that file may hold a \
+                 rotation stored nowhere else. It was left as it is.",
+                home.auth_path().display()
+            ),
+        )
+        .before_codex()
+        .fix(
+            "Give task jobs a CODEX_HOME of their own (`env: CODEX_HOME: ...`), apart from the \
+             keeper's, or move the file away after storing it.",
+        )
+        .into());
+    }
     if plan.uses_stored() {
         store.check_current().await?;
     }

@@ -198,6 +198,28 @@ pub fn saved_where(saved: &Saved) -> String {
 /// A save that did not store the login, as the failure `stage` reports: what happened to the
 /// login, where it is now, and what to do. The file is still on disk in every case.
 fn not_saved(config: &ActionConfig, stage: Stage, place: &Place, not_saved: NotSaved) -> Failure {
+    // The causes come from many places; each is said as one sentence.
+    let not_saved = match not_saved {
+        NotSaved::Failed(cause) => NotSaved::Failed(sentence(&cause)),
+        NotSaved::Rescued {
+            cause,
+            artifact,
+            id,
+        } => NotSaved::Rescued {
+            cause: sentence(&cause),
+            artifact,
+            id,
+        },
+        NotSaved::RescueFailed {
+            cause,
+            artifact,
+            error,
+        } => NotSaved::RescueFailed {
+            cause: sentence(&cause),
+            artifact,
+            error: error.trim_end().trim_end_matches('.').to_owned(),
+        },
+    };
     let path = CodexHome::new(&config.codex_home).auth_path();
     let path = path.display();
     let write = match place {
@@ -216,7 +238,7 @@ fn not_saved(config: &ActionConfig, stage: Stage, place: &Place, not_saved: NotS
             Failure::new(
                 "New login not saved",
                 format!(
-                    "{} of the new login to {place} failed: {cause}.{rescue}",
+                    "{} of the new login to {place} failed: {cause}{rescue}",
                     match place {
                         Place::Artifact { .. } => "uploading",
                         Place::Secret(_) | Place::AccessCopy => "writing",
@@ -357,8 +379,10 @@ pub fn copy_not_written(saved: &Saved) -> Option<Failure> {
             "Access-only copy not written",
             format!(
                 "the login was stored in {}, but writing its access-only copy to the {} failed: \
-                 {cause} Task jobs keep using the copy written before, until it expires.",
-                saved.place, copy.target
+                 {} Task jobs keep using the copy written before, until it expires.",
+                saved.place,
+                copy.target,
+                sentence(cause)
             ),
         )
         .fix(
@@ -366,6 +390,15 @@ pub fn copy_not_written(saved: &Saved) -> Option<Failure> {
              copy too.",
         ),
     )
+}
+
+/// `text` as a sentence: trimmed, ending with a full stop unless it ends with one already.
+fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    match text.ends_with(['.', '!', '?']) {
+        true => text.to_owned(),
+        false => format!("{text}."),
+    }
 }
 
 /// Saves `file` in `stage`: where it went, or the failure to report (see [`not_saved`]).

@@ -39,9 +39,9 @@ pub(crate) async fn run_with(
     // says so; without one, input `auth-json` does (a keeper's handoff always verifies).
     let copy_home = match &received {
         Received::Verified(handoff) => handoff.access_copy.then(|| handoff.codex_home.clone()),
-        Received::None | Received::Unverified => {
-            store::access::given(&config).then(|| config.codex_home.clone())
-        }
+        // The main stage restored nothing: nothing of this job's to remove either.
+        Received::None => None,
+        Received::Unverified => store::access::given(&config).then(|| config.codex_home.clone()),
     };
     if let Some(home) = copy_home {
         config

@@ -8,7 +8,7 @@
 //! on any other outcome, and the stored login is never touched until the new one is saved.
 
 use super::{
-    contain, copy_not_written, refuse_unsafe_contexts, save, saved_where, set_outputs,
+    contain, copy_not_written, copy_rows, refuse_unsafe_contexts, save, saved_where, set_outputs,
     stop_if_cancelled,
 };
 use crate::cancel::Cancellation;
@@ -87,10 +87,14 @@ async fn sign_in(
     let saved = saved_where(&stored);
     workflow.set_output("account", &account)?;
     set_outputs(workflow, false, true)?;
-    workflow.summary(&format!(
+    let mut summary = format!(
         "### codex-auth: signed in\n\n| | |\n|---|---|\n| Account | {account} |\n| Stored | \
          yes, {saved} |\n"
-    ))?;
+    );
+    for (name, value) in copy_rows(&stored, &file) {
+        summary.push_str(&format!("| {name} | {} |\n", value.replace('|', "\\|")));
+    }
+    workflow.summary(&summary)?;
     workflow.info(&format!(
         "The new login ({account}) was written {saved}. Jobs that start from now on use it; a \
          job already queued received the old value."

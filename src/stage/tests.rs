@@ -485,7 +485,7 @@ fn every_unsaved_login_is_said_with_where_it_is_and_what_to_do() {
     let artifact = Place::Artifact {
         name: "codex-auth".into(),
     };
-    let failed = NotSaved::Failed("GitHub answered 503.".into());
+    let failed = NotSaved::Failed("GitHub answered 503".into());
     let rescued = |id| NotSaved::Rescued {
         cause: "GitHub answered 503.".into(),
         artifact: "codex-auth-rescue".into(),
@@ -572,6 +572,9 @@ fn every_unsaved_login_is_said_with_where_it_is_and_what_to_do() {
             "{case}: {message}"
         );
         assert!(!message.contains("Codex was not run"), "{case}: {message}");
+        // Causes with and without their own full stop read as one sentence each.
+        assert!(!message.contains(".."), "{case}: {message}");
+        assert!(!message.contains("503 "), "{case}: {message}");
         if stage != Stage::SignIn {
             let path = config.codex_home.join("auth.json");
             assert!(
@@ -596,7 +599,16 @@ fn job_on_copy(
     codex: &StandIn,
     more: &[(&str, &str)],
 ) -> (Job, anyhow::Result<()>, anyhow::Result<()>) {
-    let job = Job::new();
+    job_on_copy_in(Job::new(), copy, codex, more)
+}
+
+/// [`job_on_copy`] in a job made beforehand (files already in its CODEX_HOME, say).
+fn job_on_copy_in(
+    job: Job,
+    copy: &Value,
+    codex: &StandIn,
+    more: &[(&str, &str)],
+) -> (Job, anyhow::Result<()>, anyhow::Result<()>) {
     let config = job.config_with("main", copy, &[], more);
     let main = block_on(async {
         let mut cancel = Cancellation::watch()?;
@@ -660,4 +672,23 @@ fn a_keeper_or_a_refresh_given_a_copy_is_refused_before_codex() {
         );
         assert!(codex.ran.borrow().is_empty());
     }
+}
+
+/// A persistent runner the keeper also uses: a task job on a copy never replaces the full login
+/// in CODEX_HOME (it may hold a rotation stored nowhere else), and its post stage, which
+/// restored nothing, removes nothing.
+#[test]
+fn a_copy_job_leaves_a_full_login_in_codex_home_alone() {
+    let full = login("rt_kept", 3 * 86_400, "acc-1");
+    let job = Job::new();
+    let path = Path::new(&job.path("home")).join(".codex/auth.json");
+    let written = serde_json::to_string_pretty(&full).unwrap_or_default();
+    std::fs::write(&path, &written).unwrap_or_default();
+    let codex = stand_in(None, 0);
+    let copy = copy_of(&login("rt_1", 3 * 86_400, "acc-1"));
+    let (_job, main, post) = job_on_copy_in(job, &copy, &codex, &[]);
+    assert_eq!(title(&main), Some("Full login in CODEX_HOME"), "{main:?}");
+    assert!(post.is_ok(), "{post:?}");
+    assert!(codex.ran.borrow().is_empty());
+    assert_eq!(std::fs::read_to_string(&path).ok(), Some(written));
 }

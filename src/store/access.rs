@@ -1,5 +1,5 @@
-//! A task job's store when input `auth-json` is an access-only copy (docs/stores.md, "Many
-//! jobs, one login"): the keeper job refreshes the login and publishes the copy; a task job
+//! A task job's store when input `auth-json` is an access-only copy (README, "Many jobs, one
+//! login"): the keeper job refreshes the login and publishes the copy; a task job
 //! only reads it. It needs no write token, proves nothing and writes nothing: Codex cannot
 //! refresh a copy, so there is never a rotation to keep.
 //!

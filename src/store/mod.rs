@@ -235,7 +235,9 @@ pub trait Store {
 /// The store the configuration names. In the main stage, the seed in input `auth-json` is
 /// decoded and its tokens masked here, before anything else is printed.
 pub fn open(config: &ActionConfig, stage: Stage) -> anyhow::Result<Box<dyn Store + '_>> {
-    if access::given(config) {
+    // The post stage has decided by then (from the verified handoff) whether the job ran on a
+    // copy; it opens the store only to save a full login.
+    if stage != Stage::Post && access::given(config) {
         return Ok(Box::new(access::AccessCopyStore::open(config, stage)?));
     }
     Ok(match &config.store {

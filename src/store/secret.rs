@@ -342,6 +342,15 @@ impl Store for SecretStore<'_> {
                 .secret_updated_at(access)
                 .await
                 .map_err(cannot_persist)?;
+            if copy_at.is_none()
+                && matches!(access.scope, Scope::Organization { .. })
+                && access.repository_id.is_none()
+            {
+                return Err(cannot_persist(ApiError::NoRepositoryForNewSecret {
+                    target: access.subject().what,
+                })
+                .into());
+            }
             match copy_at {
                 // A first keeper run after a seed without `--access-secret-name`.
                 None => config.workflow.info(&format!(
@@ -352,8 +361,10 @@ impl Store for SecretStore<'_> {
                     "Access-only copy behind the login",
                     &format!(
                         "the {access} was written at {copy_at}, before the {target} (written \
-                         {login_at}): the keeper's last write of the copy failed. This job \
-                         writes the login and its copy again, whether or not Codex refreshes."
+                         {login_at}): the login was last stored without its copy (the copy's \
+                         write failed, or a job without `access-secret-name` stored it). This \
+                         job writes the login and its copy again, whether or not Codex \
+                         refreshes."
                     ),
                 ),
                 Some(_) => {}
