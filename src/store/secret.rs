@@ -322,17 +322,7 @@ impl Store for SecretStore<'_> {
             .secret_updated_at(target)
             .await
             .map_err(cannot_persist)?;
-        // A new organization secret is made visible to this repository alone: without its id
-        // the write would fail after Codex rotated the login.
-        if updated_at.is_none()
-            && matches!(target.scope, Scope::Organization { .. })
-            && target.repository_id.is_none()
-        {
-            return Err(cannot_persist(ApiError::NoRepositoryForNewSecret {
-                target: target.subject().what,
-            })
-            .into());
-        }
+        can_create(target, updated_at.is_some()).map_err(cannot_persist)?;
         // The keeper's copy is written right after the login: one older than the login (or
         // none) means that write failed, and task jobs run on an older copy until this job
         // writes it again.
@@ -342,15 +332,7 @@ impl Store for SecretStore<'_> {
                 .secret_updated_at(access)
                 .await
                 .map_err(cannot_persist)?;
-            if copy_at.is_none()
-                && matches!(access.scope, Scope::Organization { .. })
-                && access.repository_id.is_none()
-            {
-                return Err(cannot_persist(ApiError::NoRepositoryForNewSecret {
-                    target: access.subject().what,
-                })
-                .into());
-            }
+            can_create(access, copy_at.is_some()).map_err(cannot_persist)?;
             match copy_at {
                 // A first keeper run after a seed without `--access-secret-name`.
                 None => config.workflow.info(&format!(
@@ -624,6 +606,21 @@ fn mask(workflow: &Workflow, credentials: &Credentials) {
             }
         }
     }
+}
+
+/// Whether `target` could be written: a new organization secret is made visible to this
+/// repository alone, so without the repository's id its write would fail after Codex rotated
+/// the login.
+fn can_create(target: &SecretTarget, exists: bool) -> Result<(), ApiError> {
+    if !exists
+        && matches!(target.scope, Scope::Organization { .. })
+        && target.repository_id.is_none()
+    {
+        return Err(ApiError::NoRepositoryForNewSecret {
+            target: target.subject().what,
+        });
+    }
+    Ok(())
 }
 
 /// A failure to prove the secret can be written: Codex does not run.
