@@ -62,7 +62,9 @@ RUN target=$(cat /rust-target) \
 FROM ${BASE_IMAGE} AS prebuilt
 COPY prebuilt/codex-auth /out/codex-auth
 
-# The Codex CLI's native package of the target's platform from the npm registry...
+# The Codex CLI's native package of the target's platform from the npm registry, and the
+# registry's address (where input `codex-version` fetches another version at run time, unless
+# the workflow sets npm_config_registry)...
 FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS fetch
 ARG TARGETARCH
 ARG CODEX_VERSION=0.171.0
@@ -72,9 +74,10 @@ RUN case "${TARGETARCH:-amd64}" in \
       arm64) platform=linux-arm64 ;; \
       *) echo "Unsupported TARGETARCH ${TARGETARCH}: build for linux/amd64 or linux/arm64" >&2; exit 1 ;; \
     esac \
-    && npm pack --silent "@openai/codex@${CODEX_VERSION}-${platform}"
+    && npm pack --silent "@openai/codex@${CODEX_VERSION}-${platform}" \
+    && npm config get registry > npm-registry
 
-# ... or downloaded beforehand (codex/*.tgz in the build context).
+# ... or downloaded beforehand (codex/*.tgz and codex/npm-registry in the build context).
 FROM ${BASE_IMAGE} AS local
 COPY codex/ /out/
 
@@ -105,7 +108,10 @@ RUN case "${TARGETARCH:-amd64}" in \
     && mkdir /unpacked \
     && tar -xzf "$tarball" -C /unpacked \
     && mv "/unpacked/package/vendor/$vendor" /opt-codex \
-    && rm -rf /opt-codex/codex-resources/voice /opt-codex/bin/codex-code-mode-host
+    && rm -rf /opt-codex/codex-resources/voice /opt-codex/bin/codex-code-mode-host \
+    && registry=$(tr -d '[:space:]' < /packages/npm-registry) \
+    && case "$registry" in https://*) ;; *) echo "npm registry is not https: $registry" >&2; exit 1 ;; esac \
+    && mkdir /share && printf '%s\n' "$registry" > /share/npm-registry
 
 FROM ${BASE_IMAGE}
 ARG TARGETARCH
@@ -119,6 +125,7 @@ RUN apt-get update \
     # The checkout belongs to the runner's user, not to root: let git read it.
     && git config --system --add safe.directory '*'
 COPY --from=codex /opt-codex /opt/codex
+COPY --from=codex /share/ /usr/local/share/codex-auth/
 COPY --from=codex-auth /out/codex-auth /usr/local/bin/codex-auth
 # Smoke test. A binary built for the build machine would still run here (natively, or under
 # QEMU), so the ELF header's machine field (x86-64 0x3e, AArch64 0xb7; little-endian) is checked

@@ -14,6 +14,10 @@
 //!   (which adds the write probe: a probe secret created and deleted);
 //! - the same for a task job on an access-only copy (issue 20), whose event payload says the
 //!   repository is private: no GitHub request at all (checked, not timed);
+//! - the main stage with `codex-version` naming a version the job has no copy of (issue 21):
+//!   the fetch from a local npm registry (the real 172 MB linux-x64 package and the registry's
+//!   own document of it), the sha512 check and the unpacking, then the same steps; and a later
+//!   step of the job that reuses the copy. Fewer runs: each moves 172 MB in and 320 MB out;
 //! - requests and body bytes per stage, from the server's log;
 //! - peak RSS per process (`/usr/bin/time -f %M`), and the binary's size.
 //!
@@ -41,6 +45,9 @@ use support::world::{REPO, SECRET};
 const RUNS: usize = 31;
 /// Runs under `/usr/bin/time` for peak RSS (not timed).
 const RSS_RUNS: usize = 5;
+/// Timed runs of the `codex-version` fetch, and its runs for peak RSS.
+const FETCH_RUNS: usize = 7;
+const FETCH_RSS_RUNS: usize = 2;
 
 struct Bench {
     github: GitHub,
@@ -270,6 +277,43 @@ fn main_on_a_copy(bench: &Bench) -> Cost {
     cost
 }
 
+/// The main stage (`mode: restore`) with `codex-version` naming the pinned version and no
+/// Codex on PATH, from `registry`: with `reuse`, a later step of a job that already fetched it.
+fn main_with_a_named_version(
+    bench: &Bench,
+    registry: &support::npm::Registry,
+    reuse: bool,
+) -> Cost {
+    let empty = BTreeMap::new();
+    let version = support::npm::pinned_version();
+    let job = || {
+        let mut job = bench.job(&bench.openai.seed(false));
+        job.without_codex_on_path()
+            .input("codex-version", version.as_str())
+            .env("npm_config_registry", registry.url());
+        if reuse {
+            job.main().assert_ok();
+        }
+        job
+    };
+    let mut cost = Cost::default();
+    for _ in 0..FETCH_RUNS {
+        let mut job = job();
+        let downloads = registry.downloads();
+        let (wall, requests, bytes) = bench.measure(job.stage_command("main", &empty), "");
+        assert_eq!(registry.downloads(), downloads + usize::from(!reuse));
+        cost.wall.push(wall);
+        cost.requests.push(requests);
+        cost.bytes.push(bytes);
+    }
+    for _ in 0..FETCH_RSS_RUNS {
+        let mut job = job();
+        cost.rss_kb
+            .push(peak_rss_kb(&job.stage_command("main", &empty), ""));
+    }
+    cost
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
     let bench = Bench::new();
@@ -281,6 +325,10 @@ fn main() {
     let refreshing = main_until_codex(&bench, true);
     // A task job's main stage on an access-only copy.
     let on_a_copy = main_on_a_copy(&bench);
+    // The same with a version of Codex the job fetches, and a later step that reuses it.
+    let registry = support::npm::Registry::start();
+    let fetching = main_with_a_named_version(&bench, &registry, false);
+    let reusing = main_with_a_named_version(&bench, &registry, true);
 
     // Post stage and gh, interleaved (ABAB, then BABA), writing the same refreshed value.
     let seed = bench.openai.seed(false);
@@ -331,6 +379,8 @@ fn main() {
         "main_until_codex": main.json(),
         "main_until_codex_about_to_refresh": refreshing.json(),
         "main_until_codex_access_only_copy": on_a_copy.json(),
+        "main_until_codex_codex_version_fetched": fetching.json(),
+        "main_until_codex_codex_version_reused": reusing.json(),
         "post": post.json(),
         "gh_secret_set": gh.json(),
         "gh_over_post_median": ratio,
@@ -353,7 +403,7 @@ fn main() {
     };
     println!();
     println!(
-        "| {RUNS} runs each, HTTPS on loopback | median ms | p10 ms | p90 ms | requests | body bytes | peak RSS MiB |"
+        "| {RUNS} runs each ({FETCH_RUNS} with `codex-version`), HTTPS on loopback | median ms | p10 ms | p90 ms | requests | body bytes | peak RSS MiB |"
     );
     println!("|---|---|---|---|---|---|---|");
     row(
@@ -367,6 +417,19 @@ fn main() {
     row(
         "a user job's main stage (access-only copy, `mode: restore`)",
         &on_a_copy,
+    );
+    row(
+        "main stage until Codex, `codex-version` fetched (172 MB from a loopback registry, sha512, unpack)",
+        &fetching,
+    );
+    row(
+        "main stage until Codex, `codex-version` reused (a later step of the job)",
+        &reusing,
+    );
+    println!(
+        "`codex-version`, extra per job: {:.0} ms to fetch, check and unpack; {:.0} ms for a later step",
+        fetching.median_ms() - main.median_ms(),
+        reusing.median_ms() - main.median_ms()
     );
     row("post stage: public key + seal + write", &post);
     row("`gh secret set`", &gh);

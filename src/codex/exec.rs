@@ -19,6 +19,8 @@ use crate::workflow::Workflow;
 /// A `codex exec` invocation.
 #[derive(Debug)]
 pub struct Exec<'a> {
+    /// The Codex to run ([`super::install`]).
+    pub program: &'a Path,
     /// The prompt.
     pub prompt: &'a str,
     /// Extra arguments from input `codex-args`.
@@ -104,6 +106,7 @@ impl Exec<'_> {
             give_to(scratch.path(), uid, gid)?;
         }
         let sandbox = sandbox::decide(
+            self.program,
             self.extra_args,
             self.workspace,
             scratch.path(),
@@ -113,7 +116,7 @@ impl Exec<'_> {
         .await?;
         self.workflow.info(&sandbox.describe());
         let last_message = scratch.path().join("last-message.txt");
-        let mut command = codex_command(self.workspace, self.codex_home, environment);
+        let mut command = codex_command(self.program, self.workspace, self.codex_home, environment);
         command
             .args(self.arguments(&last_message, &sandbox))
             .stdin(Stdio::null());
@@ -202,6 +205,7 @@ mod tests {
         let dir = Path::new("/nonexistent/workspace");
         let workflow = Workflow::default();
         let exec = Exec {
+            program: Path::new("codex"),
             prompt: "--not-an-option",
             extra_args: &["-m".into(), "gpt-5".into()],
             workspace: dir,
@@ -246,6 +250,7 @@ mod tests {
             vec!["--output-last-message=out.txt".to_owned()],
         ] {
             let exec = Exec {
+                program: Path::new("codex"),
                 prompt: "p",
                 extra_args: &extra,
                 workspace: dir,

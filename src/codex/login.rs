@@ -32,6 +32,8 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// A device-code sign-in.
 #[derive(Debug)]
 pub struct Login<'a> {
+    /// The Codex to run ([`super::install`]).
+    pub program: &'a Path,
     /// Where Codex runs (its owner is who Codex runs as).
     pub workspace: &'a Path,
     /// Where the sign-in's URL and code are shown.
@@ -102,7 +104,7 @@ impl Login<'_> {
             .prefix("codex-auth-login-")
             .tempdir()?;
         let home_dir = home.path().to_owned();
-        let mut command = codex_command(self.workspace, &home_dir, environment);
+        let mut command = codex_command(self.program, self.workspace, &home_dir, environment);
         command.args(self.arguments()).stdin(Stdio::null());
         let mut child = spawn(command, &home_dir, run_as)?;
         let stdout = child.stdout.take();

@@ -13,6 +13,7 @@
 
 pub mod events;
 mod exec;
+pub mod install;
 mod login;
 mod output;
 mod refresh;
@@ -93,14 +94,15 @@ pub enum CodexError {
     Io(#[from] io::Error),
 }
 
-/// `codex` with the given environment (nothing else), CODEX_HOME, the workspace as working
-/// directory, and its output piped.
+/// `program` (`codex` on PATH, or a fetched copy: [`install`]) with the given environment
+/// (nothing else), CODEX_HOME, the workspace as working directory, and its output piped.
 pub(crate) fn codex_command(
+    program: &Path,
     workspace: &Path,
     codex_home: &Path,
     environment: Vec<(OsString, OsString)>,
 ) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new("codex");
+    let mut command = tokio::process::Command::new(program);
     command
         .env_clear()
         .envs(environment)
@@ -289,6 +291,7 @@ pub fn hand_over(
     codex_home: &Path,
     workspace: &Path,
     runner_workspace: Option<&Path>,
+    codex: Option<&install::Codex>,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
     if let Some((uid, gid)) = workspace_owner(workspace) {
@@ -304,18 +307,36 @@ pub fn hand_over(
         "Restored the login for the job's later steps: CODEX_HOME={host}. The post stage writes \
          it back if they refresh it."
     ));
+    if let Some(bin) = codex.and_then(install::Codex::bin_dir) {
+        let host = host_path(bin, runner_workspace);
+        workflow.add_path(&host.display().to_string())?;
+        workflow.info(&format!(
+            "{}; first on PATH for the job's later steps: {}.",
+            codex.map(install::Codex::describe).unwrap_or_default(),
+            host.display()
+        ));
+    }
     Ok(())
 }
 
-/// The host path of a path in the container action's home. The runner mounts
-/// `<work>/_temp/_github_home` at `/github/home` and passes `RUNNER_WORKSPACE` (`<work>/<repo>`)
-/// untranslated (actions/runner, ContainerActionHandler.cs, JobExtension.cs). Outside a
+/// The host path of a path in the container action's home or temporary directory. The runner
+/// mounts `<work>/_temp/_github_home` at `/github/home` and `<work>/_temp` at
+/// `/github/runner_temp`, and passes `RUNNER_WORKSPACE` (`<work>/<repo>`) untranslated
+/// (actions/runner, ContainerActionHandler.cs, JobExtension.cs; docs/facts.md). Outside a
 /// container the path is already the host's.
 pub fn host_path(path: &Path, runner_workspace: Option<&Path>) -> PathBuf {
-    let work = runner_workspace.and_then(Path::parent);
-    match (path.strip_prefix("/github/home"), work) {
-        (Ok(rest), Some(work)) => work.join("_temp").join("_github_home").join(rest),
-        _ => path.to_owned(),
+    let Some(temp) = runner_workspace
+        .and_then(Path::parent)
+        .map(|work| work.join("_temp"))
+    else {
+        return path.to_owned();
+    };
+    if let Ok(rest) = path.strip_prefix("/github/home") {
+        temp.join("_github_home").join(rest)
+    } else if let Ok(rest) = path.strip_prefix("/github/runner_temp") {
+        temp.join(rest)
+    } else {
+        path.to_owned()
     }
 }
 

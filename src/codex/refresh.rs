@@ -21,6 +21,8 @@ use crate::workflow::Workflow;
 /// without the `jsonrpc` field).
 #[derive(Debug)]
 pub struct Refresh<'a> {
+    /// The Codex to run ([`super::install`]).
+    pub program: &'a Path,
     /// Where Codex runs.
     pub workspace: &'a Path,
     /// The home holding the restored auth.json.
@@ -37,7 +39,7 @@ impl Refresh<'_> {
     pub async fn run(&self, environment: Vec<(OsString, OsString)>) -> Result<Outcome, CodexError> {
         let run_as = codex_user(self.workspace);
         let logs_set = environment.iter().any(|(name, _)| name == "RUST_LOG");
-        let mut command = codex_command(self.workspace, self.codex_home, environment);
+        let mut command = codex_command(self.program, self.workspace, self.codex_home, environment);
         command
             .args(["app-server", "-c", "cli_auth_credentials_store=\"file\""])
             .stdin(Stdio::piped());

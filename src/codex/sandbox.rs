@@ -144,6 +144,7 @@ pub fn in_container() -> bool {
 /// in `scratch` (an empty directory, as its CODEX_HOME): it never sees the login, so it can
 /// neither refresh nor print it.
 pub async fn decide(
+    program: &Path,
     extra_args: &[String],
     workspace: &Path,
     scratch: &Path,
@@ -154,12 +155,12 @@ pub async fn decide(
         let without = arg.contains("danger-full-access") || arg.contains("dangerously-bypass");
         let refused = match without {
             true => None,
-            false => probe(workspace, scratch, environment, run_as).await?,
+            false => probe(program, workspace, scratch, environment, run_as).await?,
         };
         return Ok(Sandbox::Chosen(arg, refused));
     }
     Ok(
-        match probe(workspace, scratch, environment, run_as).await? {
+        match probe(program, workspace, scratch, environment, run_as).await? {
             None => Sandbox::Codex,
             Some(refused) if in_container() => Sandbox::FullAccess(refused),
             Some(refused) => Sandbox::Unavailable(refused),
@@ -171,6 +172,7 @@ pub async fn decide(
 /// command; `None` when it started, else what it said. Its output goes to files: a process it
 /// left behind cannot hold up the task.
 async fn probe(
+    program: &Path,
     workspace: &Path,
     scratch: &Path,
     environment: Vec<(OsString, OsString)>,
@@ -180,7 +182,7 @@ async fn probe(
     std::fs::create_dir_all(&home)?;
     let said_path = scratch.join("sandbox-probe.err");
     let said_file = std::fs::File::create(&said_path)?;
-    let mut command = codex_command(workspace, &home, environment);
+    let mut command = codex_command(program, workspace, &home, environment);
     command
         .args(["sandbox", "--", "true"])
         .stdin(Stdio::null())

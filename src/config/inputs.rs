@@ -189,6 +189,66 @@ pub(super) fn codex_args(vars: &Vars) -> Result<Vec<String>, ConfigError> {
     }
 }
 
+/// The suffixes of `@openai/codex`'s platform packages (`0.171.0-linux-x64`), which are
+/// versions of the package too, but not a version of Codex to name.
+const PLATFORM_SUFFIXES: &[&str] = &[
+    "-linux-x64",
+    "-linux-arm64",
+    "-darwin-x64",
+    "-darwin-arm64",
+    "-win32-x64",
+    "-win32-arm64",
+];
+
+/// Input `codex-version`: one exact version of `@openai/codex` (`0.171.0`, or a prerelease
+/// such as `0.162.0-alpha.15`). A range or a tag would let the registry pick what runs with
+/// the login, and change it between two steps of one job.
+pub(super) fn codex_version(vars: &Vars) -> Result<Option<String>, ConfigError> {
+    let Some(value) = vars.input("codex-version") else {
+        return Ok(None);
+    };
+    let invalid = |problem: String| ConfigError::Invalid {
+        input: "codex-version",
+        problem,
+    };
+    if let Some(bare) = value.strip_prefix(['v', 'V']) {
+        if semver::Version::parse(bare).is_ok() {
+            return Err(invalid(format!(
+                "is \"{value}\"; write the version without the `v`: `{bare}`"
+            )));
+        }
+    }
+    let Ok(version) = semver::Version::parse(value) else {
+        let wildcard = value.split('.').any(|part| matches!(part, "x" | "X" | "*"));
+        let what = if wildcard || value.chars().any(|c| "^~<>=*| ".contains(c)) {
+            "a range"
+        } else if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            "a tag"
+        } else {
+            "not a version"
+        };
+        return Err(invalid(format!(
+            "is \"{value}\", {what}; name one exact version of @openai/codex, such as \
+             `0.171.0` (`npm view @openai/codex versions` lists them): the version that runs \
+             with the login is the one the workflow names, never one the registry picks"
+        )));
+    };
+    if !version.build.is_empty() {
+        return Err(invalid(format!(
+            "is \"{value}\"; npm versions carry no build metadata: drop `+{}`",
+            version.build
+        )));
+    }
+    if let Some(suffix) = PLATFORM_SUFFIXES.iter().find(|s| value.ends_with(*s)) {
+        return Err(invalid(format!(
+            "is \"{value}\", a platform package; name the version itself (`{}`): the action \
+             takes the package for the runner's platform",
+            &value[..value.len() - suffix.len()]
+        )));
+    }
+    Ok(Some(version.to_string()))
+}
+
 /// Input `mode`.
 pub(super) fn mode(vars: &Vars) -> Result<Mode, ConfigError> {
     match vars.input("mode") {

@@ -124,7 +124,32 @@ pub struct ActionConfig {
     pub state: BTreeMap<String, String>,
     /// The whole environment, for deriving Codex's (which drops the secrets).
     pub environment: Vec<(OsString, OsString)>,
+    /// Input `codex-version`, and where a version not on PATH comes from.
+    pub codex: CodexSource,
 }
+
+/// Which Codex runs: the one on PATH (the image's pinned version), or the version input
+/// `codex-version` names, fetched from the npm registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodexSource {
+    /// Input `codex-version`: one exact version; `None` runs the `codex` on PATH.
+    pub version: Option<String>,
+    /// The npm registry: `npm_config_registry` (as npm reads it), else the one the image was
+    /// built from ([`IMAGE_REGISTRY_FILE`]); `None` outside the image (npm is asked then).
+    pub registry: Option<String>,
+    /// Where fetched versions are unpacked and reused: `RUNNER_TOOL_CACHE` where that
+    /// directory exists (on the host), else `RUNNER_TEMP` (in the container, which sees no
+    /// tool cache).
+    pub cache_root: PathBuf,
+    /// `cache_root` is `RUNNER_TEMP`, which the runner empties after the job: the post stage
+    /// removes what it fetched there (as root it owns it, and the runner could not).
+    pub cache_is_temp: bool,
+}
+
+/// The npm registry the image was built from, written by the Dockerfile (`npm config get
+/// registry` in its node stage): where a version other than the pinned one is fetched from
+/// when the workflow sets no `npm_config_registry`.
+pub const IMAGE_REGISTRY_FILE: &str = "/usr/local/share/codex-auth/npm-registry";
 
 impl std::fmt::Debug for ActionConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -253,6 +278,7 @@ impl ActionConfig {
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from("."));
         let temp_dir = vars.path("RUNNER_TEMP").unwrap_or_else(std::env::temp_dir);
+        let codex = codex_source(&vars, &temp_dir)?;
         let state = vars
             .0
             .iter()
@@ -295,6 +321,7 @@ impl ActionConfig {
             },
             state,
             environment,
+            codex,
         })
     }
 
@@ -308,6 +335,49 @@ impl ActionConfig {
                   `app-id` and `app-private-key`",
         })
     }
+}
+
+/// Input `codex-version`, the registry and the cache ([`CodexSource`]).
+fn codex_source(vars: &Vars, temp_dir: &std::path::Path) -> Result<CodexSource, ConfigError> {
+    let version = inputs::codex_version(vars)?;
+    // npm reads its settings from `npm_config_*` in any case.
+    let registry = vars
+        .0
+        .iter()
+        .find(|(name, value)| {
+            name.eq_ignore_ascii_case("npm_config_registry") && !value.trim().is_empty()
+        })
+        .map(|(_, value)| value.trim().to_owned())
+        .or_else(|| {
+            std::fs::read_to_string(IMAGE_REGISTRY_FILE)
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        });
+    if let Some(registry) = &registry {
+        let https = registry.starts_with("https://");
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| registry.starts_with(p));
+        if !https && !loopback {
+            return Err(ConfigError::Runner {
+                variable: "npm_config_registry",
+                problem: format!(
+                    "is \"{registry}\"; the registry Codex is fetched from must be an https:// \
+                     URL"
+                ),
+            });
+        }
+    }
+    let tool_cache = vars.path("RUNNER_TOOL_CACHE").filter(|dir| dir.is_dir());
+    let cache_is_temp = tool_cache.is_none();
+    let cache_root = tool_cache.unwrap_or_else(|| temp_dir.to_owned());
+    Ok(CodexSource {
+        version,
+        registry,
+        cache_root,
+        cache_is_temp,
+    })
 }
 
 #[cfg(test)]
@@ -339,6 +409,70 @@ mod tests {
         assert!(!config.keep);
         assert_eq!(config.codex_home, PathBuf::from("/github/home/.codex"));
         assert_eq!(config.api_url, "https://ghe.example/api/v3");
+        Ok(())
+    }
+
+    #[test]
+    fn codex_version_is_one_exact_version() -> Result<(), ConfigError> {
+        for (given, kept) in [
+            ("", None),
+            ("0.171.0", Some("0.171.0")),
+            (" 0.162.0-alpha.15 ", Some("0.162.0-alpha.15")),
+        ] {
+            let config = config(&[("INPUT_CODEX-VERSION", given)])?;
+            assert_eq!(config.codex.version.as_deref(), kept, "{given}");
+        }
+        for (given, says) in [
+            ("latest", "a tag"),
+            ("next", "a tag"),
+            ("^0.170.0", "a range"),
+            ("~0.171", "a range"),
+            (">=0.150.0", "a range"),
+            ("0.171.x", "a range"),
+            ("0.171", "not a version"),
+            ("v0.171.0", "without the `v`: `0.171.0`"),
+            ("0.171.0+abc", "drop `+abc`"),
+            (
+                "0.171.0-linux-x64",
+                "a platform package; name the version itself (`0.171.0`)",
+            ),
+            ("0.162.0-alpha.15-win32-arm64", "(`0.162.0-alpha.15`)"),
+        ] {
+            match config(&[("INPUT_CODEX-VERSION", given)]) {
+                Err(ConfigError::Invalid {
+                    input: "codex-version",
+                    problem,
+                }) => assert!(problem.contains(says), "{given}: {problem}"),
+                other => panic!("{given}: {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn codex_registry_is_https_or_loopback() -> Result<(), ConfigError> {
+        let config_with = |registry: &str| config(&[("npm_config_registry", registry)]);
+        assert_eq!(
+            config_with("https://npm.example/")?
+                .codex
+                .registry
+                .as_deref(),
+            Some("https://npm.example/")
+        );
+        assert_eq!(
+            config(&[("NPM_CONFIG_REGISTRY", "http://127.0.0.1:4873")])?
+                .codex
+                .registry
+                .as_deref(),
+            Some("http://127.0.0.1:4873")
+        );
+        assert!(matches!(
+            config_with("http://npm.example/"),
+            Err(ConfigError::Runner {
+                variable: "npm_config_registry",
+                ..
+            })
+        ));
         Ok(())
     }
 

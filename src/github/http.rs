@@ -117,6 +117,88 @@ impl Plain {
     }
 }
 
+/// A streamed download: its status, and how many bytes of the body went to the sink.
+pub struct Streamed {
+    /// The status.
+    pub status: StatusCode,
+    /// The body's length, as read (an error answer's body is not streamed: see
+    /// [`Plain::download`]).
+    pub bytes: u64,
+    /// An error answer's body, at most 64 KiB of it.
+    pub error_body: Vec<u8>,
+}
+
+impl Plain {
+    /// GETs `url` and hands a 200 answer's body to `sink` as it arrives, at most `limit`
+    /// bytes of it (more is [`HttpError::TooLarge`]); any other answer's body is kept for its
+    /// message instead. The whole exchange gets the client's timeout.
+    pub async fn download(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        limit: u64,
+        sink: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    ) -> Result<Streamed, HttpError> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| HttpError::Url(format!("\"{}\" is not a URL", redact(url))))?;
+        if !matches!(uri.scheme_str(), Some("https")) && !is_loopback(&uri) {
+            return Err(HttpError::Url(format!(
+                "{} is not https (plain http is only for loopback)",
+                redact(url)
+            )));
+        }
+        let mut request = Request::builder().method(Method::GET).uri(uri);
+        for (name, value) in headers {
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| HttpError::Url(format!("bad header value for {name}")))?;
+            request = request.header(*name, value);
+        }
+        let request = request
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| HttpError::Url(e.to_string()))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| HttpError::Transport(super::describe_error(&e)))?;
+            let status = response.status();
+            let mut body = response.into_body();
+            let mut streamed = Streamed {
+                status,
+                bytes: 0,
+                error_body: Vec::new(),
+            };
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| HttpError::Transport(e.to_string()))?;
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if status != StatusCode::OK {
+                    let room = (64 * 1024usize).saturating_sub(streamed.error_body.len());
+                    streamed
+                        .error_body
+                        .extend_from_slice(&data[..data.len().min(room)]);
+                    continue;
+                }
+                streamed.bytes += data.len() as u64;
+                if streamed.bytes > limit {
+                    return Err(HttpError::TooLarge(
+                        usize::try_from(limit).unwrap_or(usize::MAX),
+                    ));
+                }
+                sink(&data)
+                    .map_err(|e| HttpError::Transport(format!("cannot keep the download: {e}")))?;
+            }
+            Ok(streamed)
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| HttpError::Timeout(self.timeout.as_secs()))?
+    }
+}
+
 fn is_loopback(uri: &http::Uri) -> bool {
     matches!(uri.scheme_str(), Some("http"))
         && matches!(uri.host(), Some("localhost" | "127.0.0.1" | "[::1]"))

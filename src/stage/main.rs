@@ -14,8 +14,9 @@ use jiff::Timestamp;
 
 use super::handoff::Handoff;
 use super::{
-    contain, copy_not_written, copy_rows, read_refreshed, record_saved, refuse_another_account,
-    refuse_unsafe_contexts, save, saved_where, set_outputs, sign_in, stop_if_cancelled, summary,
+    choose_codex, contain, copy_not_written, copy_rows, read_refreshed, record_saved,
+    refuse_another_account, refuse_unsafe_contexts, save, saved_where, set_outputs, sign_in,
+    stop_if_cancelled, summary,
 };
 use crate::auth_file::AuthFile;
 use crate::cancel::Cancellation;
@@ -72,8 +73,15 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         return sign_in::run(config, &mut cancel).await;
     }
     initial_outputs(&config.workflow)?;
+    // Which Codex runs is settled before any login is restored: a version that cannot be
+    // fetched or verified stops the job with nothing restored and nothing written.
+    let codex = TheCodex(if config.mode == Mode::Restore {
+        codex::install::for_later_steps(&config.codex).await?
+    } else {
+        Some(choose_codex(config).await?)
+    });
     let mut store = store::open(config, Stage::Main)?;
-    let result = run_with(config, store.as_mut(), &TheCodex, &mut cancel).await;
+    let result = run_with(config, store.as_mut(), &codex, &mut cancel).await;
     store.close().await;
     result
 }
@@ -90,10 +98,17 @@ pub(crate) trait RunCodex {
         home: &CodexHome,
         cancel: &mut Cancellation,
     ) -> anyhow::Result<Outcome>;
+
+    /// Restore mode: the Codex fetched for the job's later steps, which goes first on their
+    /// PATH; `None` when they run their own.
+    fn for_later_steps(&self) -> Option<&codex::install::Codex> {
+        None
+    }
 }
 
-/// The real Codex, contained ([`contain`]).
-struct TheCodex;
+/// The real Codex, contained ([`contain`]): the one [`choose_codex`] chose (restore mode: the
+/// one fetched for later steps, if any).
+struct TheCodex(Option<codex::install::Codex>);
 
 #[async_trait::async_trait(?Send)]
 impl RunCodex for TheCodex {
@@ -104,7 +119,13 @@ impl RunCodex for TheCodex {
         home: &CodexHome,
         cancel: &mut Cancellation,
     ) -> anyhow::Result<Outcome> {
-        run_codex(config, task, home, cancel).await
+        let on_path = codex::install::Codex::on_path();
+        let program = &self.0.as_ref().unwrap_or(&on_path).program;
+        run_codex(config, program, task, home, cancel).await
+    }
+
+    fn for_later_steps(&self) -> Option<&codex::install::Codex> {
+        self.0.as_ref()
     }
 }
 
@@ -128,6 +149,7 @@ pub(crate) async fn run_with(
             restored.home.dir(),
             &config.workspace,
             config.runner_workspace.as_deref(),
+            codex.for_later_steps(),
         );
     }
     let outcome = codex.run(config, task, &restored.home, cancel).await?;
@@ -238,6 +260,7 @@ async fn restore(
 /// Runs Codex, contained ([`contain`]), with an environment that holds no write token.
 async fn run_codex(
     config: &ActionConfig,
+    program: &std::path::Path,
     task: Task,
     home: &CodexHome,
     cancel: &mut Cancellation,
@@ -252,6 +275,7 @@ async fn run_codex(
             Task::Exec => {
                 workflow.info("Running codex exec…");
                 let exec = Exec {
+                    program,
                     prompt: &config.prompt,
                     extra_args: &config.codex_args,
                     workspace: &config.workspace,
@@ -265,6 +289,7 @@ async fn run_codex(
             Task::Refresh | Task::Restore => {
                 workflow.info("Refreshing the login through codex app-server (no model call)…");
                 let refresh = Refresh {
+                    program,
                     workspace: &config.workspace,
                     codex_home: home.dir(),
                     workflow,

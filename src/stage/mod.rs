@@ -17,6 +17,7 @@ mod sign_in;
 mod tests;
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use anyhow::Context as _;
 use jiff::Timestamp;
@@ -52,6 +53,70 @@ async fn refuse_unsafe_contexts(
 /// running ended and the step's command files put back to what the action had written, so
 /// that nothing Codex wrote there reaches a later step, the post stage or the outputs. Says
 /// in the log when Codex had written to them.
+/// The Codex this stage runs (input `codex-version`, [`codex::install`]), said in the log:
+/// which version, and where it came from. A named version that the `codex` on PATH already
+/// is (the image's) is not fetched.
+async fn choose_codex(config: &ActionConfig) -> Result<codex::install::Codex, Failure> {
+    use codex::install;
+    let workflow = &config.workflow;
+    let environment = codex::environment(
+        &config.environment,
+        config
+            .credentials
+            .as_ref()
+            .map(crate::config::Credentials::secret),
+    );
+    let run_as = codex::codex_user(&config.workspace);
+    let on_path = match &config.codex.version {
+        Some(_) => install::version_line(Path::new("codex"), &environment, run_as).await,
+        None => None,
+    };
+    let codex = install::for_this_stage(
+        &config.codex,
+        on_path.as_deref().and_then(install::reported_version),
+    )
+    .await?;
+    let line = match (&codex.origin, on_path) {
+        (install::Origin::Path, Some(line)) => Some(line),
+        _ => install::version_line(&codex.program, &environment, run_as).await,
+    };
+    let Some(line) = line else {
+        // Starting it fails with what to do ([`codex::CodexError::NotFound`]).
+        return Ok(codex);
+    };
+    if let install::Origin::Fetched {
+        replaced: Some(why),
+        version,
+        ..
+    } = &codex.origin
+    {
+        workflow.warning(
+            "Cached Codex changed",
+            &format!(
+                "The copy of Codex {version} an earlier step fetched was not as it was verified \
+                 ({why}): something in the job changed it. It was fetched and verified again; \
+                 check what the job's earlier steps ran."
+            ),
+        );
+    }
+    workflow.info(&format!("Codex: {line}, {}.", codex.describe()));
+    if let Some(named) = &config.codex.version {
+        let reported = install::reported_version(&line);
+        if reported != Some(named.as_str()) {
+            workflow.warning(
+                "Codex reports another version",
+                &format!(
+                    "Input `codex-version` names {named}, and the binary of that package \
+                     reports \"{line}\". It is the package the registry publishes under that \
+                     version (its integrity was checked); tell whoever runs the registry if you \
+                     did not expect this."
+                ),
+            );
+        }
+    }
+    Ok(codex)
+}
+
 async fn contain<T>(
     workflow: &Workflow,
     run: impl std::future::Future<Output = anyhow::Result<T>>,

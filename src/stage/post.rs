@@ -18,6 +18,7 @@ use super::{
     saved_where, summary,
 };
 use crate::auth_file::AuthFile;
+use crate::codex::install::{cache_dir, remove_fetched};
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Mode};
 use crate::failure::Failure;
@@ -26,7 +27,17 @@ use crate::workflow::Workflow;
 
 /// Runs the post stage.
 pub async fn run(config: ActionConfig) -> anyhow::Result<()> {
-    run_with(config, |config| store::open(config, Stage::Post)).await
+    let fetched = config
+        .codex
+        .cache_is_temp
+        .then(|| cache_dir(&config.codex.cache_root));
+    let result = run_with(config, |config| store::open(config, Stage::Post)).await;
+    // Every main stage of the job has run: no step needs a Codex fetched into RUNNER_TEMP any
+    // more, and the runner, which empties RUNNER_TEMP, cannot remove what root made.
+    if let Some(dir) = fetched {
+        remove_fetched(&dir);
+    }
+    result
 }
 
 /// The post stage with `open` opening the store (once the handoff is applied).

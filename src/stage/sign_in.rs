@@ -8,8 +8,8 @@
 //! on any other outcome, and the stored login is never touched until the new one is saved.
 
 use super::{
-    contain, copy_not_written, copy_rows, refuse_unsafe_contexts, save, saved_where, set_outputs,
-    stop_if_cancelled,
+    choose_codex, contain, copy_not_written, copy_rows, refuse_unsafe_contexts, save, saved_where,
+    set_outputs, stop_if_cancelled,
 };
 use crate::cancel::Cancellation;
 use crate::codex::{self, Login};
@@ -36,6 +36,7 @@ async fn sign_in(
 ) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     refuse_unsafe_contexts(config, store).await?;
+    let codex = choose_codex(config).await?;
     store.preflight().await?;
     store.prove_can_save().await?;
     stop_if_cancelled(cancel, "the sign-in started").await?;
@@ -49,6 +50,7 @@ async fn sign_in(
         config.credentials.as_ref().map(Credentials::secret),
     );
     let login = Login {
+        program: &codex.program,
         workspace: &config.workspace,
         workflow,
         timeout: config.login_timeout,

@@ -93,6 +93,27 @@ impl Workflow {
         append_key_value(self.env_file.as_ref(), "GITHUB_ENV", name, value)
     }
 
+    /// Puts a directory first on PATH for the job's later steps (GITHUB_PATH: one path per
+    /// line, so one with a line break is refused).
+    pub fn add_path(&self, dir: &str) -> io::Result<()> {
+        if dir.contains(['\n', '\r']) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{dir:?} has a line break and cannot go to GITHUB_PATH"),
+            ));
+        }
+        let Some(path) = self.path_file.as_ref() else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "GITHUB_PATH is not set; the runner sets it for every step",
+            ));
+        };
+        writeln!(
+            OpenOptions::new().create(true).append(true).open(path)?,
+            "{dir}"
+        )
+    }
+
     /// Appends Markdown to the step summary.
     pub fn summary(&self, markdown: &str) -> io::Result<()> {
         match &self.summary_file {

@@ -74,6 +74,7 @@ fn inputs_and_defaults_match_the_binary() {
         "environment",
         "organization",
         "codex-args",
+        "codex-version",
         "access-secret-name",
     ] {
         assert_eq!(defaults[name].as_deref(), Some(""), "{name}");

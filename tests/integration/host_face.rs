@@ -140,3 +140,45 @@ fn a_mode_the_host_cannot_keep_safe_is_refused_before_any_download() {
     assert_eq!(world.openai.rotations(), 0);
     assert_eq!(world.github.requests().len(), 0, "nothing reached GitHub");
 }
+
+#[test]
+fn a_named_codex_is_fetched_into_the_tool_cache_and_put_on_the_later_steps_path() {
+    let world = World::new(Responses::Ok);
+    let release = Release::new();
+    let registry = crate::support::npm::Registry::start();
+    let version = crate::support::npm::pinned_version();
+    let seed = world.openai.seed(false);
+    let mut job = release.job(&world, &seed);
+    job.without_codex_on_path()
+        .input("mode", "restore")
+        .input("codex-version", version.as_str())
+        .env("npm_config_registry", registry.url());
+    let main = job.main();
+    main.assert_ok();
+    // The runner's tool cache (Job::host_face), not RUNNER_TEMP: kept for later jobs of a
+    // persistent runner.
+    let tool_cache = job
+        .home
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("tool-cache");
+    let bin = tool_cache
+        .join("codex-auth/codex")
+        .join(&version)
+        .join("linux-x64/bin");
+    assert_eq!(main.path_file.trim(), bin.display().to_string());
+    let ran = std::process::Command::new(bin.join("codex"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        format!("codex-cli {version}")
+    );
+    let post = job.post(&main);
+    post.assert_ok();
+    assert!(bin.join("codex").is_file(), "the tool cache is kept");
+    assert_eq!(registry.downloads(), 1);
+}

@@ -378,3 +378,66 @@ fn on_an_access_only_copy_codex_finds_no_refresh_token_and_no_write_token() {
         world.github.requests()
     );
 }
+
+#[test]
+fn a_task_cannot_replace_the_codex_a_later_step_runs() {
+    // On GitHub, RUNNER_TEMP belongs to the runner's user, whom Codex runs as: it can move
+    // what the action put there aside, though not change it. (This harness makes it as root,
+    // which would be kinder: it is given to that user here.)
+    let world = World::new(Responses::Ok);
+    let registry = crate::support::npm::Registry::start();
+    // The real package under a version the image's Codex is not (see codex_version.rs).
+    registry.relabel("0.170.0");
+    let copy = "/github/runner_temp/codex-auth/codex/0.170.0/linux-x64";
+    world.openai.ask_to_run(&format!(
+        "{{ printf x >> {copy}/bin/codex && echo write-allowed; }} 2>/dev/null || echo write-refused; \
+         mv /github/runner_temp/codex-auth /github/runner_temp/aside && mkdir -p {copy}/bin && \
+         printf '#!/bin/sh\\necho pwned\\n' > {copy}/bin/codex && chmod 755 {copy}/bin/codex && \
+         cp /github/runner_temp/aside/codex/0.170.0/linux-x64/.codex-auth-verified.json {copy}/ && \
+         echo planted"
+    ));
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    job.in_container(&image())
+        .owned_by(RUNNER_UID)
+        .input("codex-version", "0.170.0")
+        .env("npm_config_registry", registry.url());
+    std::os::unix::fs::chown(job.runner_temp(), Some(RUNNER_UID), Some(RUNNER_UID)).unwrap();
+
+    let first = job.main();
+    first.assert_ok();
+    let reported = world.openai.tool_outputs().join("\n");
+    assert!(
+        reported.contains("write-refused") && reported.contains("planted"),
+        "the hostile command did not run as meant: {reported}"
+    );
+    assert!(!reported.contains("write-allowed"), "{reported}");
+    assert_log_holds(&world, &first);
+
+    // The next step of the job: the planted copy is never run; the package is fetched and
+    // verified again, and the real Codex runs the task.
+    world.openai.ask_to_run("echo second-step");
+    let second = job.main();
+    second.assert_ok();
+    let said = warning(&second, "Cached Codex changed");
+    assert!(
+        said.contains(&format!("belongs to uid {RUNNER_UID}")),
+        "{said}"
+    );
+    assert_eq!(registry.downloads(), 2);
+    assert!(
+        second.stdout.contains(&format!(
+            "Codex: codex-cli {}, Codex 0.170.0, fetched from the npm registry",
+            crate::support::npm::pinned_version()
+        )),
+        "{}",
+        second.stdout
+    );
+    assert!(!second.stdout.contains("pwned"));
+    assert!(world
+        .openai
+        .tool_outputs()
+        .iter()
+        .any(|o| o.contains("second-step")));
+    assert_log_holds(&world, &second);
+}

@@ -9,6 +9,8 @@ mod architecture;
 mod artifact_protocol;
 mod artifact_store;
 mod bad_input;
+mod bump;
+mod codex_version;
 mod container;
 mod core_loop;
 mod docs;

@@ -32,6 +32,7 @@ pub const DECLARED_INPUTS: &[&str] = &[
     "mode",
     "prompt",
     "codex-args",
+    "codex-version",
     "keep",
     "allow-public-repository",
     "api-timeout",
@@ -318,6 +319,13 @@ impl Job {
             ),
         )
         .unwrap();
+        self
+    }
+
+    /// Takes the `codex` wrapper off PATH: the job has no Codex of its own (a runner without
+    /// one, or the host face), so a `codex-version` is fetched.
+    pub fn without_codex_on_path(&mut self) -> &mut Self {
+        fs::remove_file(self.bin.join("codex")).unwrap();
         self
     }
 

@@ -6,6 +6,7 @@
 pub mod artifacts;
 pub mod github;
 pub mod job;
+pub mod npm;
 pub mod openai;
 pub mod openapi;
 pub mod raw;

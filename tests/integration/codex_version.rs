@@ -1,0 +1,291 @@
+//! Input `codex-version`: a Codex other than the one on PATH, fetched from a local npm
+//! registry (support/npm.rs) that serves the pinned version's real `linux-x64` tarball with
+//! the registry's own document, so the integrity checked is the real one and the binary that
+//! runs is the real Codex. The job runs without a `codex` of its own on PATH (as on the host
+//! face, or a runner without Codex), so naming the pinned version drives the whole fetch.
+//!
+//! Each refusal is checked to come before any login is restored: GitHub sees no request,
+//! CODEX_HOME gets no auth.json, the post stage gets no handoff, and OpenAI sees nothing.
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use pretty_assertions::assert_eq;
+
+use crate::support::job::{Job, StageRun};
+use crate::support::npm::{pinned_version, Registry};
+use crate::support::openai::Responses;
+use crate::support::world::{annotation, warning, World};
+
+/// A job that names `version`, with the registry configured and no codex of its own.
+fn job(world: &World, registry: &Registry, version: &str) -> Job {
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    job.without_codex_on_path()
+        .input("codex-version", version)
+        .env("npm_config_registry", registry.url());
+    job
+}
+
+/// Where the job keeps a fetched version.
+fn copy(job: &Job, version: &str) -> PathBuf {
+    job.runner_temp()
+        .join("codex-auth/codex")
+        .join(version)
+        .join("linux-x64")
+}
+
+/// Nothing of the login was touched: no request to GitHub, no auth.json, no handoff, no
+/// request to OpenAI.
+fn assert_nothing_restored(world: &World, job: &Job, run: &StageRun) {
+    assert_ne!(run.code, 0);
+    assert_eq!(world.github.requests().len(), 0, "GitHub was asked");
+    assert!(!job.codex_home().join("auth.json").exists());
+    assert!(run.state.is_empty(), "{:?}", run.state);
+    assert_eq!(world.openai.requests(), Vec::<String>::new());
+    assert!(run.stdout.contains("Codex was not run."), "{}", run.stdout);
+}
+
+#[test]
+fn a_named_version_is_fetched_verified_and_run_then_reused() {
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    let version = pinned_version();
+    let mut job = job(&world, &registry, &version);
+
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        main.stdout.contains(&format!(
+            "Codex: codex-cli {version}, Codex {version}, fetched from the npm registry, \
+             checked against its sha512 integrity"
+        )),
+        "{}",
+        main.stdout
+    );
+    // The real Codex ran the task against the local OpenAI.
+    assert_eq!(main.output("exit-code"), "0");
+    assert!(!world.openai.requests().is_empty());
+    // One document and one tarball, from the configured registry (the document's own tarball
+    // address names another host, which is not followed).
+    assert_eq!(
+        registry.requests(),
+        [
+            format!("/@openai%2fcodex/{version}-linux-x64"),
+            format!("/@openai/codex/-/codex-{version}-linux-x64.tgz"),
+        ]
+    );
+    let copy = copy(&job, &version);
+    assert!(copy.join("bin/codex").is_file());
+    assert!(copy.join("codex-path/rg").is_file());
+    assert!(
+        !copy.join("codex-resources/voice").exists(),
+        "trimmed as the image is"
+    );
+    assert!(!copy.join("bin/codex-code-mode-host").exists());
+
+    // A later step of the job reuses the copy: nothing downloaded again.
+    let again = job.main();
+    again.assert_ok();
+    assert!(
+        again.stdout.contains(&format!(
+            "Codex {version}, the copy this job already fetched"
+        )),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(registry.downloads(), 1);
+
+    // The post stage removes what root fetched into RUNNER_TEMP (the runner could not).
+    job.post(&again).assert_ok();
+    assert!(!job.runner_temp().join("codex-auth/codex").exists());
+    world.assert_no_secret_leaked(&[&main, &again]);
+}
+
+#[test]
+fn a_changed_copy_is_never_run_and_is_fetched_again() {
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    let version = pinned_version();
+    let mut job = job(&world, &registry, &version);
+    job.main().assert_ok();
+
+    // What a Codex in an earlier step, as the runner's user, could do to a copy it can reach:
+    // put its own file there (here, a script that would print the login).
+    let binary = copy(&job, &version).join("bin/codex");
+    std::fs::write(&binary, "#!/bin/sh\ncat \"$CODEX_HOME/auth.json\"\n").unwrap();
+    std::os::unix::fs::chown(&binary, Some(1001), Some(1001)).unwrap();
+
+    let main = job.main();
+    main.assert_ok();
+    let said = warning(&main, "Cached Codex changed");
+    assert!(said.contains("belongs to uid 1001"), "{said}");
+    assert_eq!(registry.downloads(), 2, "fetched and verified again");
+    let meta = std::fs::metadata(&binary).unwrap();
+    assert_eq!(meta.uid(), 0);
+    assert!(meta.len() > 1_000_000, "the real binary is back");
+    world.assert_no_secret_leaked(&[&main]);
+}
+
+#[test]
+fn a_tampered_tarball_or_wrong_integrity_is_refused_before_restore() {
+    let version = pinned_version();
+    let package = format!("{version}-linux-x64");
+    // The document is the registry's; the tarball is not what it describes.
+    let tampered = |registry: &Registry| {
+        let mut bytes = std::fs::read(crate::support::npm::real_tarball()).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        registry.add_bytes(&package, crate::support::npm::real_document(), bytes);
+    };
+    // The tarball is real; the document's integrity is another one.
+    let wrong_integrity = |registry: &Registry| {
+        let mut document = crate::support::npm::real_document();
+        let other = base64::engine::general_purpose::STANDARD.encode([9u8; 64]);
+        document["dist"]["integrity"] = format!("sha512-{other}").into();
+        registry.set_document(&package, document);
+    };
+    for (case, spoil) in [
+        ("tampered", &tampered as &dyn Fn(&Registry)),
+        ("wrong integrity", &wrong_integrity),
+    ] {
+        let world = World::new(Responses::Ok);
+        let registry = Registry::start();
+        spoil(&registry);
+        let mut job = job(&world, &registry, &version);
+        let main = job.main();
+        let said = annotation(&main, "Codex package does not match its integrity");
+        assert!(
+            said.contains("Nothing of it was unpacked or run"),
+            "{case}: {said}"
+        );
+        assert_nothing_restored(&world, &job, &main);
+        assert!(!copy(&job, &version).exists(), "{case}: nothing unpacked");
+        let leftovers: Vec<_> = std::fs::read_dir(copy(&job, &version).parent().unwrap())
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            leftovers,
+            Vec::<std::ffi::OsString>::new(),
+            "{case}: no download left"
+        );
+        // The post stage finds no handoff and writes nothing.
+        let post = job.post(&main);
+        post.assert_ok();
+        assert_eq!(world.writes(), 0);
+    }
+}
+
+#[test]
+fn a_missing_version_a_missing_platform_and_a_range_are_refused_before_restore() {
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    let mut job = job(&world, &registry, "0.999.0");
+    let main = job.main();
+    let said = annotation(&main, "No such Codex version");
+    assert!(said.contains("The registry has no Codex 0.999.0"), "{said}");
+    assert_nothing_restored(&world, &job, &main);
+
+    // The version exists, its package for this platform does not.
+    registry.add_version("0.998.0");
+    let mut job = self::job(&world, &registry, "0.998.0");
+    let main = job.main();
+    let said = annotation(&main, "No such Codex version");
+    assert!(
+        said.contains(
+            "Codex 0.998.0 exists, but the registry has no native package of it for linux-x64"
+        ),
+        "{said}"
+    );
+    assert_nothing_restored(&world, &job, &main);
+
+    // A range is refused before anything is asked of anyone.
+    let before = registry.requests().len();
+    let mut job = self::job(&world, &registry, "^0.171.0");
+    let main = job.main();
+    assert!(
+        main.stdout
+            .contains("input `codex-version` is \"^0.171.0\", a range"),
+        "{}",
+        main.stdout
+    );
+    assert_nothing_restored_config(&world, &job, &main);
+    assert_eq!(registry.requests().len(), before);
+}
+
+/// A refusal of the configuration: nothing at all ran (there is no "Codex was not run."
+/// line to look for: the inputs were refused before any step).
+fn assert_nothing_restored_config(world: &World, job: &Job, run: &StageRun) {
+    assert_ne!(run.code, 0);
+    assert_eq!(world.github.requests().len(), 0);
+    assert!(!job.codex_home().join("auth.json").exists());
+    assert!(run.state.is_empty());
+}
+
+#[test]
+fn restore_mode_puts_the_fetched_codex_first_on_the_later_steps_path() {
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    let version = pinned_version();
+    let mut job = job(&world, &registry, &version);
+    job.input("mode", "restore");
+    let main = job.main();
+    main.assert_ok();
+    let bin = copy(&job, &version).join("bin");
+    assert_eq!(main.path_file.trim(), bin.display().to_string());
+    let ran = std::process::Command::new(Path::new(main.path_file.trim()).join("codex"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        format!("codex-cli {version}")
+    );
+}
+
+#[test]
+fn in_the_container_another_version_is_fetched_and_handed_to_the_host() {
+    let image = std::env::var("CODEX_AUTH_TEST_IMAGE")
+        .expect("CODEX_AUTH_TEST_IMAGE: run the tests with scripts/test, which builds the image");
+    // The real package under another version: the image's own Codex is not that version, so
+    // the action fetches it, as it would a real other release (which would be one more
+    // 170 MB download for this suite). The binary still says it is the pinned version, which
+    // the action reports.
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    registry.relabel("0.170.0");
+    let mut job = job(&world, &registry, "0.170.0");
+    job.in_container(&image).owned_by(1001);
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        main.stdout
+            .contains("Codex 0.170.0, fetched from the npm registry"),
+        "{}",
+        main.stdout
+    );
+    let said = warning(&main, "Codex reports another version");
+    assert!(
+        said.contains(&format!("codex-cli {}", pinned_version())),
+        "{said}"
+    );
+    assert_eq!(main.output("exit-code"), "0");
+
+    // Restore mode in the container: the later steps, on the host, get the host path.
+    let mut restore = self::job(&world, &registry, "0.170.0");
+    restore
+        .input("mode", "restore")
+        .in_container(&image)
+        .owned_by(1001);
+    let main = restore.main();
+    main.assert_ok();
+    let host_bin = copy(&restore, "0.170.0").join("bin");
+    assert_eq!(main.path_file.trim(), host_bin.display().to_string());
+    // Root made it; the runner's user can run it, and cannot change it.
+    let meta = std::fs::metadata(host_bin.join("codex")).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o755));
+    let post = restore.post(&main);
+    post.assert_ok();
+    assert!(!restore.runner_temp().join("codex-auth/codex").exists());
+}
