@@ -311,8 +311,7 @@ pub fn hand_over(
         let host = host_path(bin, runner_workspace);
         workflow.add_path(&host.display().to_string())?;
         workflow.info(&format!(
-            "{}; first on PATH for the job's later steps: {}.",
-            codex.map(install::Codex::describe).unwrap_or_default(),
+            "That Codex is first on PATH for the job's later steps: {}.",
             host.display()
         ));
     }

@@ -337,38 +337,26 @@ impl ActionConfig {
     }
 }
 
-/// Input `codex-version`, the registry and the cache ([`CodexSource`]).
+/// Input `codex-version`, the registry and the cache ([`CodexSource`]). The registry is
+/// checked only where a version is fetched (`codex::install`): a job that names none
+/// never depends on it.
 fn codex_source(vars: &Vars, temp_dir: &std::path::Path) -> Result<CodexSource, ConfigError> {
     let version = inputs::codex_version(vars)?;
-    // npm reads its settings from `npm_config_*` in any case.
+    // npm reads `npm_config_*` in any case; the lower-case spelling first, as npm does.
     let registry = vars
-        .0
-        .iter()
-        .find(|(name, value)| {
-            name.eq_ignore_ascii_case("npm_config_registry") && !value.trim().is_empty()
-        })
-        .map(|(_, value)| value.trim().to_owned())
+        .get("npm_config_registry")
+        .or_else(|| vars.get("NPM_CONFIG_REGISTRY"))
+        .map(str::to_owned)
         .or_else(|| {
             std::fs::read_to_string(IMAGE_REGISTRY_FILE)
                 .ok()
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         });
-    if let Some(registry) = &registry {
-        let https = registry.starts_with("https://");
-        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| registry.starts_with(p));
-        if !https && !loopback {
-            return Err(ConfigError::Runner {
-                variable: "npm_config_registry",
-                problem: format!(
-                    "is \"{registry}\"; the registry Codex is fetched from must be an https:// \
-                     URL"
-                ),
-            });
-        }
-    }
+    // A container action sees no tool cache (the variable names the host's path, which the
+    // image does not have), only RUNNER_TEMP; on the host the tool cache keeps a copy for
+    // later jobs. (Whether this process runs in a container cannot tell: a self-hosted runner
+    // may itself run in one.)
     let tool_cache = vars.path("RUNNER_TOOL_CACHE").filter(|dir| dir.is_dir());
     let cache_is_temp = tool_cache.is_none();
     let cache_root = tool_cache.unwrap_or_else(|| temp_dir.to_owned());
@@ -450,30 +438,28 @@ mod tests {
     }
 
     #[test]
-    fn codex_registry_is_https_or_loopback() -> Result<(), ConfigError> {
-        let config_with = |registry: &str| config(&[("npm_config_registry", registry)]);
+    fn any_registry_is_taken_here_and_checked_only_where_codex_is_fetched(
+    ) -> Result<(), ConfigError> {
+        // A plain-http mirror in a job that names no version must not stop the job (nor its
+        // post stage, which would lose a rotation).
+        let config = config(&[("npm_config_registry", "http://mirror.internal:4873")])?;
         assert_eq!(
-            config_with("https://npm.example/")?
-                .codex
-                .registry
-                .as_deref(),
-            Some("https://npm.example/")
+            config.codex.registry.as_deref(),
+            Some("http://mirror.internal:4873")
         );
+        let both = config_with_both()?;
         assert_eq!(
-            config(&[("NPM_CONFIG_REGISTRY", "http://127.0.0.1:4873")])?
-                .codex
-                .registry
-                .as_deref(),
-            Some("http://127.0.0.1:4873")
+            both.codex.registry.as_deref(),
+            Some("https://lower.example")
         );
-        assert!(matches!(
-            config_with("http://npm.example/"),
-            Err(ConfigError::Runner {
-                variable: "npm_config_registry",
-                ..
-            })
-        ));
         Ok(())
+    }
+
+    fn config_with_both() -> Result<ActionConfig, ConfigError> {
+        config(&[
+            ("NPM_CONFIG_REGISTRY", "https://upper.example"),
+            ("npm_config_registry", "https://lower.example"),
+        ])
     }
 
     #[test]

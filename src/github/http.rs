@@ -37,6 +37,9 @@ pub enum HttpError {
     /// The answer was larger than allowed.
     #[error("the answer is larger than {0} bytes")]
     TooLarge(usize),
+    /// Where the answer went could not take it (a full disk): no use trying again.
+    #[error("cannot keep the answer: {0}")]
+    Sink(String),
 }
 
 /// The client.
@@ -71,24 +74,7 @@ impl Plain {
         body: Vec<u8>,
         limit: usize,
     ) -> Result<Answer, HttpError> {
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|_| HttpError::Url(format!("\"{}\" is not a URL", redact(url))))?;
-        if !matches!(uri.scheme_str(), Some("https")) && !is_loopback(&uri) {
-            return Err(HttpError::Url(format!(
-                "{} is not https (plain http is only for loopback)",
-                redact(url)
-            )));
-        }
-        let mut request = Request::builder().method(method).uri(uri);
-        for (name, value) in headers {
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| HttpError::Url(format!("bad header value for {name}")))?;
-            request = request.header(*name, value);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| HttpError::Url(e.to_string()))?;
+        let request = request(method, url, headers, body)?;
         let exchange = async {
             let response = self
                 .client
@@ -121,6 +107,8 @@ impl Plain {
 pub struct Streamed {
     /// The status.
     pub status: StatusCode,
+    /// A redirect's `Location`, as given (not followed here).
+    pub location: Option<String>,
     /// The body's length, as read (an error answer's body is not streamed: see
     /// [`Plain::download`]).
     pub bytes: u64,
@@ -139,24 +127,7 @@ impl Plain {
         limit: u64,
         sink: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
     ) -> Result<Streamed, HttpError> {
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|_| HttpError::Url(format!("\"{}\" is not a URL", redact(url))))?;
-        if !matches!(uri.scheme_str(), Some("https")) && !is_loopback(&uri) {
-            return Err(HttpError::Url(format!(
-                "{} is not https (plain http is only for loopback)",
-                redact(url)
-            )));
-        }
-        let mut request = Request::builder().method(Method::GET).uri(uri);
-        for (name, value) in headers {
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| HttpError::Url(format!("bad header value for {name}")))?;
-            request = request.header(*name, value);
-        }
-        let request = request
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| HttpError::Url(e.to_string()))?;
+        let request = request(Method::GET, url, headers, Vec::new())?;
         let exchange = async {
             let response = self
                 .client
@@ -164,9 +135,15 @@ impl Plain {
                 .await
                 .map_err(|e| HttpError::Transport(super::describe_error(&e)))?;
             let status = response.status();
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let mut body = response.into_body();
             let mut streamed = Streamed {
                 status,
+                location,
                 bytes: 0,
                 error_body: Vec::new(),
             };
@@ -188,8 +165,7 @@ impl Plain {
                         usize::try_from(limit).unwrap_or(usize::MAX),
                     ));
                 }
-                sink(&data)
-                    .map_err(|e| HttpError::Transport(format!("cannot keep the download: {e}")))?;
+                sink(&data).map_err(|e| HttpError::Sink(e.to_string()))?;
             }
             Ok(streamed)
         };
@@ -197,6 +173,39 @@ impl Plain {
             .await
             .map_err(|_| HttpError::Timeout(self.timeout.as_secs()))?
     }
+}
+
+/// A request to an https URL (plain http only on loopback) with these headers and body.
+fn request(
+    method: Method,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<Request<Full<Bytes>>, HttpError> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| HttpError::Url(format!("\"{}\" is not a URL", redact(url))))?;
+    if !matches!(uri.scheme_str(), Some("https")) && !is_loopback(&uri) {
+        return Err(HttpError::Url(format!(
+            "{} is not https (plain http is only for loopback)",
+            redact(url)
+        )));
+    }
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| HttpError::Url(format!("bad header value for {name}")))?;
+        request = request.header(*name, value);
+    }
+    request
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| HttpError::Url(e.to_string()))
+}
+
+/// Whether `url` is one this client sends to: https, or plain http on loopback.
+pub fn allowed(url: &str) -> bool {
+    url.parse::<http::Uri>()
+        .is_ok_and(|uri| matches!(uri.scheme_str(), Some("https")) || is_loopback(&uri))
 }
 
 fn is_loopback(uri: &http::Uri) -> bool {

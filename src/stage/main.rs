@@ -14,7 +14,7 @@ use jiff::Timestamp;
 
 use super::handoff::Handoff;
 use super::{
-    choose_codex, contain, copy_not_written, copy_rows, read_refreshed, record_saved,
+    contain, copy_not_written, copy_rows, named_codex, read_refreshed, record_saved,
     refuse_another_account, refuse_unsafe_contexts, save, saved_where, set_outputs, sign_in,
     stop_if_cancelled, summary,
 };
@@ -73,13 +73,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         return sign_in::run(config, &mut cancel).await;
     }
     initial_outputs(&config.workflow)?;
-    // Which Codex runs is settled before any login is restored: a version that cannot be
-    // fetched or verified stops the job with nothing restored and nothing written.
-    let codex = TheCodex(if config.mode == Mode::Restore {
-        codex::install::for_later_steps(&config.codex).await?
-    } else {
-        Some(choose_codex(config).await?)
-    });
+    let codex = TheCodex(std::cell::RefCell::new(None));
     let mut store = store::open(config, Stage::Main)?;
     let result = run_with(config, store.as_mut(), &codex, &mut cancel).await;
     store.close().await;
@@ -99,16 +93,23 @@ pub(crate) trait RunCodex {
         cancel: &mut Cancellation,
     ) -> anyhow::Result<Outcome>;
 
+    /// Settles which Codex runs (input `codex-version`), after the refusals and before any
+    /// login is restored: a version that cannot be fetched or verified stops the job with
+    /// nothing restored and nothing written.
+    async fn prepare(&self, _config: &ActionConfig, _task: Task) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     /// Restore mode: the Codex fetched for the job's later steps, which goes first on their
     /// PATH; `None` when they run their own.
-    fn for_later_steps(&self) -> Option<&codex::install::Codex> {
+    fn for_later_steps(&self) -> Option<codex::install::Codex> {
         None
     }
 }
 
-/// The real Codex, contained ([`contain`]): the one [`choose_codex`] chose (restore mode: the
-/// one fetched for later steps, if any).
-struct TheCodex(Option<codex::install::Codex>);
+/// The real Codex, contained ([`contain`]): the one `codex-version` names ([`named_codex`],
+/// restore mode: for the later steps), else the `codex` on PATH.
+struct TheCodex(std::cell::RefCell<Option<codex::install::Codex>>);
 
 #[async_trait::async_trait(?Send)]
 impl RunCodex for TheCodex {
@@ -119,13 +120,19 @@ impl RunCodex for TheCodex {
         home: &CodexHome,
         cancel: &mut Cancellation,
     ) -> anyhow::Result<Outcome> {
-        let on_path = codex::install::Codex::on_path();
-        let program = &self.0.as_ref().unwrap_or(&on_path).program;
-        run_codex(config, program, task, home, cancel).await
+        let codex = self.0.borrow().clone();
+        let program = codex.map_or_else(|| "codex".into(), |codex| codex.program);
+        run_codex(config, &program, task, home, cancel).await
     }
 
-    fn for_later_steps(&self) -> Option<&codex::install::Codex> {
-        self.0.as_ref()
+    async fn prepare(&self, config: &ActionConfig, task: Task) -> anyhow::Result<()> {
+        let codex = named_codex(config, task == Task::Restore).await?;
+        *self.0.borrow_mut() = codex;
+        Ok(())
+    }
+
+    fn for_later_steps(&self) -> Option<codex::install::Codex> {
+        self.0.borrow().clone()
     }
 }
 
@@ -142,6 +149,7 @@ pub(crate) async fn run_with(
         Mode::Restore | Mode::Login => Task::Restore,
     };
     refuse_unsafe_contexts(config, store).await?;
+    codex.prepare(config, task).await?;
     let mut restored = restore(config, store, task, cancel).await?;
     if task == Task::Restore {
         return codex::hand_over(
@@ -149,7 +157,7 @@ pub(crate) async fn run_with(
             restored.home.dir(),
             &config.workspace,
             config.runner_workspace.as_deref(),
-            codex.for_later_steps(),
+            codex.for_later_steps().as_ref(),
         );
     }
     let outcome = codex.run(config, task, &restored.home, cancel).await?;

@@ -48,16 +48,20 @@ async fn refuse_unsafe_contexts(
     context::refuse_public_repository(config, api).await
 }
 
-/// Runs Codex (`run`) as a prompt-injected Codex can do least harm: its output behind the
-/// fence, so that the runner reads no command from it; afterwards every process it left
-/// running ended and the step's command files put back to what the action had written, so
-/// that nothing Codex wrote there reaches a later step, the post stage or the outputs. Says
-/// in the log when Codex had written to them.
-/// The Codex this stage runs (input `codex-version`, [`codex::install`]), said in the log:
-/// which version, and where it came from. A named version that the `codex` on PATH already
-/// is (the image's) is not fetched.
-async fn choose_codex(config: &ActionConfig) -> Result<codex::install::Codex, Failure> {
-    use codex::install;
+/// The Codex input `codex-version` names (`None`: none is named, the `codex` on PATH runs),
+/// settled after the refusals and before any login is restored ([`codex::install`]): reused
+/// or fetched and verified, then its own `--version` said in the log, with a warning when a
+/// copy had been changed or the binary reports another version. A fetched Codex that does not
+/// run stops the job here. `for_later_steps` (restore mode): the copy is for the job's host
+/// steps, so the `codex` on PATH (in the container, the image's) never stands in for it.
+async fn named_codex(
+    config: &ActionConfig,
+    for_later_steps: bool,
+) -> Result<Option<codex::install::Codex>, Failure> {
+    use codex::install::{self, Codex, Origin};
+    let Some(named) = &config.codex.version else {
+        return Ok(None);
+    };
     let workflow = &config.workflow;
     let environment = codex::environment(
         &config.environment,
@@ -67,24 +71,18 @@ async fn choose_codex(config: &ActionConfig) -> Result<codex::install::Codex, Fa
             .map(crate::config::Credentials::secret),
     );
     let run_as = codex::codex_user(&config.workspace);
-    let on_path = match &config.codex.version {
-        Some(_) => install::version_line(Path::new("codex"), &environment, run_as).await,
-        None => None,
-    };
-    let codex = install::for_this_stage(
-        &config.codex,
-        on_path.as_deref().and_then(install::reported_version),
-    )
-    .await?;
-    let line = match (&codex.origin, on_path) {
-        (install::Origin::Path, Some(line)) => Some(line),
-        _ => install::version_line(&codex.program, &environment, run_as).await,
-    };
-    let Some(line) = line else {
-        // Starting it fails with what to do ([`codex::CodexError::NotFound`]).
-        return Ok(codex);
-    };
-    if let install::Origin::Fetched {
+    if !for_later_steps {
+        let on_path = install::version_line(Path::new("codex"), &environment, run_as).await;
+        if let Some(line) = on_path.filter(|l| install::reported_version(l) == Some(named)) {
+            workflow.info(&format!(
+                "Codex: {line}, the codex on PATH, which is the version `codex-version` names: \
+                 nothing to fetch."
+            ));
+            return Ok(Some(Codex::on_path()));
+        }
+    }
+    let codex = install::named(&config.codex, named).await?;
+    if let Origin::Fetched {
         replaced: Some(why),
         version,
         ..
@@ -99,24 +97,40 @@ async fn choose_codex(config: &ActionConfig) -> Result<codex::install::Codex, Fa
             ),
         );
     }
-    workflow.info(&format!("Codex: {line}, {}.", codex.describe()));
-    if let Some(named) = &config.codex.version {
-        let reported = install::reported_version(&line);
-        if reported != Some(named.as_str()) {
-            workflow.warning(
-                "Codex reports another version",
-                &format!(
-                    "Input `codex-version` names {named}, and the binary of that package \
-                     reports \"{line}\". It is the package the registry publishes under that \
-                     version (its integrity was checked); tell whoever runs the registry if you \
-                     did not expect this."
+    let line = install::version_line(&codex.program, &environment, run_as)
+        .await
+        .ok_or_else(|| {
+            Failure::new(
+                "Fetched Codex does not run",
+                format!(
+                    "{} passed its checks, but `{} --version` did not run or named no version.",
+                    codex.describe(),
+                    codex.program.display()
                 ),
-            );
-        }
+            )
+            .before_codex()
+            .fix("Name another version in `codex-version`, or leave it empty to run the pinned Codex.")
+        })?;
+    workflow.info(&format!("Codex: {line}, {}.", codex.describe()));
+    if install::reported_version(&line) != Some(named.as_str()) {
+        workflow.warning(
+            "Codex reports another version",
+            &format!(
+                "Input `codex-version` names {named}, and the binary of that package reports \
+                 \"{line}\". It is the package the registry publishes under that version (its \
+                 integrity was checked); tell whoever runs the registry if you did not expect \
+                 this."
+            ),
+        );
     }
-    Ok(codex)
+    Ok(Some(codex))
 }
 
+/// Runs Codex (`run`) as a prompt-injected Codex can do least harm: its output behind the
+/// fence, so that the runner reads no command from it; afterwards every process it left
+/// running ended and the step's command files put back to what the action had written, so
+/// that nothing Codex wrote there reaches a later step, the post stage or the outputs. Says
+/// in the log when Codex had written to them.
 async fn contain<T>(
     workflow: &Workflow,
     run: impl std::future::Future<Output = anyhow::Result<T>>,

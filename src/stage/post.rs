@@ -18,7 +18,7 @@ use super::{
     saved_where, summary,
 };
 use crate::auth_file::AuthFile;
-use crate::codex::install::{cache_dir, remove_fetched};
+use crate::codex::install::remove_fetched;
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Mode};
 use crate::failure::Failure;
@@ -30,7 +30,7 @@ pub async fn run(config: ActionConfig) -> anyhow::Result<()> {
     let fetched = config
         .codex
         .cache_is_temp
-        .then(|| cache_dir(&config.codex.cache_root));
+        .then(|| config.codex.cache_root.clone());
     let result = run_with(config, |config| store::open(config, Stage::Post)).await;
     // Every main stage of the job has run: no step needs a Codex fetched into RUNNER_TEMP any
     // more, and the runner, which empties RUNNER_TEMP, cannot remove what root made.

@@ -8,7 +8,7 @@
 //! on any other outcome, and the stored login is never touched until the new one is saved.
 
 use super::{
-    choose_codex, contain, copy_not_written, copy_rows, refuse_unsafe_contexts, save, saved_where,
+    contain, copy_not_written, copy_rows, named_codex, refuse_unsafe_contexts, save, saved_where,
     set_outputs, stop_if_cancelled,
 };
 use crate::cancel::Cancellation;
@@ -36,7 +36,9 @@ async fn sign_in(
 ) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     refuse_unsafe_contexts(config, store).await?;
-    let codex = choose_codex(config).await?;
+    let codex = named_codex(config, false)
+        .await?
+        .unwrap_or_else(codex::install::Codex::on_path);
     store.preflight().await?;
     store.prove_can_save().await?;
     stop_if_cancelled(cancel, "the sign-in started").await?;

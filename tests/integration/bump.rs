@@ -189,17 +189,10 @@ fn bumped(original: &BTreeMap<PathBuf, String>, old: &str) -> BTreeMap<PathBuf, 
                 _ if name.ends_with(".md")
                     || (name.starts_with("docs/examples/") && name.ends_with(".yml")) =>
                 {
-                    let mut text = text.replace(
+                    text.replace(
                         &format!("@openai/codex@{old}"),
                         &format!("@openai/codex@{NEW}"),
-                    );
-                    for quote in ["", "\"", "'"] {
-                        text = text.replace(
-                            &format!("codex-version: {quote}{old}"),
-                            &format!("codex-version: {quote}{NEW}"),
-                        );
-                    }
-                    text
+                    )
                 }
                 _ => text.clone(),
             };

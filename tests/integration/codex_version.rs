@@ -31,7 +31,7 @@ fn job(world: &World, registry: &Registry, version: &str) -> Job {
 /// Where the job keeps a fetched version.
 fn copy(job: &Job, version: &str) -> PathBuf {
     job.runner_temp()
-        .join("codex-auth/codex")
+        .join("codex-auth-codex")
         .join(version)
         .join("linux-x64")
 }
@@ -90,7 +90,7 @@ fn a_named_version_is_fetched_verified_and_run_then_reused() {
     again.assert_ok();
     assert!(
         again.stdout.contains(&format!(
-            "Codex {version}, the copy this job already fetched"
+            "Codex {version}, fetched and verified by an earlier step"
         )),
         "{}",
         again.stdout
@@ -99,7 +99,7 @@ fn a_named_version_is_fetched_verified_and_run_then_reused() {
 
     // The post stage removes what root fetched into RUNNER_TEMP (the runner could not).
     job.post(&again).assert_ok();
-    assert!(!job.runner_temp().join("codex-auth/codex").exists());
+    assert!(!job.runner_temp().join("codex-auth-codex").exists());
     world.assert_no_secret_leaked(&[&main, &again]);
 }
 
@@ -287,5 +287,58 @@ fn in_the_container_another_version_is_fetched_and_handed_to_the_host() {
     assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o755));
     let post = restore.post(&main);
     post.assert_ok();
-    assert!(!restore.runner_temp().join("codex-auth/codex").exists());
+    assert!(!restore.runner_temp().join("codex-auth-codex").exists());
+}
+
+#[test]
+fn a_registry_having_a_bad_moment_or_redirecting_the_tarball_still_serves_it() {
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    let version = pinned_version();
+    // Two 503s (the document, then its retry), and the tarball behind a redirect.
+    registry.fail_next(2);
+    registry.redirect_tarballs();
+    let mut job = job(&world, &registry, &version);
+    job.input("mode", "restore");
+    let main = job.main();
+    main.assert_ok();
+    let document = format!("/@openai%2fcodex/{version}-linux-x64");
+    let tarball = format!("codex-{version}-linux-x64.tgz");
+    assert_eq!(
+        registry.requests(),
+        [
+            document.clone(),
+            document.clone(),
+            document,
+            format!("/@openai/codex/-/{tarball}"),
+            format!("/blobs/{tarball}"),
+        ]
+    );
+    assert!(copy(&job, &version).join("bin/codex").is_file());
+}
+
+#[test]
+fn restore_mode_and_a_refused_context_stop_before_any_login_is_restored() {
+    // Restore mode takes the same way: a version that is not there stops it before restore.
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    let mut job = job(&world, &registry, "0.999.0");
+    job.input("mode", "restore");
+    let main = job.main();
+    annotation(&main, "No such Codex version");
+    assert_nothing_restored(&world, &job, &main);
+    assert!(main.path_file.trim().is_empty());
+
+    // A context the action refuses is refused first: nothing is fetched for it.
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    let mut job = self::job(&world, &registry, &pinned_version());
+    job.event(
+        "push",
+        &serde_json::json!({"repository": {"full_name": "octo/repo", "private": false, "visibility": "public"}}),
+    );
+    let main = job.main();
+    annotation(&main, "Public repository");
+    assert_eq!(registry.requests(), Vec::<String>::new());
+    assert!(!job.codex_home().join("auth.json").exists());
 }

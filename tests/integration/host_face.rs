@@ -165,7 +165,7 @@ fn a_named_codex_is_fetched_into_the_tool_cache_and_put_on_the_later_steps_path(
         .unwrap()
         .join("tool-cache");
     let bin = tool_cache
-        .join("codex-auth/codex")
+        .join("codex-auth-codex")
         .join(&version)
         .join("linux-x64/bin");
     assert_eq!(main.path_file.trim(), bin.display().to_string());

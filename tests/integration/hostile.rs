@@ -388,12 +388,13 @@ fn a_task_cannot_replace_the_codex_a_later_step_runs() {
     let registry = crate::support::npm::Registry::start();
     // The real package under a version the image's Codex is not (see codex_version.rs).
     registry.relabel("0.170.0");
-    let copy = "/github/runner_temp/codex-auth/codex/0.170.0/linux-x64";
+    let copy = "/github/runner_temp/codex-auth-codex/0.170.0/linux-x64";
     world.openai.ask_to_run(&format!(
-        "{{ printf x >> {copy}/bin/codex && echo write-allowed; }} 2>/dev/null || echo write-refused; \
-         mv /github/runner_temp/codex-auth /github/runner_temp/aside && mkdir -p {copy}/bin && \
+        "{{ printf x >> {copy}/.codex-auth-verified.json && echo write-allowed; }} 2>/dev/null || echo write-refused; \
+         {{ touch {copy}/bin/planted && echo create-allowed; }} 2>/dev/null || echo create-refused; \
+         mv /github/runner_temp/codex-auth-codex /github/runner_temp/aside && mkdir -p {copy}/bin && \
          printf '#!/bin/sh\\necho pwned\\n' > {copy}/bin/codex && chmod 755 {copy}/bin/codex && \
-         cp /github/runner_temp/aside/codex/0.170.0/linux-x64/.codex-auth-verified.json {copy}/ && \
+         cp /github/runner_temp/aside/0.170.0/linux-x64/.codex-auth-verified.json {copy}/ && \
          echo planted"
     ));
     let seed = world.openai.seed(false);
@@ -408,10 +409,15 @@ fn a_task_cannot_replace_the_codex_a_later_step_runs() {
     first.assert_ok();
     let reported = world.openai.tool_outputs().join("\n");
     assert!(
-        reported.contains("write-refused") && reported.contains("planted"),
+        reported.contains("write-refused")
+            && reported.contains("create-refused")
+            && reported.contains("planted"),
         "the hostile command did not run as meant: {reported}"
     );
-    assert!(!reported.contains("write-allowed"), "{reported}");
+    assert!(
+        !reported.contains("write-allowed") && !reported.contains("create-allowed"),
+        "{reported}"
+    );
     assert_log_holds(&world, &first);
 
     // The next step of the job: the planted copy is never run; the package is fetched and

@@ -18,6 +18,9 @@
 //!   network.
 //! - Only the version documents and tarballs are served (no packument, no search, no
 //!   dist-tags): the action asks for nothing else.
+//! - Faults are injected only on request ([`Registry::fail_next`], a 503 with an empty JSON
+//!   error; [`Registry::redirect_tarballs`], a same-host 302): the real registry's own
+//!   outages and a mirror's redirect to another host look the same to the client.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -70,6 +73,11 @@ struct State {
     tarballs: BTreeMap<String, Tarball>,
     /// Every request's path.
     requests: Vec<String>,
+    /// How many of the next requests get a 503.
+    failures: usize,
+    /// Tarballs are answered with a redirect to `/blobs/…`, as a mirror keeping them in blob
+    /// storage would.
+    redirect: bool,
 }
 
 #[derive(Clone)]
@@ -156,16 +164,26 @@ impl Registry {
             .insert(package.to_owned(), document);
     }
 
+    /// Answers the next `n` requests with a 503, as a registry having a bad moment.
+    pub fn fail_next(&self, n: usize) {
+        self.state.lock().unwrap().failures = n;
+    }
+
+    /// Answers tarballs with a 302 to `/blobs/<file>`, which serves them.
+    pub fn redirect_tarballs(&self) {
+        self.state.lock().unwrap().redirect = true;
+    }
+
     /// The paths requested so far.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }
 
-    /// How many tarballs were downloaded.
+    /// How many tarballs were asked for (a redirect and its target count once).
     pub fn downloads(&self) -> usize {
         self.requests()
             .iter()
-            .filter(|p| p.ends_with(".tgz"))
+            .filter(|p| p.starts_with("/@openai/codex/-/"))
             .count()
     }
 }
@@ -174,6 +192,15 @@ fn answer(state: &Mutex<State>, uri: &Uri) -> Response {
     let path = uri.path().to_owned();
     let mut state = state.lock().unwrap();
     state.requests.push(path.clone());
+    if state.failures > 0 {
+        state.failures -= 1;
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("content-type", "application/json")],
+            "{\"error\":\"Service Unavailable\"}".to_owned(),
+        )
+            .into_response();
+    }
     if let Some(version) = path.strip_prefix("/@openai%2fcodex/") {
         return match state.documents.get(version) {
             Some(document) => {
@@ -188,6 +215,19 @@ fn answer(state: &Mutex<State>, uri: &Uri) -> Response {
         };
     }
     if let Some(file) = path.strip_prefix("/@openai/codex/-/") {
+        if state.redirect && state.tarballs.contains_key(file) {
+            return (
+                StatusCode::FOUND,
+                [("location", format!("/blobs/{file}"))],
+                String::new(),
+            )
+                .into_response();
+        }
+    }
+    let tarball = path
+        .strip_prefix("/@openai/codex/-/")
+        .or_else(|| path.strip_prefix("/blobs/"));
+    if let Some(file) = tarball {
         if let Some(tarball) = state.tarballs.get(file).cloned() {
             drop(state);
             let bytes = match tarball {
