@@ -1,0 +1,336 @@
+//! The Codex input `codex-version` names, fetched from the npm registry before any login is
+//! restored. Without it, the `codex` on PATH runs (in the image, the pinned version, checked
+//! against its integrity hash when the image was built).
+//!
+//! A named version is the platform package of `@openai/codex` for this machine (a version of
+//! the package itself, `0.171.0-linux-x64`), found through the registry's document for that
+//! version. Its tarball is checked against the document's `integrity` (sha512) before a byte
+//! of it is unpacked, and the bytes unpacked are the ones hashed (the same open file). Only
+//! the platform's `vendor/<target>` tree is unpacked: regular files and directories, no links,
+//! no path leaving it, modes 0755 or 0644, at most [`MAX_UNPACKED_BYTES`], less the parts the
+//! CLI never loads (as the Dockerfile trims them). The copy is kept under the cache root
+//! (`<root>/codex-auth-codex/<version>/<platform>`) for the job's later steps, with a marker
+//! naming what was verified, written last.
+//!
+//! A later step reuses the copy only while every directory on the way from the cache root and
+//! every file in it belongs to this process's user and no one else can write it. In the
+//! container this process is root and Codex never is: a Codex in an earlier step can write
+//! the cache root (RUNNER_TEMP), so it can move this action's directory aside and put its own
+//! (or a link) in its place, but it cannot write into what root made; what is not root's is
+//! replaced and fetched again. The check holds between steps, not against a process running at
+//! the same time (none does in the container: every process Codex left is ended after it).
+//! On the host Codex runs as the same user as the action: there the cache is as safe as the
+//! runner's own tool cache, and a directory of another user is refused, not removed.
+//!
+//! The registry is the one `npm_config_registry` names, else the one the image was built
+//! from, else npm's own setting (asked with an environment of its own). No credential is
+//! sent. A tarball address on another host than the registry's is not followed (the
+//! package's standard path on the registry is used instead); a redirect the registry answers
+//! with is (a mirror may keep tarballs in blob storage): the integrity comes from the
+//! registry's document either way.
+//!
+//! [`cache`] keeps the copies and decides whether one may be reused, [`registry`] fetches and
+//! checks a package, [`unpack`] unpacks a checked one.
+
+mod cache;
+mod registry;
+mod unpack;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::CodexSource;
+use crate::failure::Failure;
+use cache::{cached, cannot_keep, may_replace, own_the_way, remove, Cache};
+use registry::{document, fetch, registry};
+
+/// The npm package.
+const PACKAGE: &str = "@openai/codex";
+
+/// The cache root's directory for fetched copies: a name of its own, apart from the host
+/// face's `codex-auth/<version>` in the tool cache.
+const CACHE_DIR: &str = "codex-auth-codex";
+
+/// The marker a verified copy carries, written last.
+const MARKER: &str = ".codex-auth-verified.json";
+
+/// What the CLI never loads, left out of the unpacked copy as the Dockerfile leaves it out
+/// of the image: the voice runtime and the code-mode host.
+pub const TRIMMED: &[&str] = &["codex-resources/voice", "bin/codex-code-mode-host"];
+
+/// A platform Codex publishes a native package for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Platform {
+    /// The package's suffix (`linux-x64`).
+    pub npm: &'static str,
+    /// The directory under `vendor/` (`x86_64-unknown-linux-musl`).
+    pub target: &'static str,
+    /// The binary's name.
+    pub binary: &'static str,
+}
+
+impl Platform {
+    /// This machine's.
+    pub fn current() -> Option<Self> {
+        Self::of(std::env::consts::OS, std::env::consts::ARCH)
+    }
+
+    /// The platform of an OS and architecture (Rust's names), as the package's own launcher
+    /// (`codex-cli/bin/codex.js` of `@openai/codex`) maps Node.js's.
+    pub fn of(os: &str, arch: &str) -> Option<Self> {
+        let (npm, target) = match (os, arch) {
+            ("linux", "x86_64") => ("linux-x64", "x86_64-unknown-linux-musl"),
+            ("linux", "aarch64") => ("linux-arm64", "aarch64-unknown-linux-musl"),
+            ("macos", "x86_64") => ("darwin-x64", "x86_64-apple-darwin"),
+            ("macos", "aarch64") => ("darwin-arm64", "aarch64-apple-darwin"),
+            ("windows", "x86_64") => ("win32-x64", "x86_64-pc-windows-msvc"),
+            ("windows", "aarch64") => ("win32-arm64", "aarch64-pc-windows-msvc"),
+            _ => return None,
+        };
+        let binary = if os == "windows" {
+            "codex.exe"
+        } else {
+            "codex"
+        };
+        Some(Self {
+            npm,
+            target,
+            binary,
+        })
+    }
+}
+
+/// The Codex a stage runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Codex {
+    /// What to start: `codex` (found on PATH) or the fetched binary's path.
+    pub program: PathBuf,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// Where the Codex a stage runs came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The `codex` on PATH.
+    Path,
+    /// A copy fetched and verified by an earlier step (or, in a tool cache, an earlier job).
+    Cached {
+        /// The version.
+        version: String,
+    },
+    /// Fetched from the registry and verified now.
+    Fetched {
+        /// The version.
+        version: String,
+        /// The tarball's size.
+        bytes: u64,
+        /// How long the fetch, the check and the unpacking took.
+        took: Duration,
+        /// A copy (or a directory on its way) that was there but not as verified, and why:
+        /// it was replaced.
+        replaced: Option<String>,
+    },
+}
+
+impl Codex {
+    /// The `codex` on PATH.
+    pub fn on_path() -> Self {
+        Self {
+            program: PathBuf::from("codex"),
+            origin: Origin::Path,
+        }
+    }
+
+    /// The directory of a fetched binary: what restore mode puts on PATH for later steps.
+    pub fn bin_dir(&self) -> Option<&Path> {
+        match self.origin {
+            Origin::Path => None,
+            _ => self.program.parent(),
+        }
+    }
+
+    /// Where this Codex came from, for the log.
+    pub fn describe(&self) -> String {
+        match &self.origin {
+            Origin::Path => "the codex on PATH".to_owned(),
+            Origin::Cached { version } => format!(
+                "Codex {version}, fetched and verified by an earlier step ({})",
+                self.program.display()
+            ),
+            Origin::Fetched {
+                version,
+                bytes,
+                took,
+                ..
+            } => format!(
+                "Codex {version}, fetched from the npm registry, checked against its sha512 \
+                 integrity and unpacked in {:.1} s ({:.0} MB)",
+                took.as_secs_f64(),
+                *bytes as f64 / 1e6
+            ),
+        }
+    }
+}
+
+/// What a verified copy's marker records.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Marker {
+    package: String,
+    version: String,
+    platform: String,
+    integrity: String,
+}
+
+/// What `program --version` prints, first line (`codex-cli 0.171.0`); `None` when it does not
+/// run (not found on PATH, say) or prints something else. Run with Codex's environment, and as
+/// Codex's user when this process is root. Only a line that names a version is answered: it
+/// goes to the log, where a stray control character could pass for a workflow command.
+pub async fn version_line(
+    program: &Path,
+    environment: &[(std::ffi::OsString, std::ffi::OsString)],
+    run_as: Option<(u32, u32)>,
+) -> Option<String> {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .arg("--version")
+        .env_clear()
+        .envs(environment.iter().cloned())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    if let Some((uid, gid)) = run_as {
+        command.uid(uid).gid(gid);
+    }
+    #[cfg(not(unix))]
+    let _ = run_as;
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .ok()?
+        .ok()?;
+    let first = output.stdout.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(first).ok()?.trim();
+    (output.status.success() && reported_version(line).is_some()).then(|| line.to_owned())
+}
+
+/// The version a `codex --version` line names (`codex-cli 0.171.0`): letters, digits and
+/// `.+-` only.
+pub fn reported_version(line: &str) -> Option<&str> {
+    let version = line.trim().strip_prefix("codex-cli ")?.trim();
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-');
+    (!version.is_empty() && version.len() <= 64 && version.chars().all(plain)).then_some(version)
+}
+
+/// The named version: the cached copy while it is still as verified, else fetched.
+pub async fn named(source: &CodexSource, version: &str) -> Result<Codex, Failure> {
+    let platform = Platform::current().ok_or_else(|| {
+        Failure::new(
+            "No Codex for this runner",
+            format!(
+                "@openai/codex publishes no native package for {}/{}.",
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            ),
+        )
+        .before_codex()
+        .fix("Run on Linux, macOS or Windows, on x86_64 or arm64.")
+    })?;
+    let dir = copy_dir(&source.cache_root, version, &platform);
+    let program = dir.join("bin").join(platform.binary);
+    let way = own_the_way(&source.cache_root, &[CACHE_DIR, version])
+        .map_err(|e| cannot_keep(&dir, &e))?;
+    let replaced = match cached(&dir, version, &platform) {
+        Cache::Verified => {
+            return Ok(Codex {
+                program,
+                origin: Origin::Cached {
+                    version: version.to_owned(),
+                },
+            })
+        }
+        Cache::Missing => way,
+        Cache::Changed(why) => {
+            // Its parent is this user's now: what is there is removed, then fetched again.
+            if !may_replace() {
+                return Err(cannot_keep(&dir, &format!("{why}; remove it by hand")));
+            }
+            remove(&dir).map_err(|e| cannot_keep(&dir, &e.to_string()))?;
+            Some(way.unwrap_or(why))
+        }
+    };
+    let started = Instant::now();
+    let registry = registry(source).await?;
+    let document = document(&registry, version, &platform).await?;
+    let bytes = fetch(&registry, &document, version, &platform, &dir).await?;
+    Ok(Codex {
+        program,
+        origin: Origin::Fetched {
+            version: version.to_owned(),
+            bytes,
+            took: started.elapsed(),
+            replaced,
+        },
+    })
+}
+
+/// Where a version's copy is kept.
+fn copy_dir(cache_root: &Path, version: &str, platform: &Platform) -> PathBuf {
+    cache_root.join(CACHE_DIR).join(version).join(platform.npm)
+}
+
+/// Removes the copies fetched into the job's temporary directory, when this process is root
+/// and root owns the way there (the container's post stage: the runner, which empties the
+/// directory after the job, cannot remove what root made). Anything else is left as it is.
+pub fn remove_fetched(cache_root: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = cache_root.join(CACHE_DIR);
+        let root_owned = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|meta| meta.is_dir() && meta.uid() == 0 && meta.mode() & 0o022 == 0);
+        if rustix::process::geteuid().is_root() && root_owned {
+            // remove_dir_all follows no link inside.
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = cache_root;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_follow_codex_launcher() {
+        let p = |os, arch| Platform::of(os, arch).map(|p| (p.npm, p.target, p.binary));
+        assert_eq!(
+            p("linux", "x86_64"),
+            Some(("linux-x64", "x86_64-unknown-linux-musl", "codex"))
+        );
+        assert_eq!(
+            p("macos", "aarch64"),
+            Some(("darwin-arm64", "aarch64-apple-darwin", "codex"))
+        );
+        assert_eq!(
+            p("windows", "x86_64"),
+            Some(("win32-x64", "x86_64-pc-windows-msvc", "codex.exe"))
+        );
+        assert_eq!(p("freebsd", "x86_64"), None);
+    }
+
+    #[test]
+    fn only_a_version_line_is_taken() {
+        assert_eq!(reported_version("codex-cli 0.171.0\n"), Some("0.171.0"));
+        assert_eq!(
+            reported_version("codex-cli 0.162.0-alpha.15"),
+            Some("0.162.0-alpha.15")
+        );
+        assert_eq!(reported_version("something else"), None);
+        assert_eq!(reported_version("codex-cli 1.0\r::add-mask::x"), None);
+        assert_eq!(reported_version("codex-cli "), None);
+    }
+}
