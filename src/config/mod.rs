@@ -442,24 +442,21 @@ mod tests {
     ) -> Result<(), ConfigError> {
         // A plain-http mirror in a job that names no version must not stop the job (nor its
         // post stage, which would lose a rotation).
-        let config = config(&[("npm_config_registry", "http://mirror.internal:4873")])?;
+        let mirror = config(&[("npm_config_registry", "http://mirror.internal:4873")])?;
         assert_eq!(
-            config.codex.registry.as_deref(),
+            mirror.codex.registry.as_deref(),
             Some("http://mirror.internal:4873")
         );
-        let both = config_with_both()?;
+        // Both spellings: the lower-case one, as npm.
+        let both = config(&[
+            ("NPM_CONFIG_REGISTRY", "https://upper.example"),
+            ("npm_config_registry", "https://lower.example"),
+        ])?;
         assert_eq!(
             both.codex.registry.as_deref(),
             Some("https://lower.example")
         );
         Ok(())
-    }
-
-    fn config_with_both() -> Result<ActionConfig, ConfigError> {
-        config(&[
-            ("NPM_CONFIG_REGISTRY", "https://upper.example"),
-            ("npm_config_registry", "https://lower.example"),
-        ])
     }
 
     #[test]
