@@ -53,9 +53,11 @@ impl Workflow {
         Ok(())
     }
 
-    /// A plain log line.
+    /// A plain log line: one line, whatever the message carries (a path read from the
+    /// environment, which an earlier step may have set through GITHUB_ENV with a line break in
+    /// it), so that no part of it starts a line the runner would read as a command.
     pub fn info(&self, message: &str) {
-        println!("{message}");
+        println!("{}", one_line(message));
     }
 
     /// An error annotation.
@@ -161,6 +163,19 @@ fn append_key_value(
     }
 }
 
+/// `message` with its line breaks (`\n`, `\r`, and the other breaks a log viewer may honour)
+/// turned into spaces.
+fn one_line(message: &str) -> std::borrow::Cow<'_, str> {
+    let breaks = [
+        '\n', '\r', '\u{0b}', '\u{0c}', '\u{85}', '\u{2028}', '\u{2029}',
+    ];
+    if message.contains(breaks) {
+        message.replace(breaks, " ").into()
+    } else {
+        message.into()
+    }
+}
+
 /// Escapes a workflow command's message, as `@actions/core` does.
 pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25")
@@ -176,6 +191,18 @@ pub fn escape_property(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_line_stays_one_line() {
+        assert_eq!(
+            one_line("CODEX_HOME=/tmp/x\n::add-mask::y\r::stop-commands::z"),
+            "CODEX_HOME=/tmp/x ::add-mask::y ::stop-commands::z"
+        );
+        assert!(matches!(
+            one_line("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
+    }
 
     #[test]
     fn escapes_like_actions_core() {
