@@ -22,6 +22,19 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
+/// A streamed download: its status, and how many bytes of the body went to the sink.
+pub struct Streamed {
+    /// The status.
+    pub status: StatusCode,
+    /// A redirect's `Location`, as given (not followed here).
+    pub location: Option<String>,
+    /// The body's length, as read (an error answer's body is not streamed: see
+    /// [`Plain::download`]).
+    pub bytes: u64,
+    /// An error answer's body, at most 64 KiB of it.
+    pub error_body: Vec<u8>,
+}
+
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -75,13 +88,8 @@ impl Plain {
         limit: usize,
     ) -> Result<Answer, HttpError> {
         let request = request(method, url, headers, body)?;
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| HttpError::Transport(super::describe_error(&e)))?;
-            let (parts, body) = response.into_parts();
+        self.within(async {
+            let (parts, body) = self.open(request).await?.into_parts();
             let body = Limited::new(body, limit)
                 .collect()
                 .await
@@ -96,27 +104,10 @@ impl Plain {
                 headers: parts.headers,
                 body,
             })
-        };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| HttpError::Timeout(self.timeout.as_secs()))?
+        })
+        .await
     }
-}
 
-/// A streamed download: its status, and how many bytes of the body went to the sink.
-pub struct Streamed {
-    /// The status.
-    pub status: StatusCode,
-    /// A redirect's `Location`, as given (not followed here).
-    pub location: Option<String>,
-    /// The body's length, as read (an error answer's body is not streamed: see
-    /// [`Plain::download`]).
-    pub bytes: u64,
-    /// An error answer's body, at most 64 KiB of it.
-    pub error_body: Vec<u8>,
-}
-
-impl Plain {
     /// GETs `url` and hands a 200 answer's body to `sink` as it arrives, at most `limit`
     /// bytes of it (more is [`HttpError::TooLarge`]); any other answer's body is kept for its
     /// message instead. The whole exchange gets the client's timeout.
@@ -128,12 +119,8 @@ impl Plain {
         sink: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
     ) -> Result<Streamed, HttpError> {
         let request = request(Method::GET, url, headers, Vec::new())?;
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| HttpError::Transport(super::describe_error(&e)))?;
+        self.within(async {
+            let response = self.open(request).await?;
             let status = response.status();
             let location = response
                 .headers()
@@ -168,7 +155,26 @@ impl Plain {
                 sink(&data).map_err(|e| HttpError::Sink(e.to_string()))?;
             }
             Ok(streamed)
-        };
+        })
+        .await
+    }
+
+    /// Sends `request` and waits for the answer's head.
+    async fn open(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, HttpError> {
+        self.client
+            .request(request)
+            .await
+            .map_err(|e| HttpError::Transport(super::describe_error(&e)))
+    }
+
+    /// `exchange`, within the client's timeout.
+    async fn within<T>(
+        &self,
+        exchange: impl std::future::Future<Output = Result<T, HttpError>>,
+    ) -> Result<T, HttpError> {
         tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| HttpError::Timeout(self.timeout.as_secs()))?
