@@ -121,7 +121,7 @@ impl RunCodex for TheCodex {
         cancel: &mut Cancellation,
     ) -> anyhow::Result<Outcome> {
         let codex = self.0.borrow().clone();
-        let program = codex.map_or_else(|| "codex".into(), |codex| codex.program);
+        let program = codex.unwrap_or_else(codex::install::Codex::on_path).program;
         run_codex(config, &program, task, home, cancel).await
     }
 

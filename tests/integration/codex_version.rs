@@ -39,12 +39,18 @@ fn copy(job: &Job, version: &str) -> PathBuf {
 /// Nothing of the login was touched: no request to GitHub, no auth.json, no handoff, no
 /// request to OpenAI.
 fn assert_nothing_restored(world: &World, job: &Job, run: &StageRun) {
+    assert_login_untouched(world, job, run);
+    assert!(run.stdout.contains("Codex was not run."), "{}", run.stdout);
+}
+
+/// The step failed, and nothing of the login was touched: no request to GitHub, no auth.json,
+/// no handoff, no request to OpenAI.
+fn assert_login_untouched(world: &World, job: &Job, run: &StageRun) {
     assert_ne!(run.code, 0);
     assert_eq!(world.github.requests().len(), 0, "GitHub was asked");
     assert!(!job.codex_home().join("auth.json").exists());
     assert!(run.state.is_empty(), "{:?}", run.state);
     assert_eq!(world.openai.requests(), Vec::<String>::new());
-    assert!(run.stdout.contains("Codex was not run."), "{}", run.stdout);
 }
 
 #[test]
@@ -210,17 +216,9 @@ fn a_missing_version_a_missing_platform_and_a_range_are_refused_before_restore()
         "{}",
         main.stdout
     );
-    assert_nothing_restored_config(&world, &job, &main);
+    // A refusal of the inputs: no step ran, so there is no "Codex was not run." line.
+    assert_login_untouched(&world, &job, &main);
     assert_eq!(registry.requests().len(), before);
-}
-
-/// A refusal of the configuration: nothing at all ran (there is no "Codex was not run."
-/// line to look for: the inputs were refused before any step).
-fn assert_nothing_restored_config(world: &World, job: &Job, run: &StageRun) {
-    assert_ne!(run.code, 0);
-    assert_eq!(world.github.requests().len(), 0);
-    assert!(!job.codex_home().join("auth.json").exists());
-    assert!(run.state.is_empty());
 }
 
 #[test]
