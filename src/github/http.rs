@@ -190,11 +190,11 @@ fn request(
 ) -> Result<Request<Full<Bytes>>, HttpError> {
     let uri: http::Uri = url
         .parse()
-        .map_err(|_| HttpError::Url(format!("\"{}\" is not a URL", redact(url))))?;
+        .map_err(|_| HttpError::Url(format!("\"{}\" is not a URL", shown(url))))?;
     if !matches!(uri.scheme_str(), Some("https")) && !is_loopback(&uri) {
         return Err(HttpError::Url(format!(
             "{} is not https (plain http is only for loopback)",
-            redact(url)
+            shown(url)
         )));
     }
     let mut request = Request::builder().method(method).uri(uri);
@@ -228,7 +228,35 @@ pub fn message(body: &[u8], field: &str) -> String {
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect())
 }
 
-/// A URL without its query, which for signed blob URLs holds the signature.
-pub fn redact(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
+/// A URL as it may be shown: without a user or password, and without its query or fragment
+/// (a signed blob URL's query holds the signature).
+pub fn shown(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or(url);
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_query() {
+        assert_eq!(
+            shown("https://user:secret@npm.example/path/x"),
+            "https://npm.example/path/x"
+        );
+        assert_eq!(shown("https://npm.example"), "https://npm.example");
+        assert_eq!(
+            shown("https://blob.example/c/d?sig=SECRET&se=1#frag"),
+            "https://blob.example/c/d"
+        );
+        assert_eq!(shown("not a url?x"), "not a url");
+    }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use super::http::{message, redact, HttpError, Plain};
+use super::http::{message, shown, HttpError, Plain};
 use super::retry::{backoff, Attempt, Exhausted};
 use super::RetryPolicy;
 use crate::secret::Secret;
@@ -186,12 +186,12 @@ impl Results {
         let ids = BackendIds::from_runtime_token(&token)?;
         let uri: http::Uri = results_url.parse().map_err(|_| ResultsError::BadAnswer {
             call: "ACTIONS_RESULTS_URL",
-            detail: format!("\"{}\" is not a URL", redact(results_url)),
+            detail: format!("\"{}\" is not a URL", shown(results_url)),
         })?;
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return Err(ResultsError::BadAnswer {
                 call: "ACTIONS_RESULTS_URL",
-                detail: format!("\"{}\" has no scheme or host", redact(results_url)),
+                detail: format!("\"{}\" has no scheme or host", shown(results_url)),
             });
         };
         Ok(Self {

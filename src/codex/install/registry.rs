@@ -14,7 +14,7 @@ use super::unpack::unpack;
 use super::{Marker, Platform, PACKAGE};
 use crate::config::CodexSource;
 use crate::failure::Failure;
-use crate::github::http::{HttpError, Plain};
+use crate::github::http::{shown, HttpError, Plain};
 
 /// The package's name in a registry path.
 const PACKAGE_PATH: &str = "@openai%2fcodex";
@@ -97,18 +97,6 @@ async fn npm_registry() -> Option<String> {
         .ok()?;
     let registry = String::from_utf8(output.stdout).ok()?.trim().to_owned();
     (output.status.success() && !registry.is_empty()).then_some(registry)
-}
-
-/// A URL as it may be shown: without a user or password in it.
-fn shown(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            format!("{scheme}://{host}{path}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 /// What the registry's document of the platform package says.
@@ -507,12 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_shown_without_credentials() {
-        assert_eq!(
-            shown("https://user:secret@npm.example/path/x"),
-            "https://npm.example/path/x"
-        );
-        assert_eq!(shown("https://npm.example"), "https://npm.example");
+    fn a_redirect_is_resolved_against_the_registry_only_when_absolute() {
         assert_eq!(
             resolve("https://npm.example/a/b", "/blob/c"),
             Some("https://npm.example/blob/c".to_owned())
