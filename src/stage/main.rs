@@ -94,9 +94,14 @@ pub(crate) trait RunCodex {
     ) -> anyhow::Result<Outcome>;
 
     /// Settles which Codex runs (input `codex-version`), after the refusals and before any
-    /// login is restored: a version that cannot be fetched or verified stops the job with
-    /// nothing restored and nothing written.
-    async fn prepare(&self, _config: &ActionConfig, _task: Task) -> anyhow::Result<()> {
+    /// login is restored: a version that cannot be fetched or verified, or a job cancelled
+    /// while it is fetched, stops the job with nothing restored and nothing written.
+    async fn prepare(
+        &self,
+        _config: &ActionConfig,
+        _task: Task,
+        _cancel: &mut Cancellation,
+    ) -> anyhow::Result<()> {
         Ok(())
     }
 
@@ -125,8 +130,13 @@ impl RunCodex for TheCodex {
         run_codex(config, &program, task, home, cancel).await
     }
 
-    async fn prepare(&self, config: &ActionConfig, task: Task) -> anyhow::Result<()> {
-        let codex = named_codex(config, task == Task::Restore).await?;
+    async fn prepare(
+        &self,
+        config: &ActionConfig,
+        task: Task,
+        cancel: &mut Cancellation,
+    ) -> anyhow::Result<()> {
+        let codex = named_codex(config, task == Task::Restore, cancel).await?;
         *self.0.borrow_mut() = codex;
         Ok(())
     }
@@ -149,7 +159,7 @@ pub(crate) async fn run_with(
         Mode::Restore | Mode::Login => Task::Restore,
     };
     refuse_unsafe_contexts(config, store).await?;
-    codex.prepare(config, task).await?;
+    codex.prepare(config, task, cancel).await?;
     let mut restored = restore(config, store, task, cancel).await?;
     if task == Task::Restore {
         return codex::hand_over(

@@ -52,11 +52,13 @@ async fn refuse_unsafe_contexts(
 /// settled after the refusals and before any login is restored ([`codex::install`]): reused
 /// or fetched and verified, then its own `--version` said in the log, with a warning when a
 /// copy had been changed or the binary reports another version. A fetched Codex that does not
-/// run stops the job here. `for_later_steps` (restore mode): the copy is for the job's host
-/// steps, so the `codex` on PATH (in the container, the image's) never stands in for it.
+/// run stops the job here, as does a job cancelled during the fetch. `for_later_steps`
+/// (restore mode): the copy is for the job's host steps, so the `codex` on PATH (in the
+/// container, the image's) never stands in for it.
 async fn named_codex(
     config: &ActionConfig,
     for_later_steps: bool,
+    cancel: &mut Cancellation,
 ) -> Result<Option<codex::install::Codex>, Failure> {
     use codex::install::{self, Codex, Origin};
     let Some(named) = &config.codex.version else {
@@ -81,7 +83,21 @@ async fn named_codex(
             return Ok(Some(Codex::on_path()));
         }
     }
-    let codex = install::named(&config.codex, named).await?;
+    // A fetch can take minutes: a cancelled job stops it rather than wait for the runner's
+    // kill. The download is dropped with it (an unpack already under way finishes first).
+    let codex = tokio::select! {
+        codex = install::named(&config.codex, named) => codex?,
+        _ = cancel.next() => {
+            return Err(Failure::new(
+                "Job cancelled",
+                format!(
+                    "the job was cancelled while Codex {named} was being fetched: nothing was \
+                     restored or changed."
+                ),
+            )
+            .before_codex())
+        }
+    };
     if let Origin::Fetched {
         replaced: Some(why),
         version,

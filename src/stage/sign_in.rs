@@ -36,7 +36,7 @@ async fn sign_in(
 ) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     refuse_unsafe_contexts(config, store).await?;
-    let codex = named_codex(config, false)
+    let codex = named_codex(config, false, cancel)
         .await?
         .unwrap_or_else(codex::install::Codex::on_path);
     store.preflight().await?;

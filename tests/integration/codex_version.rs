@@ -9,6 +9,7 @@
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use pretty_assertions::assert_eq;
@@ -181,6 +182,62 @@ fn a_tampered_tarball_or_wrong_integrity_is_refused_before_restore() {
         post.assert_ok();
         assert_eq!(world.writes(), 0);
     }
+}
+
+#[test]
+fn a_job_cancelled_during_the_fetch_stops_at_once_with_nothing_restored() {
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    registry.stall_tarballs();
+    let version = pinned_version();
+    let mut job = job(&world, &registry, &version);
+    let mut spawned = job.spawn_main_recording();
+    // The download is under way: its first bytes are in the job's file.
+    let versions = copy(&job, &version).parent().unwrap().to_owned();
+    let started = Instant::now();
+    while leftovers(&versions).iter().all(|(_, len)| *len < 1 << 20) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no download under way: {:?}\n{}",
+            registry.requests(),
+            spawned.stdout_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The runner's first signal when a job is cancelled. The stalled download would hold the
+    // step until the runner's kill, which leaves the download behind and says nothing.
+    crate::support::send_signal(spawned.child.id(), "INT");
+    let cancelled = Instant::now();
+    while spawned.child.try_wait().unwrap().is_none() {
+        if cancelled.elapsed() > Duration::from_secs(30) {
+            let _ = spawned.child.kill();
+            panic!(
+                "still fetching 30 s after the cancel:\n{}",
+                spawned.stdout_so_far()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let main = spawned.finish();
+    let said = annotation(&main, "Job cancelled");
+    assert!(
+        said.contains(&format!("while Codex {version} was being fetched")),
+        "{said}"
+    );
+    assert_nothing_restored(&world, &job, &main);
+    assert_eq!(leftovers(&versions), [], "the download is removed");
+    job.post(&main).assert_ok();
+}
+
+/// The files in `dir` (a version's directory of the cache) and their sizes.
+fn leftovers(dir: &Path) -> Vec<(std::ffi::OsString, u64)> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| (e.file_name(), e.metadata().map_or(0, |m| m.len())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]

@@ -19,17 +19,22 @@
 //! - Only the version documents and tarballs are served (no packument, no search, no
 //!   dist-tags): the action asks for nothing else.
 //! - Faults are injected only on request ([`Registry::fail_next`], a 503 with an empty JSON
-//!   error; [`Registry::redirect_tarballs`], a same-host 302): the real registry's own
-//!   outages and a mirror's redirect to another host look the same to the client.
+//!   error; [`Registry::redirect_tarballs`], a same-host 302; [`Registry::stall_tarballs`], a
+//!   download that sends its first mebibyte and then nothing, as a connection gone quiet):
+//!   the real registry's own outages and a mirror's redirect to another host look the same
+//!   to the client.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use hyper::body::{Bytes, Frame};
 use serde_json::Value;
 
 use super::serve::{serve, Server};
@@ -78,6 +83,26 @@ struct State {
     /// Tarballs are answered with a redirect to `/blobs/…`, as a mirror keeping them in blob
     /// storage would.
     redirect: bool,
+    /// Tarballs send their first mebibyte, then nothing more.
+    stall: bool,
+}
+
+/// A body that sends its first bytes and then waits for ever: a download gone quiet.
+struct Stalled(Option<Bytes>);
+
+impl hyper::body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.0.take() {
+            Some(first) => Poll::Ready(Some(Ok(Frame::data(first)))),
+            None => Poll::Pending,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -174,6 +199,11 @@ impl Registry {
         self.state.lock().unwrap().redirect = true;
     }
 
+    /// Tarballs send their first mebibyte, then nothing more (the connection stays open).
+    pub fn stall_tarballs(&self) {
+        self.state.lock().unwrap().stall = true;
+    }
+
     /// The paths requested so far.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
@@ -229,16 +259,19 @@ fn answer(state: &Mutex<State>, uri: &Uri) -> Response {
         .or_else(|| path.strip_prefix("/blobs/"));
     if let Some(file) = tarball {
         if let Some(tarball) = state.tarballs.get(file).cloned() {
+            let stall = state.stall;
             drop(state);
-            let bytes = match tarball {
+            let mut bytes = match tarball {
                 Tarball::File(path) => std::fs::read(path).unwrap(),
                 Tarball::Bytes(bytes) => bytes.to_vec(),
             };
-            return (
-                [("content-type", "application/octet-stream")],
-                Body::from(bytes),
-            )
-                .into_response();
+            let body = if stall {
+                bytes.truncate(1 << 20);
+                Body::new(Stalled(Some(Bytes::from(bytes))))
+            } else {
+                Body::from(bytes)
+            };
+            return ([("content-type", "application/octet-stream")], body).into_response();
         }
     }
     (
