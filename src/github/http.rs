@@ -23,6 +23,7 @@ pub struct Answer {
 }
 
 /// A streamed download: its status, and how many bytes of the body went to the sink.
+#[derive(Debug)]
 pub struct Streamed {
     /// The status.
     pub status: StatusCode,
@@ -44,6 +45,9 @@ pub enum HttpError {
     /// No answer in time.
     #[error("no answer within {0} s")]
     Timeout(u64),
+    /// A download went quiet: nothing arrived for this many seconds.
+    #[error("nothing arrived for {0} s")]
+    Stalled(u64),
     /// Connection or protocol failure.
     #[error("request failed: {0}")]
     Transport(String),
@@ -59,6 +63,8 @@ pub enum HttpError {
 pub struct Plain {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
+    /// How long a download's body may send nothing before it is given up.
+    quiet: Duration,
 }
 
 impl Plain {
@@ -75,7 +81,16 @@ impl Plain {
         Ok(Self {
             client: Client::builder(TokioExecutor::new()).build(connector),
             timeout,
+            quiet: timeout,
         })
+    }
+
+    /// Gives up a download whose body sends nothing for `quiet` (a connection gone silent),
+    /// long before the whole exchange's timeout.
+    #[must_use]
+    pub fn quiet_after(mut self, quiet: Duration) -> Self {
+        self.quiet = quiet;
+        self
     }
 
     /// Sends one request; reads at most `limit` bytes of the answer.
@@ -110,7 +125,8 @@ impl Plain {
 
     /// GETs `url` and hands a 200 answer's body to `sink` as it arrives, at most `limit`
     /// bytes of it (more is [`HttpError::TooLarge`]); any other answer's body is kept for its
-    /// message instead. The whole exchange gets the client's timeout.
+    /// message instead. The whole exchange gets the client's timeout, and the body may go no
+    /// longer than [`Plain::quiet_after`] without a byte.
     pub async fn download(
         &self,
         url: &str,
@@ -134,7 +150,11 @@ impl Plain {
                 bytes: 0,
                 error_body: Vec::new(),
             };
-            while let Some(frame) = body.frame().await {
+            let quiet = |_| HttpError::Stalled(self.quiet.as_secs());
+            while let Some(frame) = tokio::time::timeout(self.quiet, body.frame())
+                .await
+                .map_err(quiet)?
+            {
                 let frame = frame.map_err(|e| HttpError::Transport(e.to_string()))?;
                 let Ok(data) = frame.into_data() else {
                     continue;
@@ -245,6 +265,54 @@ pub fn shown(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A server on loopback that answers one request with a head promising 100 bytes and
+    /// then sends `sent`, keeping the connection open.
+    async fn answering(sent: &'static [u8]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/file", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n";
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream.write_all(sent).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_download_that_goes_quiet_is_given_up() {
+        let url = answering(b"first bytes").await;
+        let client = Plain::new(Duration::from_secs(20))
+            .unwrap()
+            .quiet_after(Duration::from_millis(300));
+        let mut got = Vec::new();
+        let answer = client
+            .download(&url, &[], 1000, &mut |chunk| {
+                got.extend_from_slice(chunk);
+                Ok(())
+            })
+            .await;
+        assert!(matches!(answer, Err(HttpError::Stalled(0))), "{answer:?}");
+        assert_eq!(got, b"first bytes");
+    }
+
+    #[tokio::test]
+    async fn a_download_that_keeps_sending_is_not_quiet() {
+        let url = answering(&[7u8; 100]).await;
+        let client = Plain::new(Duration::from_secs(20))
+            .unwrap()
+            .quiet_after(Duration::from_millis(300));
+        let answer = client
+            .download(&url, &[], 1000, &mut |_| Ok(()))
+            .await
+            .unwrap();
+        assert_eq!((answer.status, answer.bytes), (StatusCode::OK, 100));
+    }
 
     #[test]
     fn urls_are_shown_without_credentials_or_query() {

@@ -65,7 +65,10 @@ impl ResultsError {
     fn is_transient(&self) -> bool {
         match self {
             ResultsError::Http { source, .. } => {
-                matches!(source, HttpError::Timeout(_) | HttpError::Transport(_))
+                matches!(
+                    source,
+                    HttpError::Timeout(_) | HttpError::Stalled(_) | HttpError::Transport(_)
+                )
             }
             ResultsError::Refused { status, .. } => *status == 429 || *status >= 500,
             ResultsError::RuntimeToken | ResultsError::BadAnswer { .. } => false,

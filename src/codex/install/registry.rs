@@ -25,6 +25,9 @@ const DOCUMENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the tarball (about 170 MB) may take: 20 minutes is about 150 kB/s.
 const TARBALL_TIMEOUT: Duration = Duration::from_secs(1200);
 
+/// How long the tarball's download may send nothing before it is tried again.
+const TARBALL_QUIET: Duration = Duration::from_secs(60);
+
 /// The largest tarball accepted.
 const MAX_TARBALL_BYTES: u64 = 1024 * 1024 * 1024;
 
@@ -363,7 +366,8 @@ pub(super) async fn fetch(
         .tempfile_in(parent)
         .map_err(|e| cannot_keep(parent, &e.to_string()))?;
     let client = Plain::new(TARBALL_TIMEOUT)
-        .map_err(|e| registry_failure(format!("no HTTPS client: {e}")))?;
+        .map_err(|e| registry_failure(format!("no HTTPS client: {e}")))?
+        .quiet_after(TARBALL_QUIET);
     let mut sink = Hashed {
         file: download
             .reopen()
