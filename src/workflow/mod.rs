@@ -104,16 +104,7 @@ impl Workflow {
                 format!("{dir:?} has a line break and cannot go to GITHUB_PATH"),
             ));
         }
-        let Some(path) = self.path_file.as_ref() else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                "GITHUB_PATH is not set; the runner sets it for every step",
-            ));
-        };
-        writeln!(
-            OpenOptions::new().create(true).append(true).open(path)?,
-            "{dir}"
-        )
+        writeln!(append_to(self.path_file.as_ref(), "GITHUB_PATH")?, "{dir}")
     }
 
     /// Appends Markdown to the step summary.
@@ -139,19 +130,24 @@ pub fn annotation(kind: &str, title: &str, message: &str) {
     ));
 }
 
-fn append_key_value(
-    file: Option<&PathBuf>,
-    variable: &str,
-    name: &str,
-    value: &str,
-) -> io::Result<()> {
+/// The runner's command file `variable` names, opened for appending.
+fn append_to(file: Option<&PathBuf>, variable: &str) -> io::Result<std::fs::File> {
     let Some(path) = file else {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
             format!("{variable} is not set; the runner sets it for every step"),
         ));
     };
-    let mut out = OpenOptions::new().create(true).append(true).open(path)?;
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn append_key_value(
+    file: Option<&PathBuf>,
+    variable: &str,
+    name: &str,
+    value: &str,
+) -> io::Result<()> {
+    let mut out = append_to(file, variable)?;
     if value.contains('\n') || value.contains('\r') {
         let delimiter = (0u32..)
             .map(|n| format!("ghadelimiter_codex_auth_{n}"))
