@@ -109,7 +109,7 @@ fn owned_by_us(dir: &Path) -> Result<(), String> {
 
 /// A directory or a regular file (not a link) of this process's user that no one else can
 /// write; on Windows, which has no such owner check here, only the kind.
-fn ours(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+pub(super) fn ours(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     if !meta.is_dir() && !meta.is_file() {
         return Err(format!(
             "{} is not a directory or a regular file",

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CodexSource;
 use crate::failure::Failure;
-use cache::{cached, cannot_keep, may_replace, own_the_way, remove, Cache};
+use cache::{cached, cannot_keep, may_replace, ours, own_the_way, remove, Cache};
 use registry::{document, fetch, registry};
 
 /// The npm package.
@@ -285,19 +285,13 @@ fn copy_dir(cache_root: &Path, version: &str, platform: &Platform) -> PathBuf {
 /// and root owns the way there (the container's post stage: the runner, which empties the
 /// directory after the job, cannot remove what root made). Anything else is left as it is.
 pub fn remove_fetched(cache_root: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        let dir = cache_root.join(CACHE_DIR);
-        let root_owned = std::fs::symlink_metadata(&dir)
-            .is_ok_and(|meta| meta.is_dir() && meta.uid() == 0 && meta.mode() & 0o022 == 0);
-        if rustix::process::geteuid().is_root() && root_owned {
-            // remove_dir_all follows no link inside.
-            let _ = std::fs::remove_dir_all(dir);
-        }
+    let dir = cache_root.join(CACHE_DIR);
+    let root_owned = may_replace()
+        && std::fs::symlink_metadata(&dir)
+            .is_ok_and(|meta| meta.is_dir() && ours(&dir, &meta).is_ok());
+    if root_owned {
+        let _ = remove(&dir);
     }
-    #[cfg(not(unix))]
-    let _ = cache_root;
 }
 
 #[cfg(test)]
