@@ -292,11 +292,18 @@ fn asks_for_the_token_on_a_terminal_when_none_is_set() {
     let world = World::new(Responses::Ok);
     let login = world.openai.seed(false);
     let home = home_with(&login);
-    // `script` gives the command a terminal whose input is our stdin.
+    let logs = tempfile::tempdir().unwrap();
+    let [tty, out, err] = ["tty", "out", "err"].map(|f| logs.path().join(f));
+    // `script` gives the command a terminal whose input is our stdin; the shell it starts
+    // names that terminal in a file first, so the test can watch its echo setting.
     let mut child = Command::new("script")
         .args([
             "-qec",
-            &format!("{} seed --repo {REPO}", env!("CARGO_BIN_EXE_codex-auth")),
+            &format!(
+                "tty > '{}' && exec '{}' seed --repo {REPO}",
+                tty.display(),
+                env!("CARGO_BIN_EXE_codex-auth")
+            ),
             "/dev/null",
         ])
         .env_clear()
@@ -304,23 +311,56 @@ fn asks_for_the_token_on_a_terminal_when_none_is_set() {
         .env("HOME", home.path())
         .env("GITHUB_API_URL", world.github.url())
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .expect("script (util-linux) runs the command on a terminal");
-    // Wait for the prompt before typing, as a person would, so the terminal does not echo.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Type only once the prompt is shown and the terminal's echo is off, as a person would;
+    // anything typed earlier is echoed by the terminal itself, whatever the tool does.
+    let read = |path: &Path| String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+    let started = std::time::Instant::now();
+    while !(read(&out).contains("input hidden") && echo_off(&read(&tty))) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no hidden prompt within 30 s:\n{}{}",
+            read(&out),
+            read(&err)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     std::io::Write::write_all(
         child.stdin.as_mut().unwrap(),
         format!("{WRITE_TOKEN}\n").as_bytes(),
     )
     .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let status = child.wait().unwrap();
+    let output = Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("GitHub token that can write the secret (input hidden"));
     assert_no_token_shown(&world, &output);
     let secret = stored(&world, &github::repo(REPO));
     assert_eq!(serde_json::from_str::<Value>(&secret.value).unwrap(), login);
+}
+
+/// Whether the terminal `tty` names (the output of `tty`, empty until written) has its echo
+/// off, as `stty` reads it.
+fn echo_off(tty: &str) -> bool {
+    let tty = tty.trim();
+    if !tty.starts_with("/dev/") {
+        return false;
+    }
+    Command::new("stty")
+        .args(["-F", tty, "-a"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .any(|setting| setting == "-echo")
+        })
 }
 
 #[test]
