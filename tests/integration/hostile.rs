@@ -225,7 +225,8 @@ fn a_process_left_behind_writes_nothing_after_codex() {
     // A detached loop that keeps appending to every command file, long after Codex exits.
     let command = "setsid sh -c 'while :; do for f in /github/file_commands/*; do \
         echo LD_PRELOAD=/x.so >> \"$f\"; done; sleep 0.05; done' </dev/null >/dev/null 2>&1 & \
-        sleep 0.5; echo started";
+        i=0; until grep -qs LD_PRELOAD /github/file_commands/* || [ $i -ge 200 ]; do \
+        i=$((i+1)); sleep 0.05; done; echo started";
     let mut job = hostile(&world, &seed, command);
     let main = job.main();
     main.assert_ok();

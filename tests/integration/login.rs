@@ -129,7 +129,9 @@ fn a_sign_in_nobody_approves_ends_at_the_limit_and_leaves_no_codex_running() {
     job.input("login-timeout", "3");
     let started = Instant::now();
     let main = job.main();
-    assert!(started.elapsed() < Duration::from_secs(30));
+    // Well past the 3 s limit and the grace Codex is given, well short of Codex's own 15
+    // minutes.
+    assert!(started.elapsed() < Duration::from_secs(120));
     assert_eq!(main.code, 1, "{}", main.stdout);
     let message = annotation(&main, "Sign-in timed out");
     assert!(

@@ -224,7 +224,7 @@ fn a_cancelled_job_between_probe_and_delete_still_deletes_the_probe() {
     let seed = world.openai.seed(true);
     let mut job = world.job(&seed);
     // The delete is held: the job is cancelled while it is in flight.
-    let main = signal_between_probe_and_delete(&world, &mut job, "TERM", 2);
+    let main = signal_between_probe_and_delete(&world, &mut job, "TERM", 5);
     assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
     assert!(annotation(&main, "Job cancelled").contains("before Codex ran"));
     assert!(job.codex_calls().is_empty());

@@ -4,10 +4,20 @@ use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
-/// A port where nothing listens (bound, then closed): connections are refused.
-pub fn refused_port() -> u16 {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    listener.local_addr().unwrap().port()
+/// A port where nothing listens, held for as long as the value lives (bound and never
+/// listened on, so no other server can take it): connections are refused.
+pub struct RefusedPort(tokio::net::TcpSocket);
+
+impl RefusedPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        Self(socket)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().port()
+    }
 }
 
 /// How a [`Relay`] answers once it no longer forwards.
@@ -28,6 +38,8 @@ pub enum Broken {
 pub struct Relay {
     port: u16,
     mode: std::sync::Arc<std::sync::Mutex<Option<Broken>>>,
+    /// Set once the relay closed its port (after [`Broken::Refused`]).
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Relay {
@@ -37,14 +49,18 @@ impl Relay {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let mode = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let shared = mode.clone();
+        let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (shared, closing) = (mode.clone(), closed.clone());
         thread::spawn(move || {
             let mut held: Vec<TcpStream> = Vec::new();
+            let close = |listener: TcpListener| {
+                // Dropping the listener closes the port.
+                drop(listener);
+                closing.store(true, std::sync::atomic::Ordering::SeqCst);
+            };
             loop {
-                let broken = *shared.lock().unwrap();
-                if broken == Some(Broken::Refused) {
-                    // Dropping the listener closes the port.
-                    return;
+                if *shared.lock().unwrap() == Some(Broken::Refused) {
+                    return close(listener);
                 }
                 let stream = match listener.accept() {
                     Ok((stream, _)) => stream,
@@ -54,6 +70,9 @@ impl Relay {
                     }
                 };
                 stream.set_nonblocking(false).unwrap();
+                // The mode as it is now, after the connection came: one made after
+                // [`Relay::break`] returned is always answered the new way.
+                let broken = *shared.lock().unwrap();
                 match broken {
                     None => {
                         let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else {
@@ -72,11 +91,11 @@ impl Relay {
                         );
                         let _ = stream.shutdown(std::net::Shutdown::Both);
                     }
-                    Some(Broken::Refused) => return,
+                    Some(Broken::Refused) => return close(listener),
                 }
             }
         });
-        Self { port, mode }
+        Self { port, mode, closed }
     }
 
     /// The relay's port.
@@ -87,8 +106,10 @@ impl Relay {
     /// From now on, answers as `broken` says.
     pub fn r#break(&self, broken: Broken) {
         *self.mode.lock().unwrap() = Some(broken);
-        // Let the relay's loop see it before the next connection.
-        thread::sleep(std::time::Duration::from_millis(50));
+        // A closed port must be closed before anything connects again.
+        while broken == Broken::Refused && !self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }
 
