@@ -27,8 +27,8 @@ pub struct Answer {
 pub struct Streamed {
     /// The status.
     pub status: StatusCode,
-    /// A redirect's `Location`, as given (not followed here).
-    pub location: Option<String>,
+    /// The headers (a redirect's `Location` is not followed here).
+    pub headers: HeaderMap,
     /// The body's length, as read (an error answer's body is not streamed: see
     /// [`Plain::download`]).
     pub bytes: u64,
@@ -137,16 +137,11 @@ impl Plain {
         let request = request(Method::GET, url, headers, Vec::new())?;
         self.within(async {
             let response = self.open(request).await?;
-            let status = response.status();
-            let location = response
-                .headers()
-                .get(http::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let mut body = response.into_body();
+            let (parts, mut body) = response.into_parts();
+            let status = parts.status;
             let mut streamed = Streamed {
                 status,
-                location,
+                headers: parts.headers,
                 bytes: 0,
                 error_body: Vec::new(),
             };

@@ -11,7 +11,7 @@ pub mod artifacts;
 mod error;
 pub(crate) mod http;
 pub mod results;
-mod retry;
+pub(crate) mod retry;
 mod secrets;
 
 use std::fmt;

@@ -350,13 +350,21 @@ fn a_registry_having_a_bad_moment_or_redirecting_the_tarball_still_serves_it() {
     let world = World::new(Responses::Ok);
     let registry = Registry::start();
     let version = pinned_version();
-    // Two 503s (the document, then its retry), and the tarball behind a redirect.
-    registry.fail_next(2);
+    // A 429 whose retry-after is waited for (a backoff would wait 1 s), a 503 (the
+    // document, then its retries), and the tarball behind a redirect.
+    registry.rate_limit_next(3);
+    registry.fail_next(1);
     registry.redirect_tarballs();
     let mut job = job(&world, &registry, &version);
     job.input("mode", "restore");
     let main = job.main();
     main.assert_ok();
+    for retry in [
+        "the registry answered 429 Too Many Requests; retrying in 3.0 s (attempt 2/3)",
+        "the registry answered 503 Service Unavailable; retrying in 2.0 s (attempt 3/3)",
+    ] {
+        assert!(main.stdout.contains(retry), "{retry:?} in {}", main.stdout);
+    }
     let document = format!("/@openai%2fcodex/{version}-linux-x64");
     let tarball = format!("codex-{version}-linux-x64.tgz");
     assert_eq!(
@@ -370,6 +378,28 @@ fn a_registry_having_a_bad_moment_or_redirecting_the_tarball_still_serves_it() {
         ]
     );
     assert!(copy(&job, &version).join("bin/codex").is_file());
+}
+
+#[test]
+fn a_registry_asking_to_wait_longer_than_a_minute_is_not_waited_for() {
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    registry.rate_limit_next(3600);
+    let mut job = job(&world, &registry, &pinned_version());
+    let started = Instant::now();
+    let main = job.main();
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "it must not wait"
+    );
+    assert_eq!(main.code, 1, "{}", main.stdout);
+    let message = annotation(&main, "Cannot fetch Codex");
+    assert!(
+        message.contains("asked to wait 3600 s before trying again"),
+        "{message}"
+    );
+    assert_eq!(registry.requests().len(), 1);
+    assert_nothing_restored(&world, &job, &main);
 }
 
 #[test]

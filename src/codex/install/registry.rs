@@ -14,7 +14,9 @@ use super::unpack::unpack;
 use super::{Marker, Platform, PACKAGE};
 use crate::config::CodexSource;
 use crate::failure::Failure;
-use crate::github::http::{shown, HttpError, Plain};
+use crate::github::http::{shown, HttpError, Plain, Streamed};
+use crate::github::retry::{backoff, rate_limit_wait, Attempt, Exhausted, Wait};
+use crate::github::RetryPolicy;
 
 /// The package's name in a registry path.
 const PACKAGE_PATH: &str = "@openai%2fcodex";
@@ -157,9 +159,20 @@ impl Sink for Hashed {
     }
 }
 
+/// How registry requests are tried again: [`ATTEMPTS`] tries, backing off from a second, and
+/// a `retry-after` of at most a minute honoured. Each try is bounded by the client's own
+/// timeout, so the policy adds no deadline of its own.
+const RETRY: RetryPolicy = RetryPolicy {
+    attempts: ATTEMPTS,
+    backoff: Duration::from_secs(1),
+    max_wait: Duration::from_secs(60),
+    attempt_timeout: Duration::MAX,
+    deadline: Duration::MAX,
+};
+
 /// GETs a registry URL into `sink`, following the registry's redirects and trying again after
-/// a timeout, a transport failure, a 429 or a 5xx. Answers the final status, the body's size,
-/// and an error answer's body.
+/// a timeout, a transport failure, a 429 or a 5xx ([`RETRY`]). Answers the final status, the
+/// body's size, and an error answer's body.
 async fn get(
     client: &Plain,
     url: &str,
@@ -167,65 +180,108 @@ async fn get(
     limit: u64,
     sink: &mut dyn Sink,
 ) -> Result<(http::StatusCode, u64, Vec<u8>), Failure> {
-    let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
-        if attempt > 1 {
-            tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
-        }
-        let mut at = url.to_owned();
-        let mut redirects = 0;
-        let answer = loop {
-            sink.reset()
-                .map_err(|e| registry_failure(format!("cannot start the download again: {e}.")))?;
-            let headers = [
-                ("accept", accept.to_owned()),
-                (
-                    "user-agent",
-                    concat!("codex-auth/", env!("CARGO_PKG_VERSION")).to_owned(),
-                ),
-            ];
-            let answer = client
-                .download(&at, &headers, limit, &mut |chunk| sink.write(chunk))
-                .await;
-            match answer {
-                Ok(answer) if answer.status.is_redirection() && redirects < MAX_REDIRECTS => {
-                    let Some(next) = answer.location.as_deref().and_then(|l| resolve(&at, l))
-                    else {
-                        break Ok(answer);
-                    };
-                    at = next;
-                    redirects += 1;
-                }
-                other => break other,
-            }
+    // Tries run one after another; each holds the sink for its length.
+    let sink = tokio::sync::Mutex::new(sink);
+    let attempt = || async {
+        let mut sink = sink.lock().await;
+        let answer = match follow(client, url, accept, limit, &mut **sink).await {
+            Ok(answer) => answer,
+            Err(attempt) => return attempt,
         };
+        let status = answer.status;
+        if status == http::StatusCode::TOO_MANY_REQUESTS {
+            // The wait the registry names (`retry-after`); GitHub's own minimum for an
+            // unnamed one is not the registry's rule.
+            let wait = match rate_limit_wait(status, &answer.headers, "") {
+                Some(told @ Wait::Told(_)) => told,
+                _ => Wait::Backoff {
+                    at_least: Duration::ZERO,
+                },
+            };
+            let why = format!("the registry answered {status}");
+            return Attempt::Retry { wait, why };
+        }
+        if status.is_server_error() {
+            return backoff(format!("the registry answered {status}"));
+        }
+        Attempt::Done((status, answer.bytes, answer.error_body))
+    };
+    RETRY
+        .run(&format!("GET {}", shown(url)), attempt, |exhausted| {
+            registry_failure(match exhausted {
+                Exhausted::WaitTooLong { wait } => format!(
+                    "GET {}: the registry asked to wait {} s before trying again, longer than                      the {} s the action waits.",
+                    shown(url),
+                    wait.as_secs(),
+                    RETRY.max_wait.as_secs()
+                ),
+                Exhausted::GaveUp { last, .. } => format!(
+                    "GET {} failed {ATTEMPTS} times; the last time: {last}.",
+                    shown(url)
+                ),
+            })
+        })
+        .await
+}
+
+/// One try of [`get`]: the request and the registry's redirects. A failure worth another try
+/// is [`Attempt::Retry`], one that is not [`Attempt::Fail`].
+async fn follow(
+    client: &Plain,
+    url: &str,
+    accept: &str,
+    limit: u64,
+    sink: &mut dyn Sink,
+) -> Result<Streamed, Attempt<(http::StatusCode, u64, Vec<u8>), String, Failure>> {
+    let mut at = url.to_owned();
+    let mut redirects = 0;
+    loop {
+        sink.reset().map_err(|e| {
+            Attempt::Fail(registry_failure(format!(
+                "cannot start the download again: {e}."
+            )))
+        })?;
+        let headers = [
+            ("accept", accept.to_owned()),
+            (
+                "user-agent",
+                concat!("codex-auth/", env!("CARGO_PKG_VERSION")).to_owned(),
+            ),
+        ];
+        let answer = client
+            .download(&at, &headers, limit, &mut |chunk| sink.write(chunk))
+            .await;
         match answer {
-            Ok(answer) => {
-                let status = answer.status;
-                if status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS {
-                    last = format!("the registry answered {status}");
-                    continue;
-                }
-                return Ok((status, answer.bytes, answer.error_body));
+            Ok(answer) if answer.status.is_redirection() && redirects < MAX_REDIRECTS => {
+                let next = answer
+                    .headers
+                    .get(http::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| resolve(&at, l));
+                let Some(next) = next else {
+                    return Ok(answer);
+                };
+                at = next;
+                redirects += 1;
             }
+            Ok(answer) => return Ok(answer),
             Err(HttpError::Sink(e)) => {
-                return Err(Failure::new(
+                return Err(Attempt::Fail(Failure::new(
                     "Cannot keep the Codex package",
                     format!("The download of {} cannot be written: {e}.", shown(url)),
                 )
                 .before_codex()
-                .fix("Check that the runner's temporary directory (RUNNER_TEMP) or tool cache has about 1 GB free."));
+                .fix("Check that the runner's temporary directory (RUNNER_TEMP) or tool cache has about 1 GB free.")));
             }
             Err(e @ (HttpError::Url(_) | HttpError::TooLarge(_))) => {
-                return Err(registry_failure(format!("GET {}: {e}.", shown(&at))));
+                return Err(Attempt::Fail(registry_failure(format!(
+                    "GET {}: {e}.",
+                    shown(&at)
+                ))));
             }
-            Err(e) => last = e.to_string(),
+            Err(e) => return Err(backoff(e.to_string())),
         }
     }
-    Err(registry_failure(format!(
-        "GET {} failed {ATTEMPTS} times; the last time: {last}.",
-        shown(url)
-    )))
 }
 
 /// A redirect's target, absolute.

@@ -19,7 +19,8 @@
 //! - Only the version documents and tarballs are served (no packument, no search, no
 //!   dist-tags): the action asks for nothing else.
 //! - Faults are injected only on request ([`Registry::fail_next`], a 503 with an empty JSON
-//!   error; [`Registry::redirect_tarballs`], a same-host 302; [`Registry::stall_tarballs`], a
+//!   error; [`Registry::rate_limit_next`], a 429 with a `retry-after`;
+//!   [`Registry::redirect_tarballs`], a same-host 302; [`Registry::stall_tarballs`], a
 //!   download that sends its first mebibyte and then nothing, as a connection gone quiet):
 //!   the real registry's own outages and a mirror's redirect to another host look the same
 //!   to the client.
@@ -80,6 +81,8 @@ struct State {
     requests: Vec<String>,
     /// How many of the next requests get a 503.
     failures: usize,
+    /// The next request gets a 429 with this `retry-after` (seconds), before any 503.
+    rate_limited: Option<u64>,
     /// Tarballs are answered with a redirect to `/blobs/…`, as a mirror keeping them in blob
     /// storage would.
     redirect: bool,
@@ -194,6 +197,12 @@ impl Registry {
         self.state.lock().unwrap().failures = n;
     }
 
+    /// Answers the next request with a 429 and `retry-after: seconds`, as a registry
+    /// limiting its clients does.
+    pub fn rate_limit_next(&self, seconds: u64) {
+        self.state.lock().unwrap().rate_limited = Some(seconds);
+    }
+
     /// Answers tarballs with a 302 to `/blobs/<file>`, which serves them.
     pub fn redirect_tarballs(&self) {
         self.state.lock().unwrap().redirect = true;
@@ -222,6 +231,17 @@ fn answer(state: &Mutex<State>, uri: &Uri) -> Response {
     let path = uri.path().to_owned();
     let mut state = state.lock().unwrap();
     state.requests.push(path.clone());
+    if let Some(seconds) = state.rate_limited.take() {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("content-type", "application/json".to_owned()),
+                ("retry-after", seconds.to_string()),
+            ],
+            "{\"error\":\"Too Many Requests\"}".to_owned(),
+        )
+            .into_response();
+    }
     if state.failures > 0 {
         state.failures -= 1;
         return (
