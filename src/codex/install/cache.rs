@@ -130,6 +130,40 @@ pub(super) fn ours(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> 
     Ok(())
 }
 
+/// How old a partial download or unpack must be before [`sweep`] takes it for a leftover:
+/// well past the longest fetch (three tries of the tarball's 20 minutes, then the unpack).
+const STALE: std::time::Duration = std::time::Duration::from_secs(3 * 60 * 60);
+
+/// Removes the partial downloads and unpacks (`.download-*`, `.unpack-*`) in `parent` that a
+/// fetch killed outright left behind (a SIGKILL runs no cleanup), so a persistent tool cache
+/// does not keep half a gigabyte per killed job. Only this user's, and only those older than
+/// [`STALE`]: a younger one may be another job's fetch on the same machine. Nothing else in
+/// `parent` is touched; what cannot be removed is left.
+pub(super) fn sweep(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(".download-") || name.starts_with(".unpack-")) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let stale = meta
+            .modified()
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if stale && ours(&path, &meta).is_ok() {
+            let _ = remove(&path);
+        }
+    }
+}
+
 pub(super) fn remove(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -180,5 +214,42 @@ mod tests {
             assert!(answer.is_err_and(|e| e.contains("remove it by hand")));
             assert!(elsewhere.join("kept").is_dir());
         }
+    }
+
+    // (Windows opens no directory as a file to date it.)
+    #[cfg(unix)]
+    #[test]
+    fn only_stale_partial_fetches_are_swept() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = root.path();
+        let old = std::time::SystemTime::now() - STALE - std::time::Duration::from_secs(60);
+        let age = |path: &Path| {
+            std::fs::File::open(path)
+                .and_then(|f| f.set_modified(old))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        };
+        let make_dir = |name: &str| {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.join("bin")).unwrap_or_else(|e| panic!("{e}"));
+            path
+        };
+        let make_file = |name: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, b"partial").unwrap_or_else(|e| panic!("{e}"));
+            path
+        };
+        // Left by fetches killed hours ago.
+        let (old_download, old_unpack) = (make_file(".download-a1"), make_dir(".unpack-b2"));
+        age(&old_download);
+        age(&old_unpack);
+        // Another job's fetch under way, and an old copy that is not a partial fetch.
+        let (young_download, young_unpack) = (make_file(".download-c3"), make_dir(".unpack-d4"));
+        let copy = make_dir("linux-x64");
+        age(&copy);
+        sweep(dir);
+        assert!(!old_download.exists() && !old_unpack.exists());
+        assert!(young_download.exists() && young_unpack.exists() && copy.exists());
+        // A parent that is not there is no error.
+        sweep(&dir.join("missing"));
     }
 }

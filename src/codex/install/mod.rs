@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CodexSource;
 use crate::failure::Failure;
-use cache::{cached, cannot_keep, may_replace, ours, own_the_way, remove, Cache};
+use cache::{cached, cannot_keep, may_replace, ours, own_the_way, remove, sweep, Cache};
 use registry::{document, fetch, registry};
 
 /// The npm package.
@@ -242,6 +242,7 @@ pub async fn named(source: &CodexSource, version: &str) -> Result<Codex, Failure
     let program = dir.join("bin").join(platform.binary);
     let way = own_the_way(&source.cache_root, &[CACHE_DIR, version])
         .map_err(|e| cannot_keep(&dir, &e))?;
+    sweep(dir.parent().unwrap_or(&dir));
     let replaced = match cached(&dir, version, &platform) {
         Cache::Verified => {
             return Ok(Codex {
