@@ -395,7 +395,9 @@ fn a_registry_asking_to_wait_longer_than_a_minute_is_not_waited_for() {
     assert_eq!(main.code, 1, "{}", main.stdout);
     let message = annotation(&main, "Cannot fetch Codex");
     assert!(
-        message.contains("asked to wait 3600 s before trying again"),
+        message.contains(
+            "asked to wait 3600 s before trying again, longer than the 60 s the action waits."
+        ),
         "{message}"
     );
     assert_eq!(registry.requests().len(), 1);

@@ -333,7 +333,7 @@ fn transport_failures_are_bounded_and_keep_the_refreshed_file() {
         .unwrap();
     for (kind, broken, expected) in [
         ("refused", Broken::Refused, "Connection refused"),
-        ("silent", Broken::Silent, "no answer within"),
+        ("silent", Broken::Silent, "no answer within 3 s"),
         ("cut short", Broken::CutShort, "request failed"),
     ] {
         let seed = world.openai.seed(true);
@@ -391,6 +391,13 @@ fn an_unreachable_api_fails_the_preflight_before_codex() {
     let started = Instant::now();
     let main = job.main();
     assert!(started.elapsed() < Duration::from_secs(60));
+    // Within `api-timeout`'s 2 s there is room for one retry at most (the default policy
+    // would try five times).
+    assert!(
+        main.stdout.matches("; retrying in ").count() <= 1,
+        "{}",
+        main.stdout
+    );
     assert_eq!(main.code, 1);
     let message = annotation(&main, "Cannot write the secret back");
     assert!(

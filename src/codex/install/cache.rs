@@ -228,14 +228,17 @@ mod tests {
                 .and_then(|f| f.set_modified(old))
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         };
+        // Modes as tempfile makes them, whatever the umask.
         let make_dir = |name: &str| {
             let path = dir.join(name);
             std::fs::create_dir_all(path.join("bin")).unwrap_or_else(|e| panic!("{e}"));
+            set_mode(&path, 0o700).unwrap_or_else(|e| panic!("{e}"));
             path
         };
         let make_file = |name: &str| {
             let path = dir.join(name);
             std::fs::write(&path, b"partial").unwrap_or_else(|e| panic!("{e}"));
+            set_mode(&path, 0o600).unwrap_or_else(|e| panic!("{e}"));
             path
         };
         // Left by fetches killed hours ago.

@@ -190,8 +190,8 @@ async fn get(
         };
         let status = answer.status;
         if status == http::StatusCode::TOO_MANY_REQUESTS {
-            // The wait the registry names (`retry-after`); GitHub's own minimum for an
-            // unnamed one is not the registry's rule.
+            // The wait the registry names (`retry-after`, or `x-ratelimit-reset`); GitHub's
+            // own minimum for an unnamed one is not the registry's rule.
             let wait = match rate_limit_wait(status, &answer.headers, "") {
                 Some(told @ Wait::Told(_)) => told,
                 _ => Wait::Backoff {
@@ -210,7 +210,8 @@ async fn get(
         .run(&format!("GET {}", shown(url)), attempt, |exhausted| {
             registry_failure(match exhausted {
                 Exhausted::WaitTooLong { wait } => format!(
-                    "GET {}: the registry asked to wait {} s before trying again, longer than                      the {} s the action waits.",
+                    "GET {}: the registry asked to wait {} s before trying again, longer than \
+                     the {} s the action waits.",
                     shown(url),
                     wait.as_secs(),
                     RETRY.max_wait.as_secs()
