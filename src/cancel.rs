@@ -130,3 +130,19 @@ pub fn pass_on(child: &mut tokio::process::Child, signal: Interrupt) {
         let _ = child.start_kill();
     }
 }
+
+/// Kills a child and its process group (it leads one: `codex::spawn`), which no signal
+/// handler can delay; on Windows the child alone.
+pub fn kill_group(child: &mut tokio::process::Child) {
+    #[cfg(unix)]
+    {
+        let pid = child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+    let _ = child.start_kill();
+}

@@ -149,14 +149,25 @@ static SPAWNED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 #[cfg(target_os = "linux")]
 const LEFTOVERS_GONE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// What [`end_leftovers`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leftovers {
+    /// How many processes Codex started were still running, and were killed.
+    pub ended: usize,
+    /// How many were still running after the kill and the wait: counted in a container action
+    /// (this process is PID 1, every other process is Codex's); elsewhere 0, since a process
+    /// that left Codex's process groups with `setsid` is not seen there.
+    pub survivors: usize,
+}
+
 /// Ends every process Codex started that is still running (a server, a background job a
 /// command left), so that none can write to the command files, or anything else, after the
 /// action put them back. In a container action this process is PID 1: every other process
 /// in the container is Codex's, and all of them are killed (a process that left Codex's
-/// process group with `setsid` included). Elsewhere (the binary run by hand, the tests on the
-/// host) the process groups Codex led are killed. Returns how many processes were still
-/// running.
-pub async fn end_leftovers() -> usize {
+/// process group with `setsid` included), then waited for, at most [`LEFTOVERS_GONE`].
+/// Elsewhere (the binary run by hand, the tests on the host) the process groups Codex led are
+/// killed. Blocking, so that the guard of a stage that unwinds can call it too.
+pub fn end_leftovers() -> Leftovers {
     #[cfg(target_os = "linux")]
     {
         use rustix::process::{kill_process_group, Pid, Signal};
@@ -166,26 +177,31 @@ pub async fn end_leftovers() -> usize {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         if std::process::id() == 1 {
-            let left = others_running().len();
+            let ended = others_running().len();
             // kill(-1): every process this one may signal, but itself (and, being PID 1, no
             // signal from inside the namespace can end it either).
             let _ = kill_process_group(Pid::INIT, Signal::KILL);
-            let deadline = tokio::time::Instant::now() + LEFTOVERS_GONE;
-            while !others_running().is_empty() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let deadline = std::time::Instant::now() + LEFTOVERS_GONE;
+            let mut survivors = others_running().len();
+            while survivors > 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                survivors = others_running().len();
             }
-            return left;
+            return Leftovers { ended, survivors };
         }
-        let mut left = 0;
+        let mut ended = 0;
         for group in groups {
             let Some(pid) = i32::try_from(group).ok().and_then(Pid::from_raw) else {
                 continue;
             };
             if kill_process_group(pid, Signal::KILL).is_ok() {
-                left += 1;
+                ended += 1;
             }
         }
-        left
+        Leftovers {
+            ended,
+            survivors: 0,
+        }
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -193,7 +209,10 @@ pub async fn end_leftovers() -> usize {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
-        0
+        Leftovers {
+            ended: 0,
+            survivors: 0,
+        }
     }
 }
 

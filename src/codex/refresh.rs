@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 use super::output::{forward, AuthWatcher, DRAIN};
 use super::{codex_command, codex_user, spawn, CodexError, Outcome};
+use crate::cancel::Cancellation;
 use crate::codex_home::AUTH_FILE;
 use crate::workflow::Workflow;
 
@@ -36,7 +37,13 @@ pub struct Refresh<'a> {
 impl Refresh<'_> {
     /// Runs the refresh; `exit_code` is 0 when Codex reports a signed-in ChatGPT account
     /// afterwards, 1 otherwise. `final_message` says which.
-    pub async fn run(&self, environment: Vec<(OsString, OsString)>) -> Result<Outcome, CodexError> {
+    /// A cancelled job ends the exchange at once: the server is then asked to stop, and killed
+    /// if it lingers, so that the step's command files are given back before the runner's kill.
+    pub async fn run(
+        &self,
+        environment: Vec<(OsString, OsString)>,
+        cancel: &mut Cancellation,
+    ) -> Result<Outcome, CodexError> {
         let run_as = codex_user(self.workspace);
         let logs_set = environment.iter().any(|(name, _)| name == "RUST_LOG");
         let mut command = codex_command(self.program, self.workspace, self.codex_home, environment);
@@ -56,7 +63,10 @@ impl Refresh<'_> {
         let stderr = child.stderr.take();
         let (exited, exit_seen) = tokio::sync::watch::channel(false);
         let exchange = async {
-            let result = tokio::time::timeout(self.timeout, converse(stdin, stdout)).await;
+            let result = tokio::select! {
+                result = tokio::time::timeout(self.timeout, converse(stdin, stdout)) => Some(result),
+                _ = cancel.next() => None,
+            };
             // The answer is in (or time is up) and stdin is closed: let the server finish
             // writing auth.json and exit; stop it only if it lingers.
             if tokio::time::timeout(DRAIN, child.wait()).await.is_err() {
@@ -72,16 +82,20 @@ impl Refresh<'_> {
         );
         let failure = failure?;
         let (exit_code, final_message) = match answer {
-            Ok(Ok(Some(plan))) => (
+            None => (
+                1,
+                "The job was cancelled during the refresh: Codex was stopped.".to_owned(),
+            ),
+            Some(Ok(Ok(Some(plan)))) => (
                 0,
                 format!("Codex refreshed the login (ChatGPT plan: {plan})."),
             ),
-            Ok(Ok(None)) => (
+            Some(Ok(Ok(None))) => (
                 1,
                 "Codex could not refresh the login: it reports no signed-in account.".to_owned(),
             ),
-            Ok(Err(e)) => (1, format!("The Codex app-server exchange failed: {e}.")),
-            Err(_) => (
+            Some(Ok(Err(e))) => (1, format!("The Codex app-server exchange failed: {e}.")),
+            Some(Err(_)) => (
                 1,
                 format!(
                     "The Codex app-server did not answer within {} s.",

@@ -288,7 +288,7 @@ async fn run_codex(
         &config.environment,
         config.credentials.as_ref().map(Credentials::secret),
     );
-    contain(workflow, async {
+    contain(config, async {
         Ok(match task {
             Task::Exec => {
                 workflow.info("Running codex exec…");
@@ -313,7 +313,7 @@ async fn run_codex(
                     workflow,
                     timeout: REFRESH_TIMEOUT,
                 };
-                refresh.run(environment).await?
+                refresh.run(environment, cancel).await?
             }
         })
     })

@@ -143,31 +143,42 @@ async fn named_codex(
 }
 
 /// Runs Codex (`run`) as a prompt-injected Codex can do least harm: its output behind the
-/// fence, so that the runner reads no command from it; afterwards every process it left
-/// running ended and the step's command files put back to what the action had written, so
-/// that nothing Codex wrote there reaches a later step, the post stage or the outputs. Says
-/// in the log when Codex had written to them.
+/// fence, so that the runner reads no command from it; the step's command files in custody
+/// (in a container action, locked out of Codex's reach for the whole run: see
+/// [`crate::workflow::command_files`]); afterwards every process it left running ended, then
+/// the files put back to what the action had written and given back, so that nothing Codex
+/// wrote there reaches a later step, the post stage or the outputs. Says in the log when Codex
+/// had written to them. A guard does the same on every way out, a panic included.
 async fn contain<T>(
-    workflow: &Workflow,
+    config: &ActionConfig,
     run: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
-    let custody = workflow
-        .take_custody()
-        .context("cannot read the step's command files before Codex runs; Codex was not run")?;
+    let workflow = &config.workflow;
+    let lock = codex::sandbox::in_container() && codex::codex_user(&config.workspace).is_some();
+    let custody = workflow.take_custody(lock).context(
+        "cannot take the step's command files out of Codex's reach before it runs; Codex was \
+         not run",
+    )?;
+    let mut guard = Contained(Some(custody));
     let fenced = fence::raise();
     let result = run.await;
-    let left = codex::end_leftovers().await;
+    let left = codex::end_leftovers();
     drop(fenced);
-    if left > 0 {
+    if left.ended > 0 {
         workflow.info(&format!(
-            "Ended what Codex left running ({left} process{}).",
-            if left == 1 { "" } else { "es" }
+            "Ended what Codex left running ({} process{}).",
+            left.ended,
+            if left.ended == 1 { "" } else { "es" }
         ));
     }
-    let changed = custody.restore().context(
-        "cannot put the step's command files back after Codex ran; the post stage saves the \
-         login if it changed",
-    )?;
+    let restored = match guard.0.take() {
+        Some(custody) => custody.restore(left.survivors == 0),
+        None => Ok(Vec::new()),
+    };
+    let changed = match &restored {
+        Ok(changed) => changed,
+        Err(not) => &not.changed,
+    };
     if !changed.is_empty() {
         workflow.warning(
             "Codex wrote to the step's command files",
@@ -180,7 +191,24 @@ async fn contain<T>(
             ),
         );
     }
+    restored.context(
+        "cannot put the step's command files back after Codex ran; the post stage saves the \
+         login if it changed",
+    )?;
     result
+}
+
+/// The guard of [`contain`]: on a way out that skipped the restore (a panic unwinding, the
+/// stage's future dropped), ends what Codex left and puts the command files back.
+struct Contained(Option<crate::workflow::command_files::Custody>);
+
+impl Drop for Contained {
+    fn drop(&mut self) {
+        if let Some(custody) = self.0.take() {
+            let left = codex::end_leftovers();
+            let _ = custody.restore(left.survivors == 0);
+        }
+    }
 }
 
 /// Stops the stage when the job was cancelled before `what` (nothing was changed yet).

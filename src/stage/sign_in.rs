@@ -61,7 +61,7 @@ async fn sign_in(
             _ => None,
         },
     };
-    let file = contain(workflow, login.run(environment, cancel)).await?;
+    let file = contain(config, login.run(environment, cancel)).await?;
     let claims = file.claims();
     let account = format!(
         "{} ({})",

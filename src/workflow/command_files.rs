@@ -4,11 +4,26 @@
 //! and `GITHUB_STEP_SUMMARY` as its own user, mode 0644, and mounts their directory into a
 //! container action at `/github/file_commands`; Codex runs as that user. A line Codex appends
 //! would reach every later step (`LD_PRELOAD=…` in GITHUB_ENV), this action's post stage (which
-//! holds the write token), its state or its outputs. So before Codex starts, the action takes
-//! a copy of what it wrote itself; once Codex and everything it started have ended, it puts
-//! each file back to exactly that, as a new regular file (whatever Codex left at the path,
-//! a link, a directory or a file with extra lines, is removed, never followed), and only then
-//! writes what comes after.
+//! holds the write token), its state or its outputs. The runner reads the files after the
+//! step whatever happened to it: a failed step, a cancelled one (actions/runner reads them
+//! right after its kill), or a stage that died.
+//!
+//! So the custody has two layers, and fails closed:
+//!
+//! 1. **Locked** (a container action, where this process is root and Codex is not): before
+//!    Codex starts, `/github/file_commands` is made root's, mode 0700, and its files root's,
+//!    so that Codex's user cannot reach them at all, at any moment; `/github/workflow` (the
+//!    event payload later steps read) is made root's, mode 0755, its files root's and not
+//!    writable by others, so that Codex can still read the event but change nothing. They are
+//!    given back only once Codex and everything it started have ended. Should this process
+//!    die first, the files stay locked: the runner then reads nothing, which is nothing of
+//!    Codex's.
+//! 2. **Held**: a copy of each file as the action left it is taken before Codex starts, and
+//!    each file is put back to exactly that after (a new regular file; a link or file left
+//!    at the path is removed, a directory renamed aside, never followed nor walked). Every
+//!    file is visited whatever fails with another, and a guard ([`Custody`]'s drop) does it on
+//!    every way out, a panic included. Outside a container (Codex runs as this process's own
+//!    user, or as another when run as root by hand) this is the layer there is.
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -20,6 +35,14 @@ use crate::untrusted::read_untrusted_with_metadata;
 /// The most the action reads of a command file: the runner allows a step summary of 1 MiB;
 /// the action's own lines are far fewer.
 const MAX_BYTES: u64 = 8 << 20;
+
+/// Where the runner mounts the step's command files in a container action (actions/runner,
+/// `ContainerActionHandler`).
+pub const FILE_COMMANDS: &str = "/github/file_commands";
+
+/// Where the runner mounts the workflow's files (the event payload, `GITHUB_EVENT_PATH`) in a
+/// container action; later steps read them.
+pub const WORKFLOW_FILES: &str = "/github/workflow";
 
 /// One command file as the action left it.
 #[derive(Debug)]
@@ -37,10 +60,24 @@ struct Held {
     inode: Option<(u64, u64)>,
 }
 
-/// The command files as the action left them before Codex started.
+/// The command files as the action left them before Codex started, and the directories
+/// locked for the run. Dropped without [`Custody::restore`] (a panic, a stage future
+/// dropped), it puts the files back and keeps the directories locked.
 #[derive(Debug)]
 pub struct Custody {
     held: Vec<Held>,
+    locked: Vec<Locked>,
+    done: bool,
+}
+
+/// Why the command files could not all be put back, or given back. Every file was visited.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .failures.join("; "))]
+pub struct NotRestored {
+    /// One line per file or directory that failed.
+    pub failures: Vec<String>,
+    /// The variables whose files were changed (the ones that could be put back included).
+    pub changed: Vec<&'static str>,
 }
 
 impl Workflow {
@@ -56,14 +93,53 @@ impl Workflow {
     }
 
     /// Takes a copy of every command file, to put back with [`Custody::restore`] after Codex.
-    pub fn take_custody(&self) -> io::Result<Custody> {
+    /// With `lock` (a container action run as root, Codex as another user), also locks
+    /// [`FILE_COMMANDS`] (when it holds the command files) and [`WORKFLOW_FILES`]; a lock that
+    /// cannot be taken is an error, and whatever was locked already is given back.
+    pub fn take_custody(&self, lock: bool) -> io::Result<Custody> {
         let held = self
             .command_files()
             .into_iter()
             .filter_map(|(variable, path)| Some((variable, path?)))
             .map(|(variable, path)| hold(variable, path))
-            .collect::<io::Result<_>>()?;
-        Ok(Custody { held })
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut custody = Custody {
+            held,
+            locked: Vec::new(),
+            done: false,
+        };
+        if !lock {
+            return Ok(custody);
+        }
+        let file_commands = Path::new(FILE_COMMANDS);
+        let mut dirs = vec![(Path::new(WORKFLOW_FILES), Access::Read)];
+        if custody
+            .held
+            .iter()
+            .any(|h| h.path.parent() == Some(file_commands))
+        {
+            dirs.insert(0, (file_commands, Access::None));
+        }
+        for (dir, access) in dirs {
+            match lock_dir(dir, access) {
+                Ok(Some(locked)) => custody.locked.push(locked),
+                Ok(None) => {}
+                Err(e) => {
+                    custody.done = true;
+                    let more = match custody.give_back() {
+                        Ok(()) => String::new(),
+                        Err(failures) => {
+                            format!("; giving the others back failed: {}", failures.join("; "))
+                        }
+                    };
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot lock {}: {e}{more}", dir.display()),
+                    ));
+                }
+            }
+        }
+        Ok(custody)
     }
 }
 
@@ -100,18 +176,78 @@ fn read_regular(path: &Path) -> io::Result<Option<(Vec<u8>, fs::Metadata)>> {
 }
 
 impl Custody {
-    /// Puts every file back as the action left it. Returns the variables whose file had been
-    /// changed (written to, replaced or removed). Call it only once nothing Codex started
-    /// runs any more: a process still running could write again after.
-    pub fn restore(self) -> io::Result<Vec<&'static str>> {
+    /// Whether directories are locked (Codex's user cannot reach the command files).
+    pub fn is_locked(&self) -> bool {
+        !self.locked.is_empty()
+    }
+
+    /// Puts every file back as the action left it, then, with `release`, gives the locked
+    /// directories back. Returns the variables whose file had been changed (written to,
+    /// replaced or removed). Release only once nothing Codex started runs any more: a process
+    /// still running could write after. Without `release` the directories stay locked (the
+    /// runner then reads nothing of the step's files), which the error says.
+    pub fn restore(mut self, release: bool) -> Result<Vec<&'static str>, NotRestored> {
+        self.finish(release)
+    }
+
+    fn finish(&mut self, release: bool) -> Result<Vec<&'static str>, NotRestored> {
+        self.done = true;
         let mut changed = Vec::new();
-        for held in self.held {
+        let mut failures = Vec::new();
+        // Every file, whatever fails with another.
+        for held in &self.held {
             if !held.is_intact() {
-                held.put_back()?;
                 changed.push(held.variable);
+                if let Err(e) = held.put_back() {
+                    failures.push(e.to_string());
+                }
             }
         }
-        Ok(changed)
+        if release {
+            if let Err(more) = self.give_back() {
+                failures.extend(more);
+            }
+        } else if !self.locked.is_empty() {
+            let dirs: Vec<_> = self
+                .locked
+                .iter()
+                .map(|l| l.path.display().to_string())
+                .collect();
+            failures.push(format!(
+                "{} kept root's, since something Codex started may still run: the runner reads \
+                 none of the step's files",
+                dirs.join(" and ")
+            ));
+        }
+        if failures.is_empty() {
+            Ok(changed)
+        } else {
+            Err(NotRestored { failures, changed })
+        }
+    }
+
+    /// Gives every locked directory back, the last locked first, whatever fails.
+    fn give_back(&mut self) -> Result<(), Vec<String>> {
+        let failures: Vec<String> = std::mem::take(&mut self.locked)
+            .into_iter()
+            .rev()
+            .filter_map(|locked| locked.unlock().err())
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures)
+        }
+    }
+}
+
+impl Drop for Custody {
+    /// The guard: a custody never restored (a panic, a future dropped) puts the files back and
+    /// keeps the directories locked (fail closed: the caller could not say that Codex ended).
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.finish(false);
+        }
     }
 }
 
@@ -143,12 +279,16 @@ impl Held {
         }
     }
 
-    /// Removes whatever is at the path and writes the held bytes as a new file.
+    /// Clears the path (a directory is renamed aside in one step, never walked: a deep tree
+    /// would exhaust file descriptors or the stack; a file or link is removed) and writes the
+    /// held bytes as a new file.
     fn put_back(&self) -> io::Result<()> {
         let context =
             |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", self.path.display()));
         match fs::symlink_metadata(&self.path) {
-            Ok(meta) if meta.is_dir() => fs::remove_dir_all(&self.path).map_err(context)?,
+            Ok(meta) if meta.is_dir() => {
+                fs::rename(&self.path, aside(&self.path)).map_err(context)?
+            }
             Ok(_) => fs::remove_file(&self.path).map_err(context)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(context(e)),
@@ -180,6 +320,184 @@ impl Held {
     }
 }
 
+/// A name beside `path`, for what was found there, that nothing else uses.
+fn aside(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    path.with_file_name(format!(
+        ".{name}.left-by-codex.{}.{nanos}",
+        std::process::id()
+    ))
+}
+
+/// What Codex's user may do in a locked directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Nothing: root's, mode 0700.
+    None,
+    /// Read its files: root's, mode 0755, the files not writable by others.
+    Read,
+}
+
+/// A directory made root's for Codex's run, with what it and its files were before.
+#[derive(Debug)]
+struct Locked {
+    path: PathBuf,
+    #[cfg(target_os = "linux")]
+    dir: std::os::fd::OwnedFd,
+    /// Owner, group and mode of the directory.
+    #[cfg(target_os = "linux")]
+    owner: (u32, u32, u32),
+    /// Each entry's name, owner, group and mode (a link's mode is not changed).
+    #[cfg(target_os = "linux")]
+    entries: Vec<(std::ffi::OsString, (u32, u32, u32))>,
+}
+
+/// Locks `path` (see the module's doc): opened without following a link, the directory first
+/// (after which no user but root can add, remove or rename an entry), then each entry, one
+/// level, through the open directory. `None` when there is no such directory.
+#[cfg(target_os = "linux")]
+fn lock_dir(path: &Path, access: Access) -> io::Result<Option<Locked>> {
+    use rustix::fs::{chmodat, chownat, fchmod, fchown, fstat, statat, AtFlags, Dir, FileType};
+    use rustix::fs::{Gid, Mode, Uid};
+    let dir = match rustix::fs::openat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(dir) => dir,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let stat = fstat(&dir)?;
+    let mut locked = Locked {
+        path: path.to_owned(),
+        owner: (stat.st_uid, stat.st_gid, stat.st_mode & 0o7777),
+        entries: Vec::new(),
+        dir,
+    };
+    let dir_mode = match access {
+        Access::None => 0o700,
+        Access::Read => 0o755,
+    };
+    let entries = fchown(&locked.dir, Some(Uid::ROOT), Some(Gid::ROOT))
+        .and_then(|()| fchmod(&locked.dir, Mode::from_raw_mode(dir_mode)))
+        .and_then(|()| Dir::read_from(&locked.dir));
+    let entries = match entries {
+        Ok(entries) => entries,
+        Err(e) => {
+            let _ = locked.unlock();
+            return Err(e.into());
+        }
+    };
+    for entry in entries {
+        let step = entry.and_then(|entry| {
+            let name = entry.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                return Ok(());
+            }
+            let stat = statat(&locked.dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+            let mode = stat.st_mode & 0o7777;
+            let os_name =
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes())
+                    .to_owned();
+            locked
+                .entries
+                .push((os_name, (stat.st_uid, stat.st_gid, mode)));
+            chownat(
+                &locked.dir,
+                name,
+                Some(Uid::ROOT),
+                Some(Gid::ROOT),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?;
+            // The directory is root's now: nobody else can swap this entry for a link.
+            if access == Access::Read && FileType::from_raw_mode(stat.st_mode) != FileType::Symlink
+            {
+                chmodat(
+                    &locked.dir,
+                    name,
+                    Mode::from_raw_mode(mode & !0o022),
+                    AtFlags::empty(),
+                )?;
+            }
+            Ok(())
+        });
+        if let Err(e) = step {
+            let _ = locked.unlock();
+            return Err(e.into());
+        }
+    }
+    Ok(Some(locked))
+}
+
+/// Nothing to lock outside Linux, where no container action runs.
+#[cfg(not(target_os = "linux"))]
+fn lock_dir(_path: &Path, _access: Access) -> io::Result<Option<Locked>> {
+    Ok(None)
+}
+
+impl Locked {
+    /// Gives each entry, then the directory, back its owner and mode, whatever fails.
+    #[cfg(target_os = "linux")]
+    fn unlock(self) -> Result<(), String> {
+        use rustix::fs::{chmodat, chownat, fchmod, fchown, statat, AtFlags, FileType};
+        use rustix::fs::{Gid, Mode, Uid};
+        let mut failures = Vec::new();
+        for (name, (uid, gid, mode)) in &self.entries {
+            let given = statat(&self.dir, name, AtFlags::SYMLINK_NOFOLLOW).and_then(|now| {
+                if FileType::from_raw_mode(now.st_mode) != FileType::Symlink
+                    && now.st_mode & 0o7777 != *mode
+                {
+                    chmodat(
+                        &self.dir,
+                        name,
+                        Mode::from_raw_mode(*mode),
+                        AtFlags::empty(),
+                    )?;
+                }
+                chownat(
+                    &self.dir,
+                    name,
+                    Some(Uid::from_raw(*uid)),
+                    Some(Gid::from_raw(*gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+            });
+            match given {
+                Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => failures.push(format!("{}: {e}", self.path.join(name).display())),
+            }
+        }
+        let (uid, gid, mode) = self.owner;
+        if let Err(e) = fchmod(&self.dir, Mode::from_raw_mode(mode)).and_then(|()| {
+            fchown(
+                &self.dir,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+            )
+        }) {
+            failures.push(format!("{}: {e}", self.path.display()));
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("cannot give back {}", failures.join(", ")))
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn unlock(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -200,12 +518,12 @@ mod tests {
     }
 
     #[test]
-    fn untouched_files_are_left_alone() -> io::Result<()> {
+    fn untouched_files_are_left_alone() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let workflow = workflow(dir.path());
         workflow.set_output("exit-code", "0")?;
-        let custody = workflow.take_custody()?;
-        assert_eq!(custody.restore()?, Vec::<&str>::new());
+        let custody = workflow.take_custody(false)?;
+        assert_eq!(custody.restore(true)?, Vec::<&str>::new());
         assert_eq!(
             fs::read_to_string(dir.path().join("output"))?,
             "exit-code=0\n"
@@ -214,11 +532,11 @@ mod tests {
     }
 
     #[test]
-    fn what_another_process_wrote_is_undone() -> io::Result<()> {
+    fn what_another_process_wrote_is_undone() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let workflow = workflow(dir.path());
         workflow.save_state("baseline", "abc")?;
-        let custody = workflow.take_custody()?;
+        let custody = workflow.take_custody(false)?;
         // Appended lines, a file replaced by a link to a file elsewhere, one removed, one
         // replaced by a directory.
         let mut env = fs::OpenOptions::new()
@@ -236,7 +554,7 @@ mod tests {
         fs::remove_file(dir.path().join("summary"))?;
         fs::create_dir(dir.path().join("summary"))?;
         fs::remove_file(dir.path().join("path"))?;
-        let mut changed = custody.restore()?;
+        let mut changed = custody.restore(true)?;
         changed.sort_unstable();
         assert_eq!(
             changed,
@@ -271,18 +589,196 @@ mod tests {
     }
 
     #[test]
-    fn a_hard_link_to_the_file_is_cut_off() -> io::Result<()> {
+    fn a_hard_link_to_the_file_is_cut_off() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let workflow = workflow(dir.path());
-        let custody = workflow.take_custody()?;
+        let custody = workflow.take_custody(false)?;
         let link = dir.path().join("kept-link");
         fs::hard_link(dir.path().join("env"), &link)?;
-        assert_eq!(custody.restore()?, ["GITHUB_ENV"]);
+        assert_eq!(custody.restore(true)?, ["GITHUB_ENV"]);
         fs::OpenOptions::new()
             .append(true)
             .open(&link)?
             .write_all(b"LD_PRELOAD=/tmp/x.so\n")?;
         assert_eq!(fs::read_to_string(dir.path().join("env"))?, "");
+        Ok(())
+    }
+
+    #[test]
+    fn every_file_is_visited_whatever_fails_and_a_directory_is_moved_aside(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut workflow = workflow(dir.path());
+        // GITHUB_ENV in a directory of its own, which is then replaced by a file: putting it
+        // back fails.
+        fs::create_dir(dir.path().join("sub"))?;
+        fs::write(dir.path().join("sub/env"), "")?;
+        workflow.env_file = Some(dir.path().join("sub/env"));
+        workflow.set_output("exit-code", "0")?;
+        let custody = workflow.take_custody(false)?;
+        fs::remove_dir_all(dir.path().join("sub"))?;
+        fs::write(dir.path().join("sub"), "not a directory")?;
+        // A tree far deeper than a walk could go with few file descriptors, in place of
+        // GITHUB_OUTPUT; a link in place of GITHUB_STATE.
+        fs::remove_file(dir.path().join("output"))?;
+        deep_tree(&dir.path().join("output"), 3000)?;
+        fs::remove_file(dir.path().join("state"))?;
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("state"))?;
+        let failed = custody.restore(true).err().ok_or("restore did not fail")?;
+        assert_eq!(failed.failures.len(), 1, "{failed}");
+        assert!(failed.failures[0].contains("sub/env"), "{failed}");
+        let mut changed = failed.changed.clone();
+        changed.sort_unstable();
+        assert_eq!(changed, ["GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STATE"]);
+        // The files after the failed one were put back all the same.
+        assert_eq!(
+            fs::read_to_string(dir.path().join("output"))?,
+            "exit-code=0\n"
+        );
+        assert!(fs::symlink_metadata(dir.path().join("state"))?.is_file());
+        // The tree was renamed aside whole, not walked.
+        let aside: Vec<_> = fs::read_dir(dir.path())?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".output.left-by-codex."))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        assert!(dir.path().join(&aside[0]).join("d").is_dir());
+        Ok(())
+    }
+
+    /// A directory `depth` levels deep at `path` (built through open directories: its full
+    /// path is far longer than PATH_MAX).
+    fn deep_tree(path: &Path, depth: usize) -> io::Result<()> {
+        use rustix::fs::{mkdirat, openat, Mode, OFlags};
+        fs::create_dir(path)?;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let mut fd = openat(rustix::fs::CWD, path, flags, Mode::empty())?;
+        for _ in 0..depth {
+            mkdirat(&fd, "d", Mode::from_raw_mode(0o755))?;
+            fd = openat(&fd, "d", flags, Mode::empty())?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_custody_dropped_unrestored_puts_the_files_back() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let workflow = workflow(dir.path());
+        workflow.save_state("baseline", "abc")?;
+        let custody = workflow.take_custody(false)?;
+        fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("state"))?
+            .write_all(b"baseline=forged\n")?;
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _custody = custody;
+            panic!("a panic while Codex runs");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(
+            fs::read_to_string(dir.path().join("state"))?,
+            "baseline=abc\n"
+        );
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    /// The runner's user on GitHub's hosted runners.
+    const RUNNER_UID: u32 = 1001;
+
+    #[cfg(target_os = "linux")]
+    /// Whether `uid` can open `path` for appending, tried by a process of that user.
+    fn can_append(uid: u32, path: &Path) -> bool {
+        use std::os::unix::process::CommandExt as _;
+        std::process::Command::new("sh")
+            .args(["-c", "echo planted >> \"$0\""])
+            .arg(path)
+            .uid(uid)
+            .gid(65534)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_locked_directory_is_out_of_reach_until_given_back(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::{chown, MetadataExt as _, PermissionsExt as _};
+        use std::os::unix::process::CommandExt as _;
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "locking needs root, as the container action is: run the tests as root (scripts/test)"
+        );
+        let root = tempfile::tempdir()?;
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755))?;
+        let commands = root.path().join("file_commands");
+        let workflow_files = root.path().join("workflow");
+        for dir in [&commands, &workflow_files] {
+            fs::create_dir(dir)?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o775))?;
+            chown(dir, Some(RUNNER_UID), Some(RUNNER_UID))?;
+        }
+        let env = commands.join("set_env_1");
+        let event = workflow_files.join("event.json");
+        fs::write(&env, "")?;
+        fs::write(&event, "{}")?;
+        fs::set_permissions(&event, fs::Permissions::from_mode(0o664))?;
+        for file in [&env, &event] {
+            chown(file, Some(RUNNER_UID), Some(RUNNER_UID))?;
+        }
+        assert!(can_append(RUNNER_UID, &env), "the check could not fail");
+
+        let locked = [
+            lock_dir(&commands, Access::None)?.ok_or("no directory")?,
+            lock_dir(&workflow_files, Access::Read)?.ok_or("no directory")?,
+        ];
+        assert!(!can_append(RUNNER_UID, &env));
+        assert!(!can_append(RUNNER_UID, &event));
+        assert!(!can_append(RUNNER_UID, &commands.join("new")));
+        let meta = fs::metadata(&commands)?;
+        assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o700));
+        // The event stays readable.
+        let read = std::process::Command::new("cat")
+            .arg(&event)
+            .uid(RUNNER_UID)
+            .gid(65534)
+            .output()?;
+        assert_eq!(read.stdout, b"{}");
+
+        for locked in locked {
+            locked.unlock()?;
+        }
+        for (path, mode) in [
+            (&commands, 0o775),
+            (&workflow_files, 0o775),
+            (&env, 0o644),
+            (&event, 0o664),
+        ] {
+            let meta = fs::symlink_metadata(path)?;
+            assert_eq!(
+                (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+                (RUNNER_UID, RUNNER_UID, mode),
+                "{}",
+                path.display()
+            );
+        }
+        assert!(can_append(RUNNER_UID, &env));
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_link_in_place_of_a_directory_is_not_locked_through(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let elsewhere = root.path().join("elsewhere");
+        fs::create_dir(&elsewhere)?;
+        let link = root.path().join("file_commands");
+        std::os::unix::fs::symlink(&elsewhere, &link)?;
+        assert!(lock_dir(&link, Access::None).is_err());
         Ok(())
     }
 }
