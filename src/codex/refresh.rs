@@ -106,7 +106,7 @@ impl Refresh<'_> {
         if let Ok(mut watcher) = watcher.lock() {
             watcher.mask_if_changed(self.workflow);
         }
-        println!("{final_message}");
+        crate::workflow::print_line(&final_message);
         Ok(Outcome {
             exit_code,
             final_message,

@@ -234,9 +234,9 @@ impl Results {
             // `upload-artifact`'s `overwrite` does; the file stays on disk until the new one
             // is finalized.
             Err(ResultsError::Refused { status: 409, .. }) => {
-                println!(
+                crate::workflow::print_line(&format!(
                     "This run already holds an artifact named {name} (a re-run): replacing it."
-                );
+                ));
                 self.delete(name).await?;
                 self.retrying(|| self.twirp("CreateArtifact", &create))
                     .await?

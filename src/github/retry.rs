@@ -72,12 +72,12 @@ impl RetryPolicy {
                     last: why,
                 }));
             }
-            println!(
+            crate::workflow::print_line(&format!(
                 "{label}: {why}; retrying in {:.1} s (attempt {}/{})",
                 wait.as_secs_f64(),
                 tried + 1,
                 self.attempts
-            );
+            ));
             tokio::time::sleep(wait).await;
             backoff = backoff.saturating_mul(2);
             tried += 1;

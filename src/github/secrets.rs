@@ -323,10 +323,10 @@ impl Client {
                 Ok((StatusCode::CREATED, _)) => return Ok(WriteOutcome::Created),
                 Ok(_) => return Ok(WriteOutcome::Updated),
                 Err(ApiError::Unexpected { status: 422, .. }) if !refetched => {
-                    println!(
+                    crate::workflow::print_line(&format!(
                         "GitHub refused the public key {} (422); fetching the current key and writing again",
                         key.key_id
-                    );
+                    ));
                     key = self.public_key(target).await?;
                     refetched = true;
                 }

@@ -53,11 +53,9 @@ impl Workflow {
         Ok(())
     }
 
-    /// A plain log line: one line, whatever the message carries (a path read from the
-    /// environment, which an earlier step may have set through GITHUB_ENV with a line break in
-    /// it), so that no part of it starts a line the runner would read as a command.
+    /// A plain log line ([`print_line`]).
     pub fn info(&self, message: &str) {
-        println!("{}", one_line(message));
+        print_line(message);
     }
 
     /// An error annotation.
@@ -159,6 +157,27 @@ fn append_key_value(
     }
 }
 
+/// Prints a plain log line that the runner reads as no command, whatever the message carries
+/// (a path read from the environment, which an earlier step may have set through GITHUB_ENV;
+/// a line a server answered): see [`inert`].
+pub fn print_line(message: &str) {
+    println!("{}", inert(message));
+}
+
+/// `message` as one line the runner reads as text: its line breaks turned into spaces (a line
+/// break would start a line of its own), every `##[` written `##\[` (the runner honours a
+/// legacy `##[command]` anywhere in a line: `CODEX_HOME=/x##[stop-commands]z` would stop the
+/// masks that follow), and a `::` that would start the line (after white space, which the
+/// runner trims) preceded by `\` (actions/runner, `ActionCommand.TryParse`/`TryParseV2`).
+pub fn inert(message: &str) -> String {
+    let line = one_line(message).replace("##[", "##\\[");
+    if line.trim_start().starts_with("::") {
+        format!("\\{line}")
+    } else {
+        line
+    }
+}
+
 /// `message` with its line breaks (`\n`, `\r`, and the other breaks a log viewer may honour)
 /// turned into spaces.
 fn one_line(message: &str) -> std::borrow::Cow<'_, str> {
@@ -198,6 +217,17 @@ mod tests {
             one_line("plain"),
             std::borrow::Cow::Borrowed("plain")
         ));
+    }
+
+    #[test]
+    fn a_plain_line_holds_no_command() {
+        assert_eq!(
+            inert("Restored to CODEX_HOME=/x##[stop-commands]z, ###[add-mask]a"),
+            "Restored to CODEX_HOME=/x##\\[stop-commands]z, ###\\[add-mask]a"
+        );
+        assert_eq!(inert("  ::add-mask::x"), "\\  ::add-mask::x");
+        assert_eq!(inert("a\n::stop-commands::z"), "a ::stop-commands::z");
+        assert_eq!(inert("plain: a::b"), "plain: a::b");
     }
 
     #[test]
