@@ -56,9 +56,23 @@ impl CodexHome {
     /// Reads and validates `auth.json`.
     ///
     /// The directory belongs to Codex's user while Codex runs, so the file is read as
-    /// [`read_untrusted`] reads: never through a link, never from a FIFO.
+    /// [`read_untrusted`] reads: never through a link, never from a FIFO; on Unix inside the
+    /// directory opened without following a link (a CODEX_HOME that is a link is an error).
     pub fn read(&self) -> io::Result<OnDisk> {
-        match read_untrusted(&self.auth_path(), MAX_FILE_BYTES as u64)? {
+        #[cfg(unix)]
+        let bytes = match crate::untrusted::open_dir(&self.dir) {
+            Ok(dir) => crate::untrusted::read_untrusted_in(
+                &dir,
+                &self.dir,
+                AUTH_FILE,
+                MAX_FILE_BYTES as u64,
+            )?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        #[cfg(not(unix))]
+        let bytes = read_untrusted(&self.auth_path(), MAX_FILE_BYTES as u64)?;
+        match bytes {
             Some(bytes) => Ok(match AuthFile::parse_file(&bytes) {
                 Ok(file) => OnDisk::Valid(file),
                 Err(error) => OnDisk::Invalid(error),
@@ -70,36 +84,76 @@ impl CodexHome {
     /// Creates the directory (0700) if needed and writes `auth.json` atomically (0600). On
     /// Windows the file takes the directory's access control (a user profile's is the user's
     /// own), as Codex's own writes do there.
+    ///
+    /// On Unix every step goes through the directory opened without following a link
+    /// ([`crate::untrusted::open_dir`]): Codex's user may have turned CODEX_HOME into a link
+    /// (to `/run`, say) for a later stage that runs as root to write through.
     pub fn write(&self, file: &AuthFile) -> io::Result<()> {
-        self.create_dir()?;
         let contents = file.to_pretty_json().map_err(io::Error::other)?;
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".auth.json.");
         #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
-        let mut temp = builder.tempfile_in(&self.dir)?;
-        temp.write_all(contents.expose().as_bytes())?;
-        temp.as_file().sync_all()?;
-        temp.persist(self.auth_path()).map_err(|e| e.error)?;
-        // The rename itself is made durable by syncing the directory (Unix only: Windows
-        // opens no directory as a file).
-        #[cfg(unix)]
-        fs::File::open(&self.dir)?.sync_all()?;
-        Ok(())
+        {
+            use rustix::fs::{fsync, openat, renameat, unlinkat, AtFlags, Mode, OFlags};
+            let dir = self.create_dir()?;
+            let temp = format!(".auth.json.{}", unique());
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let mut out = fs::File::from(openat(
+                &dir,
+                temp.as_str(),
+                flags,
+                Mode::from_raw_mode(0o600),
+            )?);
+            let written = out
+                .write_all(contents.expose().as_bytes())
+                .and_then(|()| out.sync_all())
+                .and_then(|()| Ok(renameat(&dir, temp.as_str(), &dir, AUTH_FILE)?));
+            if let Err(e) = written {
+                let _ = unlinkat(&dir, temp.as_str(), AtFlags::empty());
+                return Err(e);
+            }
+            // The rename itself is made durable by syncing the directory.
+            fsync(&dir)?;
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        {
+            self.create_dir()?;
+            let mut temp = tempfile::Builder::new()
+                .prefix(".auth.json.")
+                .tempfile_in(&self.dir)?;
+            temp.write_all(contents.expose().as_bytes())?;
+            temp.as_file().sync_all()?;
+            temp.persist(self.auth_path()).map_err(|e| e.error)?;
+            Ok(())
+        }
     }
 
     /// Writes a `config.toml` that pins file storage for credentials, unless one exists:
     /// Codex steps run later on the same home (or by hand) then read and rewrite the file.
+    /// Created inside the directory opened without following a link, never through one.
     pub fn ensure_config(&self) -> io::Result<bool> {
-        self.create_dir()?;
-        let path = self.dir.join(CONFIG_FILE);
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
+        const PINNED: &[u8] = b"cli_auth_credentials_store = \"file\"\n";
+        #[cfg(unix)]
+        let created = {
+            use rustix::fs::{openat, Mode, OFlags};
+            let dir = self.create_dir()?;
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            openat(&dir, CONFIG_FILE, flags, Mode::from_raw_mode(0o644))
+                .map(fs::File::from)
+                .map_err(io::Error::from)
+        };
+        #[cfg(not(unix))]
+        let created = {
+            self.create_dir()?;
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(self.dir.join(CONFIG_FILE))
+        };
+        match created {
             Ok(mut out) => {
-                out.write_all(b"cli_auth_credentials_store = \"file\"\n")?;
+                out.write_all(PINNED)?;
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
@@ -107,27 +161,61 @@ impl CodexHome {
         }
     }
 
-    /// Removes `auth.json` (a missing file is fine).
+    /// Removes `auth.json` (a missing file, or a missing directory, is fine), inside the
+    /// directory opened without following a link.
     pub fn remove_auth(&self) -> io::Result<()> {
-        match fs::remove_file(self.auth_path()) {
+        #[cfg(unix)]
+        let removed = match crate::untrusted::open_dir(&self.dir) {
+            Ok(dir) => rustix::fs::unlinkat(&dir, AUTH_FILE, rustix::fs::AtFlags::empty())
+                .map_err(io::Error::from),
+            Err(e) => Err(e),
+        };
+        #[cfg(not(unix))]
+        let removed = fs::remove_file(self.auth_path());
+        match removed {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
     }
 
-    fn create_dir(&self) -> io::Result<()> {
+    /// Creates the directory (and its parents) if needed, then opens it without following a
+    /// link and makes it 0700 through that handle.
+    #[cfg(unix)]
+    fn create_dir(&self) -> io::Result<std::os::fd::OwnedFd> {
         let mut builder = DirBuilder::new();
         builder.recursive(true);
-        #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&self.dir)?;
-        #[cfg(unix)]
-        fs::set_permissions(
-            &self.dir,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )?;
-        Ok(())
+        if let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            builder.create(parent)?;
+        }
+        match fs::DirBuilder::new().create(&self.dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        let dir = crate::untrusted::open_dir(&self.dir)?;
+        rustix::fs::fchmod(&dir, rustix::fs::Mode::from_raw_mode(0o700))?;
+        Ok(dir)
     }
+
+    #[cfg(not(unix))]
+    fn create_dir(&self) -> io::Result<()> {
+        DirBuilder::new().recursive(true).create(&self.dir)
+    }
+}
+
+/// A name no other write of this process or another uses at the same time.
+#[cfg(unix)]
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{}.{nanos}.{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// What the restore will do with CODEX_HOME.
@@ -285,6 +373,75 @@ mod tests {
             home.read()?,
             OnDisk::Invalid(AuthError::Syntax(_))
         ));
+        Ok(())
+    }
+
+    /// A CODEX_HOME that Codex's user turned into a link (to `/run`, say) is never written,
+    /// read or handed over through: root would otherwise create auth.json there and give the
+    /// directory's files (the Docker socket) to Codex's user.
+    #[cfg(unix)]
+    #[test]
+    fn a_codex_home_that_is_a_link_is_never_followed() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::MetadataExt as _;
+        let root = tempfile::tempdir()?;
+        let elsewhere = root.path().join("run");
+        fs::create_dir(&elsewhere)?;
+        fs::write(elsewhere.join("docker.sock"), "")?;
+        let before = fs::metadata(elsewhere.join("docker.sock"))?;
+        let link = root.path().join(".codex");
+        std::os::unix::fs::symlink(&elsewhere, &link)?;
+        let home = CodexHome::new(&link);
+        let file = AuthFile::decode(&sample().to_string())?;
+        for (what, refused) in [
+            ("write", home.write(&file).err()),
+            ("ensure_config", home.ensure_config().err()),
+            ("read", home.read().err()),
+            ("remove_auth", home.remove_auth().err()),
+            ("give_to", crate::codex::give_to(&link, 65534, 65534).err()),
+        ] {
+            let refused = refused.ok_or(format!("{what} went through the link"))?;
+            assert!(
+                refused.to_string().contains("symbolic link"),
+                "{what}: {refused}"
+            );
+        }
+        let names: Vec<_> = fs::read_dir(&elsewhere)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["docker.sock"]);
+        let after = fs::metadata(elsewhere.join("docker.sock"))?;
+        assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+        Ok(())
+    }
+
+    /// Inside CODEX_HOME, a link is handed over itself, never what it points at.
+    #[cfg(unix)]
+    #[test]
+    fn handing_over_changes_a_link_not_its_target() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::MetadataExt as _;
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "handing over needs root, as the container action is: run the tests as root"
+        );
+        let root = tempfile::tempdir()?;
+        let outside = root.path().join("outside");
+        fs::write(&outside, "")?;
+        let home = root.path().join(".codex");
+        fs::create_dir(&home)?;
+        fs::write(home.join(AUTH_FILE), "{}")?;
+        std::os::unix::fs::symlink(&outside, home.join("sessions"))?;
+        crate::codex::give_to(&home, 1001, 65534)?;
+        for path in [home.clone(), home.join(AUTH_FILE), home.join("sessions")] {
+            let meta = fs::symlink_metadata(&path)?;
+            assert_eq!(
+                (meta.uid(), meta.gid()),
+                (1001, 65534),
+                "{}",
+                path.display()
+            );
+        }
+        assert_eq!(fs::metadata(&outside)?.uid(), 0);
         Ok(())
     }
 }

@@ -39,6 +39,37 @@ pub fn read_untrusted_with_metadata(
             ))
         }
     };
+    read_open(file, path, max_bytes).map(Some)
+}
+
+/// [`read_untrusted`] of `name` inside a directory opened with [`open_dir`]: the directory
+/// cannot be swapped for a link between the two.
+#[cfg(unix)]
+pub fn read_untrusted_in(
+    dir: &std::os::fd::OwnedFd,
+    dir_path: &Path,
+    name: &str,
+    max_bytes: u64,
+) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let path = dir_path.join(name);
+    match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => Ok(Some(read_open(fs::File::from(fd), &path, max_bytes)?.0)),
+        Err(rustix::io::Errno::NOENT) => Ok(None),
+        Err(e) => Err(io::Error::new(
+            io::Error::from(e).kind(),
+            format!("{}: {e} (it may not be a symbolic link)", path.display()),
+        )),
+    }
+}
+
+/// Reads an opened file: a regular file of at most `max_bytes`.
+fn read_open(
+    file: fs::File,
+    path: &Path,
+    max_bytes: u64,
+) -> io::Result<(Zeroizing<Vec<u8>>, fs::Metadata)> {
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Err(io::Error::new(
@@ -54,7 +85,36 @@ pub fn read_untrusted_with_metadata(
             format!("{} is larger than {max_bytes} bytes", path.display()),
         ));
     }
-    Ok(Some((bytes, metadata)))
+    Ok((bytes, metadata))
+}
+
+/// Opens a directory another user may have replaced (Codex's user can write the directory
+/// that holds CODEX_HOME): never through a symbolic link in its last component, so that what
+/// root then does through the handle (`fchown`, `openat`, `renameat`) stays inside it. A link
+/// there is an error that says so.
+#[cfg(unix)]
+pub fn open_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::openat(rustix::fs::CWD, path, flags, Mode::empty()).map_err(|e| {
+        let e = io::Error::from(e);
+        match e.raw_os_error() {
+            Some(code)
+                if code == rustix::io::Errno::LOOP.raw_os_error()
+                    || code == rustix::io::Errno::NOTDIR.raw_os_error() =>
+            {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} is a symbolic link or not a directory, which codex-auth never \
+                         follows ({e})",
+                        path.display()
+                    ),
+                )
+            }
+            _ => io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -287,11 +287,22 @@ pub fn codex_user(_workspace: &Path) -> Option<(u32, u32)> {
 }
 
 /// Hands a directory and what it holds (one level, as CODEX_HOME is when restored) to a user.
+/// As root, through the directory opened without following a link
+/// ([`crate::untrusted::open_dir`]) and each
+/// entry changed by name inside it, never followed: a CODEX_HOME that Codex turned into a link
+/// to `/run` is refused, and a link inside is changed itself, not what it points at.
 #[cfg(unix)]
 pub fn give_to(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
-    std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
-    for entry in std::fs::read_dir(dir)? {
-        std::os::unix::fs::lchown(entry?.path(), Some(uid), Some(gid))?;
+    use rustix::fs::{chownat, fchown, AtFlags, Dir, Gid, Uid};
+    let (uid, gid) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+    let fd = crate::untrusted::open_dir(dir)?;
+    fchown(&fd, uid, gid)?;
+    for entry in Dir::read_from(&fd)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            chownat(&fd, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)?;
+        }
     }
     Ok(())
 }
