@@ -179,6 +179,10 @@ pub struct Job {
     /// The runner's user, when the job's files are theirs ([`Job::owned_by`]).
     owner: Option<u32>,
     container: Option<String>,
+    /// Options added to `podman run` ([`Job::container_option`]).
+    container_options: Vec<String>,
+    /// The name of the last container started ([`Job::container_name`]).
+    container_name: Option<String>,
     seccomp: Seccomp,
     host_face: Option<PathBuf>,
 }
@@ -285,6 +289,8 @@ impl Job {
             steps: 0,
             owner: None,
             container: None,
+            container_options: Vec::new(),
+            container_name: None,
             seccomp: Seccomp::Docker,
             host_face: None,
         }
@@ -359,6 +365,19 @@ impl Job {
         self.env("RUNNER_TOOL_CACHE", cache.display().to_string())
             .env("RUNNER_OS", "Linux")
             .env("RUNNER_ARCH", "X64")
+    }
+
+    /// Adds an option to `podman run` that the runner does not pass but the machine may set
+    /// for every container (a daemon's default ulimits: `--ulimit nofile=256:256`), or that a
+    /// workflow's step `env:` does (`-e PATH=…`).
+    pub fn container_option(&mut self, option: &str) -> &mut Self {
+        self.container_options.push(option.to_owned());
+        self
+    }
+
+    /// The name of the container last started (`podman wait`, `podman inspect`).
+    pub fn container_name(&self) -> Option<&str> {
+        self.container_name.as_deref()
     }
 
     /// Runs the container under another seccomp profile than Docker's default.
@@ -517,7 +536,7 @@ impl Job {
         for (name, value) in state {
             vars.insert(format!("STATE_{name}"), value.clone());
         }
-        let command = match (&self.container, &self.host_face) {
+        let command = match (self.container.clone(), &self.host_face) {
             (None, Some(action)) => {
                 // A node24 action: the runner runs `node <action>/<main|post>.js`.
                 let mut command = Command::new("node");
@@ -537,7 +556,7 @@ impl Job {
                     .current_dir(&self.workspace);
                 command
             }
-            (Some(image), _) => self.container_command(image, stage, vars, &files),
+            (Some(image), _) => self.container_command(&image, stage, vars, &files),
         };
         (command, [output, state_file, summary, env_file, path_file])
     }
@@ -547,7 +566,7 @@ impl Job {
     /// `--rm`, the workspace as workdir, every variable passed by name, the runner's mounts,
     /// the stage's entrypoint from action.yml, no args. Host paths become container paths.
     fn container_command(
-        &self,
+        &mut self,
         image: &str,
         stage: &str,
         mut vars: BTreeMap<String, String>,
@@ -573,16 +592,29 @@ impl Job {
             *value = to_container(value);
         }
         let entrypoint = action_entrypoint(stage);
+        // The runner names each container (`<image>_<6 hex>`); here the name is unique to
+        // this test process and step.
+        let name = format!(
+            "codex-auth-test-{}-{}-{}",
+            std::process::id(),
+            root.file_name().unwrap_or_default().to_string_lossy(),
+            self.steps
+        )
+        .to_ascii_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");
         let mut command = Command::new("podman");
         command.args([
             "run",
             "--rm",
             "--pull=never",
+            "--name",
+            &name,
             "--workdir",
             "/github/workspace",
             "--network",
             "host",
         ]);
+        command.args(&self.container_options);
         if self.seccomp == Seccomp::Docker {
             let profile = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/container/seccomp-docker-default.json");
@@ -599,6 +631,7 @@ impl Job {
             .env_clear()
             .envs(std::env::vars().filter(|(k, _)| k.starts_with("CONTAINERS_") || k == "PATH"))
             .envs(&vars);
+        self.container_name = Some(name);
         command
     }
 
