@@ -14,7 +14,7 @@ use std::fmt;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -174,6 +174,66 @@ impl fmt::Debug for AuthFile {
             .field("account_id", &self.tokens.account_id)
             .field("last_refresh", &self.last_refresh)
             .finish_non_exhaustive()
+    }
+}
+
+/// The claim under which OpenAI's tokens name the ChatGPT account, user and plan.
+const AUTH_CLAIM: &str = "https://api.openai.com/auth";
+
+/// The ChatGPT account a login is of, as its tokens name it ([`AuthFile::account`]).
+///
+/// The plain `tokens.account_id` field proves nothing: anyone who writes auth.json can type
+/// the restored account's id into a login of another account. The tokens' claims can be forged
+/// as well (Codex verifies no signature), but OpenAI checks its tokens' signatures, so a login
+/// whose claims were forged is one OpenAI refuses: whoever has a login that works has the
+/// claims of its own account. The ids are the claims' values, or digests of them
+/// ([`Account::map_ids`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Account {
+    /// The account every token that carries a `chatgpt_account_id` claim names: the access
+    /// token's, the id token's, or both (then they agree).
+    Claimed(String),
+    /// No token carries the claim: the plain `tokens.account_id`. OpenAI's access tokens always
+    /// carry it, so only a login that came from the store (a seed made by hand) is like this,
+    /// never one OpenAI just issued.
+    Unclaimed(String),
+    /// The access token and the id token name different accounts: tokens of two logins put
+    /// together, or a forged claim. Such a login is of no account.
+    Mixed {
+        /// The account the access token names (the one OpenAI's backend serves).
+        access: String,
+        /// The account the id token names.
+        id: String,
+    },
+}
+
+impl Account {
+    /// Whether `other` is a login of this account, where this one is the trusted side (the
+    /// login restored, stored or expected). A login its tokens name an account of admits only
+    /// a login whose tokens name the same one; a login with no claim, known only by its plain
+    /// field, admits the same id, claimed or not (OpenAI's refresh adds the claims). A mixed
+    /// login admits nothing and is admitted by nothing.
+    pub fn admits(&self, other: &Account) -> bool {
+        match (self, other) {
+            (Account::Claimed(trusted), Account::Claimed(other)) => trusted == other,
+            (Account::Unclaimed(trusted), Account::Claimed(other) | Account::Unclaimed(other)) => {
+                trusted == other
+            }
+            _ => false,
+        }
+    }
+
+    /// The same account with every id passed through `f` (a digest, for the handoff).
+    pub fn map_ids(&self, f: impl Fn(&str) -> String) -> Account {
+        match self {
+            Account::Claimed(id) => Account::Claimed(f(id)),
+            Account::Unclaimed(id) => Account::Unclaimed(f(id)),
+            Account::Mixed { access, id } => Account::Mixed {
+                access: f(access),
+                id: f(id),
+            },
+        }
     }
 }
 
@@ -363,9 +423,33 @@ impl AuthFile {
             .and_then(|exp| Timestamp::from_second(exp).ok())
     }
 
-    /// The ChatGPT account id.
+    /// The plain `tokens.account_id` field, which Codex sends along with the access token.
+    /// Anyone can type any id here: which account the login is of is [`Self::account`].
     pub fn account_id(&self) -> &str {
         &self.tokens.account_id
+    }
+
+    /// The account the login's tokens name: the `chatgpt_account_id` claim of the access token
+    /// and of the id token (a claim that is missing, empty or not a string counts as absent).
+    /// Every claim present must agree, or the login is [`Account::Mixed`]; the plain field
+    /// counts only when no token carries a claim ([`Account::Unclaimed`]).
+    pub fn account(&self) -> Account {
+        let claimed = |token: &Secret| -> Option<String> {
+            crate::jwt::claims(token.expose())?
+                .get(AUTH_CLAIM)?
+                .get("chatgpt_account_id")?
+                .as_str()
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+        };
+        match (
+            claimed(&self.tokens.access_token),
+            claimed(&self.tokens.id_token),
+        ) {
+            (Some(access), Some(id)) if access != id => Account::Mixed { access, id },
+            (Some(id), _) | (None, Some(id)) => Account::Claimed(id),
+            (None, None) => Account::Unclaimed(self.tokens.account_id.clone()),
+        }
     }
 
     /// When Codex last refreshed the tokens (`last_refresh`).
@@ -452,7 +536,7 @@ impl AuthFile {
         let id = crate::jwt::claims(self.tokens.id_token.expose());
         let plan = id
             .as_ref()
-            .and_then(|c| c.get("https://api.openai.com/auth"))
+            .and_then(|c| c.get(AUTH_CLAIM))
             .and_then(|auth| auth.get("chatgpt_plan_type"))
             .and_then(Value::as_str)
             .map(str::to_owned);
@@ -813,6 +897,114 @@ pub(crate) mod tests {
                 email: Some("dev@example.com".to_owned()),
             }
         );
+    }
+
+    /// `sample()` with the access token's and the id token's `chatgpt_account_id` claims
+    /// (`None`: the token carries no auth claim) and the plain field.
+    fn naming(access: Option<&str>, id: Option<&str>, field: &str) -> AuthFile {
+        let auth = |account: Option<&str>| match account {
+            Some(account) => {
+                serde_json::json!({"chatgpt_plan_type": "pro", "chatgpt_account_id": account})
+            }
+            None => serde_json::json!({"chatgpt_plan_type": "pro"}),
+        };
+        let mut value = sample();
+        value["tokens"]["access_token"] = jwt(&serde_json::json!({
+            "exp": 1_900_000_000, AUTH_CLAIM: auth(access)
+        }))
+        .into();
+        value["tokens"]["id_token"] = jwt(&serde_json::json!({
+            "email": "dev@example.com", AUTH_CLAIM: auth(id)
+        }))
+        .into();
+        value["tokens"]["account_id"] = field.into();
+        decode(&value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_account_is_the_one_the_tokens_claim() {
+        let claimed = |id: &str| Account::Claimed(id.to_owned());
+        assert_eq!(
+            naming(Some("acc-1"), Some("acc-1"), "acc-1").account(),
+            claimed("acc-1")
+        );
+        // A plain field that disagrees counts for nothing: the claims win.
+        assert_eq!(
+            naming(Some("acc-evil"), Some("acc-evil"), "acc-1").account(),
+            claimed("acc-evil")
+        );
+        // One token's claim is enough; the other may carry none.
+        assert_eq!(
+            naming(Some("acc-evil"), None, "acc-1").account(),
+            claimed("acc-evil")
+        );
+        assert_eq!(
+            naming(None, Some("acc-evil"), "acc-1").account(),
+            claimed("acc-evil")
+        );
+        // Tokens of two accounts: of no account.
+        assert_eq!(
+            naming(Some("acc-evil"), Some("acc-1"), "acc-1").account(),
+            Account::Mixed {
+                access: "acc-evil".into(),
+                id: "acc-1".into()
+            }
+        );
+        // No claim at all: only then the plain field.
+        assert_eq!(
+            naming(None, None, "acc-1").account(),
+            Account::Unclaimed("acc-1".into())
+        );
+        // An empty claim, or one that is not a string, is no claim.
+        let mut value = sample();
+        value["tokens"]["id_token"] = jwt(&serde_json::json!({
+            AUTH_CLAIM: {"chatgpt_account_id": ""}
+        }))
+        .into();
+        value["tokens"]["access_token"] = jwt(&serde_json::json!({
+            AUTH_CLAIM: {"chatgpt_account_id": 7}
+        }))
+        .into();
+        assert_eq!(
+            decode(&value).map(|f| f.account()),
+            Ok(Account::Unclaimed("acc-1".into()))
+        );
+        // The sample's access token has no claim; its id token names acc-1.
+        assert_eq!(decode(&sample()).map(|f| f.account()), Ok(claimed("acc-1")));
+    }
+
+    #[test]
+    fn a_claimed_account_admits_only_the_same_claim() {
+        let claimed = Account::Claimed("acc-1".into());
+        let unclaimed = Account::Unclaimed("acc-1".into());
+        let mixed = Account::Mixed {
+            access: "acc-1".into(),
+            id: "acc-1".into(),
+        };
+        let cases = [
+            (&claimed, &claimed, true),
+            (&claimed, &Account::Claimed("acc-2".into()), false),
+            // Claimed before, a plain field alone now: that says nothing.
+            (&claimed, &unclaimed, false),
+            (&claimed, &mixed, false),
+            // Known only by its plain field before: the same id, claimed or not.
+            (&unclaimed, &claimed, true),
+            (&unclaimed, &unclaimed, true),
+            (&unclaimed, &Account::Claimed("acc-2".into()), false),
+            (&unclaimed, &Account::Unclaimed("acc-2".into()), false),
+            (&unclaimed, &mixed, false),
+            (&mixed, &mixed, false),
+            (&mixed, &claimed, false),
+        ];
+        for (trusted, other, admits) in cases {
+            assert_eq!(trusted.admits(other), admits, "{trusted:?} {other:?}");
+            // Digests keep the rule.
+            let digest = |id: &str| format!("#{id}");
+            assert_eq!(
+                trusted.map_ids(digest).admits(&other.map_ids(digest)),
+                admits
+            );
+        }
     }
 
     #[test]
