@@ -256,7 +256,9 @@ impl CodexHome {
                 workflow.mask_login(&disk).map_err(io::Error::other)?;
                 if stored.kind() == Kind::AccessOnly && disk.kind() == Kind::Full {
                     Plan::FullLoginThere
-                } else if disk.account_id() != stored.account_id() {
+                } else if !stored.account().admits(&disk.account()) {
+                    // By the tokens' claims: a hostile job may have left a login of another
+                    // account here with the stored account's id in the plain field.
                     Plan::WriteStored("a login of another account")
                 } else if disk.kind() != Kind::Full || stored.kind() != Kind::Full {
                     // A task job runs on the copy it was given; a keeper never starts from a

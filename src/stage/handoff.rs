@@ -19,6 +19,7 @@ use hmac::{Hmac, Mac as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::auth_file::Account;
 use crate::config::{ActionConfig, StoreConfig};
 
 /// `GITHUB_STATE` name of the handoff.
@@ -51,9 +52,9 @@ pub struct Handoff {
     pub baseline: String,
     /// Where the login was restored.
     pub codex_home: PathBuf,
-    /// A digest of the account id of the restored login: only a login of this account is
-    /// ever stored.
-    pub account: String,
+    /// The account the restored login's tokens name, its ids digested ([`account_digest`]):
+    /// only a login this account admits ([`Account::admits`]) is ever stored.
+    pub account: Account,
     /// `GITHUB_API_URL` as the main stage saw it.
     pub api_url: String,
     /// A digest of the repository and the target the main stage wrote to.
@@ -80,6 +81,11 @@ pub enum Received {
 /// A digest for the handoff: values that are not secret but need not be in a log either.
 pub fn digest(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+/// An account as the handoff records it: how the tokens name it, the ids digested.
+pub fn account_digest(account: &Account) -> Account {
+    account.map_ids(digest)
 }
 
 /// The MAC key, from every credential this job was given to write with (inputs the post
@@ -142,14 +148,14 @@ impl Handoff {
     pub fn new(
         config: &ActionConfig,
         codex_home: PathBuf,
-        account_id: &str,
+        account: &Account,
         baseline: String,
         access_copy: bool,
     ) -> Self {
         Self {
             baseline,
             codex_home,
-            account: digest(account_id),
+            account: account_digest(account),
             api_url: config.api_url.clone(),
             target: target_digest(config),
             watched: watched(&config.environment),
@@ -233,7 +239,7 @@ mod tests {
         let handoff = Handoff::new(
             &main,
             "/github/home/.codex".into(),
-            "acc-1",
+            &Account::Claimed("acc-1".into()),
             "fp".into(),
             false,
         );

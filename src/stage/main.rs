@@ -260,7 +260,7 @@ async fn restore(
     let handoff = Handoff::new(
         config,
         home.dir().to_owned(),
-        file.account_id(),
+        &file.account(),
         baseline,
         store.place() == Place::AccessCopy,
     );

@@ -22,7 +22,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use jiff::Timestamp;
 
-use crate::auth_file::{relative, AuthFile};
+use crate::auth_file::{relative, Account, AuthFile};
 use crate::cancel::Cancellation;
 use crate::codex;
 use crate::codex_home::{CodexHome, OnDisk};
@@ -240,25 +240,41 @@ fn record_saved(config: &ActionConfig, handoff: &mut Handoff, file: &AuthFile) {
 
 /// Refuses a login of another account than the one restored: Codex (or a command it ran) can
 /// replace auth.json with a valid login of an account an attacker owns, and every later job
-/// would then send the repository's code and prompts to that account. Nothing is written; the
-/// stored login keeps its value. `restored_account` is the digest of the restored login's
-/// account id ([`Handoff::account`]).
+/// would then send the repository's code and prompts to that account. Which account a login is
+/// of is what its tokens claim ([`AuthFile::account`]), never the plain `tokens.account_id`,
+/// which the attacker can set to the restored account's id. Nothing is written; the stored
+/// login keeps its value. `restored` is the restored login's account as the handoff records
+/// it ([`Handoff::account`], ids digested).
 pub fn refuse_another_account(
     file: &AuthFile,
-    restored_account: &str,
+    restored: &Account,
     place: &Place,
 ) -> anyhow::Result<()> {
-    if handoff::digest(file.account_id()) == restored_account {
+    let account = file.account();
+    if restored.admits(&handoff::account_digest(&account)) {
         return Ok(());
     }
+    let prefix = |id: &str| id.chars().take(8).collect::<String>();
+    let named = match &account {
+        Account::Claimed(id) => format!("account id {}…", prefix(id)),
+        Account::Unclaimed(id) => format!(
+            "its tokens name no account, only the plain account_id field does ({}…), which \
+             anyone can type",
+            prefix(id)
+        ),
+        Account::Mixed { access, id } => format!(
+            "its tokens name two accounts: {}… in the access token, {}… in the id token",
+            prefix(access),
+            prefix(id)
+        ),
+    };
     Err(Failure::new(
         "Another account's login",
         format!(
             "auth.json now holds a login of another ChatGPT account than the one restored \
-             (account id {}…), so it was not written back: something in the job replaced the \
-             login, which only a command Codex was told to run, or a later step, would do. The \
-             stored login keeps its value.",
-            file.account_id().chars().take(8).collect::<String>(),
+             ({named}), so it was not written back: something in the job replaced the login, \
+             which only a command Codex was told to run, or a later step, would do. The stored \
+             login keeps its value.",
         ),
     )
     .fix("Check what the task read; if you meant to switch accounts, reseed instead.")

@@ -17,7 +17,7 @@ use super::{
     clean_up, copy_not_written, copy_rows, read_refreshed, refuse_another_account, save,
     saved_where, summary,
 };
-use crate::auth_file::AuthFile;
+use crate::auth_file::{Account, AuthFile};
 use crate::codex::install::remove_fetched;
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, Mode};
@@ -120,8 +120,8 @@ struct Expected {
     /// The fingerprint of what the store holds; `None` when unknown (then any valid login of
     /// the account is saved).
     baseline: Option<String>,
-    /// The digest of the account whose login may be saved.
-    account: String,
+    /// The account whose login may be saved, its ids digested.
+    account: Account,
 }
 
 /// Applies the main stage's handoff to the configuration before anything talks to GitHub:
@@ -183,7 +183,7 @@ fn settle(config: &mut ActionConfig, received: Received) -> anyhow::Result<Optio
                 .auth_json
                 .as_ref()
                 .and_then(|seed| AuthFile::decode(seed.expose()).ok())
-                .map(|seed| handoff::digest(seed.account_id()));
+                .map(|seed| handoff::account_digest(&seed.account()));
             workflow.warning(
                 "State of the main stage not verified",
                 "GITHUB_STATE held a handoff from the main stage that does not verify with this \

@@ -11,6 +11,7 @@ use super::{
     contain, copy_not_written, copy_rows, named_codex, refuse_unsafe_contexts, save, saved_where,
     set_outputs, stop_if_cancelled,
 };
+use crate::auth_file::{Account, AuthFile};
 use crate::cancel::Cancellation;
 use crate::codex::{self, Login};
 use crate::config::{ActionConfig, Credentials, ExpectedAccount};
@@ -69,23 +70,7 @@ async fn sign_in(
         claims.plan.as_deref().unwrap_or("plan unknown")
     );
     workflow.info(&format!("Signed in as {account}."));
-    match &config.expected_account {
-        Some(ExpectedAccount::Email(expected))
-            if !claims
-                .email
-                .as_deref()
-                .is_some_and(|email| email.eq_ignore_ascii_case(expected)) =>
-        {
-            return Err(refused(&account, "the email in input `expected-account`"));
-        }
-        Some(ExpectedAccount::AccountId(expected)) if file.account_id() != expected => {
-            return Err(refused(
-                &account,
-                "the account id in input `expected-account`",
-            ));
-        }
-        _ => {}
-    }
+    refuse_unexpected(config.expected_account.as_ref(), &file, &account)?;
 
     let stored = save(config, Stage::SignIn, store, &file).await?;
     let saved = saved_where(&stored);
@@ -109,6 +94,34 @@ async fn sign_in(
     }
 }
 
+/// Refuses a sign-in of another account than input `expected-account` names: by the email
+/// the id token claims, or by the account the tokens claim ([`AuthFile::account`]), never by
+/// the plain `tokens.account_id`, which anyone can type. `shown` is how the log names the
+/// signed-in account.
+fn refuse_unexpected(
+    expected: Option<&ExpectedAccount>,
+    file: &AuthFile,
+    shown: &str,
+) -> anyhow::Result<()> {
+    match expected {
+        Some(ExpectedAccount::Email(expected))
+            if !file
+                .claims()
+                .email
+                .as_deref()
+                .is_some_and(|email| email.eq_ignore_ascii_case(expected)) =>
+        {
+            Err(refused(shown, "the email in input `expected-account`"))
+        }
+        Some(ExpectedAccount::AccountId(expected))
+            if !Account::Claimed(expected.clone()).admits(&file.account()) =>
+        {
+            Err(refused(shown, "the account id in input `expected-account`"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A sign-in of another account than the expected one: nothing is stored.
 fn refused(account: &str, expected: &str) -> anyhow::Error {
     Failure::new(
@@ -120,4 +133,47 @@ fn refused(account: &str, expected: &str) -> anyhow::Error {
         ),
     )
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::auth_file::tests::{jwt, sample};
+
+    /// A login whose tokens claim `claimed` (both of them) and whose plain field says `field`.
+    fn login(claimed: &str, field: &str) -> AuthFile {
+        let auth = json!({"chatgpt_plan_type": "pro", "chatgpt_account_id": claimed});
+        let mut login = sample();
+        login["tokens"]["access_token"] = jwt(&json!({
+            "exp": 1_900_000_000,
+            "https://api.openai.com/auth": auth
+        }))
+        .into();
+        login["tokens"]["id_token"] = jwt(&json!({
+            "email": "dev@example.com",
+            "https://api.openai.com/auth": auth
+        }))
+        .into();
+        login["tokens"]["account_id"] = field.into();
+        AuthFile::decode(&login.to_string()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_expected_account_id_is_the_one_the_tokens_claim() {
+        let expected = ExpectedAccount::AccountId("acc-1".into());
+        let check = |file: &AuthFile| refuse_unexpected(Some(&expected), file, "d***@example.com");
+        assert!(check(&login("acc-1", "acc-1")).is_ok());
+        // Another account's login with the expected id typed into the plain field.
+        let refused = check(&login("acc-evil", "acc-1"));
+        let message = refused.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(
+            message.contains("not the account id in input `expected-account`"),
+            "{message}"
+        );
+        // The claims win over a plain field that disagrees.
+        assert!(check(&login("acc-1", "acc-other")).is_ok());
+        assert!(refuse_unexpected(None, &login("acc-evil", "acc-1"), "x").is_ok());
+    }
 }

@@ -247,22 +247,36 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         .block_on(future)
 }
 
-/// A login whose access token expires in `seconds` (negative: expired).
+/// A JWT with these claims (unsigned, as Codex never checks).
+fn jwt(claims: Value) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!("e30.{}.sig", engine.encode(claims.to_string()))
+}
+
+/// A login of `account` whose access token expires in `seconds` (negative: expired): both
+/// tokens name the account in their claims, as OpenAI's do, and so does the plain field.
 fn login(refresh_token: &str, seconds: i64, account: &str) -> Value {
     let mut login = sample();
     let exp = jiff::Timestamp::now().as_second() + seconds;
-    let jwt = |claims: Value| {
-        use base64::Engine as _;
-        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        format!("e30.{}.sig", engine.encode(claims.to_string()))
-    };
-    login["tokens"]["access_token"] = json!(jwt(json!({"exp": exp})));
+    let auth = json!({"chatgpt_plan_type": "pro", "chatgpt_account_id": account});
+    login["tokens"]["access_token"] = json!(jwt(json!({
+        "exp": exp,
+        "https://api.openai.com/auth": auth
+    })));
     login["tokens"]["refresh_token"] = json!(refresh_token);
     login["tokens"]["account_id"] = json!(account);
     login["tokens"]["id_token"] = json!(jwt(json!({
         "email": "dev@example.com",
-        "https://api.openai.com/auth": {"chatgpt_plan_type": "pro", "chatgpt_account_id": account}
+        "https://api.openai.com/auth": auth
     })));
+    login
+}
+
+/// `login` with `account_id` typed into its plain `tokens.account_id` field, as a
+/// prompt-injected Codex would pass another account's login off as the restored one's.
+fn under_id(mut login: Value, account_id: &str) -> Value {
+    login["tokens"]["account_id"] = json!(account_id);
     login
 }
 
@@ -277,7 +291,19 @@ struct Ran {
 
 /// One job: main with the stand-in Codex, then post, against one in-memory store.
 fn job(seed: &Value, codex: StandIn, refuse_save: bool, refuse_proof: bool) -> Ran {
-    let job = Job::new();
+    job_in(Job::new(), seed, codex, refuse_save, refuse_proof, |_| {})
+}
+
+/// [`job`] in a job made beforehand (a file already in its CODEX_HOME, say), with `between`
+/// changing the state main hands post.
+fn job_in(
+    job: Job,
+    seed: &Value,
+    codex: StandIn,
+    refuse_save: bool,
+    refuse_proof: bool,
+    between: impl FnOnce(&mut Vec<(String, String)>),
+) -> Ran {
     let log = Rc::new(RefCell::new(Log {
         held: AuthFile::decode(&seed.to_string()).ok(),
         ..Log::default()
@@ -291,7 +317,8 @@ fn job(seed: &Value, codex: StandIn, refuse_save: bool, refuse_proof: bool) -> R
         result
     });
     log.borrow_mut().calls.push("post".into());
-    let state = job.pairs("state");
+    let mut state = job.pairs("state");
+    between(&mut state);
     let config = job.config("post", seed, &state);
     let post = block_on(post::run_with(config, |_| {
         Ok(Box::new(MemoryStore::new(&log, Stage::Post, refuse_save, false)) as Box<dyn Store>)
@@ -468,6 +495,113 @@ fn another_accounts_login_is_saved_by_neither_stage() {
     );
     assert_eq!(title(&ran.main), Some("Another account's login"));
     assert_eq!(title(&ran.post), Some("Another account's login"));
+    assert_eq!(
+        ran.calls,
+        ["preflight", "load", "close Main", "post", "close Post"]
+    );
+    assert_eq!(ran.held.as_deref(), Some("rt_1"));
+}
+
+fn message(result: &anyhow::Result<()>) -> String {
+    result
+        .as_ref()
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default()
+}
+
+/// A prompt-injected Codex writes a login of the attacker's account with the restored
+/// account's id typed into the plain field: the tokens' claims name the attacker's account,
+/// and neither stage stores it.
+#[test]
+fn another_accounts_login_under_the_restored_accounts_id_is_saved_by_neither_stage() {
+    let seed = login("rt_1", 30 * 86_400, "acc-1");
+    let forged = under_id(login("rt_evil", 86_400, "acc-evil-0"), "acc-1");
+    let ran = job(&seed, stand_in(Some(forged), 0), false, false);
+    for result in [&ran.main, &ran.post] {
+        assert_eq!(title(result), Some("Another account's login"), "{result:?}");
+        // The account the tokens name, not the id typed beside them.
+        assert!(
+            message(result).contains("(account id acc-evil…)"),
+            "{result:?}"
+        );
+    }
+    assert_eq!(
+        ran.calls,
+        ["preflight", "load", "close Main", "post", "close Post"]
+    );
+    assert_eq!(ran.held.as_deref(), Some("rt_1"));
+}
+
+/// A login whose tokens name no account (only the plain field does), or two, is not the
+/// restored login's, whose tokens named its account.
+#[test]
+fn a_login_whose_tokens_name_no_account_or_two_is_saved_by_neither_stage() {
+    let seed = login("rt_1", 30 * 86_400, "acc-1");
+    let mut unclaimed = login("rt_evil", 86_400, "acc-1");
+    unclaimed["tokens"]["access_token"] = json!(jwt(json!({"exp": 2_000_000_000})));
+    unclaimed["tokens"]["id_token"] = json!(jwt(json!({"email": "dev@example.com"})));
+    let mut mixed = login("rt_evil", 86_400, "acc-1");
+    mixed["tokens"]["access_token"] =
+        login("rt_evil", 86_400, "acc-evil-0")["tokens"]["access_token"].clone();
+    for (left, says) in [
+        (unclaimed, "its tokens name no account"),
+        (mixed, "its tokens name two accounts"),
+    ] {
+        let ran = job(&seed, stand_in(Some(left), 0), false, false);
+        for result in [&ran.main, &ran.post] {
+            assert_eq!(title(result), Some("Another account's login"), "{result:?}");
+            assert!(message(result).contains(says), "{result:?}");
+        }
+        assert_eq!(ran.held.as_deref(), Some("rt_1"));
+    }
+}
+
+/// When the main stage's handoff does not verify, the post stage knows the account from input
+/// `auth-json` alone: by its tokens' claims too.
+#[test]
+fn post_checks_the_tokens_against_the_seed_when_the_handoff_does_not_verify() {
+    let seed = login("rt_1", 30 * 86_400, "acc-1");
+    let forged = under_id(login("rt_evil", 86_400, "acc-evil-0"), "acc-1");
+    let ran = job_in(
+        Job::new(),
+        &seed,
+        stand_in(Some(forged), 0),
+        false,
+        false,
+        |state| {
+            for (name, value) in state.iter_mut() {
+                if name == "handoff_mac" {
+                    *value = "00".repeat(32);
+                }
+            }
+        },
+    );
+    assert_eq!(title(&ran.main), Some("Another account's login"));
+    assert_eq!(
+        title(&ran.post),
+        Some("Another account's login"),
+        "{:?}",
+        ran.post
+    );
+    assert!(message(&ran.post).contains("(account id acc-evil…)"));
+    assert_eq!(ran.held.as_deref(), Some("rt_1"));
+}
+
+/// A persistent runner's CODEX_HOME holds a newer login of another account under the stored
+/// account's id (a hostile job left it there): it is replaced by the stored login, never kept
+/// and saved as the account's.
+#[test]
+fn a_newer_login_of_another_account_in_codex_home_is_replaced_not_kept() {
+    let seed = login("rt_1", 30 * 86_400, "acc-1");
+    let mut left = under_id(login("rt_evil", 30 * 86_400, "acc-evil-0"), "acc-1");
+    left["last_refresh"] = json!(jiff::Timestamp::now().to_string());
+    let job = Job::new();
+    let path = Path::new(&job.path("home")).join(".codex/auth.json");
+    std::fs::write(&path, left.to_string()).unwrap_or_default();
+    let ran = job_in(job, &seed, stand_in(None, 0), false, false, |_| {});
+    assert!(ran.main.is_ok(), "{:?}", ran.main);
+    assert!(ran.post.is_ok(), "{:?}", ran.post);
     assert_eq!(
         ran.calls,
         ["preflight", "load", "close Main", "post", "close Post"]

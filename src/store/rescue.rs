@@ -57,8 +57,9 @@ impl Store for RescuedSecretStore<'_> {
     }
 
     /// The secret's login, unless the rescue artifact holds a newer login of the same
-    /// account: then that one, with the secret's fingerprint as the baseline, so that the
-    /// secret is written again whether or not Codex refreshes.
+    /// account ([`Account::admits`](crate::auth_file::Account::admits): by the tokens' claims):
+    /// then that one, with the secret's fingerprint as the baseline, so that the secret is
+    /// written again whether or not Codex refreshes.
     async fn load(&mut self) -> anyhow::Result<Loaded> {
         let loaded = self.secret.load().await?;
         let workflow = &self.config.workflow;
@@ -66,7 +67,7 @@ impl Store for RescuedSecretStore<'_> {
         let seed = &loaded.login;
         match self.artifact.newest().await {
             Ok(Newest::Found(artifact, login))
-                if login.account_id() == seed.account_id()
+                if seed.account().admits(&login.account())
                     && login.last_refresh() > seed.last_refresh() =>
             {
                 workflow.info(&format!(
