@@ -18,7 +18,7 @@ use super::{
     refuse_another_account, refuse_unsafe_contexts, save, saved_where, set_outputs, sign_in,
     stop_if_cancelled, summary,
 };
-use crate::auth_file::AuthFile;
+use crate::auth_file::{Account, AuthFile};
 use crate::cancel::Cancellation;
 use crate::codex::schedule::{self, Outlook};
 use crate::codex::{self, Commands, Exec, Outcome, Refresh, RefreshFailure, Sandbox};
@@ -208,6 +208,7 @@ async fn restore(
         login: stored,
         baseline,
     } = store.load().await?;
+    refuse_two_accounts(&stored, &store.place())?;
     let home = CodexHome::new(&config.codex_home);
     let plan = home
         .plan_restore(workflow, &stored)
@@ -273,6 +274,30 @@ async fn restore(
         fingerprint: file.fingerprint(),
         handoff,
     })
+}
+
+/// Refuses, before Codex, a stored login whose access and id tokens name different accounts:
+/// it is of no account ([`Account::Mixed`]), so nothing Codex left could ever be written back,
+/// and a rotation in this job would be lost. No login OpenAI issued is like this; tokens of two
+/// logins were put together by hand, or a claim was forged.
+fn refuse_two_accounts(stored: &AuthFile, place: &Place) -> anyhow::Result<()> {
+    let Account::Mixed { access, id } = stored.account() else {
+        return Ok(());
+    };
+    let prefix = |id: &str| id.chars().take(8).collect::<String>();
+    Err(Failure::new(
+        "Login of two accounts",
+        format!(
+            "the stored login's tokens name two ChatGPT accounts ({}… in the access token, {}… \
+             in the id token), so it is of neither: its tokens were put together from two \
+             logins, or one was forged.",
+            prefix(&access),
+            prefix(&id)
+        ),
+    )
+    .before_codex()
+    .fix(place.reseed_hint())
+    .into())
 }
 
 /// Runs Codex, contained ([`contain`]), with an environment that holds no write token.

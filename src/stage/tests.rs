@@ -609,6 +609,40 @@ fn a_newer_login_of_another_account_in_codex_home_is_replaced_not_kept() {
     assert_eq!(ran.held.as_deref(), Some("rt_1"));
 }
 
+/// A stored login whose tokens name two accounts is of neither: refused before Codex, since
+/// nothing Codex left could be written back.
+#[test]
+fn a_stored_login_whose_tokens_name_two_accounts_is_refused_before_codex() {
+    let mut seed = login("rt_1", -60, "acc-1");
+    seed["tokens"]["access_token"] =
+        login("rt_1", -60, "acc-evil-0")["tokens"]["access_token"].clone();
+    let ran = job(
+        &seed,
+        stand_in(Some(login("rt_2", 86_400, "acc-1")), 0),
+        false,
+        false,
+    );
+    assert_eq!(
+        title(&ran.main),
+        Some("Login of two accounts"),
+        "{:?}",
+        ran.main
+    );
+    let said = message(&ran.main);
+    assert!(
+        said.contains("acc-evil… in the access token, acc-1… in the id token")
+            && said.contains("Codex was not run"),
+        "{said}"
+    );
+    assert!(!ran.codex_ran);
+    assert!(ran.post.is_ok(), "{:?}", ran.post);
+    assert_eq!(
+        ran.calls,
+        ["preflight", "load", "close Main", "post", "close Post"]
+    );
+    assert_eq!(ran.held.as_deref(), Some("rt_1"));
+}
+
 /// Every way a save can fail, in every stage: the failure says where the login is now and what
 /// to do, in the stage's words (the store only says what happened).
 #[test]
