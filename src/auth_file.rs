@@ -178,7 +178,7 @@ impl fmt::Debug for AuthFile {
 }
 
 /// The claim under which OpenAI's tokens name the ChatGPT account, user and plan.
-const AUTH_CLAIM: &str = "https://api.openai.com/auth";
+pub const AUTH_CLAIM: &str = "https://api.openai.com/auth";
 
 /// The ChatGPT account a login is of, as its tokens name it ([`AuthFile::account`]).
 ///
@@ -780,7 +780,7 @@ pub(crate) mod tests {
             "tokens": {
                 "id_token": jwt(&serde_json::json!({
                     "email": "dev@example.com",
-                    "https://api.openai.com/auth": {"chatgpt_plan_type": "pro", "chatgpt_account_id": "acc-1"}
+                    AUTH_CLAIM: {"chatgpt_plan_type": "pro", "chatgpt_account_id": "acc-1"}
                 })),
                 "access_token": jwt(&serde_json::json!({"exp": 1_900_000_000})),
                 "refresh_token": "rt_first",

@@ -141,6 +141,7 @@ mod tests {
 
     use super::*;
     use crate::auth_file::tests::{jwt, sample};
+    use crate::auth_file::AUTH_CLAIM;
 
     /// A login whose tokens claim `claimed` (both of them) and whose plain field says `field`.
     fn login(claimed: &str, field: &str) -> AuthFile {
@@ -148,12 +149,12 @@ mod tests {
         let mut login = sample();
         login["tokens"]["access_token"] = jwt(&json!({
             "exp": 1_900_000_000,
-            "https://api.openai.com/auth": auth
+            AUTH_CLAIM: auth
         }))
         .into();
         login["tokens"]["id_token"] = jwt(&json!({
             "email": "dev@example.com",
-            "https://api.openai.com/auth": auth
+            AUTH_CLAIM: auth
         }))
         .into();
         login["tokens"]["account_id"] = field.into();

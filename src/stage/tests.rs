@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::main::{run_with, RunCodex, Task};
 use super::post;
 use crate::auth_file::tests::sample;
-use crate::auth_file::AuthFile;
+use crate::auth_file::{AuthFile, AUTH_CLAIM};
 use crate::cancel::Cancellation;
 use crate::codex::Outcome;
 use crate::codex_home::CodexHome;
@@ -262,13 +262,13 @@ fn login(refresh_token: &str, seconds: i64, account: &str) -> Value {
     let auth = json!({"chatgpt_plan_type": "pro", "chatgpt_account_id": account});
     login["tokens"]["access_token"] = json!(jwt(json!({
         "exp": exp,
-        "https://api.openai.com/auth": auth
+        AUTH_CLAIM: auth
     })));
     login["tokens"]["refresh_token"] = json!(refresh_token);
     login["tokens"]["account_id"] = json!(account);
     login["tokens"]["id_token"] = json!(jwt(json!({
         "email": "dev@example.com",
-        "https://api.openai.com/auth": auth
+        AUTH_CLAIM: auth
     })));
     login
 }

@@ -20,6 +20,14 @@
 //! that expires mid-task: Codex then refreshes between the command and the next turn, which
 //! is when a hostile command's output has already been printed.
 //!
+//! Its tokens are unsigned JWTs (`alg: none`), which Codex accepts, as it verifies no signature;
+//! OpenAI signs its tokens and refuses one whose signature does not verify, so a forged claim is
+//! worth nothing there, while this server accepts exactly the tokens it issued. Like OpenAI's,
+//! the access token and the id token both name the account in their auth claim ([`AUTH_CLAIM`]:
+//! `chatgpt_account_id`, `chatgpt_user_id`, `chatgpt_plan_type`); the real ones carry more
+//! claims. Tokens are issued for the account [`OpenAi::sign_in_as`] named last, whatever refresh
+//! token was presented, where the real issuer keeps each refresh token to its own account.
+//!
 //! Like the real backend it refuses an access token past its `exp`, unless a test asks it to
 //! accept one ([`OpenAi::accept_expired_access_tokens`]): then what Codex does with such a
 //! token on its own side (refresh first, or send it as it is) shows apart from what the
@@ -37,6 +45,9 @@ use serde_json::{json, Value};
 
 use super::serve::{serve, Server, TestCa};
 use super::{jwt, now};
+
+/// The claim under which OpenAI's access and id tokens name the ChatGPT account, user and plan.
+const AUTH_CLAIM: &str = "https://api.openai.com/auth";
 
 /// How long the access tokens this server issues are valid: well past a job's six hours, so
 /// that a fresh login is one Codex does not refresh during a job (the action then proves no
@@ -343,14 +354,25 @@ impl Inner {
             "iss": "https://auth.example.test",
             "email": self.email,
             "exp": now() + 3600,
-            "https://api.openai.com/auth": {
+            AUTH_CLAIM: {
                 "chatgpt_plan_type": "pro",
                 "chatgpt_user_id": "user-1",
                 "chatgpt_account_id": account,
             },
             "n": n,
         }));
-        let access_token = jwt(&json!({"exp": exp, "sub": "user-1", "n": n}));
+        // Both tokens name the account, as OpenAI's do: codex-auth reads which account a login
+        // is of from these claims, not from the plain `tokens.account_id`.
+        let access_token = jwt(&json!({
+            "exp": exp,
+            "sub": "user-1",
+            AUTH_CLAIM: {
+                "chatgpt_account_id": account,
+                "chatgpt_user_id": "user-1",
+                "chatgpt_plan_type": "pro",
+            },
+            "n": n,
+        }));
         let refresh_token = format!("rt_{n}_{:016x}", rand_u64());
         self.live_refresh.insert(refresh_token.clone());
         self.live_access.insert(access_token.clone());
