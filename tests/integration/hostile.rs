@@ -448,3 +448,37 @@ fn a_task_cannot_replace_the_codex_a_later_step_runs() {
         .any(|o| o.contains("second-step")));
     assert_log_holds(&world, &second);
 }
+
+/// The login of another account, its plain `tokens.account_id` set to the restored account's id:
+/// the account is the one its tokens claim, so neither stage stores it.
+#[test]
+fn a_forged_account_field_does_not_pass_for_the_restored_account() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let own = world.openai.account_id();
+    world
+        .openai
+        .sign_in_as("mallory@example.test", "acc-99999999-mallory");
+    let mut foreign = world.openai.seed(false);
+    world.openai.sign_in_as("dev@example.test", &own);
+    foreign["tokens"]["account_id"] = own.clone().into();
+    let mut job = hostile(
+        &world,
+        &seed,
+        "cp /github/workspace/foreign.json /github/home/.codex/auth.json",
+    );
+    fs::write(job.workspace.join("foreign.json"), foreign.to_string()).unwrap();
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    assert_ran(&world, "");
+    // Named by the account its tokens claim, not the id typed beside them.
+    let refused = annotation(&main, "Another account's login");
+    assert!(refused.contains("acc-9999"), "{refused}");
+    let post = job.post(&main);
+    assert_eq!(post.code, 1, "{}", post.stdout);
+    assert!(annotation(&post, "Another account's login").contains("acc-9999"));
+    assert_eq!(world.writes(), 0);
+    assert_eq!(world.stored(), seed);
+    assert_log_holds(&world, &main);
+    assert_log_holds(&world, &post);
+}
