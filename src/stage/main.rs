@@ -162,6 +162,9 @@ pub(crate) async fn run_with(
     codex.prepare(config, task, cancel).await?;
     let mut restored = restore(config, store, task, cancel).await?;
     if task == Task::Restore {
+        if store.place() != Place::AccessCopy && config.credentials.is_some() {
+            warn_of_a_reachable_write_token(&config.workflow);
+        }
         return codex::hand_over(
             &config.workflow,
             restored.home.dir(),
@@ -182,6 +185,30 @@ pub(crate) async fn run_with(
         .into());
     }
     Ok(())
+}
+
+/// Restore mode on a full login with a write credential: the job's later steps run Codex on
+/// the host while the runner holds the write token (or the App's key) for the post stage.
+/// There nothing contains Codex: on GitHub's hosted runners the runner's user may `sudo`
+/// without a password and is in the `docker` group, so a command Codex runs can read the
+/// runner's memory, or the post stage's container's environment (`docker inspect`). The way
+/// out is the access-only copy, which needs no write token (README, "Many jobs, one login").
+fn warn_of_a_reachable_write_token(workflow: &Workflow) {
+    workflow.warning(
+        "Write token reachable from Codex",
+        "In `mode: restore` the job's later steps run Codex on the host with the full login, \
+         while the job still holds the write token (input `token`, or the GitHub App's key) \
+         for the post stage, which writes the refreshed login back. On a GitHub-hosted runner, \
+         whose user may `sudo` and is in the `docker` group, a command Codex runs there \
+         (unless its sandbox stops it) can read the token from the runner's memory, or from \
+         the post stage's container (`docker inspect`): a prompt injection could take it, and \
+         with it overwrite any secret it can write, the stored login among them. Give the \
+         steps that run Codex the keeper's access-only copy instead (README, \"Many jobs, one \
+         login\"): one keeper job (`mode: refresh` with `access-secret-name: \
+         CODEX_ACCESS_JSON`) holds the full login and the write token and runs no model; the \
+         jobs that run Codex restore the copy (`auth-json: ${{ secrets.CODEX_ACCESS_JSON }}`) \
+         with no `token`.",
+    );
 }
 
 /// Outputs are set before anything can fail (they go to a file, not the log); the post

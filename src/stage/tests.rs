@@ -291,24 +291,32 @@ struct Ran {
 
 /// One job: main with the stand-in Codex, then post, against one in-memory store.
 fn job(seed: &Value, codex: StandIn, refuse_save: bool, refuse_proof: bool) -> Ran {
-    job_in(Job::new(), seed, codex, refuse_save, refuse_proof, |_| {})
+    job_in(
+        Job::new(),
+        seed,
+        codex,
+        (refuse_save, refuse_proof),
+        &[],
+        |_| {},
+    )
 }
 
-/// [`job`] in a job made beforehand (a file already in its CODEX_HOME, say), with `between`
-/// changing the state main hands post.
+/// [`job`] in a job made beforehand (files already in its workspace or CODEX_HOME, say), with
+/// `more` variables (inputs as `INPUT_…`) and `between` changing the state main hands post;
+/// `refuse` is (the save, the write check).
 fn job_in(
     job: Job,
     seed: &Value,
     codex: StandIn,
-    refuse_save: bool,
-    refuse_proof: bool,
+    (refuse_save, refuse_proof): (bool, bool),
+    more: &[(&str, &str)],
     between: impl FnOnce(&mut Vec<(String, String)>),
 ) -> Ran {
     let log = Rc::new(RefCell::new(Log {
         held: AuthFile::decode(&seed.to_string()).ok(),
         ..Log::default()
     }));
-    let config = job.config("main", seed, &[]);
+    let config = job.config_with("main", seed, &[], more);
     let main = block_on(async {
         let mut cancel = Cancellation::watch()?;
         let mut store = MemoryStore::new(&log, Stage::Main, refuse_save, refuse_proof);
@@ -319,7 +327,7 @@ fn job_in(
     log.borrow_mut().calls.push("post".into());
     let mut state = job.pairs("state");
     between(&mut state);
-    let config = job.config("post", seed, &state);
+    let config = job.config_with("post", seed, &state, more);
     let post = block_on(post::run_with(config, |_| {
         Ok(Box::new(MemoryStore::new(&log, Stage::Post, refuse_save, false)) as Box<dyn Store>)
     }));
@@ -351,6 +359,14 @@ fn stand_in(leaves: Option<Value>, exit_code: i32) -> StandIn {
         exit_code,
         ran: RefCell::new(Vec::new()),
     }
+}
+
+/// The message of the warning titled `title` printed on this test's thread, if any.
+fn warning(title: &str) -> Option<String> {
+    crate::workflow::printed()
+        .into_iter()
+        .find(|(kind, t, _)| kind == "warning" && t == title)
+        .map(|(_, _, message)| message)
 }
 
 #[test]
@@ -567,8 +583,8 @@ fn post_checks_the_tokens_against_the_seed_when_the_handoff_does_not_verify() {
         Job::new(),
         &seed,
         stand_in(Some(forged), 0),
-        false,
-        false,
+        (false, false),
+        &[],
         |state| {
             for (name, value) in state.iter_mut() {
                 if name == "handoff_mac" {
@@ -599,7 +615,7 @@ fn a_newer_login_of_another_account_in_codex_home_is_replaced_not_kept() {
     let job = Job::new();
     let path = Path::new(&job.path("home")).join(".codex/auth.json");
     std::fs::write(&path, left.to_string()).unwrap_or_default();
-    let ran = job_in(job, &seed, stand_in(None, 0), false, false, |_| {});
+    let ran = job_in(job, &seed, stand_in(None, 0), (false, false), &[], |_| {});
     assert!(ran.main.is_ok(), "{:?}", ran.main);
     assert!(ran.post.is_ok(), "{:?}", ran.post);
     assert_eq!(
@@ -859,4 +875,63 @@ fn a_copy_job_leaves_a_full_login_in_codex_home_alone() {
     assert!(post.is_ok(), "{post:?}");
     assert!(codex.ran.borrow().is_empty());
     assert_eq!(std::fs::read_to_string(&path).ok(), Some(written));
+}
+
+const WRITE_TOKEN_REACHABLE: &str = "Write token reachable from Codex";
+
+/// Restore mode hands the full login to later steps that run Codex on the host, while the job
+/// holds the write token for the post stage: the warning says so and points at the copy.
+#[test]
+fn restore_mode_on_the_full_login_with_a_write_token_warns_that_codex_can_reach_it() {
+    let seed = login("rt_1", 30 * 86_400, "acc-1");
+    let codex = stand_in(None, 0);
+    let ran = job_in(
+        Job::new(),
+        &seed,
+        codex,
+        (false, false),
+        &[("INPUT_MODE", "restore")],
+        |_| {},
+    );
+    assert!(ran.main.is_ok(), "{:?}", ran.main);
+    assert!(!ran.codex_ran, "restore mode runs no Codex itself");
+    let said = warning(WRITE_TOKEN_REACHABLE)
+        .unwrap_or_else(|| panic!("not warned: {:?}", crate::workflow::printed()));
+    for says in [
+        "later steps run Codex",
+        "`sudo`",
+        "access-only copy",
+        "`access-secret-name: CODEX_ACCESS_JSON`",
+        "the copy (`auth-json: ${{ secrets.CODEX_ACCESS_JSON }}`) with no `token`",
+    ] {
+        assert!(said.contains(says), "{says:?} not in {said}");
+    }
+    assert!(!said.contains("github_pat_memory"), "{said}");
+}
+
+/// A task job on the access-only copy holds no write token worth taking (the one given is not
+/// used), and a job with no write credential has none: neither is warned.
+#[test]
+fn restore_mode_on_a_copy_or_without_a_write_token_is_not_warned_of_one() {
+    let copy = copy_of(&login("rt_1", 3 * 86_400, "acc-1"));
+    let codex = stand_in(None, 0);
+    let (_job, main, _post) = job_on_copy(&copy, &codex, &[("INPUT_MODE", "restore")]);
+    assert!(main.is_ok(), "{main:?}");
+    assert_eq!(warning(WRITE_TOKEN_REACHABLE), None);
+
+    let seed = login("rt_1", 30 * 86_400, "acc-1");
+    let ran = job_in(
+        Job::new(),
+        &seed,
+        stand_in(None, 0),
+        (false, false),
+        &[("INPUT_MODE", "restore"), ("INPUT_TOKEN", "")],
+        |_| {},
+    );
+    assert!(ran.main.is_ok(), "{:?}", ran.main);
+    assert_eq!(warning(WRITE_TOKEN_REACHABLE), None);
+    // Nor is a job that runs Codex in the action, where the write token stays out of reach.
+    let ran = job(&seed, stand_in(None, 0), false, false);
+    assert!(ran.main.is_ok(), "{:?}", ran.main);
+    assert_eq!(warning(WRITE_TOKEN_REACHABLE), None);
 }

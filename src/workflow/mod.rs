@@ -121,11 +121,31 @@ impl Workflow {
 /// Prints an annotation; every title starts with `codex-auth: ` so that it is clear which
 /// step speaks in the run's summary.
 pub fn annotation(kind: &str, title: &str, message: &str) {
+    #[cfg(test)]
+    PRINTED.with(|printed| {
+        printed
+            .borrow_mut()
+            .push((kind.to_owned(), title.to_owned(), message.to_owned()));
+    });
     fence::command(&format!(
         "::{kind} title={}::{}",
         escape_property(&format!("codex-auth: {title}")),
         escape_data(message)
     ));
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The annotations printed on this thread (kind, title, message): each test runs on a
+    /// thread of its own, and the stages' tests run them on it.
+    static PRINTED: std::cell::RefCell<Vec<(String, String, String)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The annotations printed so far on this thread, for the tests of what users see.
+#[cfg(test)]
+pub(crate) fn printed() -> Vec<(String, String, String)> {
+    PRINTED.with(|printed| printed.borrow().clone())
 }
 
 /// The runner's command file `variable` names, opened for appending.
