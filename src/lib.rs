@@ -5,6 +5,7 @@
 
 pub mod auth_file;
 pub mod cancel;
+pub mod checkout;
 pub mod cli;
 pub mod codex;
 pub mod codex_home;

@@ -354,10 +354,7 @@ pub fn hand_over(
 /// (actions/runner, ContainerActionHandler.cs, JobExtension.cs; docs/facts.md). Outside a
 /// container the path is already the host's.
 pub fn host_path(path: &Path, runner_workspace: Option<&Path>) -> PathBuf {
-    let Some(temp) = runner_workspace
-        .and_then(Path::parent)
-        .map(|work| work.join("_temp"))
-    else {
+    let Some(temp) = host_temp(runner_workspace) else {
         return path.to_owned();
     };
     if let Ok(rest) = path.strip_prefix("/github/home") {
@@ -367,6 +364,26 @@ pub fn host_path(path: &Path, runner_workspace: Option<&Path>) -> PathBuf {
     } else {
         path.to_owned()
     }
+}
+
+/// The path here of a host path in the runner's temporary directory (`<work>/_temp`), as a
+/// step on the host wrote it (actions/checkout's credentials file, included from
+/// `.git/config`): `temp_dir` (`RUNNER_TEMP`) is that directory as this process sees it,
+/// `/github/runner_temp` in the container action, the same directory on the host. The
+/// inverse of [`host_path`] for that directory; any other path is kept.
+pub fn path_here(path: &Path, runner_workspace: Option<&Path>, temp_dir: &Path) -> PathBuf {
+    match host_temp(runner_workspace).and_then(|temp| path.strip_prefix(temp).ok()) {
+        Some(rest) => temp_dir.join(rest),
+        None => path.to_owned(),
+    }
+}
+
+/// The runner's temporary directory on the host, `<work>/_temp`, from `RUNNER_WORKSPACE`
+/// (`<work>/<repo>`).
+fn host_temp(runner_workspace: Option<&Path>) -> Option<PathBuf> {
+    runner_workspace
+        .and_then(Path::parent)
+        .map(|work| work.join("_temp"))
 }
 
 /// The action's environment as Codex gets it: without inputs, without the write token, and
@@ -399,6 +416,28 @@ pub(crate) fn inside_git_repository(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_in_the_runners_temp_is_found_where_this_process_sees_it() {
+        let work = Path::new("/home/runner/work/repo");
+        let host = Path::new("/home/runner/work/_temp/git-credentials-1.config");
+        let container = Path::new("/github/runner_temp");
+        assert_eq!(
+            path_here(host, Some(work), container),
+            container.join("git-credentials-1.config")
+        );
+        assert_eq!(
+            host_path(&path_here(host, Some(work), container), Some(work)),
+            host
+        );
+        // On the host, RUNNER_TEMP is that directory itself.
+        let temp = Path::new("/home/runner/work/_temp");
+        assert_eq!(path_here(host, Some(work), temp), host);
+        // Other paths, or no RUNNER_WORKSPACE: as they are.
+        let elsewhere = Path::new("/home/runner/.gitconfig");
+        assert_eq!(path_here(elsewhere, Some(work), container), elsewhere);
+        assert_eq!(path_here(host, None, container), host);
+    }
 
     #[test]
     fn codex_sees_no_inputs_and_no_tokens() {

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::auth_file::{Account, AuthFile};
 use crate::cancel::Cancellation;
+use crate::checkout;
 use crate::codex::schedule::{self, Outlook};
 use crate::codex::{self, Commands, Exec, Outcome, Refresh, RefreshFailure, Sandbox};
 use crate::codex_home::{CodexHome, Plan};
@@ -161,6 +162,7 @@ pub(crate) async fn run_with(
     refuse_unsafe_contexts(config, store).await?;
     codex.prepare(config, task, cancel).await?;
     let mut restored = restore(config, store, task, cancel).await?;
+    warn_of_a_persisted_job_token(config, task);
     if task == Task::Restore {
         if store.place() != Place::AccessCopy && config.credentials.is_some() {
             warn_of_a_reachable_write_token(&config.workflow);
@@ -208,6 +210,42 @@ fn warn_of_a_reachable_write_token(workflow: &Workflow) {
          CODEX_ACCESS_JSON`) holds the full login and the write token and runs no model; the \
          jobs that run Codex restore the copy (`auth-json: ${{ secrets.CODEX_ACCESS_JSON }}`) \
          with no `token`.",
+    );
+}
+
+/// Before Codex runs (restore mode: before the later steps can run it), warns when the
+/// checkout left the job's token in the workspace's git configuration, where Codex can read
+/// it ([`checkout`]). Never the header's value: the check keeps none.
+fn warn_of_a_persisted_job_token(config: &ActionConfig, task: Task) {
+    let workflow = &config.workflow;
+    let here = |path: &std::path::Path| {
+        codex::path_here(path, config.runner_workspace.as_deref(), &config.temp_dir)
+    };
+    let found = match checkout::persisted_token(&config.workspace, &here) {
+        Ok(Some(found)) => found,
+        Ok(None) => return,
+        Err(e) => {
+            workflow.info(&format!(
+                "Could not check the workspace's git configuration for a persisted job token: \
+                 {e}."
+            ));
+            return;
+        }
+    };
+    let who = match task {
+        Task::Restore => "Codex in the job's later steps",
+        Task::Exec | Task::Refresh => "Codex",
+    };
+    workflow.warning(
+        "Job token persisted by the checkout",
+        &format!(
+            "The workspace's git configuration persists a credential: {found} holds an \
+             `http.<url>.extraheader`, where actions/checkout leaves the job's token with \
+             `persist-credentials: true`, its default. {who} can read it and use the job's \
+             GITHUB_TOKEN (or the token the checkout was given), with every permission it \
+             has. Set `persist-credentials: false` on actions/checkout; a step that pushes can \
+             pass the token itself."
+        ),
     );
 }
 

@@ -122,6 +122,8 @@ struct StandIn {
     leaves: Option<Value>,
     exit_code: i32,
     ran: RefCell<Vec<Task>>,
+    /// The titles of the annotations printed before it ran.
+    saw: RefCell<Vec<String>>,
 }
 
 #[async_trait(?Send)]
@@ -134,6 +136,7 @@ impl RunCodex for StandIn {
         _cancel: &mut Cancellation,
     ) -> anyhow::Result<Outcome> {
         self.ran.borrow_mut().push(task);
+        *self.saw.borrow_mut() = titles(&crate::workflow::printed());
         if let Some(login) = &self.leaves {
             std::fs::write(home.auth_path(), serde_json::to_string_pretty(login)?)?;
         }
@@ -285,6 +288,8 @@ struct Ran {
     post: anyhow::Result<()>,
     calls: Vec<String>,
     codex_ran: bool,
+    /// The titles of the annotations printed before Codex ran.
+    saw_before_codex: Vec<String>,
     held: Option<String>,
     job: Job,
 }
@@ -337,6 +342,7 @@ fn job_in(
         post,
         calls: log.calls.clone(),
         codex_ran: !codex.ran.borrow().is_empty(),
+        saw_before_codex: codex.saw.borrow().clone(),
         held: log
             .held
             .as_ref()
@@ -358,7 +364,13 @@ fn stand_in(leaves: Option<Value>, exit_code: i32) -> StandIn {
         leaves,
         exit_code,
         ran: RefCell::new(Vec::new()),
+        saw: RefCell::new(Vec::new()),
     }
+}
+
+/// The titles of `printed` annotations.
+fn titles(printed: &[(String, String, String)]) -> Vec<String> {
+    printed.iter().map(|(_, title, _)| title.clone()).collect()
 }
 
 /// The message of the warning titled `title` printed on this test's thread, if any.
@@ -895,6 +907,8 @@ fn restore_mode_on_the_full_login_with_a_write_token_warns_that_codex_can_reach_
     );
     assert!(ran.main.is_ok(), "{:?}", ran.main);
     assert!(!ran.codex_ran, "restore mode runs no Codex itself");
+    // No checkout in this workspace: nothing persisted to warn of.
+    assert_eq!(warning(PERSISTED), None);
     let said = warning(WRITE_TOKEN_REACHABLE)
         .unwrap_or_else(|| panic!("not warned: {:?}", crate::workflow::printed()));
     for says in [
@@ -934,4 +948,79 @@ fn restore_mode_on_a_copy_or_without_a_write_token_is_not_warned_of_one() {
     let ran = job(&seed, stand_in(None, 0), false, false);
     assert!(ran.main.is_ok(), "{:?}", ran.main);
     assert_eq!(warning(WRITE_TOKEN_REACHABLE), None);
+}
+
+const PERSISTED: &str = "Job token persisted by the checkout";
+
+/// actions/checkout's header for the token `ghs_persisted` (`persist-credentials: true`).
+const CHECKOUT_BASIC: &str = "eC1hY2Nlc3MtdG9rZW46Z2hzX3BlcnNpc3RlZA==";
+
+/// A job whose checkout persisted the job's token in `.git/config` (actions/checkout v4).
+fn checked_out_with_the_token() -> Job {
+    let job = Job::new();
+    let git = Path::new(&job.path("workspace")).join(".git");
+    std::fs::create_dir_all(&git).unwrap_or_default();
+    std::fs::write(
+        git.join("config"),
+        format!(
+            "[core]\n\tbare = false\n[http \"https://ghe.example/\"]\n\textraheader = \
+             AUTHORIZATION: basic {CHECKOUT_BASIC}\n"
+        ),
+    )
+    .unwrap_or_default();
+    job
+}
+
+/// The warning comes before Codex runs, names the fix, and never shows the header.
+#[test]
+fn a_job_token_the_checkout_persisted_is_warned_about_before_codex_runs() {
+    let seed = login("rt_1", 30 * 86_400, "acc-1");
+    let codex = stand_in(None, 0);
+    let ran = job_in(
+        checked_out_with_the_token(),
+        &seed,
+        codex,
+        (false, false),
+        &[],
+    );
+    assert!(ran.main.is_ok(), "{:?}", ran.main);
+    assert!(ran.codex_ran);
+    let said = warning(PERSISTED)
+        .unwrap_or_else(|| panic!("not warned: {:?}", crate::workflow::printed()));
+    for says in [
+        ".git/config holds an `http.<url>.extraheader`",
+        "`persist-credentials: false` on actions/checkout",
+        "Codex can read it and use the job's GITHUB_TOKEN",
+    ] {
+        assert!(said.contains(says), "{says:?} not in {said}");
+    }
+    assert!(
+        ran.saw_before_codex.iter().any(|t| t == PERSISTED),
+        "not before Codex ran: {:?}",
+        ran.saw_before_codex
+    );
+    for (_, _, message) in crate::workflow::printed() {
+        assert!(!message.contains(CHECKOUT_BASIC), "{message}");
+    }
+}
+
+/// In restore mode, the later steps' Codex is the one that can read it.
+#[test]
+fn restore_mode_warns_of_a_persisted_job_token_for_the_later_steps() {
+    let seed = login("rt_1", 30 * 86_400, "acc-1");
+    let ran = job_in(
+        checked_out_with_the_token(),
+        &seed,
+        stand_in(None, 0),
+        (false, false),
+        &[("INPUT_MODE", "restore")],
+    );
+    assert!(ran.main.is_ok(), "{:?}", ran.main);
+    let said = warning(PERSISTED)
+        .unwrap_or_else(|| panic!("not warned: {:?}", crate::workflow::printed()));
+    assert!(
+        said.contains("Codex in the job's later steps can read it"),
+        "{said}"
+    );
+    assert!(!said.contains(CHECKOUT_BASIC), "{said}");
 }

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("jwt", 0),
     ("auth_file", 1),
     ("seal", 1),
+    ("checkout", 1),
     ("workflow", 2),
     ("github", 3),
     ("config", 4),
