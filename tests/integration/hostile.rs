@@ -482,3 +482,64 @@ fn a_forged_account_field_does_not_pass_for_the_restored_account() {
     assert_log_holds(&world, &main);
     assert_log_holds(&world, &post);
 }
+
+/// A checkout that kept `persist-credentials: true` (actions/checkout's default; v4 and v5
+/// write the job token's header into `.git/config`, as the runner's user): the main stage
+/// warns, before Codex runs, that Codex can read and use it, and never prints the header. The
+/// command shows Codex can read it indeed.
+#[test]
+fn a_checkout_that_persisted_the_job_token_is_warned_about() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let mut job = hostile(
+        &world,
+        &seed,
+        "grep -qi extraheader /github/workspace/.git/config && echo header-readable",
+    );
+    // base64 of `x-access-token:ghs_persisted`, as actions/checkout writes it.
+    let basic = "eC1hY2Nlc3MtdG9rZW46Z2hzX3BlcnNpc3RlZA==";
+    let git = job.workspace.join(".git");
+    fs::create_dir_all(git.join("objects")).unwrap();
+    fs::create_dir_all(git.join("refs/heads")).unwrap();
+    fs::write(git.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    fs::write(
+        git.join("config"),
+        format!(
+            "[core]\n\trepositoryformatversion = 0\n\tbare = false\n\
+             [http \"https://ghe.example/\"]\n\textraheader = AUTHORIZATION: basic {basic}\n"
+        ),
+    )
+    .unwrap();
+    for path in ["", "objects", "refs", "refs/heads", "HEAD", "config"] {
+        std::os::unix::fs::chown(git.join(path), Some(RUNNER_UID), Some(RUNNER_UID)).unwrap();
+    }
+
+    let main = job.main();
+    main.assert_ok();
+    assert_ran(&world, "header-readable");
+    let title = "Job token persisted by the checkout";
+    let said = warning(&main, title);
+    assert!(
+        said.contains("/github/workspace/.git/config holds an `http.<url>.extraheader`")
+            && said.contains("`persist-credentials: false` on actions/checkout"),
+        "{said}"
+    );
+    let warned = main
+        .stdout
+        .find(&format!("::warning title=codex-auth%3A {title}::"))
+        .unwrap();
+    let codex = main.stdout.find("Running codex exec").unwrap();
+    assert!(
+        warned < codex,
+        "not warned before Codex ran:\n{}",
+        main.stdout
+    );
+    assert!(
+        !main.stdout.contains(basic) && !main.stderr.contains(basic),
+        "the header shows in the log:\n{}\n{}",
+        main.stdout,
+        main.stderr
+    );
+    assert_log_holds(&world, &main);
+    world.assert_secret_holds_the_latest_login();
+}
