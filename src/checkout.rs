@@ -12,9 +12,10 @@
 //!   `includeIf "gitdir:…".path`, once with the host's path and once with the container's
 //!   (`/github/runner_temp/…`).
 //!
-//! Either way Codex, which runs in the workspace, can read the header and use the token. The
-//! files are read as untrusted ([`crate::untrusted`]): an earlier step of the job wrote them.
-//! Nothing here keeps a value: only whether a header is there, and where.
+//! (docs/facts.md, "What the job holds while later steps run".) Either way Codex, which runs
+//! in the workspace, can read the header and use the token. The files are read as untrusted
+//! ([`crate::untrusted`]): an earlier step of the job wrote them. Nothing here keeps a value:
+//! only whether a header is there, and where.
 
 use std::collections::VecDeque;
 use std::fmt;

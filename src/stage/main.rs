@@ -194,7 +194,8 @@ pub(crate) async fn run_with(
 /// There nothing contains Codex: on GitHub's hosted runners the runner's user may `sudo`
 /// without a password and is in the `docker` group, so a command Codex runs can read the
 /// runner's memory, or the post stage's container's environment (`docker inspect`). The way
-/// out is the access-only copy, which needs no write token (README, "Many jobs, one login").
+/// out is the access-only copy, which needs no write token (README, "Many jobs, one login";
+/// docs/facts.md, "What the job holds while later steps run").
 fn warn_of_a_reachable_write_token(workflow: &Workflow) {
     workflow.warning(
         "Write token reachable from Codex",
