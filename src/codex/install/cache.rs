@@ -1,11 +1,13 @@
 //! The copies' directories: whether a copy is still as it was verified, and making the way to
 //! it this process's user's own.
 
-use std::io;
-use std::path::Path;
+use std::io::{self, Read as _};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
 
 use super::unpack::set_mode;
-use super::{Marker, Platform, MARKER, PACKAGE};
+use super::{marker_path, Kept, Marker, Package, Platform, MARKER, PACKAGE};
 use crate::failure::Failure;
 
 /// What the cache holds for a version.
@@ -13,31 +15,163 @@ use crate::failure::Failure;
 pub(super) enum Cache {
     Missing,
     Verified,
-    /// There, but not as it was verified: why.
+    /// There, but not all of it this user's alone ([`ours`]): why.
+    NotOurs(String),
+    /// There and all of it this user's, but not as it was verified (no marker, a file added,
+    /// missing or changed): why.
     Changed(String),
+    /// This user's, kept by an earlier codex-auth, whose marker lists no files to check.
+    Earlier,
 }
 
+/// Whether the copy in `dir` is the one verified: every directory and file in it is this
+/// user's alone ([`ours`]), and they are the directories and files its marker lists, each of
+/// the size, mode and SHA-256 it was unpacked with (a copy root made can only be changed by
+/// root, but the marker's word is not taken for it). Reads every file: about 330 MB for
+/// the CLI's package.
 pub(super) fn cached(dir: &Path, version: &str, platform: &Platform) -> Cache {
     if std::fs::symlink_metadata(dir).is_err() {
         return Cache::Missing;
     }
-    if let Err(why) = owned_by_us(dir) {
-        return Cache::Changed(why);
+    let found = match owned_by_us(dir) {
+        Ok(found) => found,
+        Err(why) => return Cache::NotOurs(why),
+    };
+    let bytes = std::fs::read(dir.join(MARKER)).unwrap_or_default();
+    let marker = match serde_json::from_slice::<Marker>(&bytes) {
+        Ok(marker) => marker,
+        Err(_) if earlier(&bytes) => return Cache::Earlier,
+        Err(_) => return Cache::Changed("it has no marker of a verified copy".to_owned()),
+    };
+    let package = &marker.package;
+    if package.package != PACKAGE || package.version != version || package.platform != platform.npm
+    {
+        return Cache::Changed("its marker names another version".to_owned());
     }
-    let marker = std::fs::read(dir.join(MARKER))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Marker>(&bytes).ok());
-    match marker {
-        Some(m) if m.package == PACKAGE && m.version == version && m.platform == platform.npm => {
-            if dir.join("bin").join(platform.binary).is_file() {
-                Cache::Verified
-            } else {
-                Cache::Changed("its binary is missing".to_owned())
+    if !marker
+        .files
+        .contains_key(&format!("bin/{}", platform.binary))
+    {
+        return Cache::Changed("its marker lists no binary".to_owned());
+    }
+    match as_listed(dir, &marker, &found).and_then(|()| as_hashed(dir, &marker)) {
+        Ok(()) => Cache::Verified,
+        Err(why) => Cache::Changed(why),
+    }
+}
+
+/// Whether a marker is an earlier codex-auth's: the package alone, no files listed.
+fn earlier(marker: &[u8]) -> bool {
+    let listed = |v: &serde_json::Value| v.get("files").is_some() || v.get("directories").is_some();
+    serde_json::from_slice::<serde_json::Value>(marker).is_ok_and(|v| !listed(&v))
+        && serde_json::from_slice::<Package>(marker).is_ok()
+}
+
+/// What is in a copy: the directories and files the marker lists, of the sizes and modes it
+/// lists (everything [`as_hashed`] reads is there, and the size it expects).
+fn as_listed(
+    dir: &Path,
+    marker: &Marker,
+    found: &[(PathBuf, std::fs::Metadata)],
+) -> Result<(), String> {
+    let (mut files, mut directories) = (0, 0);
+    for (path, meta) in found {
+        let name = path
+            .strip_prefix(dir)
+            .ok()
+            .and_then(marker_path)
+            .unwrap_or_default();
+        if name == MARKER {
+            continue;
+        }
+        if meta.is_dir() {
+            if !marker.directories.contains(&name) {
+                return Err(format!(
+                    "{} is not a directory of the verified copy",
+                    path.display()
+                ));
+            }
+            directories += 1;
+            continue;
+        }
+        let Some(kept) = marker.files.get(&name) else {
+            return Err(format!(
+                "{} is not a file of the verified copy",
+                path.display()
+            ));
+        };
+        files += 1;
+        if meta.len() != kept.bytes {
+            return Err(format!(
+                "{} holds {} bytes, not the {} verified",
+                path.display(),
+                meta.len(),
+                kept.bytes
+            ));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode != kept.mode {
+                return Err(format!(
+                    "{} has mode {mode:o}, not the {:o} verified",
+                    path.display(),
+                    kept.mode
+                ));
             }
         }
-        Some(_) => Cache::Changed("its marker names another version".to_owned()),
-        None => Cache::Changed("it has no marker of a verified copy".to_owned()),
     }
+    if files != marker.files.len() || directories != marker.directories.len() {
+        // Something listed is not there: name the first.
+        let missing = (marker.files.keys())
+            .chain(&marker.directories)
+            .map(|name| dir.join(name))
+            .find(|path| std::fs::symlink_metadata(path).is_err())
+            .unwrap_or_else(|| dir.to_owned());
+        return Err(format!(
+            "{} of the verified copy is missing",
+            missing.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Each file the marker lists has the SHA-256 it was unpacked with.
+fn as_hashed(dir: &Path, marker: &Marker) -> Result<(), String> {
+    for (name, kept) in &marker.files {
+        let path = dir.join(name);
+        let sha256 = sha256_of(&path, kept)
+            .map_err(|e| format!("{} cannot be read: {e}", path.display()))?;
+        if sha256 != kept.sha256 {
+            return Err(format!(
+                "{} has the SHA-256 {sha256}, not the {} verified",
+                path.display(),
+                kept.sha256
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The SHA-256 of a file, in hex, read through the file opened (of the size listed, so that
+/// what is hashed is what [`as_listed`] saw).
+fn sha256_of(path: &Path, kept: &Kept) -> io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() != kept.bytes {
+        return Err(io::Error::other("it changed while it was checked"));
+    }
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Whether what is not this user's may be replaced: only as root (the container), where it
@@ -85,8 +219,10 @@ pub(super) fn make_dir(path: &Path) -> io::Result<()> {
     set_mode(path, 0o755)
 }
 
-/// Every entry under `dir` (itself included) is [`ours`].
-fn owned_by_us(dir: &Path) -> Result<(), String> {
+/// Every entry under `dir` (itself included) is [`ours`]: answers those below it, with their
+/// metadata.
+fn owned_by_us(dir: &Path) -> Result<Vec<(PathBuf, std::fs::Metadata)>, String> {
+    let mut found = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(path) = pending.pop() {
         let meta = std::fs::symlink_metadata(&path)
@@ -103,8 +239,11 @@ fn owned_by_us(dir: &Path) -> Result<(), String> {
                 );
             }
         }
+        if path != dir {
+            found.push((path, meta));
+        }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// A directory or a regular file (not a link) of this process's user that no one else can
@@ -184,8 +323,133 @@ pub(super) fn cannot_keep(dir: &Path, why: &str) -> Failure {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixture::{linux, package, tarball};
+    use super::super::unpack::unpack;
     use super::super::CACHE_DIR;
     use super::*;
+
+    /// A copy of 1.2.3 as [`unpack`] keeps it: the binary, a helper in a directory of its
+    /// own, a file beside them and an empty directory.
+    fn unpacked(root: &Path) -> PathBuf {
+        let dest = root.join("linux-x64");
+        let file = tarball(&[
+            (
+                "package/vendor/x86_64-unknown-linux-musl/bin/codex",
+                tar::EntryType::Regular,
+                0o755,
+                b"#!/bin/sh\necho codex-cli 1.2.3\n",
+            ),
+            (
+                "package/vendor/x86_64-unknown-linux-musl/codex-path/rg",
+                tar::EntryType::Regular,
+                0o755,
+                b"#!/bin/sh\n",
+            ),
+            (
+                "package/vendor/x86_64-unknown-linux-musl/codex-package.json",
+                tar::EntryType::Regular,
+                0o644,
+                b"{}",
+            ),
+            (
+                "package/vendor/x86_64-unknown-linux-musl/codex-resources/",
+                tar::EntryType::Directory,
+                0o755,
+                b"",
+            ),
+        ]);
+        unpack(file, &linux(), &dest, package()).unwrap_or_else(|e| panic!("{e}"));
+        dest
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_or_directory_added_or_removed_is_refused() {
+        // Made with the modes the copy's own have, whatever the umask: only what they are
+        // differs from the verified copy.
+        let add_file = |path: PathBuf| {
+            std::fs::write(&path, b"x")
+                .and_then(|()| set_mode(&path, 0o755))
+                .unwrap_or_else(|e| panic!("{e}"));
+        };
+        let add_dir = |path: PathBuf| {
+            std::fs::create_dir(&path)
+                .and_then(|()| set_mode(&path, 0o755))
+                .unwrap_or_else(|e| panic!("{e}"));
+        };
+        // What the refusal ends with, and the change.
+        type Case<'a> = (&'a str, &'a dyn Fn(&Path));
+        let cases: [Case; 7] = [
+            (
+                "bin/codex-helper is not a file of the verified copy",
+                &|c| {
+                    add_file(c.join("bin/codex-helper"));
+                },
+            ),
+            (
+                "linux-x64/preload.so is not a file of the verified copy",
+                &|c| {
+                    add_file(c.join("preload.so"));
+                },
+            ),
+            (
+                "codex-resources/voice is not a directory of the verified copy",
+                &|c| {
+                    add_dir(c.join("codex-resources/voice"));
+                },
+            ),
+            ("codex-path/rg of the verified copy is missing", &|c| {
+                std::fs::remove_file(c.join("codex-path/rg")).unwrap_or_else(|e| panic!("{e}"));
+            }),
+            ("codex-resources of the verified copy is missing", &|c| {
+                std::fs::remove_dir(c.join("codex-resources")).unwrap_or_else(|e| panic!("{e}"));
+            }),
+            (
+                "codex-package.json has mode 755, not the 644 verified",
+                &|c| {
+                    set_mode(&c.join("codex-package.json"), 0o755)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                },
+            ),
+            (
+                "codex-package.json holds 3 bytes, not the 2 verified",
+                &|c| {
+                    std::fs::write(c.join("codex-package.json"), b"{ }")
+                        .unwrap_or_else(|e| panic!("{e}"));
+                },
+            ),
+        ];
+        for (says, change) in cases {
+            let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let copy = unpacked(root.path());
+            assert_eq!(cached(&copy, "1.2.3", &linux()), Cache::Verified, "{says}");
+            change(&copy);
+            match cached(&copy, "1.2.3", &linux()) {
+                Cache::Changed(why) => assert!(why.ends_with(says), "{says}: {why}"),
+                other => panic!("{says}: {other:?}"),
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_where_a_file_was_is_refused() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let copy = unpacked(root.path());
+        // The same bytes, elsewhere, linked to from the helper's place.
+        let elsewhere = root.path().join("rg");
+        std::fs::copy(copy.join("codex-path/rg"), &elsewhere).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::remove_file(copy.join("codex-path/rg")).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(&elsewhere, copy.join("codex-path/rg"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        match cached(&copy, "1.2.3", &linux()) {
+            Cache::NotOurs(why) => assert!(
+                why.ends_with("codex-path/rg is not a directory or a regular file"),
+                "{why}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[cfg(unix)]
     #[test]

@@ -13,14 +13,18 @@
 //! naming what was verified, written last.
 //!
 //! A later step reuses the copy only while every directory on the way from the cache root and
-//! every file in it belongs to this process's user and no one else can write it. In the
-//! container this process is root and Codex never is: a Codex in an earlier step can write
-//! the cache root (RUNNER_TEMP), so it can move this action's directory aside and put its own
-//! (or a link) in its place, but it cannot write into what root made; what is not root's is
-//! replaced and fetched again. The check holds between steps, not against a process running at
-//! the same time (none does in the container: every process Codex left is ended after it).
-//! On the host Codex runs as the same user as the action: there the cache is as safe as the
-//! runner's own tool cache, and a directory of another user is refused, not removed.
+//! every file in it belongs to this process's user and no one else can write it, and the copy
+//! is still the files the marker lists, each of the size, mode and SHA-256 it was unpacked
+//! with (nothing added, nothing missing): the owner alone does not vouch for the content, nor
+//! the marker's word. In the container this process is root and Codex never is: a Codex in an
+//! earlier step can write the cache root (RUNNER_TEMP), so it can move this action's directory
+//! aside and put its own (or a link) in its place, but it cannot write into what root made;
+//! what is not root's, or not as verified, is replaced and fetched again. The check holds
+//! between steps, not against a process running at the same time (none does in the container:
+//! every process Codex left is ended after it). On the host Codex runs as the same user as the
+//! action: there the cache is as safe as the runner's own tool cache; a copy of this user's
+//! that is not as verified is replaced, and a directory of another user is refused, not
+//! removed.
 //!
 //! The registry is the one `npm_config_registry` names, else the one the image was built
 //! from, else npm's own setting (asked with an environment of its own). No credential is
@@ -33,9 +37,12 @@
 //! checks a package, [`unpack`] unpacks a checked one.
 
 mod cache;
+#[cfg(test)]
+mod fixture;
 mod registry;
 mod unpack;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -116,10 +123,13 @@ pub struct Codex {
 pub enum Origin {
     /// The `codex` on PATH.
     Path,
-    /// A copy fetched and verified by an earlier step (or, in a tool cache, an earlier job).
+    /// A copy fetched and verified by an earlier step (or, in a tool cache, an earlier job),
+    /// its files hashed again now.
     Cached {
         /// The version.
         version: String,
+        /// How long checking its files took.
+        checked: Duration,
     },
     /// Fetched from the registry and verified now.
     Fetched {
@@ -156,9 +166,11 @@ impl Codex {
     pub fn describe(&self) -> String {
         match &self.origin {
             Origin::Path => "the codex on PATH".to_owned(),
-            Origin::Cached { version } => format!(
-                "Codex {version}, fetched and verified by an earlier step ({})",
-                self.program.display()
+            Origin::Cached { version, checked } => format!(
+                "Codex {version}, fetched and verified by an earlier step ({}), its files' \
+                 SHA-256 checked again in {:.1} s",
+                self.program.display(),
+                checked.as_secs_f64()
             ),
             Origin::Fetched {
                 version,
@@ -175,13 +187,51 @@ impl Codex {
     }
 }
 
-/// What a verified copy's marker records.
+/// The package a copy was unpacked from, as checked: the first part of its marker (and all of
+/// the marker an earlier codex-auth wrote).
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct Marker {
+pub(crate) struct Package {
     package: String,
     version: String,
     platform: String,
     integrity: String,
+}
+
+/// What a verified copy's marker records: the package, and what of it was kept, so that a
+/// later step runs the copy only while it is still those files (see [`cache::cached`]).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Marker {
+    #[serde(flatten)]
+    package: Package,
+    /// Every file of the copy but the marker, by its path in the copy (`bin/codex`, `/`
+    /// between names on every OS).
+    files: BTreeMap<String, Kept>,
+    /// Every directory of the copy but the copy's own, by its path in the copy.
+    directories: BTreeSet<String>,
+}
+
+/// A file as it was unpacked.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Kept {
+    /// Its size.
+    bytes: u64,
+    /// The mode it was given (0o755 or 0o644; checked on Unix only).
+    mode: u32,
+    /// The SHA-256 of its content, in hex.
+    sha256: String,
+}
+
+/// A path in a copy as its marker names it: normal components only, each UTF-8, joined with
+/// `/`; `None` for any other.
+fn marker_path(path: &Path) -> Option<String> {
+    let names = path
+        .components()
+        .map(|c| match c {
+            std::path::Component::Normal(name) => name.to_str(),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    (!names.is_empty()).then(|| names.join("/"))
 }
 
 /// What `program --version` prints, first line (`codex-cli 0.171.0`); `None` when it does not
@@ -243,18 +293,38 @@ pub async fn named(source: &CodexSource, version: &str) -> Result<Codex, Failure
     let way = own_the_way(&source.cache_root, &[CACHE_DIR, version])
         .map_err(|e| cannot_keep(&dir, &e))?;
     sweep(dir.parent().unwrap_or(&dir));
-    let replaced = match cached(&dir, version, &platform) {
+    // Hashing the copy reads about 330 MB: off the runtime, so a cancellation is not held up.
+    let checking = Instant::now();
+    let cache = tokio::task::spawn_blocking({
+        let (dir, version) = (dir.clone(), version.to_owned());
+        move || cached(&dir, &version, &platform)
+    })
+    .await
+    .map_err(|e| cannot_keep(&dir, &e.to_string()))?;
+    // The way there is this user's now: a copy not as verified is removed (when it may be) and
+    // fetched again.
+    let replaced = match cache {
         Cache::Verified => {
             return Ok(Codex {
                 program,
                 origin: Origin::Cached {
                     version: version.to_owned(),
+                    checked: checking.elapsed(),
                 },
             })
         }
         Cache::Missing => way,
+        // Not a change: the copy an earlier release kept, which listed nothing to check.
+        Cache::Earlier => {
+            remove(&dir).map_err(|e| cannot_keep(&dir, &e.to_string()))?;
+            way
+        }
+        // All of it this user's: this action's to replace, on the host as in the container.
         Cache::Changed(why) => {
-            // Its parent is this user's now: what is there is removed, then fetched again.
+            remove(&dir).map_err(|e| cannot_keep(&dir, &e.to_string()))?;
+            Some(way.unwrap_or(why))
+        }
+        Cache::NotOurs(why) => {
             if !may_replace() {
                 return Err(cannot_keep(&dir, &format!("{why}; remove it by hand")));
             }
@@ -297,7 +367,261 @@ pub fn remove_fetched(cache_root: &Path) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use base64::Engine as _;
+    use pretty_assertions::assert_eq;
+    use sha2::{Digest as _, Sha256, Sha512};
+
+    use super::fixture::{tarball_bytes, Entry};
     use super::*;
+
+    /// A registry on loopback that serves one version of this platform's package.
+    struct Registry {
+        url: String,
+        /// How many times its tarball was downloaded.
+        downloads: Arc<AtomicUsize>,
+    }
+
+    impl Registry {
+        async fn serving(version: &str, platform: &Platform, tarball: Vec<u8>) -> Self {
+            let package = format!("{version}-{}", platform.npm);
+            let integrity = format!(
+                "sha512-{}",
+                base64::engine::general_purpose::STANDARD.encode(Sha512::digest(&tarball))
+            );
+            let document = serde_json::json!({
+                "name": PACKAGE,
+                "version": package,
+                "dist": {"integrity": integrity},
+            })
+            .to_string();
+            let paths = Arc::new((
+                format!("/@openai%2fcodex/{package}"),
+                format!("/@openai/codex/-/codex-{package}.tgz"),
+            ));
+            let (tarball, downloads) = (Arc::new(tarball), Arc::new(AtomicUsize::new(0)));
+            let counted = downloads.clone();
+            let router = axum::Router::new().fallback(move |uri: http::Uri| {
+                let (paths, document, tarball, counted) = (
+                    paths.clone(),
+                    document.clone(),
+                    tarball.clone(),
+                    counted.clone(),
+                );
+                async move {
+                    if uri.path() == paths.0 {
+                        (http::StatusCode::OK, document.into_bytes())
+                    } else if uri.path() == paths.1 {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        (http::StatusCode::OK, tarball.to_vec())
+                    } else {
+                        (http::StatusCode::NOT_FOUND, Vec::new())
+                    }
+                }
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let url = format!(
+                "http://{}",
+                listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+            );
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            Self { url, downloads }
+        }
+
+        fn downloads(&self) -> usize {
+            self.downloads.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A file of a test package: its path in the copy, its mode, its content.
+    type File = (String, u32, Vec<u8>);
+
+    /// This platform's package: a binary, a helper beside it, a file and an empty directory.
+    /// Answers the tarball and its files.
+    fn package_of(platform: &Platform) -> (Vec<u8>, Vec<File>) {
+        let files = vec![
+            (
+                format!("bin/{}", platform.binary),
+                0o755,
+                b"#!/bin/sh\necho codex-cli 1.2.3\n".to_vec(),
+            ),
+            ("codex-path/rg".to_owned(), 0o755, b"#!/bin/sh\n".to_vec()),
+            ("codex-package.json".to_owned(), 0o644, b"{}".to_vec()),
+        ];
+        let at = |name: &str| format!("package/vendor/{}/{name}", platform.target);
+        let paths: Vec<_> = files.iter().map(|(name, ..)| at(name)).collect();
+        let empty = at("codex-resources/");
+        let mut entries: Vec<Entry> = files
+            .iter()
+            .zip(&paths)
+            .map(|((_, mode, content), path)| {
+                (
+                    path.as_str(),
+                    tar::EntryType::Regular,
+                    *mode,
+                    content.as_slice(),
+                )
+            })
+            .collect();
+        entries.push((&empty, tar::EntryType::Directory, 0o755, b""));
+        (tarball_bytes(&entries), files)
+    }
+
+    fn source(registry: &Registry, cache_root: &Path) -> CodexSource {
+        CodexSource {
+            version: Some("1.2.3".to_owned()),
+            registry: Some(registry.url.clone()),
+            cache_root: cache_root.to_owned(),
+            cache_is_temp: true,
+        }
+    }
+
+    fn this_platform() -> Platform {
+        Platform::current().unwrap_or_else(|| panic!("no Codex package for this platform"))
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_intact_copy_is_reused_and_its_marker_lists_every_file() {
+        let platform = this_platform();
+        let (tarball, files) = package_of(&platform);
+        let registry = Registry::serving("1.2.3", &platform, tarball).await;
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let source = source(&registry, root.path());
+
+        let fetched = named(&source, "1.2.3")
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(
+            matches!(fetched.origin, Origin::Fetched { replaced: None, .. }),
+            "{fetched:?}"
+        );
+        // Each file as it was unpacked, hashed here on its own.
+        let dir = copy_dir(root.path(), "1.2.3", &platform);
+        let marker: Marker = std::fs::read(dir.join(MARKER))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_else(|| panic!("no marker"));
+        let expected: BTreeMap<_, _> = files
+            .iter()
+            .map(|(name, mode, content)| {
+                let kept = Kept {
+                    bytes: content.len() as u64,
+                    mode: *mode,
+                    sha256: hex::encode(Sha256::digest(content)),
+                };
+                (name.clone(), kept)
+            })
+            .collect();
+        assert_eq!(marker.files, expected);
+        let directories = ["bin", "codex-path", "codex-resources"];
+        assert_eq!(
+            marker.directories,
+            directories.iter().map(|d| (*d).to_owned()).collect()
+        );
+
+        // The next step: the same files, so the copy is run as it is.
+        let reused = named(&source, "1.2.3")
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(
+            matches!(&reused.origin, Origin::Cached { version, .. } if version == "1.2.3"),
+            "{reused:?}"
+        );
+        assert_eq!(reused.program, fetched.program);
+        assert_eq!(registry.downloads(), 1);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_binary_changed_by_one_byte_is_refused_and_fetched_again() {
+        use std::io::{Seek as _, Write as _};
+        use std::os::unix::fs::MetadataExt as _;
+        let platform = this_platform();
+        let (tarball, files) = package_of(&platform);
+        let registry = Registry::serving("1.2.3", &platform, tarball).await;
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let source = source(&registry, root.path());
+        let fetched = named(&source, "1.2.3")
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+
+        // One byte of the binary, changed in place: the same size, owner and mode, and the
+        // marker untouched, as only its owner (root, in the container) could change it.
+        let binary = &fetched.program;
+        let before = std::fs::metadata(binary).unwrap_or_else(|e| panic!("{e}"));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(binary)
+            .unwrap_or_else(|e| panic!("{e}"));
+        file.seek(std::io::SeekFrom::Start(10))
+            .and_then(|_| file.write_all(b"X"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(file);
+        let after = std::fs::metadata(binary).unwrap_or_else(|e| panic!("{e}"));
+        let same = |m: &std::fs::Metadata| (m.len(), m.uid(), m.mode());
+        assert_eq!(same(&after), same(&before));
+
+        let again = named(&source, "1.2.3")
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let Origin::Fetched {
+            replaced: Some(why),
+            ..
+        } = &again.origin
+        else {
+            panic!("the changed copy was not fetched again: {again:?}")
+        };
+        let said = format!(
+            "{}/bin/{} has the SHA-256 ",
+            copy_dir(root.path(), "1.2.3", &platform).display(),
+            platform.binary
+        );
+        assert!(why.starts_with(&said), "{why}");
+        assert_eq!(registry.downloads(), 2);
+        assert_eq!(
+            std::fs::read(binary).unwrap_or_default(),
+            files[0].2,
+            "the binary is the verified one again"
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_copy_an_earlier_release_kept_is_fetched_again_without_a_warning() {
+        let platform = this_platform();
+        let (tarball, _) = package_of(&platform);
+        let registry = Registry::serving("1.2.3", &platform, tarball).await;
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let source = source(&registry, root.path());
+        named(&source, "1.2.3")
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        // The marker as codex-auth wrote it before it listed the files.
+        let dir = copy_dir(root.path(), "1.2.3", &platform);
+        let marker: Marker = std::fs::read(dir.join(MARKER))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_else(|| panic!("no marker"));
+        std::fs::write(
+            dir.join(MARKER),
+            serde_json::to_vec(&marker.package).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+
+        let again = named(&source, "1.2.3")
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(
+            matches!(again.origin, Origin::Fetched { replaced: None, .. }),
+            "{again:?}"
+        );
+        assert_eq!(registry.downloads(), 2);
+    }
 
     #[test]
     fn platforms_follow_codex_launcher() {

@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha512};
 
 use super::cache::cannot_keep;
 use super::unpack::unpack;
-use super::{Marker, Platform, PACKAGE};
+use super::{Package, Platform, PACKAGE};
 use crate::config::CodexSource;
 use crate::failure::Failure;
 use crate::github::http::{shown, HttpError, Plain, Streamed};
@@ -461,7 +461,7 @@ pub(super) async fn fetch(
     let mut file = sink.file;
     file.rewind()
         .map_err(|e| cannot_keep(parent, &e.to_string()))?;
-    let marker = Marker {
+    let checked = Package {
         package: PACKAGE.to_owned(),
         version: version.to_owned(),
         platform: platform.npm.to_owned(),
@@ -469,7 +469,7 @@ pub(super) async fn fetch(
     };
     let (platform, dest) = (*platform, dir.to_owned());
     tokio::task::spawn_blocking(move || {
-        let unpacked = unpack(file, &platform, &dest, &marker);
+        let unpacked = unpack(file, &platform, &dest, checked);
         drop(download);
         unpacked
     })

@@ -1,10 +1,13 @@
 //! Unpacking a checked package: the platform's tree only, plain files and directories.
 
-use std::io::{self, Read as _};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read as _, Write};
 use std::path::Path;
 
+use sha2::{Digest as _, Sha256};
+
 use super::cache::{cached, Cache};
-use super::{Marker, Platform, MARKER, TRIMMED};
+use super::{marker_path, Kept, Marker, Package, Platform, MARKER, TRIMMED};
 
 /// The most the unpacked files may hold (the CLI's tree is about 330 MB).
 const MAX_UNPACKED_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -13,12 +16,13 @@ const MAX_UNPACKED_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// directories and regular files only, each path checked to stay inside, files 0755 when
 /// the package marks them executable, else 0644, at most [`MAX_UNPACKED_BYTES`] in all.
 /// Written to a directory beside `dest` and renamed into place, with the marker written
-/// last, so that a copy cut short is never taken for a verified one.
+/// last, so that a copy cut short is never taken for a verified one. The marker lists every
+/// file (its size, mode and SHA-256, hashed as it is written) and directory kept.
 pub(super) fn unpack(
     tarball: std::fs::File,
     platform: &Platform,
     dest: &Path,
-    marker: &Marker,
+    package: Package,
 ) -> io::Result<()> {
     let parent = dest.parent().unwrap_or(dest);
     let staging = tempfile::Builder::new()
@@ -29,6 +33,7 @@ pub(super) fn unpack(
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(tarball)));
     let mut found = false;
     let mut written = 0u64;
+    let mut files = BTreeMap::new();
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
@@ -38,12 +43,10 @@ pub(super) fn unpack(
         if rest.as_os_str().is_empty() || TRIMMED.iter().any(|t| rest.starts_with(t)) {
             continue;
         }
-        if !rest
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)))
-        {
+        // Normal names only, which the marker can name.
+        let Some(name) = marker_path(rest) else {
             return Err(io::Error::other(format!("unsafe path {}", path.display())));
-        }
+        };
         let out = staging.path().join(rest);
         let kind = entry.header().entry_type();
         if kind.is_dir() {
@@ -66,14 +69,29 @@ pub(super) fn unpack(
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let executable = entry.header().mode()? & 0o111 != 0;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&out)?;
-        io::copy(&mut (&mut entry).take(MAX_UNPACKED_BYTES), &mut file)?;
-        file.sync_all()?;
-        set_mode(&out, if executable { 0o755 } else { 0o644 })?;
+        let mode = match entry.header().mode()? & 0o111 {
+            0 => 0o644,
+            _ => 0o755,
+        };
+        let mut file = Hashing {
+            file: std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)?,
+            hasher: Sha256::new(),
+        };
+        let bytes = io::copy(&mut (&mut entry).take(MAX_UNPACKED_BYTES), &mut file)?;
+        file.file.sync_all()?;
+        set_mode(&out, mode)?;
+        let sha256 = hex::encode(file.hasher.finalize());
+        files.insert(
+            name,
+            Kept {
+                bytes,
+                mode,
+                sha256,
+            },
+        );
         found |= rest == binary;
     }
     if !found {
@@ -82,17 +100,23 @@ pub(super) fn unpack(
             prefix.join(&binary).display()
         )));
     }
-    let marker_path = staging.path().join(MARKER);
-    std::fs::write(&marker_path, serde_json::to_vec(marker)?)?;
-    set_mode(&marker_path, 0o644)?;
-    set_modes(staging.path())?;
+    let mut directories = BTreeSet::new();
+    set_modes(staging.path(), Path::new(""), &mut directories)?;
+    let version = package.version.clone();
+    let marker = Marker {
+        package,
+        files,
+        directories,
+    };
+    let marker_file = staging.path().join(MARKER);
+    std::fs::write(&marker_file, serde_json::to_vec(&marker)?)?;
+    set_mode(&marker_file, 0o644)?;
     let staged = staging.keep();
     // Another job on the same machine (a shared tool cache) may have put a verified copy
     // there meanwhile: it is kept, and this one dropped.
     if let Err(e) = std::fs::rename(&staged, dest) {
         let _ = std::fs::remove_dir_all(&staged);
-        let version = &marker.version;
-        if cached(dest, version, platform) != Cache::Verified {
+        if cached(dest, &version, platform) != Cache::Verified {
             return Err(e);
         }
     }
@@ -110,13 +134,36 @@ pub(super) fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Directories 0755 (a temporary directory starts as 0700; the host's steps must enter it).
-fn set_modes(dir: &Path) -> io::Result<()> {
+/// A file being unpacked, hashed as it is written.
+struct Hashing {
+    file: std::fs::File,
+    hasher: Sha256,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.file.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Directories 0755 (a temporary directory starts as 0700; the host's steps must enter it);
+/// adds each one below `dir` to `directories`, by its path in the copy (`dir` is at `at`).
+fn set_modes(dir: &Path, at: &Path, directories: &mut BTreeSet<String>) -> io::Result<()> {
     set_mode(dir, 0o755)?;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
-            set_modes(&entry.path())?;
+            let below = at.join(entry.file_name());
+            let name = marker_path(&below)
+                .ok_or_else(|| io::Error::other(format!("unsafe path {}", below.display())))?;
+            directories.insert(name);
+            set_modes(&entry.path(), &below, directories)?;
         }
     }
     Ok(())
@@ -124,62 +171,8 @@ fn set_modes(dir: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Seek as _, Write as _};
-
-    use super::super::PACKAGE;
+    use super::super::fixture::{linux, package, tarball, Entry};
     use super::*;
-
-    fn linux() -> Platform {
-        Platform::of("linux", "x86_64").unwrap_or_else(|| unreachable!())
-    }
-
-    /// An entry of a test tarball: path, kind, mode, content.
-    type Entry<'a> = (&'a str, tar::EntryType, u32, &'a [u8]);
-
-    /// A tarball with these entries.
-    fn tarball(entries: &[Entry]) -> std::fs::File {
-        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-            Vec::new(),
-            flate2::Compression::fast(),
-        ));
-        for (path, kind, mode, content) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(*kind);
-            header.set_mode(*mode);
-            header.set_size(content.len() as u64);
-            if kind.is_symlink() || kind.is_hard_link() {
-                header.set_size(0);
-                header
-                    .set_link_name("/etc/passwd")
-                    .unwrap_or_else(|e| panic!("{e}"));
-            }
-            // Written raw: the builder's own path checks would refuse the hostile names.
-            let name = path.as_bytes();
-            header.as_old_mut().name[..name.len()].copy_from_slice(name);
-            header.set_cksum();
-            let body: &[u8] = if kind.is_file() { content } else { &[] };
-            builder
-                .append(&header, body)
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        let bytes = builder
-            .into_inner()
-            .and_then(|gz| gz.finish())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut file = tempfile::tempfile().unwrap_or_else(|e| panic!("{e}"));
-        file.write_all(&bytes).unwrap_or_else(|e| panic!("{e}"));
-        file.rewind().unwrap_or_else(|e| panic!("{e}"));
-        file
-    }
-
-    fn marker() -> Marker {
-        Marker {
-            package: PACKAGE.to_owned(),
-            version: "1.2.3".to_owned(),
-            platform: "linux-x64".to_owned(),
-            integrity: "sha512-x".to_owned(),
-        }
-    }
 
     const BIN: &str = "package/vendor/x86_64-unknown-linux-musl/bin/codex";
 
@@ -216,7 +209,7 @@ mod tests {
                 b"other",
             ),
         ]);
-        unpack(file, &linux(), &dest, &marker()).unwrap_or_else(|e| panic!("{e}"));
+        unpack(file, &linux(), &dest, package()).unwrap_or_else(|e| panic!("{e}"));
         let mode = |p: &str| {
             std::fs::metadata(dest.join(p))
                 .map(|m| m.permissions().mode() & 0o7777)
@@ -283,7 +276,7 @@ mod tests {
         for (says, entries) in cases {
             let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
             let dest = root.path().join("linux-x64");
-            let refused = unpack(tarball(&entries), &linux(), &dest, &marker())
+            let refused = unpack(tarball(&entries), &linux(), &dest, package())
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
