@@ -92,13 +92,14 @@ fn a_named_version_is_fetched_verified_and_run_then_reused() {
     );
     assert!(!copy.join("bin/codex-code-mode-host").exists());
 
-    // A later step of the job reuses the copy: nothing downloaded again.
+    // A later step of the job reuses the copy, once its files hash as they were unpacked:
+    // nothing downloaded again.
     let again = job.main();
     again.assert_ok();
     assert!(
         again.stdout.contains(&format!(
             "Codex {version}, fetched and verified by an earlier step"
-        )),
+        )) && again.stdout.contains("its files' SHA-256 checked again in"),
         "{}",
         again.stdout
     );
@@ -132,6 +133,50 @@ fn a_changed_copy_is_never_run_and_is_fetched_again() {
     let meta = std::fs::metadata(&binary).unwrap();
     assert_eq!(meta.uid(), 0);
     assert!(meta.len() > 1_000_000, "the real binary is back");
+    world.assert_no_secret_leaked(&[&main]);
+}
+
+#[test]
+fn a_copy_changed_in_place_by_its_owner_is_never_run_and_is_fetched_again() {
+    use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+    let world = World::new(Responses::Ok);
+    let registry = Registry::start();
+    let version = pinned_version();
+    let mut job = job(&world, &registry, &version);
+    job.main().assert_ok();
+
+    // What only the copy's owner could do (root, in the container; the runner's user, in a
+    // host's tool cache): one byte of the binary changed in place. Its size, owner and mode,
+    // and the marker, are as they were.
+    let binary = copy(&job, &version).join("bin/codex");
+    let before = std::fs::metadata(&binary).unwrap();
+    let at = before.len() / 2;
+    let byte = |file: &mut std::fs::File| {
+        let mut byte = [0u8];
+        file.seek(SeekFrom::Start(at)).unwrap();
+        file.read_exact(&mut byte).unwrap();
+        byte[0]
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&binary)
+        .unwrap();
+    let verified = byte(&mut file);
+    file.seek(SeekFrom::Start(at)).unwrap();
+    file.write_all(&[!verified]).unwrap();
+    drop(file);
+    let after = std::fs::metadata(&binary).unwrap();
+    let kept = |m: &std::fs::Metadata| (m.len(), m.uid(), m.mode());
+    assert_eq!(kept(&after), kept(&before));
+
+    let main = job.main();
+    main.assert_ok();
+    let said = warning(&main, "Cached Codex changed");
+    assert!(said.contains("bin/codex has the SHA-256 "), "{said}");
+    assert_eq!(registry.downloads(), 2, "fetched and verified again");
+    let mut file = std::fs::File::open(&binary).unwrap();
+    assert_eq!(byte(&mut file), verified, "the verified binary is back");
     world.assert_no_secret_leaked(&[&main]);
 }
 
