@@ -43,8 +43,8 @@ pub(super) fn unpack(
         if rest.as_os_str().is_empty() || TRIMMED.iter().any(|t| rest.starts_with(t)) {
             continue;
         }
-        // Normal names only, which the marker can name.
-        let Some(name) = marker_path(rest) else {
+        // Normal names only, which the marker can name (and never the marker's own).
+        let Some(name) = marker_path(rest).filter(|name| name != MARKER) else {
             return Err(io::Error::other(format!("unsafe path {}", path.display())));
         };
         let out = staging.path().join(rest);
@@ -73,7 +73,7 @@ pub(super) fn unpack(
             0 => 0o644,
             _ => 0o755,
         };
-        let mut file = Hashing {
+        let mut file = HashedFile {
             file: std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -135,12 +135,12 @@ pub(super) fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
 }
 
 /// A file being unpacked, hashed as it is written.
-struct Hashing {
+struct HashedFile {
     file: std::fs::File,
     hasher: Sha256,
 }
 
-impl Write for Hashing {
+impl Write for HashedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let written = self.file.write(buf)?;
         self.hasher.update(&buf[..written]);
@@ -225,8 +225,8 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn links_escapes_and_a_missing_binary_are_refused() {
-        let cases: [(&str, Vec<Entry>); 4] = [
+    fn links_escapes_the_markers_name_and_a_missing_binary_are_refused() {
+        let cases: [(&str, Vec<Entry>); 5] = [
             (
                 "not a regular file",
                 vec![
@@ -260,6 +260,18 @@ mod tests {
                         tar::EntryType::Regular,
                         0o644,
                         b"x",
+                    ),
+                ],
+            ),
+            (
+                "unsafe path",
+                vec![
+                    (BIN, tar::EntryType::Regular, 0o755, b"x"),
+                    (
+                        "package/vendor/x86_64-unknown-linux-musl/.codex-auth-verified.json",
+                        tar::EntryType::Regular,
+                        0o644,
+                        b"{}",
                     ),
                 ],
             ),
