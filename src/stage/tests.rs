@@ -982,6 +982,7 @@ fn a_job_token_the_checkout_persisted_is_warned_about_before_codex_runs() {
         codex,
         (false, false),
         &[],
+        |_| {},
     );
     assert!(ran.main.is_ok(), "{:?}", ran.main);
     assert!(ran.codex_ran);
@@ -1014,6 +1015,7 @@ fn restore_mode_warns_of_a_persisted_job_token_for_the_later_steps() {
         stand_in(None, 0),
         (false, false),
         &[("INPUT_MODE", "restore")],
+        |_| {},
     );
     assert!(ran.main.is_ok(), "{:?}", ran.main);
     let said = warning(PERSISTED)
