@@ -543,3 +543,250 @@ fn a_checkout_that_persisted_the_job_token_is_warned_about() {
     assert_log_holds(&world, &main);
     world.assert_secret_holds_the_latest_login();
 }
+
+/// The image's PATH (Debian's), which a step's `env:` may put a directory of its own before.
+const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What the command tries to plant in place of every command file: a tree 1500 directories
+/// deep (far deeper than a recursive removal can go with 512 file descriptors, the limit the
+/// container gets here, as a daemon's default ulimits could set it) or a link. In the container
+/// the directory is root's while Codex runs, so the command is refused outright; the files
+/// hold what the action wrote, as regular files, and the post stage runs. (With the directory
+/// left open, the custody would still rename the tree aside in one step: the unit tests of
+/// `workflow::command_files` try that layer alone.)
+#[test]
+fn a_deep_tree_and_a_link_in_place_of_the_command_files_change_nothing() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let command = "{ cd /github/file_commands && i=0 && for f in *; do i=$((i+1)); unlink \"$f\"; \
+        if [ $((i % 2)) = 0 ]; then ln -s /github/workspace/leak \"$f\"; else mkdir \"$f\" && \
+        ( cd \"$f\" && d=0 && while [ $d -lt 1500 ]; do mkdir d && cd d && d=$((d+1)); done ); \
+        fi; done && echo planted; } 2>&1; echo tried";
+    let mut job = hostile(&world, &seed, command);
+    job.container_option("--ulimit=nofile=512:512");
+    let main = job.main();
+    main.assert_ok();
+    assert_ran(&world, "Permission denied");
+    let reported = world.openai.tool_outputs().join("\n");
+    assert!(!reported.contains("planted"), "{reported}");
+    assert_files_clean(&main);
+    assert_eq!(main.output("persisted"), "true");
+    assert!(main.state.contains_key("handoff"), "{:?}", main.state);
+    world.assert_secret_holds_the_latest_login();
+    assert_log_holds(&world, &main);
+    let post = job.post(&main);
+    post.assert_ok();
+    assert_log_holds(&world, &post);
+}
+
+/// Reads each file as the runner's user does after the step: what it holds, or `None` when
+/// that user cannot read it (the directory is locked: the runner reads nothing).
+fn as_the_runner_reads(files: &[std::path::PathBuf]) -> Vec<Option<String>> {
+    use std::os::unix::process::CommandExt as _;
+    files
+        .iter()
+        .map(|file| {
+            let out = std::process::Command::new("cat")
+                .arg(file)
+                .uid(RUNNER_UID)
+                .gid(RUNNER_UID)
+                .output()
+                .unwrap();
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        })
+        .collect()
+}
+
+/// Nothing planted in what the runner's user can read of `files` at `moment`.
+fn assert_nothing_planted(files: &[std::path::PathBuf], moment: &str) {
+    for (file, read) in files.iter().zip(as_the_runner_reads(files)) {
+        if let Some(text) = read {
+            for planted in PLANTED.iter().chain(&["LD_PRELOAD", "forged"]) {
+                assert!(
+                    !text.contains(planted),
+                    "{moment}: {planted:?} in {}:\n{text}",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{name} {pid}");
+}
+
+/// A job cancelled while a Codex that ignores the runner's signals holds the step, and a
+/// process it left keeps appending to every command file and the event payload: the files
+/// are read as the runner's user at the runner's moments (before its SIGINT, at its SIGTERM
+/// 7.5 s later, and right after its SIGKILL of the client 2.5 s after that, when the runner
+/// reads the command files at once) and hold nothing of Codex's at any of them. The stage ends
+/// Codex after the second signal rather than wait for it, gives the directory back to the
+/// runner's user with the action's state in it, and the post stage then stores the login
+/// Codex refreshed.
+///
+/// How it differs from GitHub: the runner signals the `docker run` client, which passes the
+/// signals to the container (its default `--sig-proxy`); here `podman run` does the same. The
+/// container outlives the killed client there too (actions/runner, `ProcessInvoker`); here
+/// the test waits for it by name.
+#[test]
+fn a_cancel_at_the_runners_deadlines_finds_nothing_of_codexs_in_the_command_files() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let command = "setsid sh -c 'trap \"\" INT TERM HUP; while :; do \
+        for f in /github/file_commands/* /github/workflow/event.json; do \
+        echo LD_PRELOAD=/x.so >> \"$f\"; echo forged >> \"$f\"; done; sleep 0.05; done' \
+        </dev/null >/dev/null 2>&1 & echo started";
+    let mut job = hostile(&world, &seed, command);
+    // A Codex that ignores SIGINT and SIGTERM and stays on once its task is done (a step's
+    // `env:` may put a directory before the image's PATH).
+    let bin = job.runner_temp().join("stubborn");
+    fs::create_dir_all(&bin).unwrap();
+    fs::write(
+        bin.join("codex"),
+        "#!/bin/sh\n[ \"$1\" = exec ] || exec /usr/local/bin/codex \"$@\"\ntrap '' INT TERM\n\
+         /usr/local/bin/codex \"$@\"\nsleep 600\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        bin.join("codex"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    job.container_option(&format!(
+        "--env=PATH=/github/runner_temp/stubborn:{IMAGE_PATH}"
+    ));
+    let spawned = job.spawn_main_recording();
+    let name = job.container_name().unwrap().to_owned();
+    let event = job.runner_temp().join("_github_workflow/event.json");
+    let mut files: Vec<_> = spawned.files().to_vec();
+    files.push(event.clone());
+
+    // The task ran, and Codex's turn is over (the model's answer to the tool's output).
+    let started = std::time::Instant::now();
+    while world.openai.tool_outputs().is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(240),
+            "the task did not run: {}",
+            spawned.stdout_so_far()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_ran(&world, "started");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_nothing_planted(&files, "while Codex runs");
+    let pid = spawned.child.id();
+    signal(pid, "INT");
+    std::thread::sleep(std::time::Duration::from_millis(7500));
+    assert_nothing_planted(&files, "at the runner's SIGTERM");
+    signal(pid, "TERM");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    signal(pid, "KILL");
+    assert_nothing_planted(&files, "at the runner's kill, when it reads the files");
+
+    // The container outlives its client; the stage ends by itself, soon.
+    let gone = std::time::Instant::now();
+    while std::process::Command::new("podman")
+        .args(["container", "exists", &name])
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            gone.elapsed() < std::time::Duration::from_secs(60),
+            "the stage still waits for a Codex that ignores signals"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_nothing_planted(&files, "after the stage ended");
+    let main = spawned.finish();
+    // Given back to the runner's user, with the action's own state in it.
+    let dir = fs::metadata(main_dir(&files)).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&dir), RUNNER_UID);
+    let read = as_the_runner_reads(&files);
+    let state = read[1]
+        .as_deref()
+        .unwrap_or_else(|| panic!("state unreadable: {read:?}"));
+    assert!(state.contains("handoff"), "{state}");
+    let post = job.post(&main);
+    post.assert_ok();
+    world.assert_secret_holds_the_latest_login();
+    assert_log_holds(&world, &post);
+}
+
+fn main_dir(files: &[std::path::PathBuf]) -> &std::path::Path {
+    files[0].parent().unwrap()
+}
+
+/// CODEX_HOME turned into a link by Codex (to `/run`, which holds the Docker socket on a
+/// runner; here a directory of root's with such a file): a later step's stage, as root,
+/// restores nothing through it and hands nothing there to Codex's user.
+#[test]
+fn a_codex_home_turned_into_a_link_is_not_followed_by_a_later_stage() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let command = "mv /github/home/.codex /github/home/.codex-moved && \
+        ln -s /github/runner_temp/run /github/home/.codex && echo linked";
+    let mut job = hostile(&world, &seed, command);
+    let run = job.runner_temp().join("run");
+    fs::create_dir(&run).unwrap();
+    fs::write(run.join("docker.sock"), "").unwrap();
+    let first = job.main();
+    assert_ran(&world, "linked");
+    assert_log_holds(&world, &first);
+
+    // A later step of the job, restoring the login again.
+    world.openai.ask_to_run("echo second-step");
+    let second = job.main();
+    assert_eq!(second.code, 1, "{}\n{}", second.stdout, second.stderr);
+    assert!(second.stdout.contains("symbolic link"), "{}", second.stdout);
+    let names: Vec<_> = fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["docker.sock"]);
+    let socket = fs::symlink_metadata(run.join("docker.sock")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&socket), 0);
+    let dir = fs::symlink_metadata(&run).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&dir), 0);
+    assert!(!world
+        .openai
+        .tool_outputs()
+        .iter()
+        .any(|o| o.contains("second-step")));
+    assert_eq!(world.writes(), 0);
+    assert_log_holds(&world, &second);
+}
+
+/// A later step sets, through GITHUB_ENV, a CODEX_HOME that carries a legacy
+/// `##[stop-commands]`: the post stage names it in a plain line, which the runner reads as
+/// text, so the masks of the tokens a host step's Codex rotated still hold.
+#[test]
+fn a_legacy_stop_command_in_a_later_steps_variable_stops_nothing() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    job.in_container(&image()).owned_by(RUNNER_UID);
+    job.input("mode", "restore");
+    let mut main = job.main();
+    main.assert_ok();
+    let output = job.host_step_codex(&main.env_file, RUNNER_UID);
+    assert!(output.status.success(), "{output:?}");
+    main.env_file
+        .push_str("CODEX_HOME=/github/workspace/x##[stop-commands]zz\n");
+    let post = job.post(&main);
+    post.assert_ok();
+    assert!(
+        post.stdout.contains("x##\\[stop-commands]zz"),
+        "{}",
+        post.stdout
+    );
+    assert_log_holds(&world, &post);
+    world.assert_secret_holds_the_latest_login();
+}

@@ -694,6 +694,11 @@ impl Spawned {
         fs::read_to_string(self.log.with_extension("out")).unwrap_or_default()
     }
 
+    /// The step's command files: output, state, summary, env, path.
+    pub fn files(&self) -> &[PathBuf; 5] {
+        &self.files
+    }
+
     /// The step summary so far.
     pub fn summary_so_far(&self) -> String {
         fs::read_to_string(&self.files[2]).unwrap_or_default()
