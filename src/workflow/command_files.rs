@@ -97,6 +97,23 @@ impl Workflow {
     /// [`FILE_COMMANDS`] (when it holds the command files) and [`WORKFLOW_FILES`]; a lock that
     /// cannot be taken is an error, and whatever was locked already is given back.
     pub fn take_custody(&self, lock: bool) -> io::Result<Custody> {
+        let file_commands = Path::new(FILE_COMMANDS);
+        let mut dirs = Vec::new();
+        if lock {
+            if self
+                .command_files()
+                .iter()
+                .any(|(_, path)| path.and_then(|p| p.parent()) == Some(file_commands))
+            {
+                dirs.push((file_commands, Access::None));
+            }
+            dirs.push((Path::new(WORKFLOW_FILES), Access::Read));
+        }
+        self.take_custody_locking(&dirs)
+    }
+
+    /// [`Workflow::take_custody`], locking `dirs`.
+    fn take_custody_locking(&self, dirs: &[(&Path, Access)]) -> io::Result<Custody> {
         let held = self
             .command_files()
             .into_iter()
@@ -108,19 +125,7 @@ impl Workflow {
             locked: Vec::new(),
             done: false,
         };
-        if !lock {
-            return Ok(custody);
-        }
-        let file_commands = Path::new(FILE_COMMANDS);
-        let mut dirs = vec![(Path::new(WORKFLOW_FILES), Access::Read)];
-        if custody
-            .held
-            .iter()
-            .any(|h| h.path.parent() == Some(file_commands))
-        {
-            dirs.insert(0, (file_commands, Access::None));
-        }
-        for (dir, access) in dirs {
+        for &(dir, access) in dirs {
             match lock_dir(dir, access) {
                 Ok(Some(locked)) => custody.locked.push(locked),
                 Ok(None) => {}
@@ -196,7 +201,11 @@ impl Custody {
         let mut failures = Vec::new();
         // Every file, whatever fails with another.
         for held in &self.held {
-            if !held.is_intact() {
+            let locked = self
+                .locked
+                .iter()
+                .find_map(|l| l.owner_while_locked(&held.path));
+            if !held.is_intact(locked) {
                 changed.push(held.variable);
                 if let Err(e) = held.put_back() {
                     failures.push(e.to_string());
@@ -252,8 +261,9 @@ impl Drop for Custody {
 }
 
 impl Held {
-    /// Whether the path still holds the very file the action left, with the same bytes.
-    fn is_intact(&self) -> bool {
+    /// Whether the path still holds the very file the action left, with the same bytes, and
+    /// its owner, group and mode, or those the lock gave it (`locked`).
+    fn is_intact(&self, locked: Option<(u32, u32, u32)>) -> bool {
         let now = match read_regular(&self.path) {
             Ok(now) => now,
             Err(_) => return false,
@@ -265,13 +275,13 @@ impl Held {
                 {
                     use std::os::unix::fs::MetadataExt as _;
                     let same_file = self.inode == Some((meta.dev(), meta.ino()));
-                    let same_mode =
-                        self.owner == Some((meta.uid(), meta.gid(), meta.mode() & 0o7777));
+                    let owner = Some((meta.uid(), meta.gid(), meta.mode() & 0o7777));
+                    let same_mode = self.owner == owner || (locked.is_some() && locked == owner);
                     same_file && same_mode && meta.nlink() == 1 && *bytes == now
                 }
                 #[cfg(not(unix))]
                 {
-                    let _ = meta;
+                    let _ = (meta, locked);
                     *bytes == now
                 }
             }
@@ -346,6 +356,8 @@ enum Access {
 struct Locked {
     path: PathBuf,
     #[cfg(target_os = "linux")]
+    access: Access,
+    #[cfg(target_os = "linux")]
     dir: std::os::fd::OwnedFd,
     /// Owner, group and mode of the directory.
     #[cfg(target_os = "linux")]
@@ -378,6 +390,7 @@ fn lock_dir(path: &Path, access: Access) -> io::Result<Option<Locked>> {
     let stat = fstat(&dir)?;
     let mut locked = Locked {
         path: path.to_owned(),
+        access,
         owner: (stat.st_uid, stat.st_gid, stat.st_mode & 0o7777),
         entries: Vec::new(),
         dir,
@@ -444,6 +457,26 @@ fn lock_dir(_path: &Path, _access: Access) -> io::Result<Option<Locked>> {
 }
 
 impl Locked {
+    /// The owner, group and mode the lock gave the file at `path`, when it is an entry of this
+    /// directory.
+    #[cfg(target_os = "linux")]
+    fn owner_while_locked(&self, path: &Path) -> Option<(u32, u32, u32)> {
+        if path.parent() != Some(self.path.as_path()) {
+            return None;
+        }
+        let name = path.file_name()?;
+        let (_, (_, _, mode)) = self.entries.iter().find(|(entry, _)| entry == name)?;
+        Some(match self.access {
+            Access::None => (0, 0, *mode),
+            Access::Read => (0, 0, mode & !0o022),
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn owner_while_locked(&self, _path: &Path) -> Option<(u32, u32, u32)> {
+        None
+    }
+
     /// Gives each entry, then the directory, back its owner and mode, whatever fails.
     #[cfg(target_os = "linux")]
     fn unlock(self) -> Result<(), String> {
@@ -766,6 +799,32 @@ mod tests {
             );
         }
         assert!(can_append(RUNNER_UID, &env));
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_locked_custody_with_nothing_written_reports_nothing_and_gives_all_back(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::{chown, MetadataExt as _, PermissionsExt as _};
+        let root = tempfile::tempdir()?;
+        let dir = root.path().join("file_commands");
+        fs::create_dir(&dir)?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
+        let workflow = workflow(&dir);
+        workflow.save_state("handoff", "x")?;
+        for entry in fs::read_dir(&dir)? {
+            chown(entry?.path(), Some(RUNNER_UID), Some(RUNNER_UID))?;
+        }
+        chown(&dir, Some(RUNNER_UID), Some(RUNNER_UID))?;
+        let custody = workflow.take_custody_locking(&[(&dir, Access::None)])?;
+        assert!(custody.is_locked());
+        assert_eq!(fs::metadata(dir.join("state"))?.uid(), 0);
+        assert_eq!(custody.restore(true)?, Vec::<&str>::new());
+        for path in [dir.clone(), dir.join("state"), dir.join("env")] {
+            assert_eq!(fs::metadata(&path)?.uid(), RUNNER_UID, "{}", path.display());
+        }
+        assert_eq!(fs::read_to_string(dir.join("state"))?, "handoff=x\n");
         Ok(())
     }
 

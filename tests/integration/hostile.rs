@@ -118,25 +118,34 @@ fn assert_files_clean(run: &StageRun) {
 fn lines_written_to_the_command_files_reach_no_later_step() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(true);
-    let command = "cd /github/file_commands && ls -la && for f in *; do printf \
+    let command = "{ cd /github/file_commands && ls -la && for f in *; do printf \
         'LD_PRELOAD=/github/workspace/evil.so\\nHTTPS_PROXY=http://127.0.0.1:9\\n\
         SSL_CERT_FILE=/github/workspace/ca.pem\\nCODEX_HOME=/github/workspace/evil\\n\
-        handoff=forged\\npersisted=forged\\n' >> \"$f\"; done; \
-        for f in *output*; do ln -sf /github/workspace/leak \"$f\"; done; ls -la";
+        handoff=forged\\npersisted=forged\\n' >> \"$f\"; done && \
+        for f in *output*; do ln -sf /github/workspace/leak \"$f\"; done; ls -la; } 2>&1; \
+        printf 'x\\n' >> /github/workflow/event.json 2>&1; echo tried";
     let mut job = hostile(&world, &seed, command);
     let main = job.main();
     main.assert_ok();
-    assert_ran(&world, "output -> /github/workspace/leak");
+    // The directory is root's while Codex runs: the command cannot even list it, nor change
+    // the event payload later steps read.
+    assert_ran(&world, "Permission denied");
+    let reported = world.openai.tool_outputs().join("\n");
+    assert!(!reported.contains("output -> "), "{reported}");
     assert!(
-        warning(&main, "Codex wrote to the step's command files").contains("GITHUB_ENV"),
+        !main
+            .stdout
+            .contains("Codex wrote to the step's command files"),
         "{}",
         main.stdout
     );
     assert_files_clean(&main);
-    // The outputs are the action's, in the file the runner reads, not behind the link.
+    // The outputs are the action's, in the file the runner reads.
     assert_eq!(main.output("persisted"), "true");
     assert_eq!(main.output("refreshed"), "true");
     assert!(!job.workspace.join("leak").exists());
+    let event = fs::read_to_string(job.runner_temp().join("_github_workflow/event.json")).unwrap();
+    assert!(!event.contains('x'), "{event}");
     world.assert_secret_holds_the_latest_login();
     assert_log_holds(&world, &main);
     let post = job.post(&main);
@@ -222,11 +231,11 @@ fn another_accounts_login_is_never_stored() {
 fn a_process_left_behind_writes_nothing_after_codex() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(true);
-    // A detached loop that keeps appending to every command file, long after Codex exits.
+    // A detached loop that keeps trying to append to every command file, long after Codex
+    // exits.
     let command = "setsid sh -c 'while :; do for f in /github/file_commands/*; do \
         echo LD_PRELOAD=/x.so >> \"$f\"; done; sleep 0.05; done' </dev/null >/dev/null 2>&1 & \
-        i=0; until grep -qs LD_PRELOAD /github/file_commands/* || [ $i -ge 200 ]; do \
-        i=$((i+1)); sleep 0.05; done; echo started";
+        sleep 1; echo started";
     let mut job = hostile(&world, &seed, command);
     let main = job.main();
     main.assert_ok();
@@ -236,7 +245,6 @@ fn a_process_left_behind_writes_nothing_after_codex() {
         "{}",
         main.stdout
     );
-    warning(&main, "Codex wrote to the step's command files");
     assert_files_clean(&main);
     world.assert_secret_holds_the_latest_login();
     assert_log_holds(&world, &main);
@@ -563,7 +571,8 @@ fn a_deep_tree_and_a_link_in_place_of_the_command_files_change_nothing() {
         ( cd \"$f\" && d=0 && while [ $d -lt 1500 ]; do mkdir d && cd d && d=$((d+1)); done ); \
         fi; done && echo planted; } 2>&1; echo tried";
     let mut job = hostile(&world, &seed, command);
-    job.container_option("--ulimit=nofile=512:512");
+    job.container_option("--ulimit=nofile=512:512")
+        .container_option("--ulimit=nproc=32768:32768");
     let main = job.main();
     main.assert_ok();
     assert_ran(&world, "Permission denied");
@@ -737,8 +746,16 @@ fn a_codex_home_turned_into_a_link_is_not_followed_by_a_later_stage() {
     let run = job.runner_temp().join("run");
     fs::create_dir(&run).unwrap();
     fs::write(run.join("docker.sock"), "").unwrap();
+    // Codex loses its own home mid-run; the link is there for the job's later steps.
     let first = job.main();
-    assert_ran(&world, "linked");
+    assert!(
+        fs::symlink_metadata(job.home.join(".codex"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "{}",
+        first.stdout
+    );
     assert_log_holds(&world, &first);
 
     // A later step of the job, restoring the login again.
