@@ -673,6 +673,7 @@ fn a_cancel_at_the_runners_deadlines_finds_nothing_of_codexs_in_the_command_file
     ));
     let spawned = job.spawn_main_recording();
     let name = job.container_name().unwrap().to_owned();
+    let _removed = RemovedOnDrop(name.clone());
     let event = job.runner_temp().join("_github_workflow/event.json");
     let mut files: Vec<_> = spawned.files().to_vec();
     files.push(event.clone());
@@ -727,6 +728,20 @@ fn a_cancel_at_the_runners_deadlines_finds_nothing_of_codexs_in_the_command_file
     post.assert_ok();
     world.assert_secret_holds_the_latest_login();
     assert_log_holds(&world, &post);
+}
+
+/// Removes a container when the test ends, passed or not: a failed assertion must not leave a
+/// stage that ignores signals running.
+struct RemovedOnDrop(String);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("podman")
+            .args(["rm", "--force", "--time", "0", &self.0])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 fn main_dir(files: &[std::path::PathBuf]) -> &std::path::Path {
