@@ -128,7 +128,10 @@ impl Exec<'_> {
         let stderr = child.stderr.take();
         let (exited, exit_seen) = tokio::sync::watch::channel(false);
         let wait = async {
-            let status = wait_passing_signals(&mut child, cancel).await;
+            let sweep = run_as
+                .filter(|_| sandbox::in_container())
+                .map(|(uid, _)| uid);
+            let status = wait_passing_signals(&mut child, cancel, sweep).await;
             let _ = exited.send(true);
             status
         };
@@ -171,19 +174,14 @@ impl Exec<'_> {
     }
 }
 
-/// How long Codex has after the runner's second cancelling signal before its whole process
-/// group is killed. The runner sends SIGINT, SIGTERM 7.5 s later, kills the step 2.5 s after
-/// that and reads the step's command files at once (actions/runner, `ProcessInvoker`,
-/// `ActionRunner`): by then Codex and what it left must be ended and the files given back
-/// ([`crate::workflow::command_files`]), or the runner reads none of them.
-const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// Waits for Codex, passing on SIGTERM and SIGINT; after the second, Codex has
-/// [`CANCEL_GRACE`] to exit before its process group is killed (a Codex, or a command of its,
-/// that ignores signals cannot hold the step past the runner's kill).
+/// [`super::CANCEL_GRACE`] to exit before its process group, and every process it left (`sweep`:
+/// see [`super::end_leftovers`]), is killed: a Codex, or a command of its, that ignores
+/// signals or holds its output open cannot hold the step past the runner's kill.
 async fn wait_passing_signals(
     child: &mut tokio::process::Child,
     cancel: &mut Cancellation,
+    sweep: Option<u32>,
 ) -> io::Result<std::process::ExitStatus> {
     let mut signals = 0u8;
     loop {
@@ -194,10 +192,11 @@ async fn wait_passing_signals(
         cancel::pass_on(child, passed);
         signals = signals.saturating_add(1);
         if signals >= 2 {
-            if let Ok(status) = tokio::time::timeout(CANCEL_GRACE, child.wait()).await {
+            if let Ok(status) = tokio::time::timeout(super::CANCEL_GRACE, child.wait()).await {
                 return status;
             }
             cancel::kill_group(child);
+            super::end_leftovers(sweep);
             return child.wait().await;
         }
     }

@@ -142,6 +142,13 @@ pub(crate) fn spawn(
     Ok(child)
 }
 
+/// How long Codex has after the runner's second cancelling signal before its whole process
+/// group is killed. The runner sends SIGINT, SIGTERM 7.5 s later, kills the step 2.5 s after
+/// that and reads the step's command files at once (actions/runner, `ProcessInvoker`,
+/// `ActionRunner`): by then Codex and what it left must be ended and the files given back
+/// ([`crate::workflow::command_files`]), or the runner reads none of them.
+pub(crate) const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The Codex processes started so far (each leads its own process group).
 static SPAWNED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
@@ -155,8 +162,8 @@ pub struct Leftovers {
     /// How many processes Codex started were still running, and were killed.
     pub ended: usize,
     /// How many were still running after the kill and the wait: counted in a container action
-    /// (this process is PID 1, every other process is Codex's); elsewhere 0, since a process
-    /// that left Codex's process groups with `setsid` is not seen there.
+    /// (this process is PID 1, or a sweep of Codex's user was asked for); elsewhere 0, since a
+    /// process that left Codex's process groups with `setsid` is not seen there.
     pub survivors: usize,
 }
 
@@ -164,47 +171,72 @@ pub struct Leftovers {
 /// command left), so that none can write to the command files, or anything else, after the
 /// action put them back. In a container action this process is PID 1: every other process
 /// in the container is Codex's, and all of them are killed (a process that left Codex's
-/// process group with `setsid` included), then waited for, at most [`LEFTOVERS_GONE`].
-/// Elsewhere (the binary run by hand, the tests on the host) the process groups Codex led are
-/// killed. Blocking, so that the guard of a stage that unwinds can call it too.
-pub fn end_leftovers() -> Leftovers {
+/// process group with `setsid` included). `sweep` (in a container, Codex's uid) also kills
+/// every process of that user, whatever its group, for a container whose PID 1 is an init
+/// rather than this process; then both are waited for, at most [`LEFTOVERS_GONE`]. Elsewhere
+/// (the binary run by hand, the tests on the host) the process groups Codex led are killed.
+/// Blocking, so that the guard of a stage that unwinds can call it too.
+pub fn end_leftovers(sweep: Option<u32>) -> Leftovers {
     #[cfg(target_os = "linux")]
     {
-        use rustix::process::{kill_process_group, Pid, Signal};
+        use rustix::process::{kill_process, kill_process_group, Pid, Signal};
         let groups = std::mem::take(
             &mut *SPAWNED
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        if std::process::id() == 1 {
-            let ended = others_running().len();
+        let pid_1 = std::process::id() == 1;
+        // What is left to end: with this process as PID 1, every other process; else the
+        // processes of `sweep`'s user (none when there is no sweep).
+        let left = || {
+            others_running()
+                .into_iter()
+                .filter(|&(_, uid)| pid_1 || Some(uid) == sweep)
+                .map(|(pid, _)| pid)
+                .collect::<Vec<_>>()
+        };
+        let mut ended = left().len();
+        if pid_1 {
             // kill(-1): every process this one may signal, but itself (and, being PID 1, no
             // signal from inside the namespace can end it either).
             let _ = kill_process_group(Pid::INIT, Signal::KILL);
-            let deadline = std::time::Instant::now() + LEFTOVERS_GONE;
-            let mut survivors = others_running().len();
-            while survivors > 0 && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                survivors = others_running().len();
+        } else {
+            for group in groups {
+                let Some(pid) = i32::try_from(group).ok().and_then(Pid::from_raw) else {
+                    continue;
+                };
+                if kill_process_group(pid, Signal::KILL).is_ok() && sweep.is_none() {
+                    ended += 1;
+                }
             }
-            return Leftovers { ended, survivors };
         }
-        let mut ended = 0;
-        for group in groups {
-            let Some(pid) = i32::try_from(group).ok().and_then(Pid::from_raw) else {
-                continue;
+        if !pid_1 && sweep.is_none() {
+            return Leftovers {
+                ended,
+                survivors: 0,
             };
-            if kill_process_group(pid, Signal::KILL).is_ok() {
-                ended += 1;
-            }
         }
-        Leftovers {
-            ended,
-            survivors: 0,
+        let deadline = std::time::Instant::now() + LEFTOVERS_GONE;
+        loop {
+            let survivors = left();
+            if survivors.is_empty() || std::time::Instant::now() >= deadline {
+                return Leftovers {
+                    ended,
+                    survivors: survivors.len(),
+                };
+            }
+            // A process that forks as it is swept is caught on the next round.
+            for pid in survivors {
+                if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+                    let _ = kill_process(pid, Signal::KILL);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
     #[cfg(not(target_os = "linux"))]
     {
+        let _ = sweep;
         SPAWNED
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -216,9 +248,10 @@ pub fn end_leftovers() -> Leftovers {
     }
 }
 
-/// The processes other than this one that still run (zombies, which can do nothing, aside).
+/// The processes other than this one that still run, with their real uid (zombies, which
+/// can do nothing, aside).
 #[cfg(target_os = "linux")]
-fn others_running() -> Vec<u32> {
+fn others_running() -> Vec<(u32, u32)> {
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -226,15 +259,18 @@ fn others_running() -> Vec<u32> {
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != me)
-        .filter(|pid| {
-            // `pid (comm) S …`: the state follows the last `)`.
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-                    Some(state != 'Z' && state != 'X')
-                })
-                .unwrap_or(false)
+        .filter_map(|pid| {
+            // `State:\tS (sleeping)` and `Uid:\t<real> <effective> …`.
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::trim_start)
+            };
+            let state = field("State:")?.chars().next()?;
+            let uid = field("Uid:")?.split_whitespace().next()?.parse().ok()?;
+            (state != 'Z' && state != 'X').then_some((pid, uid))
         })
         .collect()
 }

@@ -37,8 +37,9 @@ pub struct Refresh<'a> {
 impl Refresh<'_> {
     /// Runs the refresh; `exit_code` is 0 when Codex reports a signed-in ChatGPT account
     /// afterwards, 1 otherwise. `final_message` says which.
-    /// A cancelled job ends the exchange at once: the server is then asked to stop, and killed
-    /// if it lingers, so that the step's command files are given back before the runner's kill.
+    /// A cancelled job ends the exchange at the runner's second signal: the server is then
+    /// asked to stop, and killed if it lingers, so that the step's command files are given
+    /// back before the runner's kill.
     pub async fn run(
         &self,
         environment: Vec<(OsString, OsString)>,
@@ -56,6 +57,9 @@ impl Refresh<'_> {
             command.env("RUST_LOG", "codex_login=error");
         }
         let mut child = spawn(command, self.codex_home, run_as)?;
+        let sweep = run_as
+            .filter(|_| super::sandbox::in_container())
+            .map(|(uid, _)| uid);
         let watcher = Mutex::new(AuthWatcher::new(self.codex_home.join(AUTH_FILE)));
         let out = tokio::sync::Mutex::new(tokio::io::stdout());
         let stdin = child.stdin.take();
@@ -63,14 +67,29 @@ impl Refresh<'_> {
         let stderr = child.stderr.take();
         let (exited, exit_seen) = tokio::sync::watch::channel(false);
         let exchange = async {
+            // The runner's first signal lets a refresh in flight finish (OpenAI may already have
+            // rotated the token); its second, 7.5 s later, ends the exchange.
+            let second_signal = async {
+                cancel.next().await;
+                cancel.next().await;
+            };
             let result = tokio::select! {
                 result = tokio::time::timeout(self.timeout, converse(stdin, stdout)) => Some(result),
-                _ = cancel.next() => None,
+                () = second_signal => None,
             };
             // The answer is in (or time is up) and stdin is closed: let the server finish
-            // writing auth.json and exit; stop it only if it lingers.
-            if tokio::time::timeout(DRAIN, child.wait()).await.is_err() {
-                let _ = child.start_kill();
+            // writing auth.json and exit; stop it only if it lingers (on a cancel, within
+            // the runner's last 2.5 s).
+            let linger = if result.is_some() {
+                DRAIN
+            } else {
+                super::CANCEL_GRACE
+            };
+            if tokio::time::timeout(linger, child.wait()).await.is_err() {
+                crate::cancel::kill_group(&mut child);
+                if result.is_none() {
+                    super::end_leftovers(sweep);
+                }
                 let _ = child.wait().await;
             }
             let _ = exited.send(true);

@@ -74,7 +74,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         return sign_in::run(config, &mut cancel).await;
     }
     initial_outputs(&config.workflow)?;
-    let codex = TheCodex(std::cell::RefCell::new(None));
+    let codex = TheCodex::default();
     let mut store = store::open(config, Stage::Main)?;
     let result = run_with(config, store.as_mut(), &codex, &mut cancel).await;
     store.close().await;
@@ -111,11 +111,22 @@ pub(crate) trait RunCodex {
     fn for_later_steps(&self) -> Option<codex::install::Codex> {
         None
     }
+
+    /// Whether the step's command files were put back and given back after the last run
+    /// ([`contain`]); asked once what Codex left is saved.
+    fn contained(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// The real Codex, contained ([`contain`]): the one `codex-version` names ([`named_codex`],
 /// restore mode: for the later steps), else the `codex` on PATH.
-struct TheCodex(std::cell::RefCell<Option<codex::install::Codex>>);
+#[derive(Default)]
+struct TheCodex {
+    named: std::cell::RefCell<Option<codex::install::Codex>>,
+    /// How the last run's [`contain`] ended for the command files.
+    contained: std::cell::RefCell<Option<anyhow::Error>>,
+}
 
 #[async_trait::async_trait(?Send)]
 impl RunCodex for TheCodex {
@@ -126,9 +137,11 @@ impl RunCodex for TheCodex {
         home: &CodexHome,
         cancel: &mut Cancellation,
     ) -> anyhow::Result<Outcome> {
-        let codex = self.0.borrow().clone();
+        let codex = self.named.borrow().clone();
         let program = codex.unwrap_or_else(codex::install::Codex::on_path).program;
-        run_codex(config, &program, task, home, cancel).await
+        let ran = run_codex(config, &program, task, home, cancel).await?;
+        *self.contained.borrow_mut() = ran.contained.err();
+        ran.result
     }
 
     async fn prepare(
@@ -138,12 +151,16 @@ impl RunCodex for TheCodex {
         cancel: &mut Cancellation,
     ) -> anyhow::Result<()> {
         let codex = named_codex(config, task == Task::Restore, cancel).await?;
-        *self.0.borrow_mut() = codex;
+        *self.named.borrow_mut() = codex;
         Ok(())
     }
 
     fn for_later_steps(&self) -> Option<codex::install::Codex> {
-        self.0.borrow().clone()
+        self.named.borrow().clone()
+    }
+
+    fn contained(&self) -> anyhow::Result<()> {
+        self.contained.borrow_mut().take().map_or(Ok(()), Err)
     }
 }
 
@@ -176,7 +193,16 @@ pub(crate) async fn run_with(
         );
     }
     let outcome = codex.run(config, task, &restored.home, cancel).await?;
-    let write_back = write_back(config, store, &mut restored).await?;
+    let write_back = write_back(config, store, &mut restored).await;
+    // What Codex left is saved first; then a failure to give the command files back fails
+    // the step (the runner reads none of them).
+    if let Err(custody) = codex.contained() {
+        return Err(match write_back {
+            Ok(_) => custody,
+            Err(e) => custody.context(format!("and writing the login back failed: {e:#}")),
+        });
+    }
+    let write_back = write_back?;
     report(config, &outcome, &write_back, &store.place())?;
     verdict(task, &outcome, &write_back.summary(), &store.place())?;
     if write_back.copy_failed {
@@ -373,7 +399,7 @@ async fn run_codex(
     task: Task,
     home: &CodexHome,
     cancel: &mut Cancellation,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<super::Ran<Outcome>> {
     let workflow = &config.workflow;
     let environment = codex::environment(
         &config.environment,

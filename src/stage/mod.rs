@@ -152,17 +152,24 @@ async fn named_codex(
 async fn contain<T>(
     config: &ActionConfig,
     run: impl std::future::Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
+) -> anyhow::Result<Ran<T>> {
     let workflow = &config.workflow;
-    let lock = codex::sandbox::in_container() && codex::codex_user(&config.workspace).is_some();
-    let custody = workflow.take_custody(lock).context(
+    // In the container every process of Codex's user is Codex's: the sweep that ends them
+    // does not depend on this process being PID 1 (an init such as `docker run --init`).
+    let sweep = codex::codex_user(&config.workspace)
+        .filter(|_| codex::sandbox::in_container())
+        .map(|(uid, _)| uid);
+    let custody = workflow.take_custody(sweep.is_some()).context(
         "cannot take the step's command files out of Codex's reach before it runs; Codex was \
          not run",
     )?;
-    let mut guard = Contained(Some(custody));
+    let mut guard = Guard {
+        custody: Some(custody),
+        sweep,
+    };
     let fenced = fence::raise();
     let result = run.await;
-    let left = codex::end_leftovers();
+    let left = codex::end_leftovers(sweep);
     drop(fenced);
     if left.ended > 0 {
         workflow.info(&format!(
@@ -171,7 +178,7 @@ async fn contain<T>(
             if left.ended == 1 { "" } else { "es" }
         ));
     }
-    let restored = match guard.0.take() {
+    let restored = match guard.custody.take() {
         Some(custody) => custody.restore(left.survivors == 0),
         None => Ok(Vec::new()),
     };
@@ -191,21 +198,34 @@ async fn contain<T>(
             ),
         );
     }
-    restored.context(
-        "cannot put the step's command files back after Codex ran; the post stage saves the \
-         login if it changed",
-    )?;
-    result
+    let contained = restored.map(drop).map_err(|not| {
+        anyhow::Error::new(not).context(
+            "cannot put the step's command files back after Codex ran (what Codex left was \
+             still saved)",
+        )
+    });
+    Ok(Ran { result, contained })
+}
+
+/// What [`contain`] ran: Codex's result, and whether the command files were put back and
+/// given back. The stage saves what Codex left before it fails on the latter: the login
+/// Codex refreshed must not be lost because the files could not be given back.
+struct Ran<T> {
+    result: anyhow::Result<T>,
+    contained: anyhow::Result<()>,
 }
 
 /// The guard of [`contain`]: on a way out that skipped the restore (a panic unwinding, the
 /// stage's future dropped), ends what Codex left and puts the command files back.
-struct Contained(Option<crate::workflow::command_files::Custody>);
+struct Guard {
+    custody: Option<crate::workflow::command_files::Custody>,
+    sweep: Option<u32>,
+}
 
-impl Drop for Contained {
+impl Drop for Guard {
     fn drop(&mut self) {
-        if let Some(custody) = self.0.take() {
-            let left = codex::end_leftovers();
+        if let Some(custody) = self.custody.take() {
+            let left = codex::end_leftovers(self.sweep);
             let _ = custody.restore(left.survivors == 0);
         }
     }

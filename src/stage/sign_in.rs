@@ -62,7 +62,8 @@ async fn sign_in(
             _ => None,
         },
     };
-    let file = contain(config, login.run(environment, cancel)).await?;
+    let ran = contain(config, login.run(environment, cancel)).await?;
+    let file = ran.result?;
     let claims = file.claims();
     let account = format!(
         "{} ({})",
@@ -72,7 +73,16 @@ async fn sign_in(
     workflow.info(&format!("Signed in as {account}."));
     refuse_unexpected(config.expected_account.as_ref(), &file, &account)?;
 
-    let stored = save(config, Stage::SignIn, store, &file).await?;
+    let stored = save(config, Stage::SignIn, store, &file).await;
+    // The new login is stored first; then a failure to give the command files back fails
+    // the step (the runner reads none of them).
+    if let Err(custody) = ran.contained {
+        return Err(match stored {
+            Ok(_) => custody,
+            Err(e) => custody.context(format!("and storing the new login failed: {e:#}")),
+        });
+    }
+    let stored = stored?;
     let saved = saved_where(&stored);
     workflow.set_output("account", &account)?;
     set_outputs(workflow, false, true)?;
