@@ -44,6 +44,14 @@ pub const FILE_COMMANDS: &str = "/github/file_commands";
 /// container action; later steps read them.
 pub const WORKFLOW_FILES: &str = "/github/workflow";
 
+/// Where the runner mounts its temporary directory (`RUNNER_TEMP`, runner 2.329 and later),
+/// which holds the two directories above by their host names (`_runner_file_commands`,
+/// `_github_workflow`). It belongs to Codex's user, who could rename them there (renaming an
+/// entry takes only the parent's write permission) and plant a link in their place for later
+/// steps: for the run it is made root's with the sticky bit (mode 1777), so that nobody but
+/// root renames or removes an entry root owns, while Codex can still use it as before.
+pub const RUNNER_TEMP: &str = "/github/runner_temp";
+
 /// One command file as the action left it.
 #[derive(Debug)]
 struct Held {
@@ -100,6 +108,7 @@ impl Workflow {
         let file_commands = Path::new(FILE_COMMANDS);
         let mut dirs = Vec::new();
         if lock {
+            dirs.push((Path::new(RUNNER_TEMP), Access::Sticky));
             if self
                 .command_files()
                 .iter()
@@ -120,6 +129,7 @@ impl Workflow {
             .filter_map(|(variable, path)| Some((variable, path?)))
             .map(|(variable, path)| hold(variable, path))
             .collect::<io::Result<Vec<_>>>()?;
+        super::record_own_writes(held.iter().map(|h| &h.path));
         let mut custody = Custody {
             held,
             locked: Vec::new(),
@@ -197,6 +207,15 @@ impl Custody {
 
     fn finish(&mut self, release: bool) -> Result<Vec<&'static str>, NotRestored> {
         self.done = true;
+        // What the action itself appended meanwhile is part of what it left.
+        for held in &mut self.held {
+            let own = super::own_writes_to(&held.path);
+            if !own.is_empty() {
+                held.bytes
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(&own);
+            }
+        }
         let mut changed = Vec::new();
         let mut failures = Vec::new();
         // Every file, whatever fails with another.
@@ -349,10 +368,14 @@ enum Access {
     None,
     /// Read its files: root's, mode 0755, the files not writable by others.
     Read,
+    /// Add entries and change its own, never root's: root's, mode 1777, the entries left as
+    /// they are.
+    Sticky,
 }
 
 /// A directory made root's for Codex's run, with what it and its files were before.
 #[derive(Debug)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct Locked {
     path: PathBuf,
     #[cfg(target_os = "linux")]
@@ -398,11 +421,13 @@ fn lock_dir(path: &Path, access: Access) -> io::Result<Option<Locked>> {
     let dir_mode = match access {
         Access::None => 0o700,
         Access::Read => 0o755,
+        Access::Sticky => 0o1777,
     };
     let entries = fchown(&locked.dir, Some(Uid::ROOT), Some(Gid::ROOT))
         .and_then(|()| fchmod(&locked.dir, Mode::from_raw_mode(dir_mode)))
         .and_then(|()| Dir::read_from(&locked.dir));
     let entries = match entries {
+        Ok(_) if access == Access::Sticky => return Ok(Some(locked)),
         Ok(entries) => entries,
         Err(e) => {
             let _ = locked.unlock();
@@ -466,10 +491,11 @@ impl Locked {
         }
         let name = path.file_name()?;
         let (_, (_, _, mode)) = self.entries.iter().find(|(entry, _)| entry == name)?;
-        Some(match self.access {
-            Access::None => (0, 0, *mode),
-            Access::Read => (0, 0, mode & !0o022),
-        })
+        match self.access {
+            Access::None => Some((0, 0, *mode)),
+            Access::Read => Some((0, 0, mode & !0o022)),
+            Access::Sticky => None,
+        }
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -618,6 +644,25 @@ mod tests {
             fs::read_to_string(dir.path().join("env"))?,
             "CODEX_HOME=/h\n"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn what_the_action_itself_writes_meanwhile_is_kept() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let workflow = workflow(dir.path());
+        let custody = workflow.take_custody(false)?;
+        workflow.summary("### Sign in\n")?;
+        fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("env"))?
+            .write_all(b"LD_PRELOAD=/x.so\n")?;
+        assert_eq!(custody.restore(true)?, ["GITHUB_ENV"]);
+        assert_eq!(
+            fs::read_to_string(dir.path().join("summary"))?,
+            "### Sign in\n"
+        );
+        assert_eq!(fs::read_to_string(dir.path().join("env"))?, "");
         Ok(())
     }
 

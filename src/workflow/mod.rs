@@ -102,17 +102,21 @@ impl Workflow {
                 format!("{dir:?} has a line break and cannot go to GITHUB_PATH"),
             ));
         }
-        writeln!(append_to(self.path_file.as_ref(), "GITHUB_PATH")?, "{dir}")
+        append(
+            self.path_file.as_ref(),
+            "GITHUB_PATH",
+            format!("{dir}\n").as_bytes(),
+        )
     }
 
     /// Appends Markdown to the step summary.
     pub fn summary(&self, markdown: &str) -> io::Result<()> {
         match &self.summary_file {
-            Some(path) => OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?
-                .write_all(markdown.as_bytes()),
+            Some(_) => append(
+                self.summary_file.as_ref(),
+                "GITHUB_STEP_SUMMARY",
+                markdown.as_bytes(),
+            ),
             None => Ok(()),
         }
     }
@@ -148,15 +152,52 @@ pub(crate) fn printed() -> Vec<(String, String, String)> {
     PRINTED.with(|printed| printed.borrow().clone())
 }
 
-/// The runner's command file `variable` names, opened for appending.
-fn append_to(file: Option<&PathBuf>, variable: &str) -> io::Result<std::fs::File> {
+/// What the action itself appended to each command file in custody ([`command_files`]), by
+/// path: the custody counts these bytes as the action's own, not as something Codex wrote
+/// (the sign-in's announcement goes to the step summary while Codex waits for the code). A
+/// path is recorded only while a custody holds it.
+static OWN_WRITES: std::sync::Mutex<Vec<(PathBuf, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+
+fn own_writes() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Vec<u8>)>> {
+    OWN_WRITES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Starts recording the action's own writes to `paths`.
+fn record_own_writes<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) {
+    let mut own = own_writes();
+    for path in paths {
+        own.retain(|(p, _)| p != path);
+        own.push((path.clone(), Vec::new()));
+    }
+}
+
+/// Stops recording the action's own writes to `path`; returns what was written.
+fn own_writes_to(path: &PathBuf) -> Vec<u8> {
+    let mut own = own_writes();
+    let at = own.iter().position(|(p, _)| p == path);
+    at.map(|at| own.swap_remove(at).1).unwrap_or_default()
+}
+
+/// Appends `bytes` to the runner's command file `variable` names, in one write.
+fn append(file: Option<&PathBuf>, variable: &str, bytes: &[u8]) -> io::Result<()> {
     let Some(path) = file else {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
             format!("{variable} is not set; the runner sets it for every step"),
         ));
     };
-    OpenOptions::new().create(true).append(true).open(path)
+    let mut own = own_writes();
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(bytes)?;
+    if let Some((_, written)) = own.iter_mut().find(|(p, _)| p == path) {
+        written.extend_from_slice(bytes);
+    }
+    Ok(())
 }
 
 fn append_key_value(
@@ -165,16 +206,16 @@ fn append_key_value(
     name: &str,
     value: &str,
 ) -> io::Result<()> {
-    let mut out = append_to(file, variable)?;
-    if value.contains('\n') || value.contains('\r') {
+    let line = if value.contains('\n') || value.contains('\r') {
         let delimiter = (0u32..)
             .map(|n| format!("ghadelimiter_codex_auth_{n}"))
             .find(|d| !value.contains(d.as_str()))
             .unwrap_or_default();
-        writeln!(out, "{name}<<{delimiter}\n{value}\n{delimiter}")
+        format!("{name}<<{delimiter}\n{value}\n{delimiter}\n")
     } else {
-        writeln!(out, "{name}={value}")
-    }
+        format!("{name}={value}\n")
+    };
+    append(file, variable, line.as_bytes())
 }
 
 /// Prints a plain log line that the runner reads as no command, whatever the message carries
