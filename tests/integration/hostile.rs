@@ -13,6 +13,7 @@
 //! after the step, here the tests do.
 
 use std::fs;
+use std::os::unix::process::CommandExt as _;
 
 use pretty_assertions::assert_eq;
 use serde_json::Value;
@@ -390,9 +391,11 @@ fn on_an_access_only_copy_codex_finds_no_refresh_token_and_no_write_token() {
 
 #[test]
 fn a_task_cannot_replace_the_codex_a_later_step_runs() {
-    // On GitHub, RUNNER_TEMP belongs to the runner's user, whom Codex runs as: it can move
-    // what the action put there aside, though not change it. (This harness makes it as root,
-    // which would be kinder: it is given to that user here.)
+    // On GitHub, RUNNER_TEMP belongs to the runner's user, whom Codex runs as. While Codex runs
+    // the action makes it root's with the sticky bit: Codex can neither change the copy nor
+    // move it aside. A step of that user on the host, after it, can move it aside (though not
+    // change it). (This harness makes RUNNER_TEMP as root, which would be kinder: it is given
+    // to that user here.)
     let world = World::new(Responses::Ok);
     let registry = crate::support::npm::Registry::start();
     // The real package under a version the image's Codex is not (see codex_version.rs).
@@ -401,10 +404,7 @@ fn a_task_cannot_replace_the_codex_a_later_step_runs() {
     world.openai.ask_to_run(&format!(
         "{{ printf x >> {copy}/.codex-auth-verified.json && echo write-allowed; }} 2>/dev/null || echo write-refused; \
          {{ touch {copy}/bin/planted && echo create-allowed; }} 2>/dev/null || echo create-refused; \
-         mv /github/runner_temp/codex-auth-codex /github/runner_temp/aside && mkdir -p {copy}/bin && \
-         printf '#!/bin/sh\\necho pwned\\n' > {copy}/bin/codex && chmod 755 {copy}/bin/codex && \
-         cp /github/runner_temp/aside/0.170.0/linux-x64/.codex-auth-verified.json {copy}/ && \
-         echo planted"
+         {{ mv /github/runner_temp/codex-auth-codex /github/runner_temp/aside && echo move-allowed; }} 2>/dev/null || echo move-refused"
     ));
     let seed = world.openai.seed(false);
     let mut job = world.job(&seed);
@@ -420,14 +420,37 @@ fn a_task_cannot_replace_the_codex_a_later_step_runs() {
     assert!(
         reported.contains("write-refused")
             && reported.contains("create-refused")
-            && reported.contains("planted"),
+            && reported.contains("move-refused"),
         "the hostile command did not run as meant: {reported}"
     );
-    assert!(
-        !reported.contains("write-allowed") && !reported.contains("create-allowed"),
-        "{reported}"
-    );
+    assert!(!reported.contains("-allowed"), "{reported}");
     assert_log_holds(&world, &first);
+    // RUNNER_TEMP is the runner's user's again.
+    let temp = fs::metadata(job.runner_temp()).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&temp),
+            std::os::unix::fs::MetadataExt::mode(&temp) & 0o7777
+        ),
+        (RUNNER_UID, 0o755)
+    );
+
+    // A later step on the host, as the runner's user, moves the copy aside and plants its own.
+    let rt = job.runner_temp().display().to_string();
+    let host_copy = format!("{rt}/codex-auth-codex/0.170.0/linux-x64");
+    let planted = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "mv {rt}/codex-auth-codex {rt}/aside && mkdir -p {host_copy}/bin && \
+             printf '#!/bin/sh\\necho pwned\\n' > {host_copy}/bin/codex && \
+             chmod 755 {host_copy}/bin/codex && \
+             cp {rt}/aside/0.170.0/linux-x64/.codex-auth-verified.json {host_copy}/"
+        ))
+        .uid(RUNNER_UID)
+        .gid(RUNNER_UID)
+        .status()
+        .unwrap();
+    assert!(planted.success());
 
     // The next step of the job: the planted copy is never run; the package is fetched and
     // verified again, and the real Codex runs the task.
@@ -591,7 +614,6 @@ fn a_deep_tree_and_a_link_in_place_of_the_command_files_change_nothing() {
 /// Reads each file as the runner's user does after the step: what it holds, or `None` when
 /// that user cannot read it (the directory is locked: the runner reads nothing).
 fn as_the_runner_reads(files: &[std::path::PathBuf]) -> Vec<Option<String>> {
-    use std::os::unix::process::CommandExt as _;
     files
         .iter()
         .map(|file| {
@@ -698,6 +720,12 @@ fn a_cancel_at_the_runners_deadlines_finds_nothing_of_codexs_in_the_command_file
     signal(pid, "TERM");
     std::thread::sleep(std::time::Duration::from_millis(2500));
     signal(pid, "KILL");
+    // The runner reads the files now: they are back, the action's own state in them.
+    let read = as_the_runner_reads(&files);
+    let state = read[1]
+        .as_deref()
+        .unwrap_or_else(|| panic!("at the runner's kill the state is out of reach: {read:?}"));
+    assert!(state.contains("handoff"), "{state}");
     assert_nothing_planted(&files, "at the runner's kill, when it reads the files");
 
     // The container outlives its client; the stage ends by itself, soon.
