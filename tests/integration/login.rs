@@ -82,6 +82,20 @@ fn an_approved_sign_in_is_stored_and_the_next_job_runs_with_it() {
     assert!(main
         .stdout
         .contains("Signed in as d***@example.test (pro)."));
+    // The announcement the action wrote while Codex waited is its own: kept, not taken for
+    // something Codex wrote.
+    assert!(
+        main.summary.contains(&format!("**`{code}`**")),
+        "{}",
+        main.summary
+    );
+    assert!(
+        !main
+            .stdout
+            .contains("Codex wrote to the step's command files"),
+        "{}",
+        main.stdout
+    );
     world.assert_secret_holds_the_latest_login();
     let stored = world.stored();
     let post = job.post(&main);
