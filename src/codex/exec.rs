@@ -128,10 +128,7 @@ impl Exec<'_> {
         let stderr = child.stderr.take();
         let (exited, exit_seen) = tokio::sync::watch::channel(false);
         let wait = async {
-            let sweep = run_as
-                .filter(|_| sandbox::in_container())
-                .map(|(uid, _)| uid);
-            let status = wait_passing_signals(&mut child, cancel, sweep).await;
+            let status = wait_passing_signals(&mut child, cancel).await;
             let _ = exited.send(true);
             status
         };
@@ -175,13 +172,12 @@ impl Exec<'_> {
 }
 
 /// Waits for Codex, passing on SIGTERM and SIGINT; after the second, Codex has
-/// [`super::CANCEL_GRACE`] to exit before its process group, and every process it left (`sweep`:
-/// see [`super::end_leftovers`]), is killed: a Codex, or a command of its, that ignores
-/// signals or holds its output open cannot hold the step past the runner's kill.
+/// [`super::CANCEL_GRACE`] to exit before its process group, and every process it left
+/// ([`super::end_leftovers`]), is killed: a Codex, or a command of its, that ignores signals
+/// or holds its output open cannot hold the step past the runner's kill.
 async fn wait_passing_signals(
     child: &mut tokio::process::Child,
     cancel: &mut Cancellation,
-    sweep: Option<u32>,
 ) -> io::Result<std::process::ExitStatus> {
     let mut signals = 0u8;
     loop {
@@ -196,7 +192,7 @@ async fn wait_passing_signals(
                 return status;
             }
             cancel::kill_group(child);
-            super::end_leftovers(sweep);
+            super::end_leftovers();
             return child.wait().await;
         }
     }

@@ -116,7 +116,8 @@ pub(crate) fn codex_command(
 
 /// Starts Codex, as `run_as` when given: running as root, Codex could read this process's
 /// environment (the write token) from /proc; as another user it cannot. It leads a process
-/// group of its own, so that what it leaves behind can be ended ([`end_leftovers`]).
+/// group of its own (a cancel kills the group), and this process is the subreaper of all it
+/// starts, so that what it leaves behind can be ended ([`end_leftovers`]).
 pub(crate) fn spawn(
     mut command: tokio::process::Command,
     codex_home: &Path,
@@ -129,17 +130,11 @@ pub(crate) fn spawn(
     }
     #[cfg(unix)]
     command.process_group(0);
-    let child = command.spawn().map_err(|e| match e.kind() {
+    become_subreaper();
+    command.spawn().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => CodexError::NotFound,
         _ => CodexError::Io(e),
-    })?;
-    if let Some(pid) = child.id() {
-        SPAWNED
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(pid);
-    }
-    Ok(child)
+    })
 }
 
 /// How long Codex has after the runner's second cancelling signal before its whole process
@@ -148,9 +143,6 @@ pub(crate) fn spawn(
 /// `ActionRunner`): by then Codex and what it left must be ended and the files given back
 /// ([`crate::workflow::command_files`]), or the runner reads none of them.
 pub(crate) const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// The Codex processes started so far (each leads its own process group).
-static SPAWNED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
 /// How long [`end_leftovers`] waits for the processes it ended to be gone.
 #[cfg(target_os = "linux")]
@@ -161,72 +153,43 @@ const LEFTOVERS_GONE: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Leftovers {
     /// How many processes Codex started were still running, and were killed.
     pub ended: usize,
-    /// How many were still running after the kill and the wait: counted in a container action
-    /// (this process is PID 1, or a sweep of Codex's user was asked for); elsewhere 0, since a
-    /// process that left Codex's process groups with `setsid` is not seen there.
+    /// How many were still running after the kill and the wait.
     pub survivors: usize,
+}
+
+/// Makes this process the subreaper of every process it starts (Linux's
+/// `PR_SET_CHILD_SUBREAPER`): a process Codex starts that leaves its group and its parent
+/// (`setsid`, a double fork) is re-parented to this process, never to PID 1 or an init, so
+/// that [`end_leftovers`] finds it among this process's descendants.
+fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
 }
 
 /// Ends every process Codex started that is still running (a server, a background job a
 /// command left), so that none can write to the command files, or anything else, after the
-/// action put them back. In a container action this process is PID 1: every other process
-/// in the container is Codex's, and all of them are killed (a process that left Codex's
-/// process group with `setsid` included). `sweep` (in a container, Codex's uid) also kills
-/// every process of that user, whatever its group, for a container whose PID 1 is an init
-/// rather than this process; then both are waited for, at most [`LEFTOVERS_GONE`]. Elsewhere
-/// (the binary run by hand, the tests on the host) the process groups Codex led are killed.
-/// Blocking, so that the guard of a stage that unwinds can call it too.
-pub fn end_leftovers(sweep: Option<u32>) -> Leftovers {
+/// action put them back: every descendant of this process, however it left Codex's process
+/// group (this process is their subreaper: [`spawn`]), is killed, again until none is left or
+/// [`LEFTOVERS_GONE`] has passed. In a container action, where this process is PID 1, that is
+/// every other process in the container. Blocking, so that the guard of a stage that unwinds
+/// can call it too.
+pub fn end_leftovers() -> Leftovers {
     #[cfg(target_os = "linux")]
     {
-        use rustix::process::{kill_process, kill_process_group, Pid, Signal};
-        let groups = std::mem::take(
-            &mut *SPAWNED
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        let pid_1 = std::process::id() == 1;
-        // What is left to end: with this process as PID 1, every other process; else the
-        // processes of `sweep`'s user (none when there is no sweep).
-        let left = || {
-            others_running()
-                .into_iter()
-                .filter(|&(_, uid)| pid_1 || Some(uid) == sweep)
-                .map(|(pid, _)| pid)
-                .collect::<Vec<_>>()
-        };
-        let mut ended = left().len();
-        if pid_1 {
-            // kill(-1): every process this one may signal, but itself (and, being PID 1, no
-            // signal from inside the namespace can end it either).
-            let _ = kill_process_group(Pid::INIT, Signal::KILL);
-        } else {
-            for group in groups {
-                let Some(pid) = i32::try_from(group).ok().and_then(Pid::from_raw) else {
-                    continue;
-                };
-                if kill_process_group(pid, Signal::KILL).is_ok() && sweep.is_none() {
-                    ended += 1;
-                }
-            }
-        }
-        if !pid_1 && sweep.is_none() {
-            return Leftovers {
-                ended,
-                survivors: 0,
-            };
-        }
+        use rustix::process::{kill_process, Pid, Signal};
+        let me = std::process::id();
+        let ended = descendants(me).len();
         let deadline = std::time::Instant::now() + LEFTOVERS_GONE;
         loop {
-            let survivors = left();
-            if survivors.is_empty() || std::time::Instant::now() >= deadline {
+            let left = descendants(me);
+            if left.is_empty() || std::time::Instant::now() >= deadline {
                 return Leftovers {
                     ended,
-                    survivors: survivors.len(),
+                    survivors: left.len(),
                 };
             }
-            // A process that forks as it is swept is caught on the next round.
-            for pid in survivors {
+            // A process that forks as it is killed is caught on the next round.
+            for pid in left {
                 if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
                     let _ = kill_process(pid, Signal::KILL);
                 }
@@ -236,11 +199,6 @@ pub fn end_leftovers(sweep: Option<u32>) -> Leftovers {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = sweep;
-        SPAWNED
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
         Leftovers {
             ended: 0,
             survivors: 0,
@@ -248,30 +206,38 @@ pub fn end_leftovers(sweep: Option<u32>) -> Leftovers {
     }
 }
 
-/// The processes other than this one that still run, with their real uid (zombies, which
-/// can do nothing, aside).
+/// The processes that descend from `ancestor` and still run (zombies, which can do nothing,
+/// aside), from `/proc/<pid>/stat` (`pid (comm) S ppid …`).
 #[cfg(target_os = "linux")]
-fn others_running() -> Vec<(u32, u32)> {
-    let me = std::process::id();
+fn descendants(ancestor: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    entries
+    let processes: Vec<(u32, u32, bool)> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| *pid != me)
         .filter_map(|pid| {
-            // `State:\tS (sleeping)` and `Uid:\t<real> <effective> …`.
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            let field = |name: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(str::trim_start)
-            };
-            let state = field("State:")?.chars().next()?;
-            let uid = field("Uid:")?.split_whitespace().next()?.parse().ok()?;
-            (state != 'Z' && state != 'X').then_some((pid, uid))
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = fields.next()?.chars().next()?;
+            let parent = fields.next()?.parse().ok()?;
+            Some((pid, parent, state != 'Z' && state != 'X'))
         })
+        .collect();
+    let mut found = vec![ancestor];
+    let mut next = 0;
+    while let Some(&parent) = found.get(next) {
+        let children: Vec<u32> = processes
+            .iter()
+            .filter(|(pid, ppid, _)| *ppid == parent && !found.contains(pid))
+            .map(|(pid, _, _)| *pid)
+            .collect();
+        found.extend(children);
+        next += 1;
+    }
+    processes
+        .iter()
+        .filter(|(pid, _, running)| *running && *pid != ancestor && found.contains(pid))
+        .map(|(pid, _, _)| *pid)
         .collect()
 }
 
@@ -498,5 +464,37 @@ mod tests {
             .map(|(k, _)| k.to_string_lossy().into_owned())
             .collect();
         assert_eq!(kept, ["PATH", "GITHUB_REPOSITORY"]);
+    }
+
+    /// Handing CODEX_HOME over never follows a link: not CODEX_HOME itself (Codex turned it
+    /// into a link to `/run`), and inside it a link is handed over itself, not what it points
+    /// at.
+    #[cfg(unix)]
+    #[test]
+    fn handing_over_changes_a_link_not_its_target() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::MetadataExt as _;
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "handing over needs root, as the container action is: run the tests as root"
+        );
+        let root = tempfile::tempdir()?;
+        let outside = root.path().join("outside");
+        std::fs::write(&outside, "")?;
+        let home = root.path().join(".codex");
+        std::fs::create_dir(&home)?;
+        std::fs::write(home.join("auth.json"), "{}")?;
+        std::os::unix::fs::symlink(&outside, home.join("sessions"))?;
+        give_to(&home, 1001, 65534)?;
+        for path in [home.clone(), home.join("auth.json"), home.join("sessions")] {
+            let meta = std::fs::symlink_metadata(&path)?;
+            assert_eq!(
+                (meta.uid(), meta.gid()),
+                (1001, 65534),
+                "{}",
+                path.display()
+            );
+        }
+        assert_eq!(std::fs::metadata(&outside)?.uid(), 0);
+        Ok(())
     }
 }

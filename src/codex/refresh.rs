@@ -57,9 +57,6 @@ impl Refresh<'_> {
             command.env("RUST_LOG", "codex_login=error");
         }
         let mut child = spawn(command, self.codex_home, run_as)?;
-        let sweep = run_as
-            .filter(|_| super::sandbox::in_container())
-            .map(|(uid, _)| uid);
         let watcher = Mutex::new(AuthWatcher::new(self.codex_home.join(AUTH_FILE)));
         let out = tokio::sync::Mutex::new(tokio::io::stdout());
         let stdin = child.stdin.take();
@@ -88,7 +85,7 @@ impl Refresh<'_> {
             if tokio::time::timeout(linger, child.wait()).await.is_err() {
                 crate::cancel::kill_group(&mut child);
                 if result.is_none() {
-                    super::end_leftovers(sweep);
+                    super::end_leftovers();
                 }
                 let _ = child.wait().await;
             }

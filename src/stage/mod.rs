@@ -154,22 +154,15 @@ async fn contain<T>(
     run: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<Ran<T>> {
     let workflow = &config.workflow;
-    // In the container every process of Codex's user is Codex's: the sweep that ends them
-    // does not depend on this process being PID 1 (an init such as `docker run --init`).
-    let sweep = codex::codex_user(&config.workspace)
-        .filter(|_| codex::sandbox::in_container())
-        .map(|(uid, _)| uid);
-    let custody = workflow.take_custody(sweep.is_some()).context(
+    let lock = codex::sandbox::in_container() && codex::codex_user(&config.workspace).is_some();
+    let custody = workflow.take_custody(lock).context(
         "cannot take the step's command files out of Codex's reach before it runs; Codex was \
          not run",
     )?;
-    let mut guard = Guard {
-        custody: Some(custody),
-        sweep,
-    };
+    let mut guard = Guard(Some(custody));
     let fenced = fence::raise();
     let result = run.await;
-    let left = codex::end_leftovers(sweep);
+    let left = codex::end_leftovers();
     drop(fenced);
     if left.ended > 0 {
         workflow.info(&format!(
@@ -178,7 +171,7 @@ async fn contain<T>(
             if left.ended == 1 { "" } else { "es" }
         ));
     }
-    let restored = match guard.custody.take() {
+    let restored = match guard.0.take() {
         Some(custody) => custody.restore(left.survivors == 0),
         None => Ok(Vec::new()),
     };
@@ -217,15 +210,12 @@ struct Ran<T> {
 
 /// The guard of [`contain`]: on a way out that skipped the restore (a panic unwinding, the
 /// stage's future dropped), ends what Codex left and puts the command files back.
-struct Guard {
-    custody: Option<crate::workflow::command_files::Custody>,
-    sweep: Option<u32>,
-}
+struct Guard(Option<crate::workflow::command_files::Custody>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Some(custody) = self.custody.take() {
-            let left = codex::end_leftovers(self.sweep);
+        if let Some(custody) = self.0.take() {
+            let left = codex::end_leftovers();
             let _ = custody.restore(left.survivors == 0);
         }
     }
