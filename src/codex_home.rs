@@ -399,7 +399,6 @@ mod tests {
             ("ensure_config", home.ensure_config().err()),
             ("read", home.read().err()),
             ("remove_auth", home.remove_auth().err()),
-            ("give_to", crate::codex::give_to(&link, 65534, 65534).err()),
         ] {
             let refused = refused.ok_or(format!("{what} went through the link"))?;
             assert!(

@@ -552,6 +552,40 @@ fn tokens_codex_prints_are_masked_before_they_reach_the_log() {
     );
 }
 
+/// A process that left Codex's process group and its parent (`setsid` after Codex exited) is
+/// ended on the host too: the stage is the subreaper of all it starts, so the process is still
+/// its descendant.
+#[test]
+fn a_process_that_left_codexs_group_is_ended_on_the_host_too() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    job.wrap_codex(
+        "\"$REAL\" \"$@\"; code=$?\nsetsid sh -c 'sleep 300' </dev/null >/dev/null 2>&1 &\n\
+         echo $! > \"$log.left\"\nexit $code",
+    );
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        main.stdout.contains("Ended what Codex left running"),
+        "{}",
+        main.stdout
+    );
+    let calls = job.task_calls();
+    assert_eq!(calls.len(), 1);
+    let left = std::fs::read_to_string(job.call_file(calls[0].pid, "left")).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", left.trim())).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or("gone");
+    assert!(
+        state == "gone" || state == "Z",
+        "the process Codex left ({}) still runs: {stat}",
+        left.trim()
+    );
+}
+
 #[test]
 fn a_process_codex_left_running_does_not_hold_up_the_write_back() {
     let world = World::new(Responses::Ok);

@@ -650,6 +650,11 @@ impl Job {
             .collect()
     }
 
+    /// A file the `codex` wrapper of the call `pid` wrote beside its records (`"$log.EXT"`).
+    pub fn call_file(&self, pid: u32, ext: &str) -> PathBuf {
+        self.calls.join(format!("{pid}.{ext}"))
+    }
+
     /// The Codex invocations so far.
     pub fn codex_calls(&self) -> Vec<CodexCall> {
         let mut calls = Vec::new();
