@@ -188,12 +188,17 @@ async fn wait_passing_signals(
         cancel::pass_on(child, passed);
         signals = signals.saturating_add(1);
         if signals >= 2 {
-            if let Ok(status) = tokio::time::timeout(super::CANCEL_GRACE, child.wait()).await {
-                return status;
+            let exited = tokio::time::timeout(super::CANCEL_GRACE, child.wait()).await;
+            if exited.is_err() {
+                cancel::kill_group(child);
             }
-            cancel::kill_group(child);
+            // Whatever it left goes too, at once: a process holding Codex's output open would
+            // otherwise keep the stage reading it past the runner's kill.
             super::end_leftovers();
-            return child.wait().await;
+            return match exited {
+                Ok(status) => status,
+                Err(_) => child.wait().await,
+            };
         }
     }
 }
