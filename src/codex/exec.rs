@@ -171,10 +171,8 @@ impl Exec<'_> {
     }
 }
 
-/// Waits for Codex, passing on SIGTERM and SIGINT; after the second, Codex has
-/// [`super::CANCEL_GRACE`] to exit before its process group, and every process it left
-/// ([`super::end_leftovers`]), is killed: a Codex, or a command of its, that ignores signals
-/// or holds its output open cannot hold the step past the runner's kill.
+/// Waits for Codex, passing on SIGTERM and SIGINT; after the second, it is stopped
+/// ([`super::stop_on_cancel`]).
 async fn wait_passing_signals(
     child: &mut tokio::process::Child,
     cancel: &mut Cancellation,
@@ -188,17 +186,7 @@ async fn wait_passing_signals(
         cancel::pass_on(child, passed);
         signals = signals.saturating_add(1);
         if signals >= 2 {
-            let exited = tokio::time::timeout(super::CANCEL_GRACE, child.wait()).await;
-            if exited.is_err() {
-                cancel::kill_group(child);
-            }
-            // Whatever it left goes too, at once: a process holding Codex's output open would
-            // otherwise keep the stage reading it past the runner's kill.
-            super::end_leftovers();
-            return match exited {
-                Ok(status) => status,
-                Err(_) => child.wait().await,
-            };
+            return super::stop_on_cancel(child).await;
         }
     }
 }

@@ -144,6 +144,24 @@ pub(crate) fn spawn(
 /// ([`crate::workflow::command_files`]), or the runner reads none of them.
 pub(crate) const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// Stops Codex on a cancelled job's last signal: it has [`CANCEL_GRACE`] to exit, then its
+/// process group is killed; either way every process it left is killed at once
+/// ([`end_leftovers`]), since one that ignores signals or holds Codex's output open would
+/// otherwise hold the stage past the runner's kill.
+pub(crate) async fn stop_on_cancel(
+    child: &mut tokio::process::Child,
+) -> io::Result<std::process::ExitStatus> {
+    let exited = tokio::time::timeout(CANCEL_GRACE, child.wait()).await;
+    if exited.is_err() {
+        crate::cancel::kill_group(child);
+    }
+    end_leftovers();
+    match exited {
+        Ok(status) => status,
+        Err(_) => child.wait().await,
+    }
+}
+
 /// How long [`end_leftovers`] waits for the processes it ended to be gone.
 #[cfg(target_os = "linux")]
 const LEFTOVERS_GONE: std::time::Duration = std::time::Duration::from_secs(5);

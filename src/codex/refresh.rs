@@ -75,18 +75,12 @@ impl Refresh<'_> {
                 () = second_signal => None,
             };
             // The answer is in (or time is up) and stdin is closed: let the server finish
-            // writing auth.json and exit; stop it only if it lingers (on a cancel, within
-            // the runner's last 2.5 s).
-            let linger = if result.is_some() {
-                DRAIN
-            } else {
-                super::CANCEL_GRACE
-            };
-            if tokio::time::timeout(linger, child.wait()).await.is_err() {
+            // writing auth.json and exit; stop it only if it lingers. On a cancel, within the
+            // runner's last 2.5 s.
+            if result.is_none() {
+                let _ = super::stop_on_cancel(&mut child).await;
+            } else if tokio::time::timeout(DRAIN, child.wait()).await.is_err() {
                 crate::cancel::kill_group(&mut child);
-                if result.is_none() {
-                    super::end_leftovers();
-                }
                 let _ = child.wait().await;
             }
             let _ = exited.send(true);
