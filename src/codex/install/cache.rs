@@ -1,7 +1,7 @@
 //! The copies' directories: whether a copy is still as it was verified, and making the way to
 //! it this process's user's own.
 
-use std::io::{self, Read as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
@@ -163,14 +163,7 @@ fn sha256_of(path: &Path, kept: &Kept) -> io::Result<String> {
         return Err(io::Error::other("it changed while it was checked"));
     }
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
+    io::copy(&mut file, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
 }
 
