@@ -278,6 +278,9 @@ impl ActionConfig {
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from("."));
         let temp_dir = vars.path("RUNNER_TEMP").unwrap_or_else(std::env::temp_dir);
+        if keep {
+            check_keep(&codex_home, &workspace, vars.path("RUNNER_TEMP").as_deref())?;
+        }
         let codex = codex_source(&vars, &temp_dir)?;
         let state = vars
             .0
@@ -335,6 +338,50 @@ impl ActionConfig {
                   `app-id` and `app-private-key`",
         })
     }
+}
+
+/// The container action's workspace: its other mounts (`/github/home`, `/github/runner_temp`)
+/// are in the runner's RUNNER_TEMP, and everything else dies with the container.
+const CONTAINER_WORKSPACE: &str = "/github/workspace";
+
+/// Input `keep: true` keeps a login only where one can outlive the job. The runner empties
+/// RUNNER_TEMP at the start and end of every job (actions/runner, TempDirectoryManager), and
+/// the container action's home is `RUNNER_TEMP/_github_home`: there nothing outlives the job.
+fn check_keep(
+    codex_home: &std::path::Path,
+    workspace: &std::path::Path,
+    runner_temp: Option<&std::path::Path>,
+) -> Result<(), ConfigError> {
+    if workspace == std::path::Path::new(CONTAINER_WORKSPACE) {
+        return Err(ConfigError::Invalid {
+            input: "keep",
+            problem: "is true, but in the container action no file outlives the job: \
+                      CODEX_HOME is in /github/home, the runner's RUNNER_TEMP/_github_home, \
+                      which the runner empties at the start and end of every job, and the rest \
+                      of the container is removed with it. The secret (or, with \
+                      `store: artifact`, the artifact) is where the login is kept: every run \
+                      writes the refreshed login there. Remove `keep: true`. To keep a login on \
+                      the disk of a persistent self-hosted runner, use the host face \
+                      (`codex-auth/host`, `mode: restore`) with CODEX_HOME set to a directory \
+                      outside RUNNER_TEMP (docs/host-face.md)"
+                .into(),
+        });
+    }
+    if let Some(temp) = runner_temp.filter(|temp| codex_home.starts_with(temp)) {
+        return Err(ConfigError::Invalid {
+            input: "keep",
+            problem: format!(
+                "is true, but CODEX_HOME ({}) is inside RUNNER_TEMP ({}), which the runner \
+                 empties at the start and end of every job: nothing would be kept. Set \
+                 CODEX_HOME in the job's `env:` to a directory of the runner's own outside \
+                 RUNNER_TEMP (for example /var/lib/codex-auth/codex-home), or remove \
+                 `keep: true`: the secret keeps the login",
+                codex_home.display(),
+                temp.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Input `codex-version`, the registry and the cache ([`CodexSource`]). The registry is
@@ -501,6 +548,53 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn keep_is_refused_where_nothing_outlives_the_job() -> Result<(), ConfigError> {
+        // In the container action: whatever CODEX_HOME is.
+        for home in ["/github/home/.codex", "/github/workspace/.codex", "/var/lib/codex"] {
+            let error = config(&[
+                ("INPUT_KEEP", "true"),
+                ("GITHUB_WORKSPACE", "/github/workspace"),
+                ("RUNNER_TEMP", "/github/runner_temp"),
+                ("CODEX_HOME", home),
+            ])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(
+                error.contains("in the container action no file outlives the job"),
+                "{home}: {error}"
+            );
+        }
+        // On the host: CODEX_HOME inside RUNNER_TEMP (the host face's own default).
+        let host = [
+            ("INPUT_KEEP", "true"),
+            ("GITHUB_WORKSPACE", "/home/runner/work/repo/repo"),
+            ("RUNNER_TEMP", "/home/runner/work/_temp"),
+        ];
+        let inside = config(
+            &[
+                &host[..],
+                &[("CODEX_HOME", "/home/runner/work/_temp/codex-auth/codex-home")],
+            ]
+            .concat(),
+        );
+        assert!(
+            matches!(&inside, Err(ConfigError::Invalid { input: "keep", problem }) if problem.contains("is inside RUNNER_TEMP")),
+            "{:?}",
+            inside.err()
+        );
+        // On the host, outside RUNNER_TEMP: kept; and `keep: false` is never refused.
+        let outside = config(&[&host[..], &[("CODEX_HOME", "/var/lib/codex-auth/home")]].concat())?;
+        assert!(outside.keep);
+        config(&[
+            ("GITHUB_WORKSPACE", "/github/workspace"),
+            ("RUNNER_TEMP", "/github/runner_temp"),
+            ("INPUT_KEEP", "false"),
+        ])?;
+        Ok(())
     }
 
     #[test]

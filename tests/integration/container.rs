@@ -64,3 +64,22 @@ fn fresh_token_writes_nothing_from_the_container() {
     assert_eq!(world.stored(), seed);
     world.assert_no_secret_leaked(&[&main, &post]);
 }
+
+/// `keep: true` in the container action keeps nothing (its home is `RUNNER_TEMP/_github_home`,
+/// which the runner empties between jobs, and the container goes with the step): refused
+/// before any login is restored, saying that the secret is the store.
+#[test]
+fn keep_in_the_container_is_refused_saying_the_secret_is_the_store() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    job.in_container(&image()).owned_by(1001).input("keep", "true");
+    let main = job.main();
+    assert_ne!(main.code, 0);
+    let error = crate::support::world::annotation(&main, "Nothing to keep");
+    assert!(error.contains("The secret"), "{error}");
+    assert!(error.contains("is where the login is kept"), "{error}");
+    assert!(!job.codex_home().join("auth.json").exists());
+    assert_eq!(world.github.requests().len(), 0, "no request to GitHub");
+    assert_eq!(world.stored(), seed);
+}

@@ -516,29 +516,37 @@ fn a_new_organization_secret_is_visible_to_this_repository_alone() {
         .any(|r| r.method != "GET" && r.path.starts_with("/orgs/other-org/")));
 }
 
+/// `keep: true` on a persistent runner, in the runner's real layout: RUNNER_TEMP (and with it
+/// the container action's home, `RUNNER_TEMP/_github_home`) is emptied at the start and end of
+/// every job, so only a CODEX_HOME of the runner's own outside it keeps a login between jobs.
 #[test]
 fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(true);
+    let kept = tempfile::tempdir().unwrap();
+    let codex_home = kept.path().join("codex-home");
     // First job on a persistent runner: refreshes, persists, keeps the file.
     let mut job = world.job(&seed);
-    job.input("keep", "true");
+    job.persistent_codex_home(&codex_home).input("keep", "true");
     let main = job.main();
     main.assert_ok();
     let post = job.post(&main);
     post.assert_ok();
-    assert!(
-        job.codex_home().join("auth.json").exists(),
-        "keep: true leaves auth.json"
-    );
     let refreshed = world.stored();
+    // The runner empties RUNNER_TEMP when the job ends, and again when the next one starts.
+    job.empty_runner_temp();
+    assert!(
+        codex_home.join("auth.json").exists(),
+        "keep: true leaves auth.json in a CODEX_HOME outside RUNNER_TEMP"
+    );
 
-    // The next job still gets the old seed (its run was queued before the write), while the
-    // disk holds the newer file: the disk wins, and Codex runs with the live token.
+    // The next job on the same runner still gets the old seed (its run was queued before the
+    // write), while the disk holds the newer file: the disk wins, and Codex runs with the
+    // live token.
     let mut next = Job::new(&world.github, &world.openai);
-    std::fs::remove_dir_all(next.codex_home()).unwrap();
-    std::fs::rename(job.codex_home(), next.codex_home()).unwrap();
-    next.input("auth-json", seed.to_string())
+    next.empty_runner_temp();
+    next.persistent_codex_home(&codex_home)
+        .input("auth-json", seed.to_string())
         .input("token", WRITE_TOKEN)
         .input("keep", "true");
     let main = next.main();
@@ -565,6 +573,23 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
     let post = next.post(&main);
     post.assert_ok();
     world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+/// `keep: true` where CODEX_HOME is inside RUNNER_TEMP (the job's own home here, the host
+/// face's default there) would keep nothing: refused before any login is restored.
+#[test]
+fn keep_inside_runner_temp_is_refused_before_anything() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    job.input("keep", "true");
+    let main = job.main();
+    assert_ne!(main.code, 0);
+    let error = annotation(&main, "Nothing to keep");
+    assert!(error.contains("is inside RUNNER_TEMP"), "{error}");
+    assert!(!job.codex_home().join("auth.json").exists());
+    assert_eq!(world.github.requests().len(), 0, "no request to GitHub");
+    assert!(world.openai.requests().is_empty(), "Codex never ran");
 }
 
 #[test]

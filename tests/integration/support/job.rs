@@ -434,9 +434,35 @@ impl Job {
         &self.runner_temp
     }
 
-    /// The Codex home of the job (`$HOME/.codex`).
+    /// The Codex home of the job: `CODEX_HOME` when the job sets it
+    /// ([`Job::persistent_codex_home`]), else `$HOME/.codex`.
     pub fn codex_home(&self) -> PathBuf {
-        self.home.join(".codex")
+        match self.env.get("CODEX_HOME") {
+            Some(dir) => PathBuf::from(dir),
+            None => self.home.join(".codex"),
+        }
+    }
+
+    /// Sets `CODEX_HOME` to `dir`, a directory of the runner's own outside this job's
+    /// directories (on a persistent runner, one that outlives the job), holding Codex's
+    /// config.toml as the job's own home does.
+    pub fn persistent_codex_home(&mut self, dir: &Path) -> &mut Self {
+        fs::create_dir_all(dir).unwrap();
+        fs::copy(self.home.join(".codex/config.toml"), dir.join("config.toml")).unwrap();
+        self.env("CODEX_HOME", dir.display().to_string())
+    }
+
+    /// Empties `RUNNER_TEMP`, as the runner does at the start and end of every job
+    /// (actions/runner, TempDirectoryManager): the container action's home goes with it.
+    pub fn empty_runner_temp(&self) {
+        for entry in fs::read_dir(&self.runner_temp).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                fs::remove_dir_all(&path).unwrap();
+            } else {
+                fs::remove_file(&path).unwrap();
+            }
+        }
     }
 
     /// Runs the main stage.
