@@ -61,6 +61,14 @@ Examples:
   CODEX_HOME=$dir GH_TOKEN=$(gh auth token) codex-auth seed --repo octo/app
   rm -r \"$dir\"
 
+  # With a keeper: the login, and the access-only copy the task jobs take
+  codex-auth seed --repo octo/app --access-secret-name CODEX_ACCESS_JSON
+
+  # One keeper for an organization: both secrets visible to the keeper's repository alone
+  # (share the copy, never the login, with the task repositories in the organization's
+  # settings)
+  codex-auth seed --org octo --repo octo/keeper --access-secret-name CODEX_ACCESS_JSON
+
   codex-auth seed --repo octo/app --environment production --secret CODEX_AUTH_JSON
   codex-auth seed --org octo --repo octo/app --file ./auth.json
   GITHUB_API_URL=https://ghe.example/api/v3 codex-auth seed --repo octo/app";

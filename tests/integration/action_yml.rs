@@ -144,10 +144,10 @@ fn stages_have_distinct_entrypoints_that_the_image_provides() {
     }
 }
 
-/// The rows of the README table that follows `heading`: (name, default) per row.
-fn readme_table(heading: &str) -> Vec<(String, String)> {
-    let readme = read("README.md");
-    let section = readme.split(heading).nth(1).unwrap();
+/// The rows of the table in docs/inputs.md that follows `heading`: (name, default) per row.
+fn inputs_table(heading: &str) -> Vec<(String, String)> {
+    let page = read("docs/inputs.md");
+    let section = page.split(heading).nth(1).unwrap();
     section
         .lines()
         .skip_while(|l| !l.starts_with('|'))
@@ -164,7 +164,7 @@ fn readme_table(heading: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn readme_tables_match_action_yml() {
+fn inputs_page_tables_match_action_yml() {
     let action = action();
     let inputs: Vec<(String, String)> = keys(&action["inputs"])
         .into_iter()
@@ -178,8 +178,8 @@ fn readme_tables_match_action_yml() {
             (name, default)
         })
         .collect();
-    assert_eq!(readme_table("## Inputs"), inputs);
-    let outputs: Vec<String> = readme_table("## Outputs")
+    assert_eq!(inputs_table("## Inputs"), inputs);
+    let outputs: Vec<String> = inputs_table("## Outputs")
         .into_iter()
         .map(|(name, _)| name)
         .collect();

@@ -1,5 +1,5 @@
-//! A real GitHub client against the local GitHub: Debian's `gh` (the README's Quickstart seeds
-//! the secret with `gh secret set`) talks to it over HTTPS as to a GitHub Enterprise Server
+//! A real GitHub client against the local GitHub: Debian's `gh` (docs/sign-in.md seeds the
+//! secret with `gh secret set`) talks to it over HTTPS as to a GitHub Enterprise Server
 //! host. The server must open the sealed boxes gh makes (Go's `x/crypto/nacl/box`), as GitHub
 //! does; then the action restores what gh wrote, reads the metadata gh's write left, and
 //! writes the refreshed login back over the same API, which gh reads back.
@@ -284,7 +284,7 @@ fn the_action_restores_what_gh_wrote_and_gh_reads_back_its_write() {
     let ca_file = dir.path().join("github-ca.pem");
     fs::write(&ca_file, &ca.ca_pem).unwrap();
 
-    // The Quickstart: a login whose access token has expired, so Codex refreshes it.
+    // A seeded login whose access token has expired, so Codex refreshes it.
     let seed = openai.seed(true);
     gh.secret_set(SECRET, &["--repo", REPO], &seed.to_string());
     let written = github.secret(&scope, SECRET).unwrap();
