@@ -26,14 +26,14 @@ const TARGET: &str = "x86_64-unknown-linux-musl";
 
 /// The host face as a release commit has it: `host/`'s scripts and a checksums.json pinning
 /// the binary the release server hands out.
-struct Release {
+pub(crate) struct Release {
     action: tempfile::TempDir,
     _server: Server,
     url: String,
 }
 
 impl Release {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let binary = std::fs::read(env!("CARGO_BIN_EXE_codex-auth")).unwrap();
         let name = format!("codex-auth-{VERSION}-{TARGET}");
         let action = tempfile::tempdir().unwrap();
@@ -66,10 +66,15 @@ impl Release {
 
     fn job(&self, world: &World, seed: &serde_json::Value) -> Job {
         let mut job = world.job(seed);
+        self.runs(&mut job);
+        job
+    }
+
+    /// Makes `job` run the host face of this release, as a step `uses:` it.
+    pub(crate) fn runs(&self, job: &mut Job) {
         job.host_face(self.action.path())
             .env("GITHUB_SERVER_URL", self.url.clone())
             .env("GITHUB_ACTION_REPOSITORY", REPOSITORY);
-        job
     }
 }
 

@@ -14,6 +14,7 @@ mod codex_version;
 mod container;
 mod core_loop;
 mod docs;
+mod examples;
 mod gh_client;
 mod host_face;
 mod hostile;

@@ -14,6 +14,11 @@
 //!   but not write. GitHub itself hides a private repository from a classic token without
 //!   `repo` (404 on reads too): the server is kinder there, so that the action's own scope
 //!   check, not the read, is what refuses;
+//! - a fine-grained token made with [`GitHub::add_fine_grained_token`] is limited to one
+//!   repository (any other answers 404, as GitHub hides what a token cannot see) and carries
+//!   exactly the permissions it was given (`secrets`, `environments`, `organization_secrets`,
+//!   `actions`: `read` or `write`): a secrets route without its permission answers 403, a
+//!   read-only one is refused writes, workflow runs need `actions`;
 //! - an App's installation token carries the permissions the App was given
 //!   ([`GitHub::add_app_with`]), or those the token request asked for when it did (each at
 //!   most the installation's, else 422, as GitHub answers): `write` writes, `read` reads,
@@ -179,6 +184,8 @@ struct Hold {
 struct Inner {
     /// Installation tokens and the permissions they were granted.
     app_tokens: BTreeMap<String, Value>,
+    /// Fine-grained tokens: the one repository each may reach, and its permissions.
+    fine_grained: BTreeMap<String, (String, Value)>,
     faults: Vec<Fault>,
     holds: Vec<Hold>,
     classic: BTreeMap<String, Vec<String>>,
@@ -427,6 +434,16 @@ impl GitHub {
                 installations: BTreeMap::new(),
             },
         );
+    }
+
+    /// Accepts a fine-grained personal access token for `repository` (`owner/repo`) alone,
+    /// with exactly `permissions` (`{"secrets": "write", "actions": "read"}`).
+    pub fn add_fine_grained_token(&self, token: &str, repository: &str, permissions: Value) {
+        let mut inner = self.lock();
+        inner
+            .fine_grained
+            .insert(token.to_owned(), (repository.to_owned(), permissions));
+        inner.tokens.insert(token.to_owned(), Access::Write);
     }
 
     /// Accepts a classic personal access token with these OAuth scopes.
@@ -877,7 +894,11 @@ fn answer(
                 access = Access::ReadOnly;
             }
         }
-        if let Some(granted) = inner.app_tokens.get(&token) {
+        let granted = inner
+            .app_tokens
+            .get(&token)
+            .or_else(|| inner.fine_grained.get(&token).map(|(_, p)| p));
+        if let Some(granted) = granted {
             access = match granted[permission].as_str() {
                 Some("write") => Access::Write,
                 Some("read") => Access::ReadOnly,
@@ -896,6 +917,17 @@ fn answer(
         })
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // A fine-grained token sees its one repository, and no organization.
+    if let Some((repository, _)) = inner.fine_grained.get(&token) {
+        let reachable = match segments.as_slice() {
+            ["repos", o, r, ..] => format!("{o}/{r}") == *repository,
+            ["orgs", ..] => false,
+            _ => true,
+        };
+        if !reachable {
+            return error(StatusCode::NOT_FOUND, "Not Found", "");
+        }
+    }
     match (method, segments.as_slice()) {
         (&Method::DELETE, ["installation", "token"]) => {
             if inner.app_tokens.remove(&token).is_none() {
@@ -923,7 +955,11 @@ fn answer(
             if !inner.scopes.contains_key(&repo(&format!("{o}/{r}"))) {
                 return error(StatusCode::NOT_FOUND, "Not Found", "");
             }
-            let actions = match inner.app_tokens.get(&token) {
+            let granted = inner
+                .app_tokens
+                .get(&token)
+                .or_else(|| inner.fine_grained.get(&token).map(|(_, p)| p));
+            let actions = match granted {
                 Some(granted) => matches!(granted["actions"].as_str(), Some("read" | "write")),
                 None => access == Access::Write,
             };
