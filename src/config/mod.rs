@@ -553,7 +553,11 @@ mod tests {
     #[test]
     fn keep_is_refused_where_nothing_outlives_the_job() -> Result<(), ConfigError> {
         // In the container action: whatever CODEX_HOME is.
-        for home in ["/github/home/.codex", "/github/workspace/.codex", "/var/lib/codex"] {
+        for home in [
+            "/github/home/.codex",
+            "/github/workspace/.codex",
+            "/var/lib/codex",
+        ] {
             let error = config(&[
                 ("INPUT_KEEP", "true"),
                 ("GITHUB_WORKSPACE", "/github/workspace"),
@@ -577,7 +581,10 @@ mod tests {
         let inside = config(
             &[
                 &host[..],
-                &[("CODEX_HOME", "/home/runner/work/_temp/codex-auth/codex-home")],
+                &[(
+                    "CODEX_HOME",
+                    "/home/runner/work/_temp/codex-auth/codex-home",
+                )],
             ]
             .concat(),
         );

@@ -73,7 +73,9 @@ fn keep_in_the_container_is_refused_saying_the_secret_is_the_store() {
     let world = World::new(Responses::Ok);
     let seed = world.openai.seed(true);
     let mut job = world.job(&seed);
-    job.in_container(&image()).owned_by(1001).input("keep", "true");
+    job.in_container(&image())
+        .owned_by(1001)
+        .input("keep", "true");
     let main = job.main();
     assert_ne!(main.code, 0);
     let error = crate::support::world::annotation(&main, "Nothing to keep");

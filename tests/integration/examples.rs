@@ -7,14 +7,19 @@
 //! not parse fails, naming the page and line.
 //!
 //! **What the page tells the user to create.** A file in `docs/examples/` says it in its
-//! header comment, on one line of this form (either part may be left out):
+//! header comment, on one line of this form (either part may be left out; `# Create: nothing`
+//! for none), and names the secrets another example writes (the sign-in, the keeper) on a
+//! `# From:` line:
 //!
 //! ```text
-//! # Create: secrets CODEX_AUTH_JSON, CODEX_AUTH_WRITE_TOKEN; variable CODEX_AUTH_ACCOUNT
+//! # Create: secrets CODEX_AUTH_WRITE_TOKEN; variable CODEX_AUTH_ACCOUNT
+//! # From: CODEX_AUTH_JSON, CODEX_ACCESS_JSON (login.yml)
 //! ```
 //!
-//! Every `secrets.X` and `vars.X` the workflow uses must be listed there, and every name listed
-//! must be used. A block in README.md or `docs/` must name each secret and variable it uses in
+//! Every `secrets.X` and `vars.X` the workflow uses outside comment lines must be listed on
+//! one of them, and every name listed must be used; a `# From:` example must hold a
+//! codex-auth step that stores each secret it names (its `secret-name` with a write
+//! credential, its `access-secret-name`). A block in README.md or `docs/` must name each secret and variable it uses in
 //! the page's prose, outside code fences. The job then gets exactly those: a name the page does
 //! not tell the user to create resolves to the empty string, as GitHub resolves a secret nobody
 //! created (an example file without any `# Create:` line gets what it uses, so that its run
@@ -29,6 +34,9 @@
 //!   the permissions the README's Quickstart names in bold beside it (today **Secrets: Read and
 //!   write** and **Actions: Read**);
 //! - `CODEX_AUTH_ARTIFACT_KEY`: what `codex-auth keygen` prints;
+//! - `CODEX_AUTH_ORG_TOKEN`: a classic token with `admin:org` (the organization keeper's);
+//!   with `organization: ${{ github.repository_owner }}` the secrets are the organization's
+//!   (`octo`), visible to the repository alone, as the sign-in leaves them;
 //! - `CODEX_AUTH_APP_ID` / `CODEX_AUTH_APP_KEY`: a GitHub App installed on the repository with
 //!   the permissions docs/stores.md's table gives it (Secrets: write, Actions: read, Metadata:
 //!   read), and its private key;
@@ -64,7 +72,11 @@
 //!   Codex), as the restored login's owner, under Docker's seccomp profile: user namespaces
 //!   are refused to it as hosted Ubuntu 24.04 refuses them to unprivileged users (there
 //!   AppArmor denies what an unprivileged namespace would need, here seccomp refuses to create
-//!   it; either way bubblewrap cannot start and every sandboxed command fails). A macOS job's
+//!   it; either way bubblewrap cannot start and every sandboxed command fails). A job that
+//!   first runs `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (what
+//!   openai/codex-action runs on hosted Linux runners) has its later `codex` steps run under
+//!   podman's profile, where bubblewrap starts: that the sysctl lifts the restriction on hosted
+//!   Ubuntu is taken from openai/codex-action, not run here. A macOS job's
 //!   step runs there under podman's profile, where bubblewrap starts, standing in for macOS's
 //!   own sandbox (Seatbelt), which starts on hosted macOS. Windows is not modelled.
 //! - The login's sign-in is pointed at the local issuer by a `codex` wrapper first on PATH in
@@ -104,6 +116,10 @@ const REPOSITORY_ID: u64 = 1;
 /// The run every job belongs to (`World::new`).
 const RUN_ID: u64 = 4242;
 const APP_ID: u64 = 314_159;
+/// The owner of [`REPO`]: an organization, for the examples that keep organization secrets.
+const OWNER: &str = "octo";
+/// The classic token with `admin:org` the organization keeper's page tells the admin to make.
+const ORG_TOKEN: &str = "ghp_EXAMPLEORGANIZATIONTOKEN0000000000000";
 /// A task for a `workflow_dispatch` input without a default.
 const TASK: &str = "Read README.md and say in one sentence what this repository is for.";
 /// How many examples run at once.
@@ -474,10 +490,20 @@ fn expressions(text: &str) -> Result<Vec<String>, String> {
     Ok(found)
 }
 
-/// The `secrets.X` and `vars.X` names a text's expressions use (`secrets.X` form).
+/// The text without its comment lines: what a comment says is not run.
+fn without_comments(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `secrets.X` and `vars.X` names a text's expressions use (`secrets.X` form), outside
+/// comment lines.
 fn used_names(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    let mut rest = text;
+    let text = without_comments(text);
+    let mut rest = text.as_str();
     while let Some(at) = rest.find("${{") {
         let after = &rest[at + 3..];
         let end = after.find("}}").unwrap_or(after.len());
@@ -540,6 +566,9 @@ impl Context<'_> {
         if expression == "github.token" || expression == "secrets.GITHUB_TOKEN" {
             return Ok(GITHUB_TOKEN.to_owned());
         }
+        if expression == "github.repository_owner" {
+            return Ok(OWNER.to_owned());
+        }
         if simple("secrets.").or_else(|| simple("vars.")).is_some() {
             // A secret or variable nobody created is the empty string on GitHub.
             return Ok(self.values.get(expression).cloned().unwrap_or_default());
@@ -564,7 +593,74 @@ impl Context<'_> {
 // ---------------------------------------------------------------------------------------------
 // What the page tells the user to create
 
-/// The `# Create:` line of an example file's header: `secrets.X`/`vars.X` names.
+/// The `# From:` line of an example file's header: secrets another example writes, and that
+/// example (`# From: CODEX_AUTH_JSON, CODEX_ACCESS_JSON (login.yml)`).
+fn from_line(text: &str) -> Result<Option<(BTreeSet<String>, String)>, String> {
+    let header = text
+        .lines()
+        .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    for line in header {
+        let Some(rest) = line
+            .trim_start()
+            .trim_start_matches('#')
+            .trim()
+            .strip_prefix("From:")
+        else {
+            continue;
+        };
+        let (names, file) = rest
+            .rsplit_once('(')
+            .and_then(|(names, file)| Some((names, file.trim().strip_suffix(')')?)))
+            .ok_or_else(|| {
+                format!("`# From:{rest}` is not `# From: SECRET_A, SECRET_B (example.yml)`")
+            })?;
+        let names = names
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| format!("secrets.{n}"))
+            .collect();
+        return Ok(Some((names, file.trim().to_owned())));
+    }
+    Ok(None)
+}
+
+/// The secrets a codex-auth step of the example file `file` stores: its `secret-name`
+/// (`CODEX_AUTH_JSON` by default) where it stores a login (a sign-in, a refresh, or a task on
+/// the full login with a write credential), and its `access-secret-name`.
+fn written_by(file: &str) -> Result<BTreeSet<String>, String> {
+    let path = format!("docs/examples/{file}");
+    let text = std::fs::read_to_string(root().join(&path))
+        .map_err(|e| format!("`# From:` names {path}, which cannot be read: {e}"))?;
+    let docs = YamlLoader::load_from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+    let mut written = BTreeSet::new();
+    for (_, job) in docs[0]["jobs"].as_hash().into_iter().flatten() {
+        for step in job["steps"].as_vec().into_iter().flatten() {
+            if step["uses"].as_str().and_then(face).is_none() {
+                continue;
+            }
+            let with = &step["with"];
+            let get = |name: &str| with[name].as_str().unwrap_or_default().to_owned();
+            let writes = matches!(get("mode").as_str(), "login" | "refresh" | "" | "exec")
+                && (!get("token").is_empty() || !get("app-id").is_empty())
+                && get("store") != "artifact";
+            if writes {
+                let name = match get("secret-name") {
+                    n if n.is_empty() => "CODEX_AUTH_JSON".to_owned(),
+                    n => n,
+                };
+                written.insert(format!("secrets.{name}"));
+                if !get("access-secret-name").is_empty() {
+                    written.insert(format!("secrets.{}", get("access-secret-name")));
+                }
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// The `# Create:` line of an example file's header: `secrets.X`/`vars.X` names (`# Create:
+/// nothing` for none).
 fn create_line(text: &str) -> Result<Option<BTreeSet<String>>, String> {
     let header = text
         .lines()
@@ -583,6 +679,10 @@ fn create_line(text: &str) -> Result<Option<BTreeSet<String>>, String> {
             return Err("the header has two `# Create:` lines".to_owned());
         }
         let mut names = BTreeSet::new();
+        if list.trim() == "nothing" {
+            found = Some(names);
+            continue;
+        }
         for part in list.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let (kind, rest) = part.split_once(' ').unwrap_or((part, ""));
             let prefix = match kind {
@@ -698,6 +798,8 @@ fn action_names(face: Face) -> (BTreeSet<String>, BTreeSet<String>) {
 /// The servers and secrets of one example's job.
 struct Stage {
     world: World,
+    /// Where the secrets are: the repository, or the organization an example names.
+    scope: String,
     artifacts: Option<Artifacts>,
     /// `secrets.X` / `vars.X` → value.
     values: BTreeMap<String, String>,
@@ -705,11 +807,19 @@ struct Stage {
     problems: Vec<String>,
 }
 
-/// An access-only copy of `login`, as the keeper writes it.
+/// An access-only copy of `login`, as the keeper writes it: `chatgptAuthTokens`, no refresh
+/// token, and of the tokens only the id, access token and account (a sign-in's
+/// `oauth_provenance` and `login_owner_id` are dropped).
 fn copy_of(login: &Value) -> Value {
     let mut copy = login.clone();
     copy["auth_mode"] = "chatgptAuthTokens".into();
-    copy["tokens"]["refresh_token"] = "".into();
+    let tokens = &login["tokens"];
+    copy["tokens"] = json!({
+        "id_token": tokens["id_token"],
+        "access_token": tokens["access_token"],
+        "refresh_token": "",
+        "account_id": tokens["account_id"],
+    });
     copy
 }
 
@@ -725,15 +835,38 @@ fn actions_read(permissions: Option<&Yaml>) -> bool {
 
 impl Stage {
     /// The world, with each of `names` (`secrets.X`, `vars.X`) created as the page says.
-    fn new(names: &BTreeSet<String>, permissions: Option<&Yaml>) -> Self {
+    fn new(
+        names: &BTreeSet<String>,
+        permissions: Option<&Yaml>,
+        organization: Option<&str>,
+    ) -> Self {
+        let world = World::new(Responses::Ok);
+        let scope = match organization {
+            Some(organization) => {
+                let scope = github::org(organization);
+                world.github.add_scope(&scope);
+                scope
+            }
+            None => github::repo(REPO),
+        };
         let mut stage = Self {
-            world: World::new(Responses::Ok),
+            world,
+            scope: scope.clone(),
             artifacts: None,
             values: BTreeMap::new(),
             artifact_key: None,
             problems: Vec::new(),
         };
-        let scope = github::repo(REPO);
+        // As the sign-in left them: an organization secret visible to this repository alone.
+        let store = |stage: &Self, name: &str, value: &str| {
+            stage.world.github.set_secret(&scope, name, value);
+            if organization.is_some() {
+                stage
+                    .world
+                    .github
+                    .set_visibility(&scope, name, "selected", &[REPOSITORY_ID]);
+            }
+        };
         // The access copy first: the stale login is the one Codex refreshes.
         let mut ordered: Vec<&String> = names.iter().collect();
         ordered.sort_by_key(|n| n.as_str() != "secrets.CODEX_ACCESS_JSON");
@@ -741,18 +874,12 @@ impl Stage {
             let value = match name.as_str() {
                 "secrets.CODEX_AUTH_JSON" => {
                     let seed = stage.world.openai.seed(true).to_string();
-                    stage
-                        .world
-                        .github
-                        .set_secret(&scope, "CODEX_AUTH_JSON", &seed);
+                    store(&stage, "CODEX_AUTH_JSON", &seed);
                     seed
                 }
                 "secrets.CODEX_ACCESS_JSON" => {
                     let copy = copy_of(&stage.world.openai.seed(false)).to_string();
-                    stage
-                        .world
-                        .github
-                        .set_secret(&scope, "CODEX_ACCESS_JSON", &copy);
+                    store(&stage, "CODEX_ACCESS_JSON", &copy);
                     copy
                 }
                 "secrets.CODEX_AUTH_WRITE_TOKEN" => {
@@ -765,6 +892,15 @@ impl Stage {
                         .github
                         .add_fine_grained_token(WRITE_TOKEN, REPO, permissions);
                     WRITE_TOKEN.to_owned()
+                }
+                "secrets.CODEX_AUTH_ORG_TOKEN" => {
+                    // The README's organization keeper: a classic token with `admin:org` (the
+                    // local GitHub's fine-grained tokens reach no organization).
+                    stage
+                        .world
+                        .github
+                        .add_classic_token(ORG_TOKEN, &["admin:org"]);
+                    ORG_TOKEN.to_owned()
                 }
                 "secrets.CODEX_AUTH_ARTIFACT_KEY" => {
                     let out = Command::new(env!("CARGO_BIN_EXE_codex-auth"))
@@ -895,6 +1031,10 @@ impl Step {
     }
 }
 
+/// The step that lifts hosted Ubuntu's AppArmor restriction of unprivileged user namespaces,
+/// as openai/codex-action runs it (docs/facts.md, "Sandbox on a hosted Ubuntu runner").
+const USERNS_SYSCTL: &str = "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0";
+
 /// What the output of the command Codex runs must hold without a checkout.
 const ECHOED: &str = "codex-auth-example";
 
@@ -958,7 +1098,7 @@ fn host_codex(
     job: &Job,
     codex_home: &str,
     args: &[String],
-    os: Os,
+    namespaces_refused: bool,
 ) -> std::process::Output {
     let owner = std::fs::metadata(Path::new(codex_home).join("auth.json"))
         .map(|m| m.uid())
@@ -996,7 +1136,7 @@ fn host_codex(
         "-e",
         "HOME=/tmp",
     ]);
-    if os == Os::Linux {
+    if namespaces_refused {
         let profile = root().join("tests/container/seccomp-docker-default.json");
         command.args(["--security-opt", &format!("seccomp={}", profile.display())]);
     }
@@ -1012,7 +1152,7 @@ fn stored(stage: &Stage, name: &str) -> Option<Value> {
     stage
         .world
         .github
-        .secret(&github::repo(REPO), name)
+        .secret(&stage.scope, name)
         .and_then(|s| serde_json::from_str(&s.value).ok())
 }
 
@@ -1029,10 +1169,31 @@ struct Run<'a> {
     checked_out: bool,
     /// The `mode: restore` step whose post stage runs at the job's end.
     restored: Option<(Job, StageRun, Step)>,
+    /// A step lifted hosted Ubuntu's restriction of user namespaces (see the module doc).
+    userns_allowed: bool,
     ran: bool,
     problems: Vec<String>,
     /// Servers and files kept alive while the job runs.
     keep: Vec<Box<dyn std::any::Any>>,
+}
+
+/// The organization whose secrets a job's codex-auth steps keep (input `organization`).
+fn organization_of(
+    spec: &JobSpec,
+    workflow: &Workflow,
+    matrix: &BTreeMap<String, String>,
+) -> Option<String> {
+    let context = Context {
+        values: &BTreeMap::new(),
+        inputs: &workflow.dispatch_inputs,
+        matrix,
+    };
+    spec.steps
+        .iter()
+        .filter(|s| s["uses"].as_str().and_then(face).is_some())
+        .find_map(|s| s["with"]["organization"].as_str())
+        .and_then(|raw| context.resolve(raw).ok())
+        .filter(|o| !o.is_empty())
 }
 
 /// Runs one job (with one matrix entry) of an example; returns its problems.
@@ -1047,7 +1208,8 @@ fn run_job(
         Ok(os) => os,
         Err(e) => return vec![e],
     };
-    let stage = Stage::new(provided, spec.permissions.as_ref());
+    let organization = organization_of(spec, workflow, matrix);
+    let stage = Stage::new(provided, spec.permissions.as_ref(), organization.as_deref());
     let mut run = Run {
         source,
         workflow,
@@ -1059,6 +1221,7 @@ fn run_job(
         marker: format!("example-checkout-{}", std::process::id()),
         checked_out: false,
         restored: None,
+        userns_allowed: false,
         ran: false,
         keep: Vec::new(),
     };
@@ -1120,9 +1283,15 @@ impl Run<'_> {
             }
             return;
         }
+        if line == USERNS_SYSCTL {
+            self.userns_allowed = true;
+            return;
+        }
         if line != "codex" && !line.starts_with("codex ") {
             return;
         }
+        // The later step's stdin: /dev/null either way (host_codex).
+        let line = line.strip_suffix("< /dev/null").map_or(line, str::trim_end);
         let words = match self.context().resolve(line).map(|l| shlex::split(&l)) {
             Ok(Some(words)) => words,
             Ok(None) => {
@@ -1159,7 +1328,8 @@ impl Run<'_> {
             return;
         };
         let before = self.stage.world.openai.tool_outputs().len();
-        let out = host_codex(&self.stage, job, codex_home, &words[1..], self.os);
+        let refused = self.os == Os::Linux && !self.userns_allowed;
+        let out = host_codex(&self.stage, job, codex_home, &words[1..], refused);
         self.ran = true;
         if !out.status.success() {
             self.problems.push(format!(
@@ -1479,16 +1649,40 @@ fn check(source: &Source) -> Vec<String> {
     let used = used_names(&source.text);
     let mut provided = BTreeSet::new();
     if source.file {
+        let from = match from_line(&source.text) {
+            Ok(Some((names, file))) => match written_by(&file) {
+                Ok(written) => {
+                    for name in names.difference(&written) {
+                        problems.push(format!(
+                            "its `# From:` line says docs/examples/{file} writes `{name}`, \
+                             which no codex-auth step there stores"
+                        ));
+                    }
+                    names
+                }
+                Err(e) => {
+                    problems.push(e);
+                    BTreeSet::new()
+                }
+            },
+            Ok(None) => BTreeSet::new(),
+            Err(e) => {
+                problems.push(e);
+                BTreeSet::new()
+            }
+        };
         match create_line(&source.text) {
-            Ok(Some(listed)) => {
+            Ok(Some(created)) => {
+                let listed: BTreeSet<String> = created.union(&from).cloned().collect();
                 for name in used.difference(&listed) {
                     problems.push(format!(
-                        "uses `{name}`, which its `# Create:` line does not list"
+                        "uses `{name}`, which neither its `# Create:` nor its `# From:` line \
+                         lists"
                     ));
                 }
                 for name in listed.difference(&used) {
                     problems.push(format!(
-                        "its `# Create:` line lists `{name}`, which it does not use"
+                        "its `# Create:` or `# From:` line lists `{name}`, which it does not use"
                     ));
                 }
                 provided = used.intersection(&listed).cloned().collect();

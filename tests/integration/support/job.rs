@@ -448,7 +448,11 @@ impl Job {
     /// config.toml as the job's own home does.
     pub fn persistent_codex_home(&mut self, dir: &Path) -> &mut Self {
         fs::create_dir_all(dir).unwrap();
-        fs::copy(self.home.join(".codex/config.toml"), dir.join("config.toml")).unwrap();
+        fs::copy(
+            self.home.join(".codex/config.toml"),
+            dir.join("config.toml"),
+        )
+        .unwrap();
         self.env("CODEX_HOME", dir.display().to_string())
     }
 
