@@ -162,10 +162,44 @@ fn every_value_is_rejected_by_the_binary_without_panic_or_echo() {
         assert_eq!(out.status.code(), Some(1), "case {name:?}: {stderr}");
         assert_eq!(
             stderr,
-            format!("error: standard input is not a usable Codex ChatGPT login: {expected}\n"),
+            format!(
+                "error: Invalid auth.json: standard input is not a usable Codex ChatGPT login: \
+                 {expected}\n"
+            ),
             "case {name:?}"
         );
         assert!(out.stdout.is_empty(), "case {name:?}");
         assert!(!stderr.contains(CANARY), "case {name:?}");
     }
+}
+
+#[test]
+fn inspect_titles_a_missing_file_and_an_unreadable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("auth.json");
+    let inspect = |path: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_codex-auth"))
+            .arg("inspect")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert_eq!(
+        inspect(&missing),
+        format!(
+            "error: No auth.json: {} does not exist: run `codex login` (ChatGPT sign-in) first, \
+             or pass a file\n",
+            missing.display()
+        )
+    );
+    // A directory: read fails with an error of the system's.
+    assert_eq!(
+        inspect(dir.path()),
+        format!(
+            "error: auth.json not readable: cannot read {}: Is a directory (os error 21)\n",
+            dir.path().display()
+        )
+    );
 }
