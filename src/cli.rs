@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::config::ConfigError;
+use crate::failure::Failure;
+
 /// Keep a Codex CLI ChatGPT login alive on CI.
 #[derive(Debug, Parser)]
 #[command(name = "codex-auth", version, about, long_about = None)]
@@ -105,9 +108,50 @@ pub fn parse(args: Vec<OsString>) -> Cli {
     }
 }
 
+/// The title of an error with none of its own: an error no input or step foresaw (each of
+/// those has a title). Its row in docs/troubleshooting.md says to report it.
+pub const UNFORESEEN: &str = "codex-auth failed";
+
+/// The title of `error`: that of the first [`Failure`] or [`ConfigError`] in its chain, else
+/// [`UNFORESEEN`].
+pub fn title(error: &anyhow::Error) -> &'static str {
+    error
+        .chain()
+        .find_map(|e| {
+            e.downcast_ref::<Failure>()
+                .map(|f| f.title)
+                .or_else(|| e.downcast_ref::<ConfigError>().map(ConfigError::title))
+        })
+        .unwrap_or(UNFORESEEN)
+}
+
+/// How the command line shows an error: `error: <title>: <message>`, on one line.
+pub fn error_line(error: &anyhow::Error) -> String {
+    format!("error: {}: {error:#}", title(error))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_title_is_the_first_failure_or_input_error_in_the_chain() {
+        use anyhow::Context as _;
+        let input = ConfigError::Missing {
+            input: "token",
+            title: "Write token missing",
+            fix: "pass one",
+        };
+        let wrapped = Err::<(), _>(input).context("cannot connect").unwrap_err();
+        assert_eq!(title(&wrapped), "Write token missing");
+        assert_eq!(
+            error_line(&wrapped),
+            "error: Write token missing: cannot connect: input `token` is empty: pass one"
+        );
+        let failure = anyhow::Error::from(Failure::new("No auth.json", "there is none"));
+        assert_eq!(error_line(&failure), "error: No auth.json: there is none");
+        assert_eq!(title(&anyhow::anyhow!("unforeseen")), UNFORESEEN);
+    }
 
     #[test]
     fn stage_follows_the_executable_name_whatever_the_args() {

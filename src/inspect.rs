@@ -3,7 +3,6 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use jiff::Timestamp;
 
 use crate::auth_file::{relative, AuthFile, Kind, MAX_BYTES};
@@ -35,14 +34,22 @@ pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
 pub fn read_login(path: Option<&Path>) -> anyhow::Result<(String, AuthFile)> {
     let path = match path {
         Some(path) => path.to_owned(),
-        None => default_path().context("neither CODEX_HOME nor HOME is set; pass a file")?,
+        None => default_path().ok_or_else(|| {
+            Failure::new(
+                "No auth.json path",
+                "neither CODEX_HOME nor HOME is set, so there is no default auth.json: pass a file",
+            )
+        })?,
     };
     let stdin = path == Path::new("-");
     let bytes = if stdin {
         let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("cannot read standard input")?;
+        std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
+            Failure::new(
+                "Standard input not readable",
+                format!("cannot read standard input: {e}"),
+            )
+        })?;
         bytes
     } else {
         match std::fs::read(&path) {
@@ -54,7 +61,10 @@ pub fn read_login(path: Option<&Path>) -> anyhow::Result<(String, AuthFile)> {
                 );
                 return Err(Failure::new("No auth.json", message).into());
             }
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(e) => {
+                let message = format!("cannot read {}: {e}", path.display());
+                return Err(Failure::new("auth.json not readable", message).into());
+            }
         }
     };
     let bytes = zeroize::Zeroizing::new(bytes);

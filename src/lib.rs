@@ -36,7 +36,16 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             let _ = rustix::process::set_dumpable_behavior(
                 rustix::process::DumpableBehavior::NotDumpable,
             );
-            let config = config::ActionConfig::from_process()?;
+            let config = match (config::ActionConfig::from_process(), stage) {
+                (Ok(config), _) => config,
+                (Err(error), ActionStage::Post) => {
+                    return Ok(stage::post::unconfigured(
+                        error,
+                        config::main_stage_saved_state(),
+                    )?)
+                }
+                (Err(error), ActionStage::Main) => return Err(failure::Failure::from(error).into()),
+            };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use codex_auth::failure::Failure;
+use codex_auth::cli;
 use codex_auth::workflow::annotation;
 
 fn main() -> ExitCode {
@@ -11,15 +11,10 @@ fn main() -> ExitCode {
     match codex_auth::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let title = error
-                .chain()
-                .find_map(|e| e.downcast_ref::<Failure>())
-                .map_or("codex-auth failed", |f| f.title);
-            let message = format!("{error:#}");
             if in_action {
-                annotation("error", title, &message);
+                annotation("error", cli::title(&error), &format!("{error:#}"));
             } else {
-                eprintln!("error: {message}");
+                eprintln!("{}", cli::error_line(&error));
             }
             ExitCode::FAILURE
         }

@@ -5,7 +5,6 @@
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use jiff::Timestamp;
 
 use crate::auth_file::{relative, Kind};
@@ -98,7 +97,12 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
     // The client's connection pool starts on the runtime.
     let _entered = runtime.enter();
     let api = Client::new(&api_url, &token, RetryPolicy::default())
-        .context("cannot set up the GitHub API client")?
+        .map_err(|e| {
+            Failure::new(
+                "GitHub client not set up",
+                format!("cannot set up the GitHub API client for {api_url}: {e:#}"),
+            )
+        })?
         .credential(credential);
     let outcome = runtime.block_on(async {
         // The repository whose jobs read the secret: refused when public, and the one a new
@@ -110,7 +114,10 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
             Scope::Organization { .. } => args.repo.clone(),
         };
         if let Some(repository) = repository {
-            let found = api.repository(&repository).await?;
+            let found = api
+                .repository(&repository)
+                .await
+                .map_err(|e| Failure::new("Repository not readable", e.to_string()))?;
             target.repository_id = Some(found.id);
             if !found.private && !args.allow_public_repository {
                 return Err(Failure::new(
@@ -124,7 +131,10 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
                 .into());
             }
         }
-        let key = api.public_key(&target).await?;
+        let key = api
+            .public_key(&target)
+            .await
+            .map_err(|e| Failure::new("Public key not readable", e.to_string()))?;
         let outcome = match api.write_secret(&target, &compact, Some(key.clone())).await {
             Err(ApiError::NoRepositoryForNewSecret { .. }) => Err(Failure::new(
                 "New organization secret",
@@ -136,7 +146,9 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
                 ),
             )
             .into()),
-            outcome => anyhow::Ok(outcome?),
+            outcome => {
+                anyhow::Ok(outcome.map_err(|e| Failure::new("Secret not written", e.to_string()))?)
+            }
         }?;
         // The copy, beside it: the same public key, the same repositories for a new one.
         let copy = match &copy {
@@ -205,19 +217,21 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
 
 /// The target from the flags, validated like the action's inputs.
 fn target(args: &SeedArgs) -> Result<SecretTarget, Failure> {
+    // The rule the action's input breaks, said of the flag.
     let invalid = |flag: &str, error: ConfigError| {
+        let title = error.title();
         let problem = match error {
             ConfigError::Invalid { problem, .. } | ConfigError::Runner { problem, .. } => problem,
             ConfigError::Missing { fix, .. } => fix.to_owned(),
         };
-        Failure::new("Invalid arguments", format!("{flag} {problem}"))
+        Failure::new(title, format!("{flag} {problem}"))
     };
     validate_secret_name(&args.secret).map_err(|e| invalid("--secret", e))?;
     if let Some(access) = &args.access_secret_name {
         validate_secret_name(access).map_err(|e| invalid("--access-secret-name", e))?;
         if access.eq_ignore_ascii_case(&args.secret) {
             return Err(Failure::new(
-                "Invalid arguments",
+                "Copy named like the login",
                 "--access-secret-name names the same secret as --secret: give the copy a name \
                  of its own, e.g. CODEX_ACCESS_JSON",
             ));
@@ -236,7 +250,7 @@ fn target(args: &SeedArgs) -> Result<SecretTarget, Failure> {
         (None, Some(repo), environment) => match environment {
             Some(environment) if environment.trim().is_empty() => {
                 return Err(Failure::new(
-                    "Invalid arguments",
+                    "Environment empty",
                     "--environment is empty: name the environment, or leave the flag out",
                 ))
             }
@@ -249,7 +263,7 @@ fn target(args: &SeedArgs) -> Result<SecretTarget, Failure> {
             },
         },
         (None, None, _) => return Err(Failure::new(
-            "Invalid arguments",
+            "Target missing",
             "name the target: --repo OWNER/REPO (optionally with --environment ENV) or --org ORG",
         )),
     };
@@ -284,7 +298,13 @@ fn token() -> anyhow::Result<(Secret, &'static str)> {
     let token = rpassword::prompt_password(
         "GitHub token that can write the secret (input hidden; or set GH_TOKEN): ",
     )
-    .context("cannot read the token from the terminal")?;
+    .map_err(|e| {
+        Failure::new(
+            "Token not read",
+            format!("cannot read the token from the terminal: {e}"),
+        )
+        .fix("Set GH_TOKEN instead.")
+    })?;
     let token = Secret::new(token.trim());
     if token.expose().is_empty() {
         return Err(Failure::new("No GitHub token", "no token entered").into());

@@ -105,8 +105,9 @@ pub(super) fn access_target(
         return Ok(None);
     };
     validate_secret_name(name).map_err(|error| match error {
-        ConfigError::Invalid { problem, .. } => ConfigError::Invalid {
+        ConfigError::Invalid { title, problem, .. } => ConfigError::Invalid {
             input: "access-secret-name",
+            title,
             problem,
         },
         other => other,
@@ -114,6 +115,7 @@ pub(super) fn access_target(
     if name.eq_ignore_ascii_case(&target.name) {
         return Err(ConfigError::Invalid {
             input: "access-secret-name",
+            title: "Copy named like the login",
             problem: format!(
                 "is the same secret as `secret-name` ({}): the access-only copy needs a name of \
                  its own, e.g. CODEX_ACCESS_JSON",
@@ -139,6 +141,7 @@ pub(super) fn target(vars: &Vars, repository: Option<&str>) -> Result<SecretTarg
         (Some(_), Some(_)) => {
             return Err(ConfigError::Invalid {
                 input: "environment",
+                title: "Environment and organization both given",
                 problem: "and input `organization` are both set: a secret lives in one \
                           place; set only the one that holds it"
                     .into(),
@@ -153,6 +156,7 @@ pub(super) fn target(vars: &Vars, repository: Option<&str>) -> Result<SecretTarg
         (environment, None) => {
             let repository = repository.ok_or(ConfigError::Runner {
                 variable: "GITHUB_REPOSITORY",
+                title: "GITHUB_REPOSITORY not set",
                 problem: "is not set; the runner sets it to owner/name".into(),
             })?;
             match environment {
@@ -182,6 +186,7 @@ pub(super) fn codex_args(vars: &Vars) -> Result<Vec<String>, ConfigError> {
         None => Ok(Vec::new()),
         Some(args) => shlex::split(args).ok_or_else(|| ConfigError::Invalid {
             input: "codex-args",
+            title: "Unclosed quote in codex-args",
             problem: "has an unclosed quote or a trailing backslash; quote it as you would in a \
                       shell"
                 .into(),
@@ -209,6 +214,7 @@ pub(super) fn codex_version(vars: &Vars) -> Result<Option<String>, ConfigError> 
     };
     let invalid = |problem: String| ConfigError::Invalid {
         input: "codex-version",
+        title: "Codex version not exact",
         problem,
     };
     if let Some(bare) = value.strip_prefix(['v', 'V']) {
@@ -258,6 +264,7 @@ pub(super) fn mode(vars: &Vars) -> Result<Mode, ConfigError> {
         Some("login") => Ok(Mode::Login),
         Some(other) => Err(ConfigError::Invalid {
             input: "mode",
+            title: "Unknown mode",
             problem: format!(
                 "is \"{other}\"; expected exec (run codex exec with the prompt), refresh (keep \
                  the login fresh without a model call), restore (only restore auth.json for \
@@ -285,6 +292,7 @@ pub(super) fn retry(vars: &Vars) -> Result<RetryPolicy, ConfigError> {
         .filter(|s| (1..=3600).contains(s))
         .ok_or_else(|| ConfigError::Invalid {
             input: "api-timeout",
+            title: "API timeout out of range",
             problem: format!("is \"{value}\"; expected a number of seconds from 1 to 3600"),
         })?;
     Ok(policy.within(Duration::from_secs(seconds)))
@@ -303,6 +311,7 @@ pub(super) fn expected_account(vars: &Vars) -> Result<Option<ExpectedAccount>, C
             true => Ok(Some(ExpectedAccount::Email(value.to_owned()))),
             false => Err(ConfigError::Invalid {
                 input: "expected-account",
+                title: "Expected account not an email",
                 problem: format!("\"{value}\" is not an email address"),
             }),
         };
@@ -315,6 +324,7 @@ pub(super) fn expected_account(vars: &Vars) -> Result<Option<ExpectedAccount>, C
     }
     Err(ConfigError::Invalid {
         input: "expected-account",
+        title: "Expected account not valid",
         problem: format!(
             "is \"{value}\"; expected the email of the ChatGPT account, or its account id \
              (`tokens.account_id` in auth.json, as `codex-auth inspect` shows it)"
@@ -337,6 +347,7 @@ pub(super) fn login_timeout(vars: &Vars) -> Result<Duration, ConfigError> {
         .map(Duration::from_secs)
         .ok_or_else(|| ConfigError::Invalid {
             input: "login-timeout",
+            title: "Login timeout out of range",
             problem: format!(
                 "is \"{value}\"; expected a number of seconds from 1 to 900 (Codex's own \
                  limit for a device-code sign-in is 15 minutes)"
@@ -358,6 +369,7 @@ pub(super) fn job_timeout(vars: &Vars) -> Result<Duration, ConfigError> {
             .filter(|m| (1..=7200).contains(m))
             .ok_or_else(|| ConfigError::Invalid {
                 input: "job-timeout-minutes",
+                title: "Job timeout out of range",
                 problem: format!(
                     "is \"{value}\"; expected the job's time limit in minutes, from 1 to 7200 \
                      (the job's `timeout-minutes`; GitHub stops jobs on its runners after 360, \
@@ -380,6 +392,7 @@ pub(super) fn store(vars: &Vars) -> Result<StoreConfig, ConfigError> {
         Some("artifact") => Ok(StoreConfig::Artifact(artifact_settings(vars)?)),
         Some(other) => Err(ConfigError::Invalid {
             input: "store",
+            title: "Unknown store",
             problem: format!(
                 "is \"{other}\"; expected secret (write the login back to a secret) or \
                  artifact (keep it as an encrypted workflow artifact)"
@@ -396,6 +409,7 @@ fn artifact_settings(vars: &Vars) -> Result<ArtifactSettings, ConfigError> {
         None => {
             return Err(ConfigError::Missing {
                 input: "artifact-key",
+                title: "Artifact key missing",
                 fix: "`store: artifact` encrypts the login with it: run `codex-auth keygen`, \
                       store the key it prints as a secret (e.g. CODEX_AUTH_ARTIFACT_KEY) and pass \
                       `artifact-key: ${{ secrets.CODEX_AUTH_ARTIFACT_KEY }}`",
@@ -403,6 +417,7 @@ fn artifact_settings(vars: &Vars) -> Result<ArtifactSettings, ConfigError> {
         }
         Some(text) => ArtifactKey::parse(text).map_err(|e| ConfigError::Invalid {
             input: "artifact-key",
+            title: "Artifact key not valid",
             problem: e.to_string(),
         })?,
     };
@@ -418,6 +433,7 @@ fn artifact_settings(vars: &Vars) -> Result<ArtifactSettings, ConfigError> {
     }) {
         return Err(ConfigError::Invalid {
             input: "artifact-name",
+            title: "Artifact name not allowed",
             problem: format!(
                 "\"{}\" contains {bad:?}, which artifact names may not",
                 name.escape_debug()
@@ -433,6 +449,7 @@ fn artifact_settings(vars: &Vars) -> Result<ArtifactSettings, ConfigError> {
                 .filter(|d| (1..=400).contains(d))
                 .ok_or_else(|| ConfigError::Invalid {
                     input: "retention-days",
+                    title: "Retention days out of range",
                     problem: format!(
                         "is \"{value}\"; expected a number of days from 1 to 400 (GitHub's \
                          limit for private repositories; empty: the repository's retention)"
@@ -445,6 +462,7 @@ fn artifact_settings(vars: &Vars) -> Result<ArtifactSettings, ConfigError> {
     let max_retention_days = get("GITHUB_RETENTION_DAYS").and_then(|v| v.parse::<u32>().ok());
     let github_token = input("github-token").ok_or(ConfigError::Missing {
         input: "github-token",
+        title: "GitHub token missing",
         fix: "`store: artifact` reads the repository's artifacts with it; its default is the \
               workflow's token (`${{ github.token }}`), which needs `permissions: actions: read`",
     })?;
@@ -452,6 +470,7 @@ fn artifact_settings(vars: &Vars) -> Result<ArtifactSettings, ConfigError> {
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or(ConfigError::Runner {
             variable: "GITHUB_REPOSITORY_ID",
+            title: "GITHUB_REPOSITORY_ID not set",
             problem: "is not set to a number; the runner sets it (the artifact is bound to the \
                       repository's id)"
                 .into(),
@@ -481,6 +500,7 @@ pub(super) fn credentials(vars: &Vars) -> Result<Option<Credentials>, ConfigErro
             Some(value) => Some(value.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(
                 || ConfigError::Invalid {
                     input: "app-id",
+                    title: "App ID not a number",
                     problem: format!(
                         "is \"{value}\"; expected the App's numeric ID (App settings → General → \
                          \"App ID\"), not its client ID or name"
@@ -491,6 +511,7 @@ pub(super) fn credentials(vars: &Vars) -> Result<Option<Credentials>, ConfigErro
     match (token, app_id, private_key) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ConfigError::Invalid {
             input: "token",
+            title: "Token and App both given",
             problem: "and the GitHub App inputs (`app-id`, `app-private-key`) are both set; \
                       pass one way of writing the secret: either a token or the App"
                 .into(),
@@ -498,12 +519,14 @@ pub(super) fn credentials(vars: &Vars) -> Result<Option<Credentials>, ConfigErro
         (Some(token), None, None) => Ok(Some(Credentials::Token(Secret::new(token)))),
         (None, Some(_), None) => Err(ConfigError::Missing {
             input: "app-private-key",
+            title: "App private key missing",
             fix: "`app-id` is set, so pass the App's private key too, e.g. \
                   `app-private-key: ${{ secrets.CODEX_AUTH_APP_KEY }}` holding the .pem file \
                   GitHub generated (App settings → Private keys)",
         }),
         (None, None, Some(_)) => Err(ConfigError::Missing {
             input: "app-id",
+            title: "App ID missing",
             fix: "`app-private-key` is set, so pass the App's numeric ID too, e.g. \
                   `app-id: ${{ vars.CODEX_AUTH_APP_ID }}` (App settings → General → \"App ID\")",
         }),
@@ -511,6 +534,7 @@ pub(super) fn credentials(vars: &Vars) -> Result<Option<Credentials>, ConfigErro
             if !key.contains("-----BEGIN") || !key.contains("PRIVATE KEY-----") {
                 return Err(ConfigError::Invalid {
                     input: "app-private-key",
+                    title: "Invalid app-private-key",
                     problem: "is not a PEM private key; pass the whole .pem file GitHub \
                               generated for the App, from -----BEGIN RSA PRIVATE KEY----- to \
                               the END line, with its line breaks"

@@ -22,18 +22,27 @@ pub use inputs::{
     DEFAULT_JOB_TIMEOUT_MINUTES, DEFAULT_PROMPT, DEFAULT_SECRET_NAME, MAX_LOGIN_SECONDS,
 };
 
+use crate::failure::Failure;
 use crate::github::{RetryPolicy, SecretTarget};
 use crate::secret::Secret;
 use crate::workflow::Workflow;
 
 /// An input or runner variable that is not usable, with the fix.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+///
+/// Every error has a title of its own, required by each variant: the annotation's title
+/// (`::error title=codex-auth: <title>::`) and the CLI's (`error: <title>: …`), a few words
+/// saying what is wrong ("Expected account missing"), each with a row in
+/// docs/troubleshooting.md. Two problems never share a title; the same problem of two inputs
+/// may (the message names the input).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     /// A required input is empty.
     #[error("input `{input}` is empty: {fix}")]
     Missing {
         /// The input's name.
         input: &'static str,
+        /// What is wrong, in a few words.
+        title: &'static str,
         /// What to pass.
         fix: &'static str,
     },
@@ -42,6 +51,8 @@ pub enum ConfigError {
     Invalid {
         /// The input's name.
         input: &'static str,
+        /// What is wrong, in a few words.
+        title: &'static str,
         /// What is wrong and how to fix it.
         problem: String,
     },
@@ -50,9 +61,33 @@ pub enum ConfigError {
     Runner {
         /// The variable.
         variable: &'static str,
+        /// What is wrong, in a few words.
+        title: &'static str,
         /// What is wrong.
         problem: String,
     },
+}
+
+impl ConfigError {
+    /// The error's title: what is wrong, in a few words.
+    pub fn title(&self) -> &'static str {
+        match self {
+            ConfigError::Missing { title, .. }
+            | ConfigError::Invalid { title, .. }
+            | ConfigError::Runner { title, .. } => title,
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    /// The failure, its message a sentence (the fixes a caller adds follow it).
+    fn from(error: ConfigError) -> Self {
+        let mut what = error.to_string();
+        if !what.ends_with('.') {
+            what.push('.');
+        }
+        Failure::new(error.title(), what)
+    }
 }
 
 /// The workflow run and the event that started it.
@@ -197,6 +232,7 @@ impl ActionConfig {
         if auth_json_not_utf8 {
             return Err(ConfigError::Invalid {
                 input: "auth-json",
+                title: "auth-json not UTF-8",
                 problem: "is not UTF-8 text; store auth.json as it is (UTF-8 JSON) or as base64"
                     .into(),
             });
@@ -220,6 +256,7 @@ impl ActionConfig {
         if mode == Mode::Login && expected_account.is_none() {
             return Err(ConfigError::Missing {
                 input: "expected-account",
+                title: "Expected account missing",
                 fix: "`mode: login` needs the email or ChatGPT account id of the account the \
                       workflows should use, e.g. `expected-account: ${{ vars.CODEX_AUTH_ACCOUNT }}` \
                       with that repository variable set. Everyone who can read the run's page \
@@ -244,6 +281,7 @@ impl ActionConfig {
         if access_target.is_some() && matches!(store, StoreConfig::Artifact(_)) {
             return Err(ConfigError::Invalid {
                 input: "access-secret-name",
+                title: "Copy needs a secret store",
                 problem: "is set with `store: artifact`, which writes no secret: the keeper \
                           that publishes an access-only copy keeps its login in a secret \
                           (`store: secret`, the default)"
@@ -252,6 +290,7 @@ impl ActionConfig {
         }
         let api_url = vars.get("GITHUB_API_URL").ok_or(ConfigError::Runner {
             variable: "GITHUB_API_URL",
+            title: "GITHUB_API_URL not set",
             problem: "is not set; the runner sets it (outside a runner, set it to your \
                       GitHub API base URL)"
                 .into(),
@@ -263,6 +302,7 @@ impl ActionConfig {
                 .path("HOME")
                 .ok_or(ConfigError::Runner {
                     variable: "HOME",
+                    title: "HOME not set",
                     problem: "is not set, and neither is CODEX_HOME".into(),
                 })?
                 .join(".codex"),
@@ -270,6 +310,7 @@ impl ActionConfig {
         if !codex_home.is_absolute() {
             return Err(ConfigError::Runner {
                 variable: "CODEX_HOME",
+                title: "CODEX_HOME not absolute",
                 problem: "must be an absolute path".into(),
             });
         }
@@ -332,6 +373,7 @@ impl ActionConfig {
     pub fn credentials(&self) -> Result<&Credentials, ConfigError> {
         self.credentials.as_ref().ok_or(ConfigError::Missing {
             input: "token",
+            title: "Write token missing",
             fix: "pass a token that can write the secret, e.g. `token: ${{ secrets.CODEX_AUTH_WRITE_TOKEN }}` \
                   holding a fine-grained personal access token with \"Secrets: Read and write\" \
                   (the workflow's GITHUB_TOKEN cannot write secrets), or a GitHub App's \
@@ -355,6 +397,7 @@ fn check_keep(
     if workspace == std::path::Path::new(CONTAINER_WORKSPACE) {
         return Err(ConfigError::Invalid {
             input: "keep",
+            title: "Nothing to keep in the container",
             problem: "is true, but in the container action no file outlives the job: \
                       CODEX_HOME is in /github/home, the runner's RUNNER_TEMP/_github_home, \
                       which the runner empties at the start and end of every job, and the rest \
@@ -370,6 +413,7 @@ fn check_keep(
     if let Some(temp) = runner_temp.filter(|temp| codex_home.starts_with(temp)) {
         return Err(ConfigError::Invalid {
             input: "keep",
+            title: "Nothing to keep in RUNNER_TEMP",
             problem: format!(
                 "is true, but CODEX_HOME ({}) is inside RUNNER_TEMP ({}), which the runner \
                  empties at the start and end of every job: nothing would be kept. Set \
@@ -382,6 +426,14 @@ fn check_keep(
         });
     }
     Ok(())
+}
+
+/// Whether the main stage saved anything for the post stage: a `STATE_*` variable in this
+/// process's environment (the runner passes each `GITHUB_STATE` value the main stage wrote as
+/// one). The main stage saves its handoff as soon as it restored a login, and a write probe's
+/// name before making it; with no state, it stopped before either.
+pub fn main_stage_saved_state() -> bool {
+    std::env::vars_os().any(|(name, _)| name.to_str().is_some_and(|n| n.starts_with("STATE_")))
 }
 
 /// Input `codex-version`, the registry and the cache ([`CodexSource`]). The registry is
@@ -476,6 +528,7 @@ mod tests {
             match config(&[("INPUT_CODEX-VERSION", given)]) {
                 Err(ConfigError::Invalid {
                     input: "codex-version",
+                    title: "Codex version not exact",
                     problem,
                 }) => assert!(problem.contains(says), "{given}: {problem}"),
                 other => panic!("{given}: {other:?}"),
@@ -550,6 +603,247 @@ mod tests {
         ));
     }
 
+    /// The error for the base environment with `extra` added and the variables `without`
+    /// removed.
+    fn error(extra: &[(&str, &str)], without: &[&str]) -> ConfigError {
+        let env: Vec<(OsString, OsString)> = [
+            ("GITHUB_REPOSITORY", "octo/repo"),
+            ("GITHUB_API_URL", "https://ghe.example/api/v3/"),
+            ("HOME", "/github/home"),
+        ]
+        .iter()
+        .chain(extra)
+        .filter(|(k, _)| !without.contains(k))
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        match ActionConfig::from_env(env) {
+            Ok(config) => config
+                .credentials()
+                .err()
+                .unwrap_or_else(|| panic!("{extra:?} without {without:?} is accepted")),
+            Err(error) => error,
+        }
+    }
+
+    /// One case of each problem an input or runner variable can have, and its title.
+    fn every_problem() -> Vec<(ConfigError, &'static str)> {
+        const KEY: &str = "KasJ/+PTcUQr+7Owz01W1dvTjyqZtVAkkBSvHK5PONs=";
+        const PEM: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----";
+        let artifact = |extra: &[(&'static str, &'static str)], without: &[&str]| {
+            let mut env = vec![
+                ("INPUT_STORE", "artifact"),
+                ("INPUT_ARTIFACT-KEY", KEY),
+                ("INPUT_GITHUB-TOKEN", "ghs_x"),
+                ("GITHUB_REPOSITORY_ID", "42"),
+            ];
+            env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+            env.extend(extra);
+            error(&env, without)
+        };
+        let token = ("INPUT_TOKEN", "ghp_x");
+        let not_utf8 = {
+            use std::os::unix::ffi::OsStringExt as _;
+            let value = OsString::from_vec(vec![0xff, 0xfe]);
+            ActionConfig::from_env(vec![("INPUT_AUTH-JSON".into(), value)])
+                .err()
+                .unwrap()
+        };
+        vec![
+            (not_utf8, "auth-json not UTF-8"),
+            (
+                error(&[("INPUT_MODE", "login")], &[]),
+                "Expected account missing",
+            ),
+            (
+                artifact(&[("INPUT_ACCESS-SECRET-NAME", "CODEX_ACCESS_JSON")], &[]),
+                "Copy needs a secret store",
+            ),
+            (
+                error(&[token], &["GITHUB_API_URL"]),
+                "GITHUB_API_URL not set",
+            ),
+            (
+                error(&[("GITHUB_API_URL", "http://ghe.example")], &[]),
+                "GITHUB_API_URL not usable",
+            ),
+            (error(&[token], &["HOME"]), "HOME not set"),
+            (
+                error(&[("CODEX_HOME", "codex")], &[]),
+                "CODEX_HOME not absolute",
+            ),
+            (error(&[], &[]), "Write token missing"),
+            (
+                error(&[("INPUT_SECRET-NAME", "1ABC")], &[]),
+                "Secret name not allowed",
+            ),
+            (
+                error(&[("INPUT_ACCESS-SECRET-NAME", "codex_auth_json")], &[]),
+                "Copy named like the login",
+            ),
+            (
+                error(
+                    &[
+                        ("INPUT_ENVIRONMENT", "prod"),
+                        ("INPUT_ORGANIZATION", "octo"),
+                    ],
+                    &[],
+                ),
+                "Environment and organization both given",
+            ),
+            (
+                error(&[("INPUT_ORGANIZATION", "oc to")], &[]),
+                "Organization name not valid",
+            ),
+            (
+                error(&[token], &["GITHUB_REPOSITORY"]),
+                "GITHUB_REPOSITORY not set",
+            ),
+            (
+                error(&[("GITHUB_REPOSITORY", "octo")], &[]),
+                "Repository not owner/name",
+            ),
+            (
+                error(&[("INPUT_CODEX-ARGS", "'open")], &[]),
+                "Unclosed quote in codex-args",
+            ),
+            (
+                error(&[("INPUT_CODEX-VERSION", "latest")], &[]),
+                "Codex version not exact",
+            ),
+            (error(&[("INPUT_MODE", "all")], &[]), "Unknown mode"),
+            (
+                error(&[("INPUT_KEEP", "yes")], &[]),
+                "Flag not true or false",
+            ),
+            (
+                error(&[("INPUT_API-TIMEOUT", "0")], &[]),
+                "API timeout out of range",
+            ),
+            (
+                error(&[("INPUT_EXPECTED-ACCOUNT", "a b@c")], &[]),
+                "Expected account not an email",
+            ),
+            (
+                error(&[("INPUT_EXPECTED-ACCOUNT", "a/b")], &[]),
+                "Expected account not valid",
+            ),
+            (
+                error(&[("INPUT_LOGIN-TIMEOUT", "901")], &[]),
+                "Login timeout out of range",
+            ),
+            (
+                error(&[("INPUT_JOB-TIMEOUT-MINUTES", "0")], &[]),
+                "Job timeout out of range",
+            ),
+            (error(&[("INPUT_STORE", "s3")], &[]), "Unknown store"),
+            (
+                artifact(&[], &["INPUT_ARTIFACT-KEY"]),
+                "Artifact key missing",
+            ),
+            (
+                artifact(&[("INPUT_ARTIFACT-KEY", "c2hvcnQ=")], &[]),
+                "Artifact key not valid",
+            ),
+            (
+                artifact(&[("INPUT_ARTIFACT-NAME", "a/b")], &[]),
+                "Artifact name not allowed",
+            ),
+            (
+                artifact(&[("INPUT_RETENTION-DAYS", "401")], &[]),
+                "Retention days out of range",
+            ),
+            (
+                artifact(&[], &["INPUT_GITHUB-TOKEN"]),
+                "GitHub token missing",
+            ),
+            (
+                artifact(&[], &["GITHUB_REPOSITORY_ID"]),
+                "GITHUB_REPOSITORY_ID not set",
+            ),
+            (
+                error(&[("INPUT_APP-ID", "Iv23li")], &[]),
+                "App ID not a number",
+            ),
+            (
+                error(&[token, ("INPUT_APP-ID", "7")], &[]),
+                "Token and App both given",
+            ),
+            (
+                error(&[("INPUT_APP-ID", "7")], &[]),
+                "App private key missing",
+            ),
+            (
+                error(&[("INPUT_APP-PRIVATE-KEY", PEM)], &[]),
+                "App ID missing",
+            ),
+            (
+                error(
+                    &[
+                        ("INPUT_APP-ID", "7"),
+                        ("INPUT_APP-PRIVATE-KEY", "ssh-rsa A"),
+                    ],
+                    &[],
+                ),
+                "Invalid app-private-key",
+            ),
+            (
+                error(
+                    &[
+                        ("INPUT_KEEP", "true"),
+                        ("GITHUB_WORKSPACE", "/github/workspace"),
+                    ],
+                    &[],
+                ),
+                "Nothing to keep in the container",
+            ),
+            (
+                error(
+                    &[
+                        ("INPUT_KEEP", "true"),
+                        ("RUNNER_TEMP", "/home/runner/work/_temp"),
+                        ("CODEX_HOME", "/home/runner/work/_temp/codex-home"),
+                    ],
+                    &[],
+                ),
+                "Nothing to keep in RUNNER_TEMP",
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_problem_has_a_title_of_its_own() {
+        let cases = every_problem();
+        let mut titles = std::collections::BTreeSet::new();
+        for (error, title) in &cases {
+            assert_eq!(error.title(), *title, "{error}");
+            assert!(titles.insert(*title), "{title} titles two problems");
+            // The message names the input or variable, whatever the title says.
+            let named = match error {
+                ConfigError::Missing { input, .. } | ConfigError::Invalid { input, .. } => {
+                    format!("input `{input}`")
+                }
+                ConfigError::Runner { variable, .. } => variable.to_string(),
+            };
+            assert!(error.to_string().starts_with(&named), "{error}");
+            let failure = Failure::from(error.clone());
+            let sentence = format!("{}.", error.to_string().trim_end_matches('.'));
+            assert_eq!((failure.title, failure.message()), (*title, sentence));
+        }
+        // Every title the source gives an error is one of the cases above: a new error is
+        // added with a case here, which checks that its title is not another problem's.
+        let source = [
+            include_str!("mod.rs"),
+            include_str!("inputs.rs"),
+            include_str!("validate.rs"),
+        ]
+        .concat();
+        let given: std::collections::BTreeSet<&str> = source
+            .match_indices("title: \"")
+            .filter_map(|(at, marker)| source[at + marker.len()..].split('"').next())
+            .collect();
+        assert_eq!(given, titles);
+    }
+
     #[test]
     fn keep_is_refused_where_nothing_outlives_the_job() -> Result<(), ConfigError> {
         // In the container action: whatever CODEX_HOME is.
@@ -589,7 +883,7 @@ mod tests {
             .concat(),
         );
         assert!(
-            matches!(&inside, Err(ConfigError::Invalid { input: "keep", problem }) if problem.contains("is inside RUNNER_TEMP")),
+            matches!(&inside, Err(ConfigError::Invalid { input: "keep", problem, .. }) if problem.contains("is inside RUNNER_TEMP")),
             "{:?}",
             inside.err()
         );

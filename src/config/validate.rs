@@ -8,6 +8,7 @@ use super::ConfigError;
 pub(crate) fn validate_secret_name(name: &str) -> Result<(), ConfigError> {
     let invalid = |problem: &str| ConfigError::Invalid {
         input: "secret-name",
+        title: "Secret name not allowed",
         problem: format!("\"{name}\" {problem}"),
     };
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -32,6 +33,7 @@ pub(crate) fn validate_slug(input: &'static str, value: &str) -> Result<(), Conf
     } else {
         Err(ConfigError::Invalid {
             input,
+            title: "Organization name not valid",
             problem: format!("\"{value}\" is not a GitHub login (letters, digits, `-`, `_`, `.`)"),
         })
     }
@@ -52,6 +54,7 @@ pub(crate) fn validate_repository(value: &str) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::Runner {
             variable: "GITHUB_REPOSITORY",
+            title: "Repository not owner/name",
             problem: format!("\"{value}\" is not of the form owner/name"),
         })
     }
@@ -61,6 +64,7 @@ pub(crate) fn validate_repository(value: &str) -> Result<(), ConfigError> {
 pub(crate) fn validate_api_url(value: &str) -> Result<String, ConfigError> {
     let invalid = |problem: &str| ConfigError::Runner {
         variable: "GITHUB_API_URL",
+        title: "GITHUB_API_URL not usable",
         problem: format!("\"{value}\" {problem}"),
     };
     let uri: http::Uri = value
@@ -87,6 +91,7 @@ pub(crate) fn parse_bool(input: &'static str, value: &str) -> Result<bool, Confi
         "false" | "False" | "FALSE" => Ok(false),
         _ => Err(ConfigError::Invalid {
             input,
+            title: "Flag not true or false",
             problem: format!("is \"{value}\"; expected true or false"),
         }),
     }

@@ -20,10 +20,10 @@ use super::{
 use crate::auth_file::{Account, AuthFile};
 use crate::codex::install::remove_fetched;
 use crate::codex_home::CodexHome;
-use crate::config::{ActionConfig, Mode};
+use crate::config::{ActionConfig, ConfigError, Mode};
 use crate::failure::Failure;
 use crate::store::{self, Stage, Store};
-use crate::workflow::Workflow;
+use crate::workflow::{print_line, Workflow};
 
 /// Runs the post stage.
 pub async fn run(config: ActionConfig) -> anyhow::Result<()> {
@@ -38,6 +38,29 @@ pub async fn run(config: ActionConfig) -> anyhow::Result<()> {
         remove_fetched(&dir);
     }
     result
+}
+
+/// What the post stage says when the main stage restored no login.
+const NOTHING_RESTORED: &str =
+    "The main stage stopped before restoring auth.json: nothing to write back.";
+
+/// The post stage when its configuration cannot be read (`error`). When the main stage saved
+/// no state, it restored no login (it stopped on this same error, which its annotation already
+/// showed, or on another before restoring): there is nothing to write back, said in one plain
+/// line, and the stage succeeds, as it would with a configuration ([`Received::None`]). When
+/// it did, a rotated login or a probe secret may be left unsaved: the error stands.
+pub fn unconfigured(error: ConfigError, main_saved_state: bool) -> Result<(), Failure> {
+    if !main_saved_state {
+        print_line(NOTHING_RESTORED);
+        return Ok(());
+    }
+    Err(Failure::from(error).fix(
+        "The main stage restored a login (or made a write probe), and the post stage cannot \
+         read its configuration: nothing that changed since the main stage stored the login \
+         was written back. Fix what this names (a step between the stages may have changed it \
+         through GITHUB_ENV); if the next run finds the stored login no longer valid, reseed \
+         it.",
+    ))
 }
 
 /// The post stage with `open` opening the store (once the handoff is applied).
@@ -82,7 +105,7 @@ async fn save_changes(
         return Ok(());
     }
     let Some(Expected { baseline, account }) = handoff else {
-        workflow.info("The main stage stopped before restoring auth.json: nothing to write back.");
+        workflow.info(NOTHING_RESTORED);
         return Ok(());
     };
     let home = CodexHome::new(&config.codex_home);

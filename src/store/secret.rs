@@ -75,17 +75,10 @@ impl<'a> SecretStore<'a> {
             Stage::Main if config.mode == Mode::Login => None,
             Stage::Main => {
                 let place = Place::Secret(target.clone());
-                let input = config.auth_json.as_ref().ok_or_else(|| {
-                    Failure::new("Missing auth-json", "input `auth-json` is empty.")
-                        .before_codex()
-                        .fix(format!(
-                            "Pass the secret that holds Codex's auth.json, e.g. `auth-json: \
-                             ${{{{ secrets.{} }}}}`. If the secret does not exist yet, create \
-                             it.",
-                            target.name
-                        ))
-                        .fix(place.reseed_hint())
-                })?;
+                let input = config
+                    .auth_json
+                    .as_ref()
+                    .ok_or_else(|| missing_auth_json(config, &place))?;
                 Some(decode_seed(workflow, input, &place)?)
             }
         };
@@ -563,6 +556,44 @@ fn app_permissions(config: &ActionConfig, stage: Stage) -> Permissions {
     wanted
 }
 
+/// Input `auth-json` is empty. With a write credential the job keeps the full login, which
+/// is to be seeded; without one it is a task job, which runs on the keeper's access-only copy:
+/// then the copy is what is missing (never written, or an organization secret this repository
+/// may not read, which reads as empty), and seeding the full login would not help.
+fn missing_auth_json(config: &ActionConfig, place: &Place) -> Failure {
+    if config.credentials.is_none() {
+        let repository = config.repository.as_deref().unwrap_or("this repository");
+        return Failure::new(
+            "Missing auth-json",
+            format!(
+                "input `auth-json` is empty, and there is no `token` or GitHub App: this is a \
+                 task job, which runs on the keeper's access-only copy, and the secret it \
+                 passes as `auth-json` (e.g. `${{{{ secrets.CODEX_ACCESS_JSON }}}}`) is empty or \
+                 not set for {repository}."
+            ),
+        )
+        .before_codex()
+        .fix(
+            "The keeper writes that secret: check that its job sets `access-secret-name` to \
+             the name this job reads (docs/examples/keeper.yml in codex-auth) and has run since \
+             (run it now from the Actions tab).",
+        )
+        .fix(format!(
+            "For an organization secret, add {repository} to the secret's Repository access \
+             (the organization's Settings → Secrets and variables → Actions): an organization \
+             secret not shared with a repository reads as empty there."
+        ));
+    }
+    Failure::new("Missing auth-json", "input `auth-json` is empty.")
+        .before_codex()
+        .fix(format!(
+            "Pass the secret that holds Codex's auth.json, e.g. `auth-json: \
+             ${{{{ secrets.{} }}}}`. If the secret does not exist yet, create it.",
+            config.target.name
+        ))
+        .fix(place.reseed_hint())
+}
+
 /// A client for the configured credentials. With an App, this makes an installation token
 /// with the stage's permissions (two requests) and masks it, and returns it with the
 /// permissions GitHub granted it.
@@ -684,6 +715,73 @@ fn is_probe_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// The main stage's error for an empty `auth-json`, with these inputs.
+    fn missing_auth_json_with(inputs: &[(&str, &str)]) -> Failure {
+        let env = [
+            ("GITHUB_REPOSITORY", "octo/repo"),
+            ("GITHUB_API_URL", "https://ghe.example/api/v3"),
+            ("HOME", "/github/home"),
+        ]
+        .iter()
+        .chain(inputs)
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        let config = ActionConfig::from_env(env).unwrap();
+        let error = SecretStore::open(&config, Stage::Main).err().unwrap();
+        error.downcast::<Failure>().unwrap()
+    }
+
+    #[test]
+    fn a_task_job_without_auth_json_is_told_the_copy_is_missing() {
+        let failure = missing_auth_json_with(&[]);
+        assert_eq!(failure.title, "Missing auth-json");
+        assert_eq!(
+            failure.message(),
+            "input `auth-json` is empty, and there is no `token` or GitHub App: this is a task \
+             job, which runs on the keeper's access-only copy, and the secret it passes as \
+             `auth-json` (e.g. `${{ secrets.CODEX_ACCESS_JSON }}`) is empty or not set for \
+             octo/repo. Codex was not run. The keeper writes that secret: check that its job \
+             sets `access-secret-name` to the name this job reads (docs/examples/keeper.yml in \
+             codex-auth) and has run since (run it now from the Actions tab). For an \
+             organization secret, add octo/repo to the secret's Repository access (the \
+             organization's Settings → Secrets and variables → Actions): an organization secret \
+             not shared with a repository reads as empty there."
+        );
+    }
+
+    #[test]
+    fn a_job_with_a_write_token_and_no_auth_json_is_told_to_seed_the_login() {
+        for inputs in [
+            &[("INPUT_TOKEN", "github_pat_x")][..],
+            &[
+                ("INPUT_APP-ID", "7"),
+                (
+                    "INPUT_APP-PRIVATE-KEY",
+                    "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+                ),
+            ],
+        ] {
+            let failure = missing_auth_json_with(inputs);
+            assert_eq!(failure.title, "Missing auth-json");
+            let message = failure.message();
+            assert!(
+                message.starts_with(
+                    "input `auth-json` is empty. Codex was not run. Pass the secret that holds \
+                     Codex's auth.json, e.g. `auth-json: ${{ secrets.CODEX_AUTH_JSON }}`. If the \
+                     secret does not exist yet, create it. To reseed from the browser: run the \
+                     sign-in workflow"
+                ),
+                "{message}"
+            );
+            assert!(
+                message.contains("codex-auth seed --repo octo/repo"),
+                "{message}"
+            );
+            assert!(!message.contains("CODEX_ACCESS_JSON"), "{message}");
+        }
+    }
 
     #[test]
     fn probe_names_are_unique_and_recognised() {

@@ -10,7 +10,10 @@ use base64::Engine as _;
 use codex_auth::auth_file::AuthFile;
 use serde_json::{json, Value};
 
+use crate::support::job::{Job, StageRun, WRITE_TOKEN};
 use crate::support::jwt;
+use crate::support::openai::Responses;
+use crate::support::world::{annotation, World};
 
 /// A marker inside every token: it must never appear in any output.
 const CANARY: &str = "CANARYc4n4ry";
@@ -162,10 +165,125 @@ fn every_value_is_rejected_by_the_binary_without_panic_or_echo() {
         assert_eq!(out.status.code(), Some(1), "case {name:?}: {stderr}");
         assert_eq!(
             stderr,
-            format!("error: standard input is not a usable Codex ChatGPT login: {expected}\n"),
+            format!(
+                "error: Invalid auth.json: standard input is not a usable Codex ChatGPT login: \
+                 {expected}\n"
+            ),
             "case {name:?}"
         );
         assert!(out.stdout.is_empty(), "case {name:?}");
         assert!(!stderr.contains(CANARY), "case {name:?}");
     }
+}
+
+#[test]
+fn inspect_titles_a_missing_file_and_an_unreadable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("auth.json");
+    let inspect = |path: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_codex-auth"))
+            .arg("inspect")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert_eq!(
+        inspect(&missing),
+        format!(
+            "error: No auth.json: {} does not exist: run `codex login` (ChatGPT sign-in) first, \
+             or pass a file\n",
+            missing.display()
+        )
+    );
+    // A directory: read fails with an error of the system's.
+    assert_eq!(
+        inspect(dir.path()),
+        format!(
+            "error: auth.json not readable: cannot read {}: Is a directory (os error 21)\n",
+            dir.path().display()
+        )
+    );
+}
+
+/// The image `scripts/test` built from the project's Dockerfile.
+fn image() -> String {
+    std::env::var("CODEX_AUTH_TEST_IMAGE").unwrap_or_else(|_| {
+        panic!("CODEX_AUTH_TEST_IMAGE is not set: run the tests with scripts/test, which builds the image with tests/container/build")
+    })
+}
+
+/// The lines of a stage's log that are error annotations.
+fn errors(run: &StageRun) -> Vec<&str> {
+    run.stdout
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect()
+}
+
+#[test]
+fn an_input_error_stops_main_under_its_own_title_and_post_does_not_repeat_it() {
+    let world = World::new(Responses::Ok);
+    // The sign-in workflow without its repository variable: `expected-account` is empty.
+    let mut job = Job::new(&world.github, &world.openai);
+    job.input("mode", "login")
+        .input("token", WRITE_TOKEN)
+        .input("expected-account", "")
+        .in_container(&image())
+        .owned_by(1001);
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}\n{}", main.stdout, main.stderr);
+    assert_eq!(errors(&main).len(), 1, "{}", main.stdout);
+    let message = annotation(&main, "Expected account missing");
+    assert!(
+        message.starts_with(
+            "input `expected-account` is empty: `mode: login` needs the email or ChatGPT \
+             account id of the account the workflows should use"
+        ),
+        "{message}"
+    );
+    assert!(main.state.is_empty(), "{:?}", main.state);
+
+    let post = job.post(&main);
+    post.assert_ok();
+    assert_eq!(errors(&post), Vec::<&str>::new(), "{}", post.stdout);
+    assert_eq!(
+        post.stdout,
+        "The main stage stopped before restoring auth.json: nothing to write back.\n"
+    );
+    assert!(post.stderr.is_empty(), "{}", post.stderr);
+    // Neither stage reached GitHub or Codex.
+    assert_eq!(world.github.requests().len(), 0);
+    assert_eq!(job.codex_calls().len(), 0);
+    world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+#[test]
+fn post_fails_loudly_when_main_restored_a_login_and_its_configuration_breaks() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    job.input("mode", "restore")
+        .in_container(&image())
+        .owned_by(1001);
+    let main = job.main();
+    main.assert_ok();
+    assert!(main.state.contains_key("handoff"), "{:?}", main.state);
+    // A later step of the job breaks what the post stage reads (through GITHUB_ENV).
+    job.env("GITHUB_API_URL", "http://ghe.example/api/v3");
+    let post = job.post(&main);
+    assert_eq!(post.code, 1, "{}\n{}", post.stdout, post.stderr);
+    assert_eq!(errors(&post).len(), 1, "{}", post.stdout);
+    let message = annotation(&post, "GITHUB_API_URL not usable");
+    assert!(
+        message.starts_with(
+            "GITHUB_API_URL \"http://ghe.example/api/v3\" must use https (plain http is only \
+             for loopback). The main stage restored a login (or made a \
+             write probe), and the post stage cannot read its configuration: nothing that \
+             changed since the main stage stored the login was written back."
+        ),
+        "{message}"
+    );
+    world.assert_no_secret_leaked(&[&main, &post]);
 }

@@ -78,7 +78,7 @@ fn keep_in_the_container_is_refused_saying_the_secret_is_the_store() {
         .input("keep", "true");
     let main = job.main();
     assert_ne!(main.code, 0);
-    let error = crate::support::world::annotation(&main, "Nothing to keep");
+    let error = crate::support::world::annotation(&main, "Nothing to keep in the container");
     assert!(error.contains("The secret"), "{error}");
     assert!(error.contains("is where the login is kept"), "{error}");
     assert!(!job.codex_home().join("auth.json").exists());

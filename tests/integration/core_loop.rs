@@ -585,7 +585,7 @@ fn keep_inside_runner_temp_is_refused_before_anything() {
     job.input("keep", "true");
     let main = job.main();
     assert_ne!(main.code, 0);
-    let error = annotation(&main, "Nothing to keep");
+    let error = annotation(&main, "Nothing to keep in RUNNER_TEMP");
     assert!(error.contains("is inside RUNNER_TEMP"), "{error}");
     assert!(!job.codex_home().join("auth.json").exists());
     assert_eq!(world.github.requests().len(), 0, "no request to GitHub");

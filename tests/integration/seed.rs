@@ -422,3 +422,67 @@ fn seeds_the_full_login_then_its_access_only_copy() {
         text(&output)
     );
 }
+
+#[test]
+fn each_refusal_is_titled_and_sends_nothing() {
+    let world = World::new(Responses::Ok);
+    let home = home_with(&world.openai.seed(false));
+    let repo = ["--repo", REPO];
+    let cases: [(&[&str], &str, &str); 6] = [
+        (
+            &["--repo", REPO, "--secret", "1ABC"],
+            WRITE_TOKEN,
+            "Secret name not allowed: --secret \"1ABC\" must not start with a digit",
+        ),
+        (
+            &["--repo", REPO, "--access-secret-name", "codex_auth_json"],
+            WRITE_TOKEN,
+            "Copy named like the login: --access-secret-name names the same secret as \
+             --secret: give the copy a name of its own, e.g. CODEX_ACCESS_JSON",
+        ),
+        (
+            &["--repo", "octo"],
+            WRITE_TOKEN,
+            "Repository not owner/name: --repo \"octo\" is not of the form owner/name",
+        ),
+        (
+            &["--org", "oc to"],
+            WRITE_TOKEN,
+            "Organization name not valid: --org \"oc to\" is not a GitHub login (letters, \
+             digits, `-`, `_`, `.`)",
+        ),
+        (
+            &["--repo", REPO, "--environment", " "],
+            WRITE_TOKEN,
+            "Environment empty: --environment is empty: name the environment, or leave the \
+             flag out",
+        ),
+        (
+            &repo,
+            "",
+            "No GitHub token: set GH_TOKEN to a token that can write the secret (a \
+             fine-grained personal access token with \"Secrets: Read and write\", or \
+             `GH_TOKEN=$(gh auth token)`), or run in a terminal to be asked for one",
+        ),
+    ];
+    for (args, token, expected) in cases {
+        let output = seed(&world, home.path(), token, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!("error: {expected}\n"),
+            "{args:?}"
+        );
+    }
+    // A repository the token cannot see: GitHub's answer, under a title of its own.
+    let output = seed(&world, home.path(), WRITE_TOKEN, &["--repo", "octo/none"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: Repository not readable: GitHub answered 404 Not Found"),
+        "{stderr}"
+    );
+    assert!(
+        world.github.requests().iter().all(|r| r.method == "GET"),
+        "nothing may be written"
+    );
+}
