@@ -543,8 +543,8 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
     // The next job on the same runner still gets the old seed (its run was queued before the
     // write), while the disk holds the newer file: the disk wins, and Codex runs with the
     // live token.
+    // (A new job: its RUNNER_TEMP is a new, empty directory, as the runner leaves it.)
     let mut next = Job::new(&world.github, &world.openai);
-    next.empty_runner_temp();
     next.persistent_codex_home(&codex_home)
         .input("auth-json", seed.to_string())
         .input("token", WRITE_TOKEN)
