@@ -396,7 +396,7 @@ mod tests {
         assert_eq!(fs::read_to_string(&secret)?, "outside");
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &root.path().join("fifo"),
+            root.path().join("fifo"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,
