@@ -17,6 +17,7 @@ mod docs;
 mod gh_client;
 mod host_face;
 mod hostile;
+mod inputs;
 mod keeper;
 mod libsodium;
 mod login;
