@@ -63,7 +63,10 @@ fn the_new_inputs_reach_codexs_request() {
         .input("output-schema-file", "./.github/codex/schema.json")
         .input("working-directory", "sub/dir")
         .input("output-file", "/github/workspace/sub/answer.md")
-        .input("codex-args", r#"["--ephemeral"]"#);
+        .input(
+            "codex-args",
+            r#"["-c", "developer_instructions=\"json array canary\""]"#,
+        );
     let main = job.main();
     main.assert_ok();
 
@@ -81,9 +84,8 @@ fn the_new_inputs_reach_codexs_request() {
         input.contains("<cwd>/github/workspace/sub/dir</cwd>"),
         "{input}"
     );
-    // The JSON array's argument reached Codex as one argument.
-    let args = &job.task_calls()[0].args;
-    assert!(args.contains(&"--ephemeral".to_owned()), "{args:?}");
+    // `codex-args` as a JSON array: its value, with its space, reached Codex as one argument.
+    assert!(input.contains("json array canary"), "{input}");
 
     // The final message, for the runner's user's later steps.
     let answer = job.workspace.join("sub/answer.md");
