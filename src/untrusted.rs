@@ -219,14 +219,14 @@ pub fn is_dir_beneath(_root: &Path, relative: &Path) -> io::Result<()> {
 /// Writes `contents` to the file `relative` beneath `root`, in a directory another user may
 /// write to: the directory is reached without a link ([`open_dir_beneath`]); an existing entry
 /// that is a link or not a regular file is refused, never followed or replaced; the file is
-/// written as a new one beside it (mode `mode`, owned by `owner` when given) and renamed over
-/// the name, so that a hard link to the old file is left as it was.
+/// written as a new one beside it (mode 0644: readable by all, as a checkout's files are;
+/// owned by `owner` when given) and renamed over the name, so that a hard link to the old file
+/// is left as it was.
 #[cfg(unix)]
 pub fn write_beneath(
     root: &Path,
     relative: &Path,
     contents: &[u8],
-    mode: u32,
     owner: Option<(u32, u32)>,
 ) -> io::Result<()> {
     use std::io::Write as _;
@@ -270,7 +270,7 @@ pub fn write_beneath(
         if let Some((uid, gid)) = owner {
             fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
         }
-        fchmod(&fd, Mode::from_raw_mode(mode))?;
+        fchmod(&fd, Mode::from_raw_mode(0o644))?;
         let mut file = fs::File::from(fd);
         file.write_all(contents)?;
         file.sync_all()?;
@@ -289,7 +289,6 @@ pub fn write_beneath(
     _root: &Path,
     relative: &Path,
     _contents: &[u8],
-    _mode: u32,
     _owner: Option<(u32, u32)>,
 ) -> io::Result<()> {
     Err(io::Error::new(
@@ -380,7 +379,7 @@ mod tests {
         assert!(read("../x").is_err(), "`..` is refused");
 
         // Writing: a new file, a regular file replaced, a link or a FIFO refused.
-        let write = |rel: &str| write_beneath(root.path(), Path::new(rel), b"answer", 0o644, None);
+        let write = |rel: &str| write_beneath(root.path(), Path::new(rel), b"answer", None);
         write("sub/answer.txt")?;
         write("sub/prompt.md")?;
         assert_eq!(

@@ -434,7 +434,6 @@ fn write_output_file(config: &ActionConfig, outcome: &Outcome) -> Result<(), Con
         &config.workspace,
         path,
         message.as_bytes(),
-        0o644,
         workspace_owner(&config.workspace),
     )
     .map_err(|e| ConfigError::Invalid {
