@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 
@@ -14,15 +14,173 @@ use super::{
 };
 use crate::cancel::{self, Cancellation};
 use crate::codex_home::{read_untrusted, AUTH_FILE};
+use crate::config::{ActionConfig, ConfigError, OutputSchema, Prompt};
+use crate::untrusted;
 use crate::workflow::Workflow;
+
+/// The longest prompt: Codex takes it as one argument, and Linux passes at most 128 KiB
+/// (`MAX_ARG_STRLEN`, its closing NUL included) in one.
+pub const MAX_PROMPT_BYTES: u64 = 128 * 1024 - 1;
+
+/// The largest output schema file read.
+pub const MAX_SCHEMA_BYTES: u64 = 1 << 20;
+
+/// What `codex exec` is asked, settled before any login is restored: the prompt (input
+/// `prompt-file` read), the model, the reasoning effort, the output schema (input
+/// `output-schema-file` read and checked) and the working directory (checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The prompt.
+    pub prompt: String,
+    /// `--model`.
+    pub model: Option<String>,
+    /// `-c model_reasoning_effort=…`.
+    pub effort: Option<String>,
+    /// The output schema, compact JSON, written to a file Codex can read (`--output-schema`).
+    pub output_schema: Option<String>,
+    /// `--cd`: the working directory, inside the workspace.
+    pub working_directory: Option<PathBuf>,
+}
+
+impl Request {
+    /// Reads and checks what the inputs name in the workspace, never through a link (the
+    /// checkout, or a Codex of an earlier step, can plant one: a prompt file linked to
+    /// `/proc/self/environ` would send this process's environment to the model).
+    pub fn prepare(config: &ActionConfig) -> Result<Self, ConfigError> {
+        if let Some(arg) = sandbox::needing_namespaces(&config.codex_args) {
+            if sandbox::in_container() {
+                return Err(ConfigError::Invalid {
+                    input: "codex-args",
+                    title: "Sandbox refused in the container",
+                    problem: format!(
+                        "chooses Codex's sandbox (`{arg}`), which cannot start in the action's \
+                         container: Docker's seccomp profile, which GitHub's runner gives \
+                         container actions, refuses the user namespaces it needs, so every \
+                         command Codex ran would fail. The container is the sandbox: drop the \
+                         flag, and codex-auth runs Codex's commands in the container as the \
+                         checkout's owner, with no capabilities and no secret in their \
+                         environment (or run Codex in a later step on the host, with \
+                         `mode: restore`)"
+                    ),
+                });
+            }
+        }
+        let workspace = &config.workspace;
+        let prompt = match &config.prompt {
+            Prompt::Text(text) => text.clone(),
+            Prompt::File(path) => {
+                let text = read_text(workspace, "prompt-file", path, MAX_PROMPT_BYTES)?;
+                if text.trim().is_empty() {
+                    return Err(ConfigError::Invalid {
+                        input: "prompt-file",
+                        title: "Prompt file unreadable",
+                        problem: format!(
+                            "names {}, which is empty",
+                            workspace.join(path).display()
+                        ),
+                    });
+                }
+                text
+            }
+        };
+        let output_schema = match &config.output_schema {
+            None => None,
+            Some(OutputSchema::Inline(json)) => Some(json.clone()),
+            Some(OutputSchema::File(path)) => {
+                let text = read_text(workspace, "output-schema-file", path, MAX_SCHEMA_BYTES)?;
+                let json =
+                    crate::config::schema_json(&text).map_err(|problem| ConfigError::Invalid {
+                        input: "output-schema-file",
+                        title: "Invalid output schema file",
+                        problem: format!(
+                            "names {}, which {problem}",
+                            workspace.join(path).display()
+                        ),
+                    })?;
+                Some(json)
+            }
+        };
+        let working_directory = match &config.working_directory {
+            None => None,
+            Some(path) => {
+                untrusted::is_dir_beneath(workspace, path).map_err(|e| ConfigError::Invalid {
+                    input: "working-directory",
+                    title: "Working directory missing",
+                    problem: format!(
+                        "is not a directory of the workspace reached without a link ({e}); \
+                         give an existing directory, relative to the workspace"
+                    ),
+                })?;
+                Some(workspace.join(path))
+            }
+        };
+        if let Some(path) = &config.output_file {
+            let parent = path.parent().unwrap_or(Path::new(""));
+            untrusted::is_dir_beneath(workspace, parent).map_err(|e| ConfigError::Invalid {
+                input: "output-file",
+                title: "Output file directory missing",
+                problem: format!(
+                    "is in no directory of the workspace reached without a link ({e}); create \
+                     the directory first, or write to the workspace itself"
+                ),
+            })?;
+        }
+        Ok(Self {
+            prompt,
+            model: config.model.clone(),
+            effort: config.effort.clone(),
+            output_schema,
+            working_directory,
+        })
+    }
+}
+
+/// A UTF-8 text file beneath the workspace, read without following a link.
+fn read_text(
+    workspace: &Path,
+    input: &'static str,
+    path: &Path,
+    max_bytes: u64,
+) -> Result<String, ConfigError> {
+    let shown = workspace.join(path);
+    let title = match input {
+        "prompt-file" => "Prompt file unreadable",
+        _ => "Invalid output schema file",
+    };
+    let bytes = match untrusted::read_beneath(workspace, path, max_bytes) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return Err(ConfigError::Invalid {
+                input,
+                title,
+                problem: format!("names {}, which does not exist", shown.display()),
+            })
+        }
+        Err(e) => {
+            return Err(ConfigError::Invalid {
+                input,
+                title,
+                problem: format!(
+                    "cannot be read ({e}); give a regular file of the workspace, at most \
+                     {max_bytes} bytes, reached without a link"
+                ),
+            })
+        }
+    };
+    String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::Invalid {
+        input,
+        title,
+        problem: format!("names {}, which is not UTF-8 text", shown.display()),
+    })
+}
 
 /// A `codex exec` invocation.
 #[derive(Debug)]
 pub struct Exec<'a> {
     /// The Codex to run ([`super::install`]).
     pub program: &'a Path,
-    /// The prompt.
-    pub prompt: &'a str,
+    /// What Codex is asked ([`Request::prepare`]).
+    pub request: &'a Request,
     /// Extra arguments from input `codex-args`.
     pub extra_args: &'a [String],
     /// Where Codex runs.
@@ -37,8 +195,14 @@ pub struct Exec<'a> {
 
 impl Exec<'_> {
     /// The arguments after `codex`: JSON events (shown as text, and counted), the sandbox
-    /// override when there is one, then the user's arguments, which win over both.
-    pub fn arguments(&self, last_message: &Path, sandbox: &Sandbox) -> Vec<OsString> {
+    /// override when there is one, the request's settings (`output_schema`: the file that
+    /// holds its schema), then the user's arguments, which win over the override.
+    pub fn arguments(
+        &self,
+        last_message: &Path,
+        output_schema: Option<&Path>,
+        sandbox: &Sandbox,
+    ) -> Vec<OsString> {
         let mut args: Vec<OsString> = vec!["exec".into()];
         if !inside_git_repository(self.workspace) {
             args.push("--skip-git-repo-check".into());
@@ -52,13 +216,30 @@ impl Exec<'_> {
         if let Some(config) = sandbox.override_config() {
             args.extend(["-c".into(), config.into()]);
         }
+        let request = self.request;
+        if let Some(model) = &request.model {
+            args.extend(["--model".into(), model.into()]);
+        }
+        if let Some(effort) = &request.effort {
+            // One word of [`crate::config::EFFORTS`]: nothing to escape in the TOML string.
+            args.extend([
+                "-c".into(),
+                format!("model_reasoning_effort=\"{effort}\"").into(),
+            ]);
+        }
+        if let Some(dir) = &request.working_directory {
+            args.extend(["--cd".into(), dir.into()]);
+        }
+        if let Some(schema) = output_schema {
+            args.extend(["--output-schema".into(), schema.into()]);
+        }
         // A second `--json` would make Codex refuse its arguments.
         if !self.extra_args.iter().any(|a| a == "--json") {
             args.push("--json".into());
         }
         args.extend(self.extra_args.iter().map(OsString::from));
         args.push("--".into());
-        args.push(self.prompt.into());
+        args.push(self.request.prompt.as_str().into());
         args
     }
 
@@ -102,6 +283,16 @@ impl Exec<'_> {
         let scratch = tempfile::Builder::new()
             .prefix("codex-auth-")
             .tempdir_in(self.temp_dir)?;
+        // The schema goes where Codex's user can read it: the scratch directory, made here
+        // and not yet its.
+        let output_schema = match &self.request.output_schema {
+            Some(json) => {
+                let path = scratch.path().join("output-schema.json");
+                write_new(&path, json.as_bytes())?;
+                Some(path)
+            }
+            None => None,
+        };
         if let Some((uid, gid)) = run_as {
             give_to(scratch.path(), uid, gid)?;
         }
@@ -118,7 +309,7 @@ impl Exec<'_> {
         let last_message = scratch.path().join("last-message.txt");
         let mut command = codex_command(self.program, self.workspace, self.codex_home, environment);
         command
-            .args(self.arguments(&last_message, &sandbox))
+            .args(self.arguments(&last_message, output_schema.as_deref(), &sandbox))
             .stdin(Stdio::null());
         let mut child = spawn(command, self.codex_home, run_as)?;
         let watcher = Mutex::new(AuthWatcher::new(self.codex_home.join(AUTH_FILE)));
@@ -171,6 +362,16 @@ impl Exec<'_> {
     }
 }
 
+/// A new file, readable by all (mode 0644), never through a link.
+fn write_new(path: &Path, contents: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+    options.open(path)?.write_all(contents)
+}
+
 /// Waits for Codex, passing on SIGTERM and SIGINT; after the second, it is stopped
 /// ([`super::stop_on_cancel`]).
 async fn wait_passing_signals(
@@ -206,27 +407,41 @@ fn exit_code(status: &std::process::ExitStatus) -> i32 {
 mod tests {
     use super::*;
 
+    fn request(prompt: &str) -> Request {
+        Request {
+            prompt: prompt.to_owned(),
+            model: None,
+            effort: None,
+            output_schema: None,
+            working_directory: None,
+        }
+    }
+
+    fn strings(args: Vec<OsString>) -> Vec<String> {
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
     #[test]
     fn arguments_pin_file_storage_and_end_options_before_the_prompt() {
         let dir = Path::new("/nonexistent/workspace");
         let workflow = Workflow::default();
+        let request = request("--not-an-option");
         let exec = Exec {
             program: Path::new("codex"),
-            prompt: "--not-an-option",
-            extra_args: &["-m".into(), "gpt-5".into()],
+            request: &request,
+            extra_args: &["-p".into(), "ci".into()],
             workspace: dir,
             codex_home: dir,
             temp_dir: dir,
             workflow: &workflow,
         };
-        let args: Vec<String> = exec
-            .arguments(
-                Path::new("/tmp/last"),
-                &Sandbox::FullAccess("bwrap: refused".into()),
-            )
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args = strings(exec.arguments(
+            Path::new("/tmp/last"),
+            None,
+            &Sandbox::FullAccess("bwrap: refused".into()),
+        ));
         assert_eq!(
             args,
             [
@@ -239,10 +454,54 @@ mod tests {
                 "-c",
                 "sandbox_mode=\"danger-full-access\"",
                 "--json",
-                "-m",
-                "gpt-5",
+                "-p",
+                "ci",
                 "--",
                 "--not-an-option"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_requests_settings_come_before_the_users_arguments() {
+        let dir = Path::new("/nonexistent/workspace");
+        let workflow = Workflow::default();
+        let request = Request {
+            model: Some("gpt-5.1-codex".into()),
+            effort: Some("high".into()),
+            output_schema: Some("{}".into()),
+            working_directory: Some(dir.join("sub")),
+            ..request("p")
+        };
+        let exec = Exec {
+            program: Path::new("codex"),
+            request: &request,
+            extra_args: &["--ephemeral".into()],
+            workspace: dir,
+            codex_home: dir,
+            temp_dir: dir,
+            workflow: &workflow,
+        };
+        let args = strings(exec.arguments(
+            Path::new("/tmp/last"),
+            Some(Path::new("/tmp/schema.json")),
+            &Sandbox::Codex,
+        ));
+        assert_eq!(
+            args[6..],
+            [
+                "--model",
+                "gpt-5.1-codex",
+                "-c",
+                "model_reasoning_effort=\"high\"",
+                "--cd",
+                "/nonexistent/workspace/sub",
+                "--output-schema",
+                "/tmp/schema.json",
+                "--json",
+                "--ephemeral",
+                "--",
+                "p"
             ]
         );
     }
@@ -251,13 +510,14 @@ mod tests {
     fn a_last_message_file_of_the_users_replaces_ours() {
         let dir = Path::new("/nonexistent/workspace");
         let workflow = Workflow::default();
+        let request = request("p");
         for extra in [
             vec!["-o".to_owned(), "out.txt".to_owned()],
             vec!["--output-last-message=out.txt".to_owned()],
         ] {
             let exec = Exec {
                 program: Path::new("codex"),
-                prompt: "p",
+                request: &request,
                 extra_args: &extra,
                 workspace: dir,
                 codex_home: dir,
@@ -265,7 +525,7 @@ mod tests {
                 workflow: &workflow,
             };
             assert_eq!(exec.user_last_message(), Some("out.txt"));
-            let args = exec.arguments(Path::new("/tmp/last"), &Sandbox::Codex);
+            let args = exec.arguments(Path::new("/tmp/last"), None, &Sandbox::Codex);
             assert!(!args.iter().any(|a| a == "/tmp/last"), "{args:?}");
         }
     }

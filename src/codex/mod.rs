@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 pub use events::Commands;
-pub use exec::Exec;
+pub use exec::{Exec, Request, MAX_PROMPT_BYTES};
 pub use login::Login;
 pub use refresh::Refresh;
 pub use sandbox::Sandbox;

@@ -134,6 +134,55 @@ pub fn chosen(args: &[String]) -> Option<String> {
     None
 }
 
+/// The sandbox modes that need bubblewrap's user namespaces.
+const NEEDS_NAMESPACES: &[&str] = &["read-only", "workspace-write"];
+
+/// The argument of `codex-args` (before `--`) that chooses a sandbox mode needing user
+/// namespaces (`--sandbox`/`-s`, `-c sandbox_mode=…`, `read-only` or `workspace-write`),
+/// which Docker's seccomp profile refuses in the action's container.
+pub fn needing_namespaces(args: &[String]) -> Option<String> {
+    let mode = |value: &str| {
+        let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+        NEEDS_NAMESPACES.contains(&value)
+    };
+    let config = |value: &str| {
+        value
+            .split_once('=')
+            .is_some_and(|(key, value)| key.trim() == "sandbox_mode" && mode(value))
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let arg = arg.as_str();
+        match arg {
+            "--" => break,
+            "-s" | "--sandbox" | "-c" | "--config" => {
+                let Some(value) = args.next() else { break };
+                let chosen = match arg {
+                    "-s" | "--sandbox" => mode(value),
+                    _ => config(value),
+                };
+                if chosen {
+                    return Some(format!("{arg} {value}"));
+                }
+            }
+            _ => {
+                let attached = ["--sandbox=", "-s"]
+                    .iter()
+                    .filter_map(|p| arg.strip_prefix(p))
+                    .any(mode)
+                    || ["--config=", "-c"]
+                        .iter()
+                        .filter_map(|p| arg.strip_prefix(p))
+                        .any(config);
+                if attached {
+                    return Some(arg.to_owned());
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Whether this process runs in a container (Docker's `/.dockerenv`, podman's
 /// `/run/.containerenv`).
 pub fn in_container() -> bool {
@@ -250,6 +299,40 @@ mod tests {
             ("", None),
         ] {
             assert_eq!(chosen(&args(line)).as_deref(), chosen_arg, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_sandbox_modes_that_need_namespaces_are_found_however_they_are_set() {
+        for (line, found) in [
+            ("--sandbox read-only", Some("--sandbox read-only")),
+            ("-m gpt-5 -s workspace-write", Some("-s workspace-write")),
+            (
+                "--sandbox=workspace-write",
+                Some("--sandbox=workspace-write"),
+            ),
+            ("-sread-only", Some("-sread-only")),
+            (
+                "-c 'sandbox_mode=\"read-only\"'",
+                Some("-c sandbox_mode=\"read-only\""),
+            ),
+            (
+                "--config=sandbox_mode=workspace-write",
+                Some("--config=sandbox_mode=workspace-write"),
+            ),
+            // Another setting first does not hide it.
+            (
+                "-c model=x -c sandbox_mode='read-only'",
+                Some("-c sandbox_mode=read-only"),
+            ),
+            ("--sandbox danger-full-access", None),
+            ("-c sandbox_mode=danger-full-access", None),
+            ("--dangerously-bypass-approvals-and-sandbox", None),
+            ("-p ci", None),
+            ("-c model_reasoning_effort=high", None),
+            ("-- --sandbox read-only", None),
+        ] {
+            assert_eq!(needing_namespaces(&args(line)).as_deref(), found, "{line}");
         }
     }
 

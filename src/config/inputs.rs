@@ -1,7 +1,9 @@
-//! The action's inputs, parsed and checked: what to run (`mode`, `prompt`, `codex-args`),
+//! The action's inputs, parsed and checked: what to run (`mode`, the prompt, `codex exec`'s
+//! settings, `codex-args`),
 //! where the login is kept (`store`, the secret's scope and name, the artifact settings), and
 //! what can write it (`token`, or a GitHub App).
 
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use super::validate::{parse_bool, validate_repository, validate_secret_name, validate_slug};
@@ -180,10 +182,21 @@ pub(super) fn target(vars: &Vars, repository: Option<&str>) -> Result<SecretTarg
     })
 }
 
-/// Input `codex-args`, split like a shell would.
+/// Input `codex-args`: a JSON array of strings when it starts with `[`, else split like a
+/// shell would (openai/codex-action takes both).
 pub(super) fn codex_args(vars: &Vars) -> Result<Vec<String>, ConfigError> {
     match vars.input("codex-args") {
         None => Ok(Vec::new()),
+        Some(args) if args.starts_with('[') => {
+            serde_json::from_str::<Vec<String>>(args).map_err(|e| ConfigError::Invalid {
+                input: "codex-args",
+                title: "Invalid codex-args array",
+                problem: format!(
+                    "starts with `[` but is not a JSON array of strings ({e}); write it as \
+                     `[\"--flag\", \"value\"]`, or as a shell-like string without the brackets"
+                ),
+            })
+        }
         Some(args) => shlex::split(args).ok_or_else(|| ConfigError::Invalid {
             input: "codex-args",
             title: "Unclosed quote in codex-args",
@@ -192,6 +205,301 @@ pub(super) fn codex_args(vars: &Vars) -> Result<Vec<String>, ConfigError> {
                 .into(),
         }),
     }
+}
+
+/// The prompt for `codex exec`: input `prompt`, or the file input `prompt-file` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// Input `prompt` ([`DEFAULT_PROMPT`] when neither is given).
+    Text(String),
+    /// Input `prompt-file`: a file in the workspace, relative to it, read before any login is
+    /// restored.
+    File(PathBuf),
+}
+
+/// The JSON Schema for Codex's final message (`codex exec --output-schema`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputSchema {
+    /// Input `output-schema`: the schema itself, as compact JSON.
+    Inline(String),
+    /// Input `output-schema-file`: a file in the workspace, relative to it.
+    File(PathBuf),
+}
+
+/// The values of Codex's `model_reasoning_effort` (the Responses API's reasoning efforts;
+/// Codex 0.171.0 passes any word on, and the model refuses the ones it does not know).
+pub const EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high", "xhigh"];
+
+/// A path input relative to the workspace (GITHUB_WORKSPACE), as a plain relative path: `.`
+/// dropped, `..` resolved, an absolute path inside the workspace made relative. A path that
+/// leaves the workspace is refused; links are refused where the path is used
+/// ([`crate::untrusted`]). An empty result is the workspace itself.
+pub(super) fn workspace_path(
+    vars: &Vars,
+    input: &'static str,
+    workspace: &Path,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(value) = vars.input(input) else {
+        return Ok(None);
+    };
+    let path = Path::new(value);
+    let relative = match path.is_absolute() {
+        true => path
+            .strip_prefix(workspace)
+            .map_err(|_| ConfigError::Invalid {
+                input,
+                title: outside_title(input),
+                problem: format!(
+                    "is \"{value}\", outside the workspace ({}); give a path relative to the \
+                 workspace, such as `.github/codex/prompt.md`",
+                    workspace.display()
+                ),
+            })?,
+        false => path,
+    };
+    let mut normal = PathBuf::new();
+    for component in relative.components() {
+        match component {
+            Component::Normal(name) => normal.push(name),
+            Component::CurDir => {}
+            Component::ParentDir if normal.pop() => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(ConfigError::Invalid {
+                    input,
+                    title: outside_title(input),
+                    problem: format!(
+                        "\"{value}\" leaves the workspace ({}); give a path inside it",
+                        workspace.display()
+                    ),
+                })
+            }
+        }
+    }
+    Ok(Some(normal))
+}
+
+/// The title of a path input's refusal as outside the workspace (or naming the workspace
+/// itself, where a file is wanted).
+fn outside_title(input: &'static str) -> &'static str {
+    match input {
+        "prompt-file" => "Prompt file outside the workspace",
+        "output-schema-file" => "Output schema file outside the workspace",
+        "output-file" => "Output file outside the workspace",
+        _ => "Working directory outside the workspace",
+    }
+}
+
+/// [`workspace_path`] that must name a file, not the workspace itself.
+pub(super) fn workspace_file(
+    vars: &Vars,
+    input: &'static str,
+    workspace: &Path,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let path = workspace_path(vars, input, workspace)?;
+    if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        return Err(ConfigError::Invalid {
+            input,
+            title: outside_title(input),
+            problem: "names the workspace itself; give the path of a file in it".into(),
+        });
+    }
+    Ok(path)
+}
+
+/// Inputs `prompt` and `prompt-file`: one or the other; the default prompt when neither.
+pub(super) fn prompt(vars: &Vars, workspace: &Path) -> Result<Prompt, ConfigError> {
+    let file = workspace_file(vars, "prompt-file", workspace)?;
+    match (vars.input("prompt"), file) {
+        (Some(_), Some(_)) => Err(ConfigError::Invalid {
+            input: "prompt-file",
+            title: "Prompt given twice",
+            problem: "and input `prompt` are both set; give the prompt inline or in a file, not \
+                      both"
+                .into(),
+        }),
+        (Some(text), None) => Ok(Prompt::Text(text.to_owned())),
+        (None, Some(file)) => Ok(Prompt::File(file)),
+        (None, None) => Ok(Prompt::Text(DEFAULT_PROMPT.to_owned())),
+    }
+}
+
+/// Inputs `output-schema` and `output-schema-file`: one or the other. An inline schema must
+/// be a JSON object; a file is read (and checked alike) before any login is restored.
+pub(super) fn output_schema(
+    vars: &Vars,
+    workspace: &Path,
+) -> Result<Option<OutputSchema>, ConfigError> {
+    let file = workspace_file(vars, "output-schema-file", workspace)?;
+    match (vars.input("output-schema"), file) {
+        (Some(_), Some(_)) => Err(ConfigError::Invalid {
+            input: "output-schema-file",
+            title: "Output schema given twice",
+            problem: "and input `output-schema` are both set; give the schema inline or in a \
+                      file, not both"
+                .into(),
+        }),
+        (Some(text), None) => Ok(Some(OutputSchema::Inline(schema_json(text).map_err(
+            |problem| ConfigError::Invalid {
+                input: "output-schema",
+                title: "Invalid output schema",
+                problem,
+            },
+        )?))),
+        (None, Some(file)) => Ok(Some(OutputSchema::File(file))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A JSON Schema's text as compact JSON: it must be a JSON object. The error completes
+/// "input `output-schema` …".
+pub fn schema_json(text: &str) -> Result<String, String> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| format!("is not valid JSON ({e}); give a JSON Schema object"))?;
+    let kind = match &value {
+        serde_json::Value::Object(_) => return Ok(value.to_string()),
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+    };
+    Err(format!(
+        "is a JSON {kind}, not an object; give a JSON Schema object such as \
+         `{{\"type\":\"object\",\"properties\":{{…}}}}`"
+    ))
+}
+
+/// Input `model`: one word, as Codex's `--model` takes it.
+pub(super) fn model(vars: &Vars) -> Result<Option<String>, ConfigError> {
+    let Some(value) = vars.input("model") else {
+        return Ok(None);
+    };
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) || value.starts_with('-') {
+        return Err(ConfigError::Invalid {
+            input: "model",
+            title: "Invalid model",
+            problem: format!(
+                "is \"{}\"; expected one model name, such as `gpt-5.1-codex`, without spaces",
+                value.escape_debug()
+            ),
+        });
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// Input `effort`: one of [`EFFORTS`].
+pub(super) fn effort(vars: &Vars) -> Result<Option<String>, ConfigError> {
+    let Some(value) = vars.input("effort") else {
+        return Ok(None);
+    };
+    if !EFFORTS.contains(&value) {
+        return Err(ConfigError::Invalid {
+            input: "effort",
+            title: "Invalid effort",
+            problem: format!(
+                "is \"{}\"; expected one of {} (Codex's `model_reasoning_effort`; which a \
+                 model supports depends on the model)",
+                value.escape_debug(),
+                EFFORTS.join(", ")
+            ),
+        });
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// What an input sets that `codex-args` could set too: its flags and its configuration key.
+struct Setting {
+    input: &'static str,
+    flags: &'static [&'static str],
+    key: Option<&'static str>,
+}
+
+/// The inputs `codex-args` must not set a second time.
+const SETTINGS: &[Setting] = &[
+    Setting {
+        input: "model",
+        flags: &["-m", "--model"],
+        key: Some("model"),
+    },
+    Setting {
+        input: "effort",
+        flags: &[],
+        key: Some("model_reasoning_effort"),
+    },
+    Setting {
+        input: "working-directory",
+        flags: &["-C", "--cd"],
+        key: None,
+    },
+    Setting {
+        input: "output-schema",
+        flags: &["--output-schema"],
+        key: None,
+    },
+    Setting {
+        input: "output-schema-file",
+        flags: &["--output-schema"],
+        key: None,
+    },
+    Setting {
+        input: "output-file",
+        flags: &["-o", "--output-last-message"],
+        key: None,
+    },
+];
+
+/// Refuses an input that `codex-args` sets as well (`input` names the inputs given): Codex
+/// would take one of the two, or refuse a flag given twice.
+pub(super) fn refuse_twice(args: &[String], given: &[&'static str]) -> Result<(), ConfigError> {
+    for setting in SETTINGS.iter().filter(|s| given.contains(&s.input)) {
+        if let Some(arg) = sets(args, setting) {
+            return Err(ConfigError::Invalid {
+                input: setting.input,
+                title: "Set twice in codex-args",
+                problem: format!(
+                    "is set, and input `codex-args` sets the same (`{arg}`); set it in one place"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The argument of `args` (before `--`) that sets what `setting` sets, if any.
+fn sets(args: &[String], setting: &Setting) -> Option<String> {
+    let sets_key = |value: &str| {
+        setting
+            .key
+            .is_some_and(|key| value.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let arg = arg.as_str();
+        if arg == "--" {
+            break;
+        }
+        if arg == "-c" || arg == "--config" {
+            match args.next() {
+                Some(value) if sets_key(value) => return Some(format!("{arg} {value}")),
+                _ => continue,
+            }
+        }
+        let config = ["--config=", "-c"]
+            .iter()
+            .filter_map(|p| arg.strip_prefix(p))
+            .any(sets_key);
+        let flag = setting.flags.iter().any(|flag| {
+            arg == *flag
+                || match flag.starts_with("--") {
+                    true => arg.starts_with(&format!("{flag}=")),
+                    false => arg.starts_with(flag) && arg.len() > flag.len(),
+                }
+        });
+        if config || flag {
+            return Some(arg.to_owned());
+        }
+    }
+    None
 }
 
 /// The suffixes of `@openai/codex`'s platform packages (`0.171.0-linux-x64`), which are

@@ -18,8 +18,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub use inputs::{
-    ArtifactSettings, Credentials, ExpectedAccount, Mode, StoreConfig, DEFAULT_ARTIFACT_NAME,
-    DEFAULT_JOB_TIMEOUT_MINUTES, DEFAULT_PROMPT, DEFAULT_SECRET_NAME, MAX_LOGIN_SECONDS,
+    schema_json, ArtifactSettings, Credentials, ExpectedAccount, Mode, OutputSchema, Prompt,
+    StoreConfig, DEFAULT_ARTIFACT_NAME, DEFAULT_JOB_TIMEOUT_MINUTES, DEFAULT_PROMPT,
+    DEFAULT_SECRET_NAME, EFFORTS, MAX_LOGIN_SECONDS,
 };
 
 use crate::failure::Failure;
@@ -124,9 +125,20 @@ pub struct ActionConfig {
     pub repository: Option<String>,
     /// Input `mode`.
     pub mode: Mode,
-    /// Input `prompt`.
-    pub prompt: String,
-    /// Input `codex-args`, split like a shell would.
+    /// Input `prompt` or `prompt-file`.
+    pub prompt: Prompt,
+    /// Input `model`: `codex exec --model`.
+    pub model: Option<String>,
+    /// Input `effort`: Codex's `model_reasoning_effort`.
+    pub effort: Option<String>,
+    /// Input `output-schema` or `output-schema-file`: `codex exec --output-schema`.
+    pub output_schema: Option<OutputSchema>,
+    /// Input `output-file`: where the final message is written, relative to the workspace.
+    pub output_file: Option<PathBuf>,
+    /// Input `working-directory`: `codex exec --cd`, relative to the workspace (empty: the
+    /// workspace itself).
+    pub working_directory: Option<PathBuf>,
+    /// Input `codex-args`: a JSON array, or split like a shell would.
     pub codex_args: Vec<String>,
     /// Input `keep`: leave auth.json in CODEX_HOME after the job (persistent runners).
     pub keep: bool,
@@ -246,7 +258,35 @@ impl ActionConfig {
         let repository = vars.get("GITHUB_REPOSITORY").map(str::to_owned);
         let target = inputs::target(&vars, repository.as_deref())?;
         let access_target = inputs::access_target(&vars, &target)?;
+        let workspace = vars
+            .path("GITHUB_WORKSPACE")
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
         let codex_args = inputs::codex_args(&vars)?;
+        let prompt = inputs::prompt(&vars, &workspace)?;
+        let model = inputs::model(&vars)?;
+        let effort = inputs::effort(&vars)?;
+        let output_schema = inputs::output_schema(&vars, &workspace)?;
+        let output_file = inputs::workspace_file(&vars, "output-file", &workspace)?;
+        let working_directory = inputs::workspace_path(&vars, "working-directory", &workspace)?;
+        let given: Vec<&'static str> = [
+            ("model", model.is_some()),
+            ("effort", effort.is_some()),
+            ("working-directory", working_directory.is_some()),
+            (
+                "output-schema",
+                matches!(output_schema, Some(OutputSchema::Inline(_))),
+            ),
+            (
+                "output-schema-file",
+                matches!(output_schema, Some(OutputSchema::File(_))),
+            ),
+            ("output-file", output_file.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(input, set)| set.then_some(input))
+        .collect();
+        inputs::refuse_twice(&codex_args, &given)?;
         let mode = inputs::mode(&vars)?;
         let keep = inputs::flag(&vars, "keep")?;
         let allow_public_repository = inputs::flag(&vars, "allow-public-repository")?;
@@ -314,10 +354,6 @@ impl ActionConfig {
                 problem: "must be an absolute path".into(),
             });
         }
-        let workspace = vars
-            .path("GITHUB_WORKSPACE")
-            .or_else(|| std::env::current_dir().ok())
-            .unwrap_or_else(|| PathBuf::from("."));
         let temp_dir = vars.path("RUNNER_TEMP").unwrap_or_else(std::env::temp_dir);
         if keep {
             check_keep(&codex_home, &workspace, vars.path("RUNNER_TEMP").as_deref())?;
@@ -342,7 +378,12 @@ impl ActionConfig {
             store,
             repository,
             mode,
-            prompt: vars.input("prompt").unwrap_or(DEFAULT_PROMPT).to_owned(),
+            prompt,
+            model,
+            effort,
+            output_schema,
+            output_file,
+            working_directory,
             codex_args,
             keep,
             allow_public_repository,
@@ -492,7 +533,17 @@ mod tests {
     fn empty_inputs_take_the_defaults() -> Result<(), ConfigError> {
         let config = config(&[])?;
         assert_eq!(config.target.name, DEFAULT_SECRET_NAME);
-        assert_eq!(config.prompt, DEFAULT_PROMPT);
+        assert_eq!(config.prompt, Prompt::Text(DEFAULT_PROMPT.into()));
+        assert_eq!(
+            (
+                config.model,
+                config.effort,
+                config.output_schema,
+                config.output_file
+            ),
+            (None, None, None, None)
+        );
+        assert_eq!(config.working_directory, None);
         assert!(!config.keep);
         assert_eq!(config.codex_home, PathBuf::from("/github/home/.codex"));
         assert_eq!(config.api_url, "https://ghe.example/api/v3");
@@ -564,6 +615,234 @@ mod tests {
         let config = config(&[("INPUT_CODEX-ARGS", r#"-m "gpt 5" --sandbox read-only"#)])?;
         assert_eq!(config.codex_args, ["-m", "gpt 5", "--sandbox", "read-only"]);
         Ok(())
+    }
+
+    #[test]
+    fn codex_args_may_be_a_json_array() -> Result<(), ConfigError> {
+        let array = config(&[("INPUT_CODEX-ARGS", r#"["-m", "gpt 5", "--ephemeral"]"#)])?;
+        assert_eq!(array.codex_args, ["-m", "gpt 5", "--ephemeral"]);
+        let error = |value: &str| {
+            config(&[("INPUT_CODEX-ARGS", value)])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            error(r#"["-m", 5]"#),
+            "input `codex-args` starts with `[` but is not a JSON array of strings (invalid \
+             type: integer `5`, expected a string at line 1 column 8); write it as \
+             `[\"--flag\", \"value\"]`, or as a shell-like string without the brackets"
+        );
+        assert!(
+            error(r#"["-m", "gpt-5""#).contains("is not a JSON array of strings (EOF"),
+            "{}",
+            error(r#"["-m", "gpt-5""#)
+        );
+        Ok(())
+    }
+
+    fn in_workspace(extra: &[(&str, &str)]) -> Result<ActionConfig, ConfigError> {
+        let mut all = vec![("GITHUB_WORKSPACE", "/github/workspace")];
+        all.extend_from_slice(extra);
+        config(&all)
+    }
+
+    #[test]
+    fn the_new_inputs_are_read_relative_to_the_workspace() -> Result<(), ConfigError> {
+        let config = in_workspace(&[
+            ("INPUT_PROMPT-FILE", "./.github/codex/../codex/prompt.md"),
+            ("INPUT_MODEL", "gpt-5.1-codex"),
+            ("INPUT_EFFORT", "xhigh"),
+            ("INPUT_OUTPUT-SCHEMA", " {\"type\": \"object\"} "),
+            ("INPUT_OUTPUT-FILE", "/github/workspace/out/answer.md"),
+            ("INPUT_WORKING-DIRECTORY", "."),
+        ])?;
+        assert_eq!(
+            config.prompt,
+            Prompt::File(PathBuf::from(".github/codex/prompt.md"))
+        );
+        assert_eq!(config.model.as_deref(), Some("gpt-5.1-codex"));
+        assert_eq!(config.effort.as_deref(), Some("xhigh"));
+        assert_eq!(
+            config.output_schema,
+            Some(OutputSchema::Inline("{\"type\":\"object\"}".into()))
+        );
+        assert_eq!(config.output_file, Some(PathBuf::from("out/answer.md")));
+        assert_eq!(config.working_directory, Some(PathBuf::new()));
+        let file = in_workspace(&[("INPUT_OUTPUT-SCHEMA-FILE", "schema.json")])?;
+        assert_eq!(
+            file.output_schema,
+            Some(OutputSchema::File(PathBuf::from("schema.json")))
+        );
+        assert_eq!(
+            in_workspace(&[("INPUT_PROMPT", "Say hi")])?.prompt,
+            Prompt::Text("Say hi".into())
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn each_bad_new_input_is_refused_with_its_own_message() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("INPUT_PROMPT", "hi"), ("INPUT_PROMPT-FILE", "p.md")],
+                "input `prompt-file` and input `prompt` are both set; give the prompt inline or \
+                 in a file, not both",
+            ),
+            (
+                &[("INPUT_PROMPT-FILE", "/etc/passwd")],
+                "input `prompt-file` is \"/etc/passwd\", outside the workspace \
+                 (/github/workspace); give a path relative to the workspace, such as \
+                 `.github/codex/prompt.md`",
+            ),
+            (
+                &[("INPUT_PROMPT-FILE", "a/../../secret")],
+                "input `prompt-file` \"a/../../secret\" leaves the workspace (/github/workspace); \
+                 give a path inside it",
+            ),
+            (
+                &[("INPUT_PROMPT-FILE", "/github/workspace")],
+                "input `prompt-file` names the workspace itself; give the path of a file in it",
+            ),
+            (
+                &[("INPUT_OUTPUT-FILE", "../out.md")],
+                "input `output-file` \"../out.md\" leaves the workspace (/github/workspace); give \
+                 a path inside it",
+            ),
+            (
+                &[("INPUT_OUTPUT-FILE", "sub/..")],
+                "input `output-file` names the workspace itself; give the path of a file in it",
+            ),
+            (
+                &[("INPUT_WORKING-DIRECTORY", "/tmp")],
+                "input `working-directory` is \"/tmp\", outside the workspace \
+                 (/github/workspace); give a path relative to the workspace, such as \
+                 `.github/codex/prompt.md`",
+            ),
+            (
+                &[("INPUT_OUTPUT-SCHEMA-FILE", "/github/workspace2/s.json")],
+                "input `output-schema-file` is \"/github/workspace2/s.json\", outside the \
+                 workspace (/github/workspace); give a path relative to the workspace, such as \
+                 `.github/codex/prompt.md`",
+            ),
+            (
+                &[("INPUT_OUTPUT-SCHEMA", "{\"type\":")],
+                "input `output-schema` is not valid JSON (EOF while parsing a value at line 1 \
+                 column 8); give a JSON Schema object",
+            ),
+            (
+                &[("INPUT_OUTPUT-SCHEMA", "[1]")],
+                "input `output-schema` is a JSON array, not an object; give a JSON Schema object \
+                 such as `{\"type\":\"object\",\"properties\":{…}}`",
+            ),
+            (
+                &[
+                    ("INPUT_OUTPUT-SCHEMA", "{}"),
+                    ("INPUT_OUTPUT-SCHEMA-FILE", "s.json"),
+                ],
+                "input `output-schema-file` and input `output-schema` are both set; give the \
+                 schema inline or in a file, not both",
+            ),
+            (
+                &[("INPUT_MODEL", "gpt 5")],
+                "input `model` is \"gpt 5\"; expected one model name, such as `gpt-5.1-codex`, \
+                 without spaces",
+            ),
+            (
+                &[("INPUT_MODEL", "gpt-5\n--sandbox")],
+                "input `model` is \"gpt-5\\n--sandbox\"; expected one model name, such as \
+                 `gpt-5.1-codex`, without spaces",
+            ),
+            (
+                &[("INPUT_MODEL", "--oss")],
+                "input `model` is \"--oss\"; expected one model name, such as `gpt-5.1-codex`, \
+                 without spaces",
+            ),
+            (
+                &[("INPUT_EFFORT", "HIGH")],
+                "input `effort` is \"HIGH\"; expected one of none, minimal, low, medium, high, \
+                 xhigh (Codex's `model_reasoning_effort`; which a model supports depends on the \
+                 model)",
+            ),
+            (
+                &[("INPUT_MODEL", "gpt-5"), ("INPUT_CODEX-ARGS", "-m o3")],
+                "input `model` is set, and input `codex-args` sets the same (`-m`); set it in \
+                 one place",
+            ),
+            (
+                &[("INPUT_MODEL", "gpt-5"), ("INPUT_CODEX-ARGS", "--model=o3")],
+                "input `model` is set, and input `codex-args` sets the same (`--model=o3`); set \
+                 it in one place",
+            ),
+            (
+                &[
+                    ("INPUT_MODEL", "gpt-5"),
+                    ("INPUT_CODEX-ARGS", r#"["-c", "model=\"o3\""]"#),
+                ],
+                "input `model` is set, and input `codex-args` sets the same (`-c model=\"o3\"`); \
+                 set it in one place",
+            ),
+            (
+                &[
+                    ("INPUT_EFFORT", "low"),
+                    ("INPUT_CODEX-ARGS", "-c model_reasoning_effort=high"),
+                ],
+                "input `effort` is set, and input `codex-args` sets the same (`-c \
+                 model_reasoning_effort=high`); set it in one place",
+            ),
+            (
+                &[
+                    ("INPUT_WORKING-DIRECTORY", "sub"),
+                    ("INPUT_CODEX-ARGS", "-C /tmp"),
+                ],
+                "input `working-directory` is set, and input `codex-args` sets the same (`-C`); \
+                 set it in one place",
+            ),
+            (
+                &[
+                    ("INPUT_OUTPUT-SCHEMA", "{}"),
+                    ("INPUT_CODEX-ARGS", "--output-schema s.json"),
+                ],
+                "input `output-schema` is set, and input `codex-args` sets the same \
+                 (`--output-schema`); set it in one place",
+            ),
+            (
+                &[
+                    ("INPUT_OUTPUT-SCHEMA-FILE", "s.json"),
+                    ("INPUT_CODEX-ARGS", "--output-schema=x"),
+                ],
+                "input `output-schema-file` is set, and input `codex-args` sets the same \
+                 (`--output-schema=x`); set it in one place",
+            ),
+            (
+                &[
+                    ("INPUT_OUTPUT-FILE", "a.md"),
+                    ("INPUT_CODEX-ARGS", "-o b.md"),
+                ],
+                "input `output-file` is set, and input `codex-args` sets the same (`-o`); set it \
+                 in one place",
+            ),
+        ];
+        for (inputs, expected) in cases {
+            let got = in_workspace(inputs).err().map(|e| e.to_string());
+            assert_eq!(got.as_deref(), Some(*expected), "{inputs:?}");
+        }
+        // What `codex-args` sets only after `--`, or what no input sets, is no conflict.
+        for (inputs, args) in [
+            (
+                &[("INPUT_MODEL", "gpt-5")][..],
+                "-c model_reasoning_effort=high -- -m",
+            ),
+            (
+                &[("INPUT_EFFORT", "low")][..],
+                "-m o3 -c model_verbosity=low",
+            ),
+            (&[][..], "-m o3 -C /tmp -o x --output-schema s"),
+        ] {
+            let mut all = inputs.to_vec();
+            all.push(("INPUT_CODEX-ARGS", args));
+            assert!(in_workspace(&all).is_ok(), "{all:?}");
+        }
     }
 
     #[test]
@@ -806,6 +1085,43 @@ mod tests {
                     &[],
                 ),
                 "Nothing to keep in RUNNER_TEMP",
+            ),
+            (
+                error(&[("INPUT_CODEX-ARGS", "[1, 2]")], &[]),
+                "Invalid codex-args array",
+            ),
+            (
+                error(
+                    &[
+                        ("INPUT_PROMPT", "Fix it"),
+                        ("INPUT_PROMPT-FILE", "prompt.md"),
+                    ],
+                    &[],
+                ),
+                "Prompt given twice",
+            ),
+            (
+                error(
+                    &[
+                        ("INPUT_OUTPUT-SCHEMA", "{}"),
+                        ("INPUT_OUTPUT-SCHEMA-FILE", "schema.json"),
+                    ],
+                    &[],
+                ),
+                "Output schema given twice",
+            ),
+            (
+                error(&[("INPUT_OUTPUT-SCHEMA", "[]")], &[]),
+                "Invalid output schema",
+            ),
+            (error(&[("INPUT_MODEL", "gpt 5")], &[]), "Invalid model"),
+            (error(&[("INPUT_EFFORT", "maximal")], &[]), "Invalid effort"),
+            (
+                error(
+                    &[("INPUT_MODEL", "gpt-5"), ("INPUT_CODEX-ARGS", "-m gpt-4")],
+                    &[],
+                ),
+                "Set twice in codex-args",
             ),
         ]
     }

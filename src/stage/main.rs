@@ -22,9 +22,9 @@ use crate::auth_file::{Account, AuthFile};
 use crate::cancel::Cancellation;
 use crate::checkout;
 use crate::codex::schedule::{self, Outlook};
-use crate::codex::{self, Commands, Exec, Outcome, Refresh, RefreshFailure, Sandbox};
+use crate::codex::{self, Commands, Exec, Outcome, Refresh, RefreshFailure, Request, Sandbox};
 use crate::codex_home::{CodexHome, Plan};
-use crate::config::{ActionConfig, Credentials, Mode};
+use crate::config::{ActionConfig, ConfigError, Credentials, Mode};
 use crate::failure::Failure;
 use crate::store::{self, Loaded, Place, Saved, Stage, Store};
 use crate::workflow::Workflow;
@@ -85,11 +85,13 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
 /// stand-in that leaves a login in CODEX_HOME as Codex would.
 #[async_trait::async_trait(?Send)]
 pub(crate) trait RunCodex {
-    /// Runs `task` on the login in `home`.
+    /// Runs `task` on the login in `home`; `request` is what `codex exec` is asked
+    /// ([`Task::Exec`]).
     async fn run(
         &self,
         config: &ActionConfig,
         task: Task,
+        request: Option<&Request>,
         home: &CodexHome,
         cancel: &mut Cancellation,
     ) -> anyhow::Result<Outcome>;
@@ -134,12 +136,13 @@ impl RunCodex for TheCodex {
         &self,
         config: &ActionConfig,
         task: Task,
+        request: Option<&Request>,
         home: &CodexHome,
         cancel: &mut Cancellation,
     ) -> anyhow::Result<Outcome> {
         let codex = self.named.borrow().clone();
         let program = codex.unwrap_or_else(codex::install::Codex::on_path).program;
-        let ran = run_codex(config, &program, task, home, cancel).await?;
+        let ran = run_codex(config, &program, task, request, home, cancel).await?;
         *self.contained.borrow_mut() = ran.contained.err();
         ran.result
     }
@@ -176,6 +179,12 @@ pub(crate) async fn run_with(
         Mode::Refresh => Task::Refresh,
         Mode::Restore | Mode::Login => Task::Restore,
     };
+    // What the inputs name in the workspace is read and checked first: a refusal there
+    // touches nothing and calls no API.
+    let request = match task {
+        Task::Exec => Some(Request::prepare(config)?),
+        Task::Refresh | Task::Restore => None,
+    };
     refuse_unsafe_contexts(config, store).await?;
     codex.prepare(config, task, cancel).await?;
     let mut restored = restore(config, store, task, cancel).await?;
@@ -192,8 +201,15 @@ pub(crate) async fn run_with(
             codex.for_later_steps().as_ref(),
         );
     }
-    let outcome = codex.run(config, task, &restored.home, cancel).await?;
+    let outcome = codex
+        .run(config, task, request.as_ref(), &restored.home, cancel)
+        .await?;
     let write_back = write_back(config, store, &mut restored).await;
+    // After the save, so that nothing here can stop it.
+    let output_file = match task {
+        Task::Exec => write_output_file(config, &outcome),
+        Task::Refresh | Task::Restore => Ok(()),
+    };
     // What Codex left is saved first; then a failure to give the command files back fails
     // the step (the runner reads none of them).
     if let Err(custody) = codex.contained() {
@@ -204,7 +220,15 @@ pub(crate) async fn run_with(
     }
     let write_back = write_back?;
     report(config, &outcome, &write_back, &store.place())?;
-    verdict(task, &outcome, &write_back.summary(), &store.place())?;
+    let verdict = verdict(task, &outcome, &write_back.summary(), &store.place());
+    match (verdict, output_file) {
+        (Ok(()), Err(refused)) => return Err(refused.into()),
+        (Err(mut failure), Err(refused)) => {
+            failure.what = format!("{} Also, {refused}.", failure.what.trim_end());
+            return Err(failure.into());
+        }
+        (verdict, Ok(())) => verdict?,
+    }
     if write_back.copy_failed {
         return Err(Failure::new(
             "Access-only copy not written",
@@ -392,11 +416,64 @@ fn refuse_two_accounts(stored: &AuthFile, place: &Place) -> anyhow::Result<()> {
     .into())
 }
 
+/// Input `output-file`: the final message (empty when there was none), written once Codex
+/// has exited, whatever its exit code, so that a later step never takes an earlier run's file
+/// for this one's. Codex's user can write the workspace, so the file is written beneath it
+/// without following a link and never over anything but a regular file
+/// ([`crate::untrusted::write_beneath`]); it belongs to the workspace's owner (the runner's
+/// user, whose later steps read and overwrite it), mode 0644.
+fn write_output_file(config: &ActionConfig, outcome: &Outcome) -> Result<(), ConfigError> {
+    let Some(path) = &config.output_file else {
+        return Ok(());
+    };
+    let mut message = outcome.final_message.clone();
+    if !message.is_empty() {
+        message.push('\n');
+    }
+    crate::untrusted::write_beneath(
+        &config.workspace,
+        path,
+        message.as_bytes(),
+        workspace_owner(&config.workspace),
+    )
+    .map_err(|e| ConfigError::Invalid {
+        input: "output-file",
+        title: "Output file not written",
+        problem: format!(
+            "was not written ({e}): something in the job put a link or another kind of file \
+             there, or removed its directory; the login was saved as usual"
+        ),
+    })?;
+    config.workflow.info(&format!(
+        "Wrote the final message to {}.",
+        config.workspace.join(path).display()
+    ));
+    Ok(())
+}
+
+/// The workspace's owner and group when this process is root (and may give a file away).
+#[cfg(unix)]
+fn workspace_owner(workspace: &std::path::Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt as _;
+    if !rustix::process::geteuid().is_root() {
+        return None;
+    }
+    let meta = std::fs::metadata(workspace).ok()?;
+    Some((meta.uid(), meta.gid()))
+}
+
+/// Windows gives no file away.
+#[cfg(not(unix))]
+fn workspace_owner(_workspace: &std::path::Path) -> Option<(u32, u32)> {
+    None
+}
+
 /// Runs Codex, contained ([`contain`]), with an environment that holds no write token.
 async fn run_codex(
     config: &ActionConfig,
     program: &std::path::Path,
     task: Task,
+    request: Option<&Request>,
     home: &CodexHome,
     cancel: &mut Cancellation,
 ) -> anyhow::Result<super::Ran<Outcome>> {
@@ -409,9 +486,10 @@ async fn run_codex(
         Ok(match task {
             Task::Exec => {
                 workflow.info("Running codex exec…");
+                let request = request.context("codex exec without its request")?;
                 let exec = Exec {
                     program,
-                    prompt: &config.prompt,
+                    request,
                     extra_args: &config.codex_args,
                     workspace: &config.workspace,
                     codex_home: home.dir(),

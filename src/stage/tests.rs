@@ -132,6 +132,7 @@ impl RunCodex for StandIn {
         &self,
         _config: &ActionConfig,
         task: Task,
+        _request: Option<&crate::codex::Request>,
         home: &CodexHome,
         _cancel: &mut Cancellation,
     ) -> anyhow::Result<Outcome> {

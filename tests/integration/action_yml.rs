@@ -49,7 +49,12 @@ fn inputs_and_defaults_match_the_binary() {
         defaults["secret-name"].as_deref(),
         Some(DEFAULT_SECRET_NAME)
     );
-    assert_eq!(defaults["prompt"].as_deref(), Some(DEFAULT_PROMPT));
+    // The runner always passes a default: the prompt's lives in the binary, so that `prompt`
+    // and `prompt-file` can be refused together.
+    assert_eq!(defaults["prompt"], None);
+    assert!(inputs["prompt"]["description"]
+        .as_str()
+        .is_some_and(|d| d.contains(DEFAULT_PROMPT)));
     assert_eq!(defaults["keep"].as_deref(), Some("false"));
     assert_eq!(defaults["mode"].as_deref(), Some("exec"));
     assert_eq!(
@@ -81,7 +86,19 @@ fn inputs_and_defaults_match_the_binary() {
     }
     // Which of these is needed depends on the store and on how the secret is written: none is
     // required alone, and the binary says which is missing.
-    for name in ["auth-json", "token", "app-id", "app-private-key"] {
+    for name in [
+        "auth-json",
+        "token",
+        "app-id",
+        "app-private-key",
+        "prompt-file",
+        "model",
+        "effort",
+        "output-file",
+        "output-schema",
+        "output-schema-file",
+        "working-directory",
+    ] {
         assert_eq!(defaults[name], None, "{name}");
     }
     for name in ["auth-json", "token", "app-id", "app-private-key"] {

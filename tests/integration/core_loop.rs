@@ -220,18 +220,17 @@ fn custom_prompt_codex_args_and_base64_input_reach_codex() {
     .input("prompt", "-n is not an option; say OK")
     .input(
         "codex-args",
-        "--sandbox read-only -c 'model_reasoning_effort=\"low\"'",
+        "--ephemeral -c 'model_reasoning_effort=\"low\"'",
     );
     let main = job.main();
     main.assert_ok();
     assert_eq!(main.output("final-message"), "OK");
     let args = &job.task_calls()[0].args;
-    let tail: Vec<&str> = args[args.len() - 6..].iter().map(String::as_str).collect();
+    let tail: Vec<&str> = args[args.len() - 5..].iter().map(String::as_str).collect();
     assert_eq!(
         tail,
         [
-            "--sandbox",
-            "read-only",
+            "--ephemeral",
             "-c",
             "model_reasoning_effort=\"low\"",
             "--",

@@ -18,6 +18,7 @@ mod examples;
 mod gh_client;
 mod host_face;
 mod hostile;
+mod inputs;
 mod keeper;
 mod libsodium;
 mod login;

@@ -111,6 +111,8 @@ struct Inner {
     held: usize,
     /// `METHOD path` of every request, in order.
     requests: Vec<String>,
+    /// The JSON body of every model request (`POST …/responses`) answered, in order.
+    model_requests: Vec<Value>,
     responses: Responses,
     live_refresh: BTreeSet<String>,
     used_refresh: BTreeSet<String>,
@@ -142,6 +144,7 @@ impl OpenAi {
             hold_outputs: false,
             held: 0,
             requests: Vec::new(),
+            model_requests: Vec::new(),
             responses,
             live_refresh: BTreeSet::new(),
             used_refresh: BTreeSet::new(),
@@ -318,6 +321,12 @@ impl OpenAi {
     /// which hold tokens, are left out).
     pub fn requests(&self) -> Vec<String> {
         self.lock().requests.clone()
+    }
+
+    /// The JSON body of every model request answered (the prompt, model, reasoning, text
+    /// format, instructions; the login is in the headers, not here).
+    pub fn model_requests(&self) -> Vec<Value> {
+        self.lock().model_requests.clone()
     }
 
     /// The tool names Codex offered in its last model request.
@@ -709,6 +718,7 @@ async fn handle(
                 )
                     .into_response();
             }
+            inner.model_requests.push(request.clone());
             let item = model_turn(&mut inner, &request);
             let events = [
                 json!({"type": "response.created", "response": {"id": "resp_1"}}),
