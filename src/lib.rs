@@ -41,7 +41,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 (Err(error), ActionStage::Post) => {
                     return Ok(stage::post::unconfigured(
                         error,
-                        config::main_stage_saved_state(),
+                        config::main_stage_saved(stage::post::MAIN_STATE),
                     )?)
                 }
                 (Err(error), ActionStage::Main) => return Err(failure::Failure::from(error).into()),

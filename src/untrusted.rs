@@ -128,6 +128,9 @@ pub fn open_dir_beneath(root: &Path, relative: &Path) -> io::Result<std::os::fd:
     let mut dir = open_dir(root)?;
     let mut reached = root.to_path_buf();
     for component in relative.components() {
+        if component == std::path::Component::CurDir {
+            continue;
+        }
         let std::path::Component::Normal(name) = component else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -174,18 +177,47 @@ fn parent_and_name(relative: &Path) -> io::Result<(&Path, &str)> {
     Ok((relative.parent().unwrap_or(Path::new("")), name))
 }
 
-/// Reads the file `relative` beneath `root` ([`open_dir_beneath`], then [`read_untrusted_in`]):
-/// no link on the way or at the end, a regular file of at most `max_bytes`. `None` when there
-/// is no such file.
+/// Reads the file `relative` beneath `root` ([`open_dir_beneath`]): no link on the way or at
+/// the end, a regular file of at most `max_bytes`. `None` when there is no such file. With
+/// `reader`, the file must be one that user could read itself, with no other name: this
+/// process may be root, and a file of root's (say 0600, left by an earlier step) renamed to
+/// the path by that user would otherwise be read with root's rights.
 #[cfg(unix)]
 pub fn read_beneath(
     root: &Path,
     relative: &Path,
     max_bytes: u64,
+    reader: Option<u32>,
 ) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::unix::fs::MetadataExt as _;
     let (parent, name) = parent_and_name(relative)?;
     let dir = open_dir_beneath(root, parent)?;
-    read_untrusted_in(&dir, &root.join(parent), name, max_bytes)
+    let path = root.join(relative);
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let file = match rustix::fs::openat(&dir, name, flags, Mode::empty()) {
+        Ok(fd) => fs::File::from(fd),
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(beneath_error(&path, e)),
+    };
+    let (bytes, metadata) = read_open(file, &path, max_bytes)?;
+    if let Some(uid) = reader {
+        let readable = metadata.uid() == uid || metadata.mode() & 0o004 != 0;
+        if !readable || metadata.nlink() != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is not a file its user could read (owner {}, mode {:o}, {} names), \
+                     and codex-auth reads it with more rights than that user has",
+                    path.display(),
+                    metadata.uid(),
+                    metadata.mode() & 0o7777,
+                    metadata.nlink()
+                ),
+            ));
+        }
+    }
+    Ok(Some(bytes))
 }
 
 /// Windows: the action runs on Linux only; the command-line tool never reads the workspace.
@@ -194,6 +226,7 @@ pub fn read_beneath(
     _root: &Path,
     relative: &Path,
     _max_bytes: u64,
+    _reader: Option<u32>,
 ) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
@@ -349,6 +382,46 @@ mod tests {
         Ok(())
     }
 
+    /// Read for a user (as root in the container): only a file that user could read itself,
+    /// under one name.
+    #[cfg(unix)]
+    #[test]
+    fn beneath_a_directory_only_what_the_reader_could_read() -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir()?;
+        let file = |name: &str, mode: u32| -> io::Result<()> {
+            let path = root.path().join(name);
+            fs::write(&path, name)?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+        };
+        file("public.md", 0o644)?;
+        file("private.md", 0o600)?;
+        fs::hard_link(root.path().join("public.md"), root.path().join("linked.md"))?;
+        let owner = std::os::unix::fs::MetadataExt::uid(&fs::metadata(root.path())?);
+        let other = owner.wrapping_add(1001);
+        let read = |name: &str, reader| read_beneath(root.path(), Path::new(name), 100, reader);
+        // Its owner, or anyone for a file all may read (one name only).
+        assert!(read("private.md", Some(owner))?.is_some());
+        assert!(read("./private.md", None)?.is_some());
+        for (name, reader) in [
+            ("private.md", other),
+            ("linked.md", other),
+            ("linked.md", owner),
+        ] {
+            let error = read(name, Some(reader))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                error.contains("not a file its user could read"),
+                "{name}: {error}"
+            );
+        }
+        fs::remove_file(root.path().join("linked.md"))?;
+        assert!(read("public.md", Some(other))?.is_some());
+        Ok(())
+    }
+
     #[cfg(unix)]
     #[test]
     fn beneath_a_directory_no_link_is_followed() -> io::Result<()> {
@@ -360,7 +433,7 @@ mod tests {
         fs::write(root.path().join("sub/prompt.md"), "inside")?;
         std::os::unix::fs::symlink(outside.path(), root.path().join("out"))?;
         std::os::unix::fs::symlink(&secret, root.path().join("sub/link"))?;
-        let read = |rel: &str| read_beneath(root.path(), Path::new(rel), 100);
+        let read = |rel: &str| read_beneath(root.path(), Path::new(rel), 100, None);
         assert_eq!(
             read("sub/prompt.md")?.as_deref().map(Vec::as_slice),
             Some(&b"inside"[..])

@@ -48,13 +48,13 @@ impl Request {
     /// `/proc/self/environ` would send this process's environment to the model).
     pub fn prepare(config: &ActionConfig) -> Result<Self, ConfigError> {
         if let Some(arg) = sandbox::needing_namespaces(&config.codex_args) {
-            if sandbox::in_container() {
+            if config.in_container_action() {
                 return Err(ConfigError::Invalid {
                     input: "codex-args",
                     title: "Sandbox refused in the container",
                     problem: format!(
                         "chooses Codex's sandbox (`{arg}`), which cannot start in the action's \
-                         container: Docker's seccomp profile, which GitHub's runner gives \
+                         container: Docker's default seccomp profile, which the runner gives \
                          container actions, refuses the user namespaces it needs, so every \
                          command Codex ran would fail. The container is the sandbox: drop the \
                          flag, and codex-auth runs Codex's commands in the container as the \
@@ -147,7 +147,9 @@ fn read_text(
         "prompt-file" => "Prompt file unreadable",
         _ => "Invalid output schema file",
     };
-    let bytes = match untrusted::read_beneath(workspace, path, max_bytes) {
+    // Read as root, for Codex's user: only what that user could read itself.
+    let reader = super::codex_user(workspace).map(|(uid, _)| uid);
+    let bytes = match untrusted::read_beneath(workspace, path, max_bytes, reader) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
             return Err(ConfigError::Invalid {
@@ -345,11 +347,16 @@ impl Exec<'_> {
         let exit_code = exit_code(&status);
         // Codex's user owns the scratch directory: a link there could point at this process's
         // own environment, so the file is read as untrusted.
-        let last_message = match self.user_last_message() {
-            Some(path) => self.workspace.join(path),
-            None => last_message,
+        // A path of the user's own in the workspace: read beneath it, never through a link
+        // Codex planted on the way, and only as Codex's user could read it.
+        let read = match self.user_last_message().map(Path::new) {
+            Some(path) if path.is_relative() => {
+                untrusted::read_beneath(self.workspace, path, 1 << 20, run_as.map(|(uid, _)| uid))
+            }
+            Some(path) => read_untrusted(path, 1 << 20),
+            None => read_untrusted(&last_message, 1 << 20),
         };
-        let final_message = match read_untrusted(&last_message, 1 << 20) {
+        let final_message = match read {
             Ok(Some(text)) => String::from_utf8_lossy(&text).trim_end().to_owned(),
             _ => String::new(),
         };

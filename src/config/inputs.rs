@@ -251,8 +251,16 @@ pub(super) fn workspace_path(
                 title: outside_title(input),
                 problem: format!(
                     "is \"{value}\", outside the workspace ({}); give a path relative to the \
-                 workspace, such as `.github/codex/prompt.md`",
-                    workspace.display()
+                     workspace, such as `{}` (in the container action, `${{{{ \
+                     github.workspace }}}}` and `${{{{ runner.temp }}}}` are the runner's paths, \
+                     not the container's)",
+                    workspace.display(),
+                    match input {
+                        "prompt-file" => ".github/codex/prompt.md",
+                        "output-schema-file" => ".github/codex/schema.json",
+                        "output-file" => "codex-answer.md",
+                        _ => "services/api",
+                    }
                 ),
             })?,
         false => path,

@@ -165,6 +165,9 @@ pub struct ActionConfig {
     /// `RUNNER_WORKSPACE`: a host path even inside a container action (the runner does not
     /// translate it), from which the host path of `/github/home` follows.
     pub runner_workspace: Option<PathBuf>,
+    /// `RUNNER_TEMP` as the runner set it (`None` outside a runner), which the runner empties
+    /// at the start and end of every job.
+    pub runner_temp: Option<PathBuf>,
     /// The runner's command files.
     pub workflow: Workflow,
     /// `STATE_*` values saved by the main stage.
@@ -355,9 +358,6 @@ impl ActionConfig {
             });
         }
         let temp_dir = vars.path("RUNNER_TEMP").unwrap_or_else(std::env::temp_dir);
-        if keep {
-            check_keep(&codex_home, &workspace, vars.path("RUNNER_TEMP").as_deref())?;
-        }
         let codex = codex_source(&vars, &temp_dir)?;
         let state = vars
             .0
@@ -397,6 +397,7 @@ impl ActionConfig {
             workspace,
             temp_dir,
             runner_workspace: vars.path("RUNNER_WORKSPACE"),
+            runner_temp: vars.path("RUNNER_TEMP"),
             workflow: Workflow {
                 output_file: vars.path("GITHUB_OUTPUT"),
                 state_file: vars.path("GITHUB_STATE"),
@@ -426,6 +427,30 @@ impl ActionConfig {
 /// The container action's workspace: its other mounts (`/github/home`, `/github/runner_temp`)
 /// are in the runner's RUNNER_TEMP, and everything else dies with the container.
 const CONTAINER_WORKSPACE: &str = "/github/workspace";
+
+impl ActionConfig {
+    /// Whether this is the container action as the runner starts it (its workspace is
+    /// `/github/workspace`), whatever the machine: a runner on a host that is itself a
+    /// container runs its host steps elsewhere.
+    pub fn in_container_action(&self) -> bool {
+        self.workspace == std::path::Path::new(CONTAINER_WORKSPACE)
+    }
+
+    /// Input `keep: true` keeps a login only where one can outlive the job
+    /// ([`check_keep`]). Checked by the main stage before anything else, never by the post
+    /// stage: a later step may change CODEX_HOME through GITHUB_ENV, and the post stage must
+    /// still write back what the main stage restored.
+    pub fn check_keep(&self) -> Result<(), ConfigError> {
+        if !self.keep {
+            return Ok(());
+        }
+        check_keep(
+            &self.codex_home,
+            &self.workspace,
+            self.runner_temp.as_deref(),
+        )
+    }
+}
 
 /// Input `keep: true` keeps a login only where one can outlive the job. The runner empties
 /// RUNNER_TEMP at the start and end of every job (actions/runner, TempDirectoryManager), and
@@ -469,12 +494,16 @@ fn check_keep(
     Ok(())
 }
 
-/// Whether the main stage saved anything for the post stage: a `STATE_*` variable in this
-/// process's environment (the runner passes each `GITHUB_STATE` value the main stage wrote as
-/// one). The main stage saves its handoff as soon as it restored a login, and a write probe's
-/// name before making it; with no state, it stopped before either.
-pub fn main_stage_saved_state() -> bool {
-    std::env::vars_os().any(|(name, _)| name.to_str().is_some_and(|n| n.starts_with("STATE_")))
+/// Whether the main stage saved any of `names` for the post stage: a `STATE_<name>` variable
+/// in this process's environment (the runner passes each `GITHUB_STATE` value the main stage
+/// wrote as one, empty ones too). Only the binary's own names count: the host face saves the
+/// path of the binary it installed before the binary runs at all.
+pub fn main_stage_saved(names: &[&str]) -> bool {
+    std::env::vars_os().any(|(name, _)| {
+        name.to_str()
+            .and_then(|n| n.strip_prefix("STATE_"))
+            .is_some_and(|n| names.contains(&n))
+    })
 }
 
 /// Input `codex-version`, the registry and the cache ([`CodexSource`]). The registry is
@@ -693,7 +722,8 @@ mod tests {
                 &[("INPUT_PROMPT-FILE", "/etc/passwd")],
                 "input `prompt-file` is \"/etc/passwd\", outside the workspace \
                  (/github/workspace); give a path relative to the workspace, such as \
-                 `.github/codex/prompt.md`",
+                 `.github/codex/prompt.md` (in the container action, `${{ github.workspace }}` \
+                 and `${{ runner.temp }}` are the runner's paths, not the container's)",
             ),
             (
                 &[("INPUT_PROMPT-FILE", "a/../../secret")],
@@ -717,13 +747,15 @@ mod tests {
                 &[("INPUT_WORKING-DIRECTORY", "/tmp")],
                 "input `working-directory` is \"/tmp\", outside the workspace \
                  (/github/workspace); give a path relative to the workspace, such as \
-                 `.github/codex/prompt.md`",
+                 `services/api` (in the container action, `${{ github.workspace }}` and \
+                 `${{ runner.temp }}` are the runner's paths, not the container's)",
             ),
             (
                 &[("INPUT_OUTPUT-SCHEMA-FILE", "/github/workspace2/s.json")],
                 "input `output-schema-file` is \"/github/workspace2/s.json\", outside the \
                  workspace (/github/workspace); give a path relative to the workspace, such as \
-                 `.github/codex/prompt.md`",
+                 `.github/codex/schema.json` (in the container action, `${{ github.workspace }}` \
+                 and `${{ runner.temp }}` are the runner's paths, not the container's)",
             ),
             (
                 &[("INPUT_OUTPUT-SCHEMA", "{\"type\":")],
@@ -897,8 +929,9 @@ mod tests {
         .collect();
         match ActionConfig::from_env(env) {
             Ok(config) => config
-                .credentials()
+                .check_keep()
                 .err()
+                .or_else(|| config.credentials().err())
                 .unwrap_or_else(|| panic!("{extra:?} without {without:?} is accepted")),
             Err(error) => error,
         }
@@ -1162,18 +1195,22 @@ mod tests {
 
     #[test]
     fn keep_is_refused_where_nothing_outlives_the_job() -> Result<(), ConfigError> {
+        // The configuration reads (the post stage must, whatever a later step did to
+        // CODEX_HOME); the main stage's check refuses.
+        let keep = |extra: &[(&str, &str)]| -> Result<Result<(), ConfigError>, ConfigError> {
+            Ok(config(&[&[("INPUT_KEEP", "true")][..], extra].concat())?.check_keep())
+        };
         // In the container action: whatever CODEX_HOME is.
         for home in [
             "/github/home/.codex",
             "/github/workspace/.codex",
             "/var/lib/codex",
         ] {
-            let error = config(&[
-                ("INPUT_KEEP", "true"),
+            let error = keep(&[
                 ("GITHUB_WORKSPACE", "/github/workspace"),
                 ("RUNNER_TEMP", "/github/runner_temp"),
                 ("CODEX_HOME", home),
-            ])
+            ])?
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
@@ -1184,11 +1221,10 @@ mod tests {
         }
         // On the host: CODEX_HOME inside RUNNER_TEMP (the host face's own default).
         let host = [
-            ("INPUT_KEEP", "true"),
             ("GITHUB_WORKSPACE", "/home/runner/work/repo/repo"),
             ("RUNNER_TEMP", "/home/runner/work/_temp"),
         ];
-        let inside = config(
+        let inside = keep(
             &[
                 &host[..],
                 &[(
@@ -1197,20 +1233,20 @@ mod tests {
                 )],
             ]
             .concat(),
-        );
+        )?;
         assert!(
             matches!(&inside, Err(ConfigError::Invalid { input: "keep", problem, .. }) if problem.contains("is inside RUNNER_TEMP")),
             "{:?}",
             inside.err()
         );
         // On the host, outside RUNNER_TEMP: kept; and `keep: false` is never refused.
-        let outside = config(&[&host[..], &[("CODEX_HOME", "/var/lib/codex-auth/home")]].concat())?;
-        assert!(outside.keep);
+        keep(&[&host[..], &[("CODEX_HOME", "/var/lib/codex-auth/home")]].concat())??;
         config(&[
             ("GITHUB_WORKSPACE", "/github/workspace"),
             ("RUNNER_TEMP", "/github/runner_temp"),
             ("INPUT_KEEP", "false"),
-        ])?;
+        ])?
+        .check_keep()?;
         Ok(())
     }
 

@@ -25,7 +25,7 @@ use crate::config::{ActionConfig, StoreConfig};
 /// `GITHUB_STATE` name of the handoff.
 pub const HANDOFF: &str = "handoff";
 /// `GITHUB_STATE` name of its MAC.
-const HANDOFF_MAC: &str = "handoff_mac";
+pub const HANDOFF_MAC: &str = "handoff_mac";
 
 /// Variables that change where the post stage's requests go or whom they trust. Only the
 /// values the main stage saw are kept in the post stage; one a later step added or changed is

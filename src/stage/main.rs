@@ -68,6 +68,7 @@ struct WriteBack {
 
 /// Runs the main stage: restore, run Codex, write back, report, and the verdict.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
+    config.check_keep().map_err(Failure::from)?;
     // From here on a cancelled job stops between steps, not in the middle of one.
     let mut cancel = Cancellation::watch()?;
     if config.mode == Mode::Login {

@@ -44,6 +44,16 @@ pub async fn run(config: ActionConfig) -> anyhow::Result<()> {
 const NOTHING_RESTORED: &str =
     "The main stage stopped before restoring auth.json: nothing to write back.";
 
+/// The `GITHUB_STATE` names the main stage saves: its handoff as soon as it restored a login,
+/// a write probe's name before making the probe, a rescue's fingerprint. With none of them,
+/// the main stage stopped before restoring anything.
+pub const MAIN_STATE: &[&str] = &[
+    super::handoff::HANDOFF,
+    super::handoff::HANDOFF_MAC,
+    crate::store::secret::state::PROBE,
+    crate::store::rescue::RESCUED,
+];
+
 /// The post stage when its configuration cannot be read (`error`). When the main stage saved
 /// no state, it restored no login (it stopped on this same error, which its annotation already
 /// showed, or on another before restoring): there is nothing to write back, said in one plain

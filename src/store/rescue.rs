@@ -17,7 +17,7 @@ use crate::github::Client;
 
 /// `GITHUB_STATE` name of the fingerprint of a login rescued by the main stage: the post
 /// stage does not upload the same login again.
-const RESCUED: &str = "rescued";
+pub(crate) const RESCUED: &str = "rescued";
 
 /// The secret store, rescued by the artifact store.
 pub struct RescuedSecretStore<'a> {

@@ -22,7 +22,7 @@ use crate::secret::Secret;
 use crate::workflow::Workflow;
 
 /// `GITHUB_STATE` names. A probe's name is no secret.
-mod state {
+pub(crate) mod state {
     /// A probe secret that may still exist (empty once deleted).
     pub const PROBE: &str = "probe_secret";
 }

@@ -574,6 +574,37 @@ fn persistent_runner_keeps_a_newer_file_and_keep_leaves_it() {
     world.assert_no_secret_leaked(&[&main, &post]);
 }
 
+/// `keep: true` is the main stage's to check: when a later step points CODEX_HOME into
+/// RUNNER_TEMP (through GITHUB_ENV), the post stage still writes back what the main stage
+/// restored and a later step refreshed.
+#[test]
+fn keep_does_not_stop_the_post_stage_when_a_later_step_moves_codex_home() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let kept = tempfile::tempdir().unwrap();
+    let mut job = world.job(&seed);
+    job.persistent_codex_home(&kept.path().join("codex-home"))
+        .input("mode", "restore")
+        .input("keep", "true");
+    let main = job.main();
+    main.assert_ok();
+    let step = job.host_step_codex(&main.env_file, 0);
+    assert!(
+        step.status.success(),
+        "{}",
+        String::from_utf8_lossy(&step.stderr)
+    );
+    assert!(world.openai.rotations() >= 1, "the later step refreshed");
+    // A later step's `echo "CODEX_HOME=…" >> "$GITHUB_ENV"`, after the main stage's own.
+    let mut main = main;
+    let moved = job.runner_temp().join("elsewhere");
+    main.env_file
+        .push_str(&format!("CODEX_HOME={}\n", moved.display()));
+    let post = job.post(&main);
+    post.assert_ok();
+    world.assert_secret_holds_the_latest_login();
+}
+
 /// `keep: true` where CODEX_HOME is inside RUNNER_TEMP (the job's own home here, the host
 /// face's default there) would keep nothing: refused before any login is restored.
 #[test]

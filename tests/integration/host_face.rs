@@ -146,6 +146,38 @@ fn a_mode_the_host_cannot_keep_safe_is_refused_before_any_download() {
     assert_eq!(world.github.requests().len(), 0, "nothing reached GitHub");
 }
 
+/// An input error in the host face stops main under its own title, and post, which finds
+/// only the host face's own state (the binary it installed), does not repeat it: `keep: true`
+/// with the face's job-scoped CODEX_HOME, which is inside RUNNER_TEMP.
+#[test]
+fn an_input_error_in_the_host_face_is_not_repeated_by_post() {
+    let world = World::new(Responses::Ok);
+    let release = Release::new();
+    let seed = world.openai.seed(true);
+    let mut job = release.job(&world, &seed);
+    job.input("mode", "restore").input("keep", "true");
+    let main = job.main();
+    assert_eq!(main.code, 1, "{}", main.stdout);
+    let message = annotation(&main, "Nothing to keep in RUNNER_TEMP");
+    assert!(message.contains("is inside RUNNER_TEMP"), "{message}");
+    assert!(main.state.contains_key("codex_auth_binary"));
+    let post = job.post(&main);
+    post.assert_ok();
+    assert!(
+        !post.stdout.contains("::error"),
+        "post repeated the error:\n{}",
+        post.stdout
+    );
+    assert!(
+        post.stdout
+            .contains("The main stage stopped before restoring auth.json: nothing to write back."),
+        "{}",
+        post.stdout
+    );
+    assert_eq!(world.github.requests().len(), 0, "nothing reached GitHub");
+    assert_eq!(world.openai.rotations(), 0);
+}
+
 #[test]
 fn a_named_codex_is_fetched_into_the_tool_cache_and_put_on_the_later_steps_path() {
     let world = World::new(Responses::Ok);
