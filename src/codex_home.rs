@@ -94,7 +94,7 @@ impl CodexHome {
         {
             use rustix::fs::{fsync, openat, renameat, unlinkat, AtFlags, Mode, OFlags};
             let dir = self.create_dir()?;
-            let temp = format!(".auth.json.{}", unique());
+            let temp = format!(".auth.json.{}", crate::untrusted::unique());
             let flags =
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             let mut out = fs::File::from(openat(
@@ -203,20 +203,6 @@ impl CodexHome {
     }
 }
 
-/// A name no other write of this process or another uses at the same time.
-#[cfg(unix)]
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{}.{nanos}.{}",
-        std::process::id(),
-        COUNT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// What the restore will do with CODEX_HOME.
 #[derive(Debug)]

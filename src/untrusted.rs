@@ -330,9 +330,10 @@ pub fn write_beneath(
     ))
 }
 
-/// A name no other file beside it has: this process, the time, a counter.
+/// A name no other file beside it has, in this process or another at the same time: this
+/// process, the time, a counter.
 #[cfg(unix)]
-fn unique() -> String {
+pub(crate) fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
