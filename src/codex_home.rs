@@ -203,7 +203,6 @@ impl CodexHome {
     }
 }
 
-
 /// What the restore will do with CODEX_HOME.
 #[derive(Debug)]
 pub enum Plan {

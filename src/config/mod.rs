@@ -429,6 +429,45 @@ impl ActionConfig {
 const CONTAINER_WORKSPACE: &str = "/github/workspace";
 
 impl ActionConfig {
+    /// The inputs given that this job's mode does not read: those of `codex exec` outside
+    /// `mode: exec`, `expected-account` outside `mode: login` (a `prompt` on the keeper, say).
+    pub fn inputs_not_used(&self) -> Vec<&'static str> {
+        let mut unused = Vec::new();
+        if self.mode != Mode::Exec {
+            let prompt = match &self.prompt {
+                Prompt::Text(text) if text == DEFAULT_PROMPT => None,
+                Prompt::Text(_) => Some("prompt"),
+                Prompt::File(_) => Some("prompt-file"),
+            };
+            let given = [
+                (prompt.is_some(), prompt.unwrap_or_default()),
+                (self.model.is_some(), "model"),
+                (self.effort.is_some(), "effort"),
+                (self.output_file.is_some(), "output-file"),
+                (
+                    matches!(self.output_schema, Some(OutputSchema::Inline(_))),
+                    "output-schema",
+                ),
+                (
+                    matches!(self.output_schema, Some(OutputSchema::File(_))),
+                    "output-schema-file",
+                ),
+                (self.working_directory.is_some(), "working-directory"),
+                (!self.codex_args.is_empty(), "codex-args"),
+            ];
+            unused.extend(
+                given
+                    .into_iter()
+                    .filter(|(set, _)| *set)
+                    .map(|(_, name)| name),
+            );
+        }
+        if self.mode != Mode::Login && self.expected_account.is_some() {
+            unused.push("expected-account");
+        }
+        unused
+    }
+
     /// Whether this is the container action as the runner starts it (its workspace is
     /// `/github/workspace`), whatever the machine: a runner on a host that is itself a
     /// container runs its host steps elsewhere.
@@ -1191,6 +1230,40 @@ mod tests {
             .filter_map(|(at, marker)| source[at + marker.len()..].split('"').next())
             .collect();
         assert_eq!(given, titles);
+    }
+
+    #[test]
+    fn inputs_a_mode_does_not_read_are_named() -> Result<(), ConfigError> {
+        let unused = |extra: &[(&str, &str)]| -> Result<Vec<&'static str>, ConfigError> {
+            Ok(config(extra)?.inputs_not_used())
+        };
+        assert_eq!(
+            unused(&[
+                ("INPUT_MODE", "refresh"),
+                ("INPUT_PROMPT", "Fix it"),
+                ("INPUT_EFFORT", "high"),
+                ("INPUT_CODEX-ARGS", "--ephemeral"),
+                ("INPUT_EXPECTED-ACCOUNT", "dev@example.com"),
+            ])?,
+            ["prompt", "effort", "codex-args", "expected-account"]
+        );
+        // What a mode reads is not named; nor are defaults.
+        assert!(unused(&[("INPUT_MODE", "restore")])?.is_empty());
+        assert!(unused(&[("INPUT_PROMPT", "Fix it"), ("INPUT_MODEL", "gpt-5")])?.is_empty());
+        assert!(unused(&[
+            ("INPUT_MODE", "login"),
+            ("INPUT_EXPECTED-ACCOUNT", "dev@example.com")
+        ])?
+        .is_empty());
+        assert_eq!(
+            unused(&[
+                ("INPUT_MODE", "login"),
+                ("INPUT_EXPECTED-ACCOUNT", "dev@example.com"),
+                ("INPUT_MODEL", "gpt-5")
+            ])?,
+            ["model"]
+        );
+        Ok(())
     }
 
     #[test]

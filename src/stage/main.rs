@@ -69,6 +69,7 @@ struct WriteBack {
 /// Runs the main stage: restore, run Codex, write back, report, and the verdict.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     config.check_keep().map_err(Failure::from)?;
+    warn_inputs_not_used(config);
     // From here on a cancelled job stops between steps, not in the middle of one.
     let mut cancel = Cancellation::watch()?;
     if config.mode == Mode::Login {
@@ -80,6 +81,36 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     let result = run_with(config, store.as_mut(), &codex, &mut cancel).await;
     store.close().await;
     result
+}
+
+/// Warns about inputs this job's mode does not read: a newcomer's `prompt` on the keeper does
+/// nothing, and should not seem to.
+fn warn_inputs_not_used(config: &ActionConfig) {
+    let unused = config.inputs_not_used();
+    if unused.is_empty() {
+        return;
+    }
+    let names: Vec<String> = unused.iter().map(|n| format!("`{n}`")).collect();
+    let mode = match config.mode {
+        Mode::Exec => "exec",
+        Mode::Refresh => "refresh",
+        Mode::Restore => "restore",
+        Mode::Login => "login",
+    };
+    let (what, verb, it) = match names.len() {
+        1 => ("input", "is", "it"),
+        _ => ("inputs", "are", "them"),
+    };
+    config.workflow.warning(
+        "Inputs not used in this mode",
+        &format!(
+            "{what} {} {verb} not read with `mode: {mode}` (the `codex exec` inputs are for \
+             `mode: exec`, `expected-account` for `mode: login`): remove {it} from this step, \
+             or set the mode {it} belong{s} to.",
+            names.join(", "),
+            s = if names.len() == 1 { "s" } else { "" },
+        ),
+    );
 }
 
 /// Runs Codex for a task: the real Codex ([`TheCodex`]), or, in the stages' own tests, a

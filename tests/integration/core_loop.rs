@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::support::github::{self, Access, Fault};
 use crate::support::job::{Job, WRITE_TOKEN};
 use crate::support::openai::Responses;
-use crate::support::world::{annotation, World, REPO, SECRET};
+use crate::support::world::{annotation, warning, World, REPO, SECRET};
 
 const SECRET_PATH: &str = "/repos/octo/repo/actions/secrets/CODEX_AUTH_JSON";
 
@@ -803,6 +803,28 @@ fn codex_deleting_or_truncating_auth_json_is_never_written_back() {
     }
 }
 
+/// A `codex exec` input on a job of another mode (a prompt on the keeper) does nothing: the
+/// job runs, and says so.
+#[test]
+fn inputs_another_mode_reads_draw_a_warning() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(false);
+    let mut job = world.job(&seed);
+    job.input("mode", "refresh")
+        .input("prompt", "Fix the failing test")
+        .input("model", "gpt-5.1-codex");
+    let main = job.main();
+    main.assert_ok();
+    let message = warning(&main, "Inputs not used in this mode");
+    assert!(
+        message.starts_with("inputs `prompt`, `model` are not read with `mode: refresh`"),
+        "{message}"
+    );
+    assert!(!world.openai.log().iter().any(|l| l == "responses"));
+    let post = job.post(&main);
+    post.assert_ok();
+}
+
 #[test]
 fn refresh_mode_keeps_the_login_fresh_without_a_model_call() {
     let world = World::new(Responses::Ok);
@@ -812,6 +834,7 @@ fn refresh_mode_keeps_the_login_fresh_without_a_model_call() {
     job.input("mode", "refresh");
     let main = job.main();
     main.assert_ok();
+    assert!(!main.stdout.contains("Inputs not used"), "{}", main.stdout);
     assert_eq!(main.output("refreshed"), "true");
     assert_eq!(main.output("persisted"), "true");
     assert!(main
