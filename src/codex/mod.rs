@@ -34,6 +34,10 @@ pub use sandbox::Sandbox;
 use crate::secret::Secret;
 use crate::workflow::Workflow;
 
+/// Where Codex reads a Codex access token (`at-…`): the main stage sets it, from input
+/// `codex-access-token`, for Codex's process alone; the action's own is never passed on.
+pub const ACCESS_TOKEN_VARIABLE: &str = "CODEX_ACCESS_TOKEN";
+
 /// Variables Codex must not see, besides every `INPUT_*`.
 const HIDDEN: &[&str] = &[
     // Would make Codex use an API key instead of the restored login.

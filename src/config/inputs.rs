@@ -865,3 +865,67 @@ pub(super) fn credentials(vars: &Vars) -> Result<Option<Credentials>, ConfigErro
         (None, None, None) => Ok(None),
     }
 }
+
+/// Input `codex-access-token`: a Codex access token (`at-…`) of a ChatGPT Business or
+/// Enterprise workspace, which Codex reads from `CODEX_ACCESS_TOKEN` and never refreshes
+/// (docs/facts.md, "Codex access tokens"). Nothing rotates, so nothing is stored or written
+/// back: every input that would restore or store a login, or write a secret, is refused with
+/// it, as is every mode but `exec`, each naming what to remove.
+pub(super) fn access_token(
+    vars: &Vars,
+    mode: Mode,
+    artifact_store: bool,
+) -> Result<Option<Secret>, ConfigError> {
+    let Some(token) = vars.input("codex-access-token") else {
+        return Ok(None);
+    };
+    // Nothing rotates: there is no login to restore, store or write back.
+    const WHY: &str = "Codex runs on the access token itself, which nothing rotates: there is \
+                       no login to restore, store or write back";
+    if vars.input("auth-json").is_some() {
+        return Err(ConfigError::Invalid {
+            input: "codex-access-token",
+            title: "Access token with auth-json",
+            problem: format!(
+                "is set with `auth-json`: pass one or the other (remove `auth-json` to run on \
+                 the token, or `codex-access-token` to run on the login). {WHY}"
+            ),
+        });
+    }
+    if let Some(input) = ["token", "app-id", "app-private-key"]
+        .into_iter()
+        .find(|input| vars.input(input).is_some())
+    {
+        return Err(ConfigError::Invalid {
+            input: "codex-access-token",
+            title: "Access token with a write credential",
+            problem: format!(
+                "is set with `{input}`, a credential that can write secrets: remove it, so \
+                 that no job running on the token holds one. {WHY}"
+            ),
+        });
+    }
+    if artifact_store || vars.input("access-secret-name").is_some() {
+        let input = match artifact_store {
+            true => "`store: artifact`",
+            false => "`access-secret-name`",
+        };
+        return Err(ConfigError::Invalid {
+            input: "codex-access-token",
+            title: "Access token with a store",
+            problem: format!("is set with {input}, which keeps a login: remove it. {WHY}"),
+        });
+    }
+    if mode != Mode::Exec {
+        return Err(ConfigError::Invalid {
+            input: "codex-access-token",
+            title: "Access token outside exec mode",
+            problem: "is only read with `mode: exec`: an access token has nothing to refresh \
+                      or sign in to, and later steps that run Codex themselves take it as it \
+                      is (`env: CODEX_ACCESS_TOKEN: ${{ secrets.CODEX_ACCESS_TOKEN }}` on \
+                      those steps); remove `mode`, or this input"
+                .into(),
+        });
+    }
+    Ok(Some(Secret::new(token)))
+}

@@ -111,6 +111,9 @@ pub struct ActionConfig {
     pub auth_json: Option<Secret>,
     /// Input `token`, or inputs `app-id` and `app-private-key`: what can write the secret.
     pub credentials: Option<Credentials>,
+    /// Input `codex-access-token`: a Codex access token (`at-…`) that Codex runs on instead of
+    /// a login; then nothing is restored, stored or written back.
+    pub access_token: Option<Secret>,
     /// The secret to write back to.
     pub target: SecretTarget,
     /// Input `access-secret-name`: the secret beside `target` that gets an access-only copy of
@@ -331,6 +334,8 @@ impl ActionConfig {
                     .into(),
             });
         }
+        let access_token =
+            inputs::access_token(&vars, mode, matches!(store, StoreConfig::Artifact(_)))?;
         let api_url = vars.get("GITHUB_API_URL").ok_or(ConfigError::Runner {
             variable: "GITHUB_API_URL",
             title: "GITHUB_API_URL not set",
@@ -372,6 +377,7 @@ impl ActionConfig {
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| Secret::new(v.as_str())),
             credentials: inputs::credentials(&vars)?,
+            access_token,
             access_target,
             github_token: vars.input("github-token").map(Secret::new),
             target,
@@ -999,8 +1005,25 @@ mod tests {
                 .err()
                 .unwrap()
         };
+        let at = ("INPUT_CODEX-ACCESS-TOKEN", "at-test");
         vec![
             (not_utf8, "auth-json not UTF-8"),
+            (
+                error(&[at, ("INPUT_AUTH-JSON", "{}")], &[]),
+                "Access token with auth-json",
+            ),
+            (
+                error(&[at, token], &[]),
+                "Access token with a write credential",
+            ),
+            (
+                error(&[at, ("INPUT_ACCESS-SECRET-NAME", "CODEX_ACCESS")], &[]),
+                "Access token with a store",
+            ),
+            (
+                error(&[at, ("INPUT_MODE", "refresh")], &[]),
+                "Access token outside exec mode",
+            ),
             (
                 error(&[("INPUT_MODE", "login")], &[]),
                 "Expected account missing",
@@ -1196,6 +1219,84 @@ mod tests {
                 "Set twice in codex-args",
             ),
         ]
+    }
+
+    #[test]
+    fn an_access_token_is_refused_with_anything_that_restores_stores_or_writes(
+    ) -> Result<(), ConfigError> {
+        const KEY: &str = "KasJ/+PTcUQr+7Owz01W1dvTjyqZtVAkkBSvHK5PONs=";
+        let at = ("INPUT_CODEX-ACCESS-TOKEN", "at-test");
+        // Alone, with the runner's defaults, in exec mode: read, and nothing to write with.
+        let config = config(&[at, ("INPUT_MODE", "exec"), ("INPUT_STORE", "secret")])?;
+        assert!(config.access_token.is_some());
+        assert!(config.credentials.is_none());
+        let refused = |extra: &[(&str, &str)]| config_error(&[&[at][..], extra].concat());
+        for (extra, title, names) in [
+            (
+                &[("INPUT_AUTH-JSON", "{}")][..],
+                "Access token with auth-json",
+                "`auth-json`",
+            ),
+            (
+                &[("INPUT_TOKEN", "ghp_x")],
+                "Access token with a write credential",
+                "`token`",
+            ),
+            (
+                &[("INPUT_APP-ID", "1")],
+                "Access token with a write credential",
+                "`app-id`",
+            ),
+            (
+                &[("INPUT_APP-PRIVATE-KEY", "-----BEGIN RSA PRIVATE KEY-----")],
+                "Access token with a write credential",
+                "`app-private-key`",
+            ),
+            (
+                &[
+                    ("INPUT_STORE", "artifact"),
+                    ("INPUT_ARTIFACT-KEY", KEY),
+                    ("INPUT_GITHUB-TOKEN", "ghs_x"),
+                    ("GITHUB_REPOSITORY_ID", "42"),
+                ],
+                "Access token with a store",
+                "`store: artifact`",
+            ),
+            (
+                &[("INPUT_ACCESS-SECRET-NAME", "CODEX_ACCESS")],
+                "Access token with a store",
+                "`access-secret-name`",
+            ),
+            (
+                &[("INPUT_MODE", "restore")],
+                "Access token outside exec mode",
+                "`mode: exec`",
+            ),
+            (
+                &[("INPUT_MODE", "refresh")],
+                "Access token outside exec mode",
+                "`mode: exec`",
+            ),
+        ] {
+            let error = refused(extra);
+            assert_eq!(error.title(), title, "{extra:?}: {error}");
+            let message = error.to_string();
+            assert!(
+                message.starts_with("input `codex-access-token`"),
+                "{message}"
+            );
+            assert!(message.contains(names), "{message}");
+            // The token itself is never part of the message.
+            assert!(!message.contains("at-test"), "{message}");
+        }
+        Ok(())
+    }
+
+    fn config_error(extra: &[(&str, &str)]) -> ConfigError {
+        match config(extra) {
+            Ok(_) => panic!("{extra:?} is accepted"),
+            Err(error) => error,
+        }
     }
 
     #[test]

@@ -68,6 +68,10 @@ struct WriteBack {
 
 /// Runs the main stage: restore, run Codex, write back, report, and the verdict.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
+    // Masked before anything is printed.
+    if let Some(token) = &config.access_token {
+        config.workflow.mask(token);
+    }
     config.check_keep().map_err(Failure::from)?;
     warn_inputs_not_used(config);
     // From here on a cancelled job stops between steps, not in the middle of one.
@@ -77,6 +81,9 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     }
     initial_outputs(&config.workflow)?;
     let codex = TheCodex::default();
+    if config.access_token.is_some() {
+        return on_access_token(config, &codex, &mut cancel).await;
+    }
     let mut store = store::open(config, Stage::Main)?;
     let result = run_with(config, store.as_mut(), &codex, &mut cancel).await;
     store.close().await;
@@ -269,6 +276,69 @@ pub(crate) async fn run_with(
         .into());
     }
     Ok(())
+}
+
+/// `codex exec` on a Codex access token (input `codex-access-token`): no store is opened and
+/// no login restored, since nothing rotates (docs/facts.md, "Codex access tokens"); Codex gets
+/// the token as `CODEX_ACCESS_TOKEN` ([`run_codex`]) in a CODEX_HOME with no auth.json, and
+/// nothing is written back. The refusals are a login's: the event, a public repository.
+async fn on_access_token(
+    config: &ActionConfig,
+    codex: &dyn RunCodex,
+    cancel: &mut Cancellation,
+) -> anyhow::Result<()> {
+    let workflow = &config.workflow;
+    let request = Request::prepare(config)?;
+    crate::context::check_event(&config.run)
+        .map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
+    let client = match crate::context::visibility_needs_api(config) {
+        false => None,
+        true => {
+            let token = config.github_token.as_ref().ok_or_else(|| {
+                Failure::new(
+                    "Cannot tell whether the repository is public",
+                    "the event payload does not say whether the repository is public, and input \
+                     `github-token` is empty.",
+                )
+                .before_codex()
+                .fix("Leave `github-token` at its default (the workflow's token).")
+            })?;
+            Some(
+                crate::github::Client::new(&config.api_url, token, config.retry)?
+                    .credential("input `github-token`"),
+            )
+        }
+    };
+    crate::context::refuse_public_repository(config, client.as_ref()).await?;
+    codex.prepare(config, Task::Exec, cancel).await?;
+    let home = CodexHome::new(&config.codex_home);
+    if home.ensure_config()? {
+        workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");
+    }
+    workflow.info(
+        "Running on a Codex access token (input `codex-access-token`): nothing to restore, \
+         and nothing is written back.",
+    );
+    let mut outcome = codex
+        .run(config, Task::Exec, Some(&request), &home, cancel)
+        .await?;
+    let output_file = write_output_file(config, &outcome);
+    codex.contained()?;
+    workflow.set_output("exit-code", &outcome.exit_code.to_string())?;
+    workflow.set_output("final-message", &outcome.final_message)?;
+    if let Some((_, commands)) = &outcome.commands {
+        workflow.set_output("commands-run", &commands.run.to_string())?;
+        workflow.set_output("commands-failed", &commands.failed.to_string())?;
+    }
+    // Codex refreshes no access token: a failure is Codex's, never a login's to reseed.
+    outcome.refresh_failure = None;
+    let saving = Saving {
+        refreshed: false,
+        changed: false,
+        written: false,
+    };
+    verdict(Task::Exec, &outcome, &saving, &Place::AccessCopy)?;
+    Ok(output_file?)
 }
 
 /// Restore mode on a full login with a write credential: the job's later steps run Codex on
@@ -510,10 +580,14 @@ async fn run_codex(
     cancel: &mut Cancellation,
 ) -> anyhow::Result<super::Ran<Outcome>> {
     let workflow = &config.workflow;
-    let environment = codex::environment(
+    let mut environment = codex::environment(
         &config.environment,
         config.credentials.as_ref().map(Credentials::secret),
     );
+    // A Codex access token goes to Codex's process alone, as Codex reads it.
+    if let Some(token) = &config.access_token {
+        environment.push((codex::ACCESS_TOKEN_VARIABLE.into(), token.expose().into()));
+    }
     contain(config, async {
         Ok(match task {
             Task::Exec => {

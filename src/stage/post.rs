@@ -78,6 +78,12 @@ pub(crate) async fn run_with(
     mut config: ActionConfig,
     open: impl for<'c> FnOnce(&'c ActionConfig) -> anyhow::Result<Box<dyn Store + 'c>>,
 ) -> anyhow::Result<()> {
+    if config.access_token.is_some() {
+        config
+            .workflow
+            .info("This job ran on a Codex access token: nothing to write back.");
+        return Ok(());
+    }
     let received = Handoff::receive(&config);
     // A job on an access-only copy saves nothing: a copy never rotates. The verified handoff
     // says so; without one, input `auth-json` does (a keeper's handoff always verifies).

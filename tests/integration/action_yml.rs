@@ -270,6 +270,8 @@ const NOT_IN_RESTORE_MODE: &[&str] = &[
     "working-directory",
     "expected-account",
     "login-timeout",
+    // Only `mode: exec` runs on an access token.
+    "codex-access-token",
 ];
 
 #[test]
