@@ -77,6 +77,14 @@ pub enum AuthError {
          ChatGPT login alive, and an API key needs no refreshing: pass it to Codex as a secret instead"
     )]
     ApiKeyLogin,
+    /// A Codex access token (`at-…`), or the auth.json `codex login --with-access-token`
+    /// writes from one (`personal_access_token`, no `tokens`): nothing rotates.
+    #[error(
+        "it is a Codex access token (`at-…`), or a login Codex made from one with `codex login \
+         --with-access-token`: it never rotates, so there is nothing to keep fresh or store; pass \
+         the token itself as input `codex-access-token` (a secret holding the `at-…` value)"
+    )]
+    CodexAccessToken,
     /// A login kind Codex knows but this tool cannot keep alive.
     #[error("auth_mode \"{0}\" is not a ChatGPT login; only \"chatgpt\" logins can be kept fresh")]
     UnsupportedMode(&'static str),
@@ -292,6 +300,10 @@ impl AuthFile {
         if trimmed.starts_with('{') {
             return Self::parse(trimmed.as_bytes());
         }
+        // A Codex access token itself, never base64 of a login.
+        if trimmed.starts_with("at-") {
+            return Err(AuthError::CodexAccessToken);
+        }
         // JSON, but not an object (`[]`, `"…"`, `null`, a number).
         if let Ok(Strict(value)) = serde_json::from_str(trimmed) {
             return Self::from_value(value);
@@ -360,7 +372,10 @@ impl AuthFile {
                 })
             }
         };
+        let access_token =
+            matches!(root.get("personal_access_token"), Some(Value::String(t)) if !t.is_empty());
         let tokens = match root.remove("tokens") {
+            None | Some(Value::Null) if access_token => return Err(AuthError::CodexAccessToken),
             None | Some(Value::Null) if has_api_key => return Err(AuthError::ApiKeyLogin),
             None | Some(Value::Null) => return Err(AuthError::Missing("tokens")),
             Some(Value::Object(tokens)) => tokens,
@@ -1196,6 +1211,27 @@ pub(crate) mod tests {
             "{message}"
         );
         assert!(message.contains("`access-secret-name`"), "{message}");
+    }
+
+    #[test]
+    fn a_codex_access_token_is_told_apart_from_a_login() {
+        // The token itself, as a secret holds it, and the auth.json Codex 0.171.0 writes after
+        // `codex login --with-access-token` (docs/facts.md, "Codex access tokens").
+        let written = r#"{
+  "OPENAI_API_KEY": null,
+  "personal_access_token": "at-0123456789abcdef"
+}"#;
+        for input in ["at-0123456789abcdef", " at-0123456789abcdef\n", written] {
+            let error = AuthFile::decode(input).err();
+            assert_eq!(error, Some(AuthError::CodexAccessToken), "{input}");
+        }
+        assert_eq!(
+            AuthFile::parse_file(written.as_bytes()).err(),
+            Some(AuthError::CodexAccessToken)
+        );
+        let message = AuthError::CodexAccessToken.to_string();
+        assert!(message.contains("input `codex-access-token`"), "{message}");
+        assert!(!message.contains("0123456789abcdef"), "{message}");
     }
 
     #[test]
