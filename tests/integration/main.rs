@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod access_only;
+mod access_token;
 mod action_yml;
 mod app_auth;
 mod architecture;

@@ -25,6 +25,7 @@ pub const DECLARED_INPUTS: &[&str] = &[
     "token",
     "app-id",
     "app-private-key",
+    "codex-access-token",
     "secret-name",
     "access-secret-name",
     "environment",

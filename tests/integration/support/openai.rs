@@ -28,6 +28,15 @@
 //! claims. Tokens are issued for the account [`OpenAi::sign_in_as`] named last, whatever refresh
 //! token was presented, where the real issuer keeps each refresh token to its own account.
 //!
+//! It also knows Codex access tokens (`at-…`, [`OpenAi::issue_codex_access_token`]), which a
+//! workspace admin creates and Codex never refreshes: `GET
+//! /api/accounts/v1/user-auth-credential/whoami` (Codex's `CODEX_AUTHAPI_BASE_URL`, pointed at
+//! [`OpenAi::authapi_url`]) answers with the account of a token it issued and 401 otherwise,
+//! and the backend and model accept such a token with that account's `ChatGPT-Account-Id`.
+//! How it differs from the real issuer: no expiry or revocation of its own, a fixed
+//! `enterprise` plan, and no FedRAMP accounts; `wham/config/bundle` (the workspace's managed
+//! policies, which Codex fetches for an enterprise plan) is always `{}`.
+//!
 //! Like the real backend it refuses an access token past its `exp`, unless a test asks it to
 //! accept one ([`OpenAi::accept_expired_access_tokens`]): then what Codex does with such a
 //! token on its own side (refresh first, or send it as it is) shows apart from what the
@@ -118,6 +127,8 @@ struct Inner {
     used_refresh: BTreeSet<String>,
     live_access: BTreeSet<String>,
     issued: Vec<Issued>,
+    /// The Codex access tokens (`at-…`) issued, valid until the test ends.
+    codex_access_tokens: BTreeSet<String>,
     log: Vec<String>,
     counter: u64,
 }
@@ -150,6 +161,7 @@ impl OpenAi {
             used_refresh: BTreeSet::new(),
             live_access: BTreeSet::new(),
             issued: Vec::new(),
+            codex_access_tokens: BTreeSet::new(),
             log: Vec::new(),
             counter: 0,
         }));
@@ -185,6 +197,20 @@ impl OpenAi {
              cli_auth_credentials_store = \"file\"\n\
              \n[analytics]\nenabled = false\n"
         )
+    }
+
+    /// The URL for `CODEX_AUTHAPI_BASE_URL`, where Codex checks a Codex access token.
+    pub fn authapi_url(&self) -> String {
+        format!("{}/api/accounts", self.origin())
+    }
+
+    /// A new Codex access token of the account, as a workspace admin would create one.
+    pub fn issue_codex_access_token(&self) -> String {
+        let mut inner = self.lock();
+        inner.counter += 1;
+        let token = format!("at-{:016x}{:04}", rand_u64(), inner.counter);
+        inner.codex_access_tokens.insert(token.clone());
+        token
     }
 
     /// The URL for `CODEX_REFRESH_TOKEN_URL_OVERRIDE`.
@@ -422,6 +448,12 @@ fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
     let Some(token) = bearer(headers) else {
         return false;
     };
+    // A Codex access token goes with its account's id, from the token check.
+    if inner.codex_access_tokens.contains(&token) {
+        return headers
+            .get("chatgpt-account-id")
+            .is_some_and(|id| id.as_bytes() == inner.account_id.as_bytes());
+    }
     let exp = token
         .split('.')
         .nth(1)
@@ -672,6 +704,29 @@ async fn handle(
                 Json(json!({"error": {"code": code, "message": "refresh failed", "type": "invalid_request_error"}})),
             )
                 .into_response()
+        }
+        (&Method::GET, "/api/accounts/v1/user-auth-credential/whoami") => {
+            let known = bearer(&headers).is_some_and(|t| inner.codex_access_tokens.contains(&t));
+            inner
+                .log
+                .push(format!("whoami {}", if known { "ok" } else { "refused" }));
+            if !known {
+                return StatusCode::UNAUTHORIZED.into_response();
+            }
+            Json(json!({
+                "email": inner.email,
+                "chatgpt_user_id": "user-codex-access-token",
+                "chatgpt_account_id": inner.account_id,
+                "chatgpt_plan_type": "enterprise",
+                "chatgpt_account_is_fedramp": false,
+            }))
+            .into_response()
+        }
+        (&Method::GET, "/backend-api/wham/config/bundle") => {
+            if !authorized(&inner, &headers) {
+                return StatusCode::UNAUTHORIZED.into_response();
+            }
+            Json(json!({})).into_response()
         }
         (&Method::GET, "/backend-api/wham/accounts/check") => {
             inner.log.push("accounts/check".to_owned());
