@@ -298,12 +298,19 @@ impl Exec<'_> {
         if let Some((uid, gid)) = run_as {
             give_to(scratch.path(), uid, gid)?;
         }
+        // The probe needs no login: a Codex access token there would only send Codex to the
+        // backend for the workspace's policies first (and wait for them).
+        let probe_environment = environment
+            .iter()
+            .filter(|(name, _)| name != super::ACCESS_TOKEN_VARIABLE)
+            .cloned()
+            .collect();
         let sandbox = sandbox::decide(
             self.program,
             self.extra_args,
             self.workspace,
             scratch.path(),
-            environment.clone(),
+            probe_environment,
             run_as,
         )
         .await?;

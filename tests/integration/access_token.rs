@@ -49,6 +49,12 @@ fn codex_runs_a_task_on_an_access_token_and_nothing_is_written_back() {
     assert_eq!(main.output("exit-code"), "0");
     assert_eq!(main.output("commands-run"), "1");
     assert_eq!(main.output("persisted"), "false");
+    // The sandbox probe ran without the token: it did not wait for the workspace's policies.
+    assert!(
+        !main.stdout.contains("cloud config bundle"),
+        "{}",
+        main.stdout
+    );
     // Nothing was written to GitHub, and no auth.json was left behind.
     assert_eq!(world.github.count("PUT"), 0);
     assert!(!job.codex_home().join("auth.json").exists());
