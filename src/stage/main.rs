@@ -293,21 +293,7 @@ async fn on_access_token(
         .map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
     let client = match crate::context::visibility_needs_api(config) {
         false => None,
-        true => {
-            let token = config.github_token.as_ref().ok_or_else(|| {
-                Failure::new(
-                    "Cannot tell whether the repository is public",
-                    "the event payload does not say whether the repository is public, and input \
-                     `github-token` is empty.",
-                )
-                .before_codex()
-                .fix("Leave `github-token` at its default (the workflow's token).")
-            })?;
-            Some(
-                crate::github::Client::new(&config.api_url, token, config.retry)?
-                    .credential("input `github-token`"),
-            )
-        }
+        true => Some(crate::store::access::github_token_client(config)?),
     };
     crate::context::refuse_public_repository(config, client.as_ref()).await?;
     codex.prepare(config, Task::Exec, cancel).await?;

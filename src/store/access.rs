@@ -119,18 +119,7 @@ impl Store for AccessCopyStore<'_> {
     /// payload does not say whether the repository is private.
     async fn github(&mut self) -> anyhow::Result<&Client> {
         if self.client.is_none() {
-            let token = self.config.github_token.as_ref().ok_or_else(|| {
-                Failure::new(
-                    "Cannot tell whether the repository is public",
-                    "the event payload does not say whether the repository is public, and input \
-                     `github-token` is empty.",
-                )
-                .before_codex()
-                .fix("Leave `github-token` at its default (the workflow's token).")
-            })?;
-            let client = Client::new(&self.config.api_url, token, self.config.retry)?
-                .credential("input `github-token`");
-            self.client = Some(client);
+            self.client = Some(github_token_client(self.config)?);
         }
         self.client
             .as_ref()
@@ -205,4 +194,20 @@ impl Store for AccessCopyStore<'_> {
             self.stage
         )))
     }
+}
+
+/// A client with input `github-token` (read only), for the repository check when the event
+/// payload does not say whether the repository is private; a job with no write credential
+/// (on the copy, or on a Codex access token) has no other.
+pub(crate) fn github_token_client(config: &ActionConfig) -> anyhow::Result<Client> {
+    let token = config.github_token.as_ref().ok_or_else(|| {
+        Failure::new(
+            "Cannot tell whether the repository is public",
+            "the event payload does not say whether the repository is public, and input \
+             `github-token` is empty.",
+        )
+        .before_codex()
+        .fix("Leave `github-token` at its default (the workflow's token).")
+    })?;
+    Ok(Client::new(&config.api_url, token, config.retry)?.credential("input `github-token`"))
 }
