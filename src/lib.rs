@@ -15,6 +15,7 @@ pub mod failure;
 pub mod github;
 pub mod inspect;
 pub mod jwt;
+pub mod net;
 pub mod seal;
 pub mod secret;
 pub mod seed;

@@ -96,7 +96,8 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
         .build()?;
     // The client's connection pool starts on the runtime.
     let _entered = runtime.enter();
-    let api = Client::new(&api_url, &token, RetryPolicy::default())
+    let transport = crate::config::transport_from_process()?;
+    let api = Client::new(&transport, &api_url, &token, RetryPolicy::default())
         .map_err(|e| {
             Failure::new(
                 "GitHub client not set up",

@@ -38,6 +38,42 @@ use crate::workflow::Workflow;
 /// `codex-access-token`, for Codex's process alone; the action's own is never passed on.
 pub const ACCESS_TOKEN_VARIABLE: &str = "CODEX_ACCESS_TOKEN";
 
+/// The variable Codex reads a CA bundle from (before `SSL_CERT_FILE`).
+pub const CA_VARIABLE: &str = "CODEX_CA_CERTIFICATE";
+
+/// Hands Codex the action's trust: where the runner's CA variables named certificates
+/// (`SSL_CERT_FILE`, `SSL_CERT_DIR`, `NODE_EXTRA_CA_CERTS`; Codex itself reads only the first,
+/// and only instead of its built-in roots), Codex gets every root the action trusts as one
+/// bundle in `CODEX_CA_CERTIFICATE`, a file of this process's in a directory of its own under
+/// `temp_dir` that Codex's user can read and not change. Nothing when the workflow set
+/// `CODEX_CA_CERTIFICATE` itself, or no CA variable is set. The directory lives as long as the
+/// returned guard.
+pub(crate) fn hand_trust(
+    environment: &mut Vec<(OsString, OsString)>,
+    trust: &crate::net::Trust,
+    temp_dir: &Path,
+) -> io::Result<Option<tempfile::TempDir>> {
+    if environment.iter().any(|(name, _)| name == CA_VARIABLE) {
+        return Ok(None);
+    }
+    let Some(bundle) = trust.bundle() else {
+        return Ok(None);
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("codex-auth-ca-")
+        .tempdir_in(temp_dir)?;
+    let path = dir.path().join("ca-bundle.pem");
+    std::fs::write(&path, bundle)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    }
+    environment.push((CA_VARIABLE.into(), path.into()));
+    Ok(Some(dir))
+}
+
 /// Variables Codex must not see, besides every `INPUT_*`.
 const HIDDEN: &[&str] = &[
     // Would make Codex use an API key instead of the restored login.

@@ -15,7 +15,7 @@ pub(crate) mod validate;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use inputs::{
     schema_json, ArtifactSettings, Credentials, ExpectedAccount, Mode, OutputSchema, Prompt,
@@ -25,6 +25,7 @@ pub use inputs::{
 
 use crate::failure::Failure;
 use crate::github::{RetryPolicy, SecretTarget};
+use crate::net;
 use crate::secret::Secret;
 use crate::workflow::Workflow;
 
@@ -179,6 +180,15 @@ pub struct ActionConfig {
     pub environment: Vec<(OsString, OsString)>,
     /// Input `codex-version`, and where a version not on PATH comes from.
     pub codex: CodexSource,
+    /// The runner's proxy and CA variables (`HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`, …).
+    pub network: net::Settings,
+    /// The one HTTP client of every request, built from [`Self::network`].
+    pub transport: net::Transport,
+    /// A proxy or CA variable that cannot be used: the main stage refuses to start
+    /// ([`Self::check_network`]); the post stage first drops the variables a later step set,
+    /// and never fails for one (it would lose a rotated login). Meanwhile [`Self::transport`]
+    /// goes direct with the built-in roots.
+    pub network_problem: Option<ConfigError>,
 }
 
 /// Which Codex runs: the one on PATH (the image's pinned version), or the version input
@@ -213,6 +223,36 @@ impl std::fmt::Debug for ActionConfig {
             .field("api_url", &self.api_url)
             .field("keep", &self.keep)
             .finish_non_exhaustive()
+    }
+}
+
+/// The proxy and CA settings, and the client built from them. In the container action (its
+/// workspace is `/github/workspace`) a proxy on loopback is refused: it is the runner's.
+fn network(vars: &Vars, workspace: &Path) -> Result<(net::Settings, net::Transport), ConfigError> {
+    let in_container = workspace == Path::new(CONTAINER_WORKSPACE);
+    let settings = net::Settings::read(&|name| vars.get(name).map(str::to_owned), in_container)?;
+    let transport = net::Transport::new(&settings)?;
+    Ok((settings, transport))
+}
+
+/// The one HTTP client for a command-line tool (`seed`), from this process's proxy and CA
+/// variables.
+pub fn transport_from_process() -> Result<net::Transport, ConfigError> {
+    let vars = Vars(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+    );
+    Ok(network(&vars, Path::new("."))?.1)
+}
+
+impl From<net::NetError> for ConfigError {
+    fn from(error: net::NetError) -> Self {
+        ConfigError::Runner {
+            variable: error.variable,
+            title: error.title,
+            problem: error.problem,
+        }
     }
 }
 
@@ -369,6 +409,14 @@ impl ActionConfig {
             .iter()
             .filter_map(|(k, v)| Some((k.strip_prefix("STATE_")?.to_owned(), v.clone())))
             .collect();
+        let (network, transport, network_problem) = match network(&vars, &workspace) {
+            Ok((network, transport)) => (network, transport, None),
+            Err(problem) => (
+                net::Settings::default(),
+                net::Transport::direct()?,
+                Some(problem),
+            ),
+        };
 
         Ok(Self {
             auth_json: vars
@@ -414,7 +462,37 @@ impl ActionConfig {
             state,
             environment,
             codex,
+            network,
+            transport,
+            network_problem,
         })
+    }
+
+    /// The proxy and CA variables can be used (checked by the main stage before anything
+    /// else).
+    pub fn check_network(&self) -> Result<(), ConfigError> {
+        match &self.network_problem {
+            Some(problem) => Err(problem.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops a proxy or CA variable (the post stage's, when a later step set it): the settings
+    /// and the client are made again without it.
+    pub fn forget_variable(&mut self, name: &str) {
+        self.environment.retain(|(k, _)| k != name);
+        let vars = Vars(
+            self.environment
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
+                .collect(),
+        );
+        match network(&vars, &self.workspace) {
+            Ok((network, transport)) => {
+                (self.network, self.transport, self.network_problem) = (network, transport, None);
+            }
+            Err(problem) => self.network_problem = Some(problem),
+        }
     }
 
     /// Input `token` or the App inputs, which both stages need.

@@ -13,15 +13,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use octocrab::models::AppId;
-use octocrab::Octocrab;
-
-use super::retry::{backoff, Attempt, Exhausted};
-use super::{RetryPolicy, Scope, SecretTarget};
+use super::{github_message, Client, Exhausted, Method, RetryPolicy, Scope, SecretTarget};
 use crate::failure::Failure;
+use crate::net::Transport;
 use crate::secret::Secret;
 use crate::workflow::Workflow;
 
@@ -58,7 +56,9 @@ struct TokenAnswer {
 /// installation token, limited to that repository when the target is one, with the
 /// permissions in `wanted` that the installation has (a `write` it has only as `read` is
 /// asked as `read`, so that the answer shows what is missing).
+#[allow(clippy::too_many_arguments)]
 pub async fn installation_token(
+    transport: &Transport,
     api_url: &str,
     app_id: u64,
     private_key: &Secret,
@@ -67,20 +67,14 @@ pub async fn installation_token(
     policy: RetryPolicy,
     workflow: &Workflow,
 ) -> anyhow::Result<InstallationToken> {
-    let app = Octocrab::builder()
-        .base_uri(api_url)?
-        .app_from_rsa_pem(AppId(app_id), private_key.expose())
-        .map_err(|_| {
-            Failure::new(
-                "Invalid app-private-key",
-                "input `app-private-key` is not an RSA private key in PEM form. Pass the whole \
-                 .pem file GitHub generated for the App (App settings → Private keys → \
-                 Generate a private key), line breaks included.",
-            )
-        })?
-        .set_connect_timeout(Some(Duration::from_secs(10)))
-        .set_read_timeout(Some(policy.attempt_timeout))
-        .build()?;
+    let app = Client::for_app(transport, api_url, app_id, private_key, policy).map_err(|_| {
+        Failure::new(
+            "Invalid app-private-key",
+            "input `app-private-key` is not an RSA private key in PEM form. Pass the whole \
+             .pem file GitHub generated for the App (App settings → Private keys → \
+             Generate a private key), line breaks included.",
+        )
+    })?;
     let (account, repositories) = match &target.scope {
         Scope::Repository { repository } | Scope::Environment { repository, .. } => {
             let name = repository.split_once('/').map_or("", |(_, name)| name);
@@ -88,18 +82,16 @@ pub async fn installation_token(
         }
         Scope::Organization { organization } => (organization.as_str(), None),
     };
-    let fail =
-        |step: &str, error: octocrab::Error| app_failure(app_id, account, target, step, &error);
+    let fail = |step: &str, error: AppError| app_failure(app_id, account, target, step, &error);
     let lookup = match &target.scope {
         Scope::Organization { organization } => format!("/orgs/{organization}/installation"),
         Scope::Repository { repository } | Scope::Environment { repository, .. } => {
             format!("/repos/{repository}/installation")
         }
     };
-    let installation: Installation =
-        retrying(policy, || async { app.get(&lookup, None::<&()>).await })
-            .await
-            .map_err(|e| fail("finding the App's installation", e))?;
+    let installation: Installation = call(&app, Method::Get, &lookup, None)
+        .await
+        .map_err(|e| fail("finding the App's installation", e))?;
     let permissions = narrow(wanted, &installation.permissions);
     if permissions.is_empty() {
         return Err(Failure::new(
@@ -119,7 +111,7 @@ pub async fn installation_token(
         request["repositories"] = json!(repositories);
     }
     let route = format!("/app/installations/{}/access_tokens", installation.id);
-    let answer: TokenAnswer = retrying(policy, || async { app.post(&route, Some(&request)).await })
+    let answer: TokenAnswer = call(&app, Method::Post, &route, Some(&request))
         .await
         .map_err(|e| fail("making an installation token", e))?;
     let token = Secret::new(answer.token);
@@ -136,24 +128,70 @@ pub async fn installation_token(
 
 /// Revokes an installation token (`DELETE /installation/token`, authenticated by the token
 /// itself): one attempt, bounded by `timeout`. The error says why, without the token.
-pub async fn revoke(api_url: &str, token: &Secret, timeout: Duration) -> Result<(), String> {
-    let client = Octocrab::builder()
-        .base_uri(api_url)
-        .map_err(|e| super::describe_error(&e))?
-        .personal_token(token.expose().to_owned())
-        .set_connect_timeout(Some(Duration::from_secs(10)))
-        .set_read_timeout(Some(timeout))
-        .build()
-        .map_err(|e| super::describe_error(&e))?;
-    let response =
-        tokio::time::timeout(timeout, client._delete("/installation/token", None::<&()>))
-            .await
-            .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
-            .map_err(|e| super::describe_error(&e))?;
-    match response.status().as_u16() {
+pub async fn revoke(
+    transport: &Transport,
+    api_url: &str,
+    token: &Secret,
+    timeout: Duration,
+) -> Result<(), String> {
+    let once = RetryPolicy {
+        attempts: 1,
+        ..RetryPolicy::default()
+    }
+    .within(timeout);
+    let client = Client::new(transport, api_url, token, once).map_err(|e| format!("{e:#}"))?;
+    let answer = client
+        .answer(
+            Method::Delete,
+            "/installation/token",
+            None,
+            |exhausted| match exhausted {
+                Exhausted::GaveUp { last, .. } => last,
+                Exhausted::WaitTooLong { wait } => {
+                    format!("GitHub asked to wait {} s", wait.as_secs())
+                }
+            },
+        )
+        .await?;
+    match answer.status.as_u16() {
         204 => Ok(()),
         status => Err(format!("GitHub answered {status}")),
     }
+}
+
+/// Why a call of the App's failed.
+enum AppError {
+    /// GitHub answered with this status and message.
+    Refused(u16, String),
+    /// No usable answer: the last transport failure, or an answer that is not the API's.
+    NoAnswer(String),
+}
+
+/// One call with the App's credentials ([`Client::answer`]: what is transient retried), its
+/// answer read as `T`.
+async fn call<T: DeserializeOwned>(
+    app: &Client,
+    method: Method,
+    route: &str,
+    body: Option<&Value>,
+) -> Result<T, AppError> {
+    let answer = app
+        .answer(method, route, body, |exhausted| match exhausted {
+            Exhausted::GaveUp { last, .. } => AppError::NoAnswer(last),
+            Exhausted::WaitTooLong { wait } => AppError::NoAnswer(format!(
+                "GitHub's rate limit asks to wait {} s",
+                wait.as_secs()
+            )),
+        })
+        .await?;
+    if !answer.status.is_success() {
+        return Err(AppError::Refused(
+            answer.status.as_u16(),
+            github_message(&answer.body),
+        ));
+    }
+    serde_json::from_slice(&answer.body)
+        .map_err(|e| AppError::NoAnswer(format!("unexpected answer: {e}")))
 }
 
 /// The permissions of `wanted` that `granted` (the installation's) has, each at most at the
@@ -181,87 +219,25 @@ fn describe(permissions: &Permissions) -> String {
         .join(", ")
 }
 
-/// Repeats `call` on server errors, transport failures and attempts that took longer than
-/// the policy allows, within its bounds.
-async fn retrying<T, F, Fut>(policy: RetryPolicy, mut call: F) -> octocrab::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = octocrab::Result<T>>,
-{
-    let mut bounded = || {
-        let attempt = call();
-        async move {
-            tokio::time::timeout(policy.attempt_timeout, attempt)
-                .await
-                .unwrap_or_else(|elapsed| {
-                    Err(octocrab::Error::Other {
-                        source: Box::new(elapsed),
-                        backtrace: std::backtrace::Backtrace::capture(),
-                    })
-                })
-        }
-    };
-    let transient = |error: &octocrab::Error| match error {
-        octocrab::Error::GitHub { source, .. } => source.status_code.is_server_error(),
-        octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => true,
-        octocrab::Error::Other { source, .. } => source.is::<tokio::time::error::Elapsed>(),
-        _ => false,
-    };
-    policy
-        .run(
-            "GitHub App",
-            || {
-                let attempt = bounded();
-                async move {
-                    match attempt.await {
-                        Ok(value) => Attempt::Done(value),
-                        Err(error) if transient(&error) => backoff(Described(error)),
-                        Err(error) => Attempt::Fail(error),
-                    }
-                }
-            },
-            |exhausted| match exhausted {
-                // Only backoff waits here: a wait GitHub asked for never reaches this.
-                Exhausted::GaveUp { last, .. } => last.0,
-                Exhausted::WaitTooLong { wait } => octocrab::Error::Other {
-                    source: format!("GitHub asked to wait {} s", wait.as_secs()).into(),
-                    backtrace: std::backtrace::Backtrace::capture(),
-                },
-            },
-        )
-        .await
-}
-
-/// An octocrab error, shown as the action describes it in the log's retry lines.
-struct Described(octocrab::Error);
-
-impl std::fmt::Display for Described {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&super::describe_error(&self.0))
-    }
-}
-
 fn app_failure(
     app_id: u64,
     account: &str,
     target: &SecretTarget,
     step: &str,
-    error: &octocrab::Error,
+    error: &AppError,
 ) -> Failure {
-    let Some((status, message)) = (match error {
-        octocrab::Error::GitHub { source, .. } => {
-            Some((source.status_code.as_u16(), source.message.as_str()))
+    let (status, message) = match error {
+        AppError::Refused(status, message) => (*status, message.as_str()),
+        AppError::NoAnswer(why) => {
+            return Failure::new(
+                "GitHub App authentication failed",
+                format!(
+                    "{step} for GitHub App {app_id} failed: {why}. Check that GITHUB_API_URL \
+                     reaches GitHub (through the proxy the runner's HTTPS_PROXY names, if it \
+                     sets one)."
+                ),
+            )
         }
-        _ => None,
-    }) else {
-        return Failure::new(
-            "GitHub App authentication failed",
-            format!(
-                "{step} for GitHub App {app_id} failed: {}. Check that GITHUB_API_URL reaches \
-                 GitHub.",
-                super::describe_error(error)
-            ),
-        );
     };
     let what = match status {
         401 => format!(

@@ -5,17 +5,12 @@
 //! event payload does not name it.
 //! <https://docs.github.com/en/rest/actions/artifacts>
 
-use std::time::Duration;
-
-use http::{Method, StatusCode};
+use http::StatusCode;
 use jiff::Timestamp;
-use octocrab::Octocrab;
 use serde::Deserialize;
 
-use super::http::{message, HttpError, Plain};
-use super::retry::{backoff, rate_limit_wait, Attempt, Exhausted};
-use super::RetryPolicy;
-use crate::secret::Secret;
+use super::{Answer, Client, Exhausted, Method};
+use crate::net::{message, HttpError, Plain};
 
 /// Pages of 100 artifacts looked through at most: the name filter makes one page the norm.
 const MAX_PAGES: u32 = 5;
@@ -102,33 +97,20 @@ pub enum RestError {
 
 /// The REST side of the artifact store for one repository.
 pub struct Artifacts {
-    client: Octocrab,
+    client: Client,
     blobs: Plain,
     repository: String,
-    policy: RetryPolicy,
 }
 
 impl Artifacts {
-    /// A client for `repository` (`owner/name`) at `api_url`, with `token` (the workflow's
-    /// `GITHUB_TOKEN` is enough).
-    pub fn new(
-        api_url: &str,
-        token: &Secret,
-        repository: &str,
-        policy: RetryPolicy,
-    ) -> anyhow::Result<Self> {
-        let client = Octocrab::builder()
-            .base_uri(api_url)?
-            .personal_token(token.expose().to_owned())
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(policy.attempt_timeout))
-            .build()?;
-        Ok(Self {
-            client,
-            blobs: Plain::new(policy.attempt_timeout)?,
+    /// The artifacts of `repository` (`owner/name`), read with `client` (the workflow's
+    /// `GITHUB_TOKEN` is enough); blobs are fetched over the same transport, without it.
+    pub fn new(client: &Client, repository: &str) -> Self {
+        Self {
+            blobs: Plain::new(client.transport(), client.policy.attempt_timeout),
+            client: client.clone(),
             repository: repository.to_owned(),
-            policy,
-        })
+        }
     }
 
     /// The repository's default branch (`GET /repos/{owner}/{repo}`; any token that can read
@@ -136,7 +118,7 @@ impl Artifacts {
     pub async fn default_branch(&self) -> Result<String, RestError> {
         let route = format!("/repos/{}", self.repository);
         let call = format!("reading the default branch of {}", self.repository);
-        let (status, _, body) = self.get(&route, &call).await?;
+        let Answer { status, body, .. } = self.get(&route, &call).await?;
         if status != StatusCode::OK {
             return Err(refused(call, status, &body));
         }
@@ -167,7 +149,7 @@ impl Artifacts {
                 self.repository
             );
             let call = format!("listing the artifacts named {name} of {}", self.repository);
-            let (status, _, body) = self.get(&route, &call).await?;
+            let Answer { status, body, .. } = self.get(&route, &call).await?;
             if status != StatusCode::OK {
                 return Err(refused(call, status, &body));
             }
@@ -209,7 +191,11 @@ impl Artifacts {
             self.repository, artifact.id
         );
         let call = format!("downloading artifact {} ({})", artifact.id, artifact.name);
-        let (status, headers, body) = self.get(&route, &call).await?;
+        let Answer {
+            status,
+            headers,
+            body,
+        } = self.get(&route, &call).await?;
         let location = headers
             .get(http::header::LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -223,7 +209,7 @@ impl Artifacts {
         })?;
         let blob = self
             .blobs
-            .send(Method::GET, &location, &[], Vec::new(), max_bytes)
+            .send(http::Method::GET, &location, &[], Vec::new(), max_bytes)
             .await
             .map_err(|source| RestError::Http {
                 call: call.clone(),
@@ -240,69 +226,28 @@ impl Artifacts {
         Ok(blob.body)
     }
 
-    /// `GET route` with the token, its body read; server errors, rate limits and transport
-    /// failures retried ([`RetryPolicy::run`]). Any other answer is the caller's to read.
-    async fn get(
-        &self,
-        route: &str,
-        call: &str,
-    ) -> Result<(StatusCode, http::HeaderMap, Vec<u8>), RestError> {
-        self.policy
-            .run(
-                &format!("GET {route}"),
-                || self.attempt(route),
-                |exhausted| match exhausted {
-                    Exhausted::GaveUp { seconds, last } => transport(
-                        call,
-                        format!(
-                            "{last} (still failing after {seconds} s of retries, bounded by \
-                             input `api-timeout`)"
-                        ),
+    /// `GET route` with the token, its body read; what is transient retried
+    /// ([`Client::answer`]). Any other answer is the caller's to read.
+    async fn get(&self, route: &str, call: &str) -> Result<Answer, RestError> {
+        self.client
+            .answer(Method::Get, route, None, |exhausted| match exhausted {
+                Exhausted::GaveUp { seconds, last } => transport(
+                    call,
+                    format!(
+                        "{last} (still failing after {seconds} s of retries, bounded by input \
+                         `api-timeout`)"
                     ),
-                    Exhausted::WaitTooLong { wait } => transport(
-                        call,
-                        format!(
-                            "GitHub's rate limit asks to wait {} s, longer than input \
-                             `api-timeout` allows",
-                            wait.as_secs()
-                        ),
+                ),
+                Exhausted::WaitTooLong { wait } => transport(
+                    call,
+                    format!(
+                        "GitHub's rate limit asks to wait {} s, longer than input \
+                         `api-timeout` allows",
+                        wait.as_secs()
                     ),
-                },
-            )
+                ),
+            })
             .await
-    }
-
-    async fn attempt(
-        &self,
-        route: &str,
-    ) -> Attempt<(StatusCode, http::HeaderMap, Vec<u8>), String, RestError> {
-        let request = async {
-            let response = self.client._get(route).await?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = self.client.body_to_string(response).await?.into_bytes();
-            Ok::<_, octocrab::Error>((status, headers, body))
-        };
-        match tokio::time::timeout(self.policy.attempt_timeout, request).await {
-            Err(_) => backoff(format!(
-                "no answer within {} s",
-                self.policy.attempt_timeout.as_secs()
-            )),
-            Ok(Err(error)) => backoff(format!("request failed: {}", super::describe_error(&error))),
-            Ok(Ok((status, headers, body))) => {
-                let said = message(&body, "message");
-                if let Some(wait) = rate_limit_wait(status, &headers, &said) {
-                    return Attempt::Retry {
-                        wait,
-                        why: format!("rate limited ({} {said})", status.as_u16()),
-                    };
-                }
-                if status.is_server_error() {
-                    return backoff(format!("server error {}", status.as_u16()));
-                }
-                Attempt::Done((status, headers, body))
-            }
-        }
     }
 }
 

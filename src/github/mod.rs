@@ -9,13 +9,11 @@
 pub mod app;
 pub mod artifacts;
 mod error;
-pub(crate) mod http;
 pub mod results;
-pub(crate) mod retry;
 mod secrets;
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use ::http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
@@ -23,11 +21,13 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub(crate) use crate::net::retry::Exhausted;
+pub use crate::net::retry::RetryPolicy;
+use crate::net::retry::{self, backoff, rate_limit_wait};
 pub use error::{describe_error, describe_permissions, ApiError, BadResponse};
-pub use retry::RetryPolicy;
-use retry::{backoff, rate_limit_wait, Exhausted};
 pub use secrets::{Scope, SecretTarget, WriteOutcome};
 
+use crate::net::Transport;
 use crate::secret::Secret;
 
 #[derive(Deserialize)]
@@ -82,35 +82,80 @@ impl Subject {
     }
 }
 
-/// One attempt of a REST call: its answer, a transient failure, or an [`ApiError`].
-type Attempt = retry::Attempt<(StatusCode, Vec<u8>), String, ApiError>;
+/// An answer of the REST API: its status, headers and body.
+pub(crate) struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
 
-/// A client of GitHub's REST API for one token.
+/// A client of GitHub's REST API for one token: octocrab over the one [`Transport`]. Clones
+/// share the connections.
+#[derive(Clone)]
 pub struct Client {
     client: Octocrab,
+    transport: Transport,
+    base_url: String,
     policy: RetryPolicy,
     credential: &'static str,
     /// The `X-OAuth-Scopes` header of the last answer that had one: GitHub sends it for
     /// classic personal access tokens and OAuth tokens, listing the token's scopes.
-    scopes: std::sync::Mutex<Option<String>>,
+    scopes: Arc<Mutex<Option<String>>>,
 }
 
 impl Client {
-    /// A client for the API at `base_url` (such as `GITHUB_API_URL`), authenticated by `token`.
-    pub fn new(base_url: &str, token: &Secret, policy: RetryPolicy) -> anyhow::Result<Self> {
+    /// A client for the API at `base_url` (such as `GITHUB_API_URL`), authenticated by
+    /// `token`, sending through `transport`.
+    pub fn new(
+        transport: &Transport,
+        base_url: &str,
+        token: &Secret,
+        policy: RetryPolicy,
+    ) -> anyhow::Result<Self> {
         let client = Octocrab::builder()
             .base_uri(base_url)?
             .personal_token(token.expose().to_owned())
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(policy.attempt_timeout))
-            .set_write_timeout(Some(policy.attempt_timeout))
-            .build()?;
+            .build_with_reqwest(transport.client().clone())?;
         Ok(Self {
             client,
+            transport: transport.clone(),
+            base_url: base_url.to_owned(),
             policy,
             credential: "input `token`",
-            scopes: std::sync::Mutex::new(None),
+            scopes: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// A client authenticated as GitHub App `app_id` (a JWT signed with `private_key`, made
+    /// by octocrab for each request), for the App's own calls; fails when the key is not an
+    /// RSA private key in PEM form.
+    pub(crate) fn for_app(
+        transport: &Transport,
+        base_url: &str,
+        app_id: u64,
+        private_key: &Secret,
+        policy: RetryPolicy,
+    ) -> anyhow::Result<Self> {
+        let client = Octocrab::builder()
+            .base_uri(base_url)?
+            .app_from_rsa_pem(octocrab::models::AppId(app_id), private_key.expose())?
+            .build_with_reqwest(transport.client().clone())?;
+        Ok(Self {
+            client,
+            transport: transport.clone(),
+            base_url: base_url.to_owned(),
+            policy,
+            credential: "the GitHub App's credentials (inputs `app-id`, `app-private-key`)",
+            scopes: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// The transport this client sends through.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// The token's OAuth scopes, when an answer so far listed them (`X-OAuth-Scopes`, which
@@ -168,7 +213,8 @@ impl Client {
     }
 
     /// Sends one request, retrying server errors, rate limits and transport failures within
-    /// the policy's bounds ([`RetryPolicy::run`]).
+    /// the policy's bounds ([`RetryPolicy::run`]); any other answer but a success is an
+    /// [`ApiError`] that says what the token needs.
     async fn send(
         &self,
         subject: &Subject,
@@ -176,119 +222,143 @@ impl Client {
         route: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Vec<u8>), ApiError> {
+        let answer = self
+            .answer(method, route, body, |exhausted| match exhausted {
+                Exhausted::WaitTooLong { wait } => ApiError::RateLimited {
+                    target: subject.what.clone(),
+                    wait_secs: wait.as_secs(),
+                    max_secs: self.policy.max_wait.as_secs(),
+                },
+                Exhausted::GaveUp { seconds, last } => ApiError::GaveUp {
+                    target: subject.what.clone(),
+                    seconds,
+                    last,
+                },
+            })
+            .await?;
+        if answer.status.is_success() {
+            return Ok((answer.status, answer.body));
+        }
+        Err(refusal(subject, self.credential, &answer))
+    }
+
+    /// The one request-and-classify of every REST call: sends `method route` with the token,
+    /// retries what is transient (a transport failure, no answer in time, a server error, a
+    /// rate limit, waiting as GitHub asks) within the policy, and hands back any other answer,
+    /// an error status included, for the caller to read. `exhausted` words giving up.
+    pub(crate) async fn answer<E>(
+        &self,
+        method: Method,
+        route: &str,
+        body: Option<&Value>,
+        exhausted: impl FnOnce(Exhausted<String>) -> E,
+    ) -> Result<Answer, E> {
         self.policy
             .run(
                 &format!("{method} {route}"),
-                || self.attempt(subject, method, route, body),
-                |exhausted| match exhausted {
-                    Exhausted::WaitTooLong { wait } => ApiError::RateLimited {
-                        target: subject.what.clone(),
-                        wait_secs: wait.as_secs(),
-                        max_secs: self.policy.max_wait.as_secs(),
-                    },
-                    Exhausted::GaveUp { seconds, last } => ApiError::GaveUp {
-                        target: subject.what.clone(),
-                        seconds,
-                        last,
-                    },
-                },
+                || self.attempt(method, route, body),
+                exhausted,
             )
             .await
     }
 
-    async fn attempt(
+    async fn attempt<E>(
         &self,
-        subject: &Subject,
         method: Method,
         route: &str,
         body: Option<&Value>,
-    ) -> Attempt {
+    ) -> retry::Attempt<Answer, String, E> {
         let request = async {
             let response = match method {
                 Method::Get => self.client._get(route).await?,
                 Method::Put => self.client._put(route, body).await?,
+                Method::Post => self.client._post(route, body).await?,
                 Method::Delete => self.client._delete(route, None::<&()>).await?,
             };
             let status = response.status();
             let headers = response.headers().clone();
             let body = self.client.body_to_string(response).await?.into_bytes();
-            Ok::<_, octocrab::Error>((status, headers, body))
+            Ok::<_, octocrab::Error>(Answer {
+                status,
+                headers,
+                body,
+            })
         };
-        let (status, headers, body) =
-            match tokio::time::timeout(self.policy.attempt_timeout, request).await {
-                Err(_) => {
-                    return backoff(format!(
-                        "no answer within {} s",
-                        self.policy.attempt_timeout.as_secs()
-                    ))
-                }
-                Ok(Err(error)) => {
-                    return backoff(format!("request failed: {}", describe_error(&error)))
-                }
-                Ok(Ok(answer)) => answer,
-            };
-        if let Some(scopes) = headers.get("x-oauth-scopes").and_then(|v| v.to_str().ok()) {
+        let answer = match tokio::time::timeout(self.policy.attempt_timeout, request).await {
+            Err(_) => {
+                return backoff(format!(
+                    "no answer within {} s",
+                    self.policy.attempt_timeout.as_secs()
+                ))
+            }
+            Ok(Err(error)) => {
+                let why = self.transport.describe(&error, &self.base_url);
+                return backoff(format!("request failed: {why}"));
+            }
+            Ok(Ok(answer)) => answer,
+        };
+        if let Some(scopes) = answer
+            .headers
+            .get("x-oauth-scopes")
+            .and_then(|v| v.to_str().ok())
+        {
             if let Ok(mut seen) = self.scopes.lock() {
                 *seen = Some(scopes.to_owned());
             }
         }
-        classify(subject, self.credential, status, &headers, body)
+        let message = github_message(&answer.body);
+        if let Some(wait) = rate_limit_wait(answer.status, &answer.headers, &message) {
+            return retry::Attempt::Retry {
+                wait,
+                why: format!("rate limited ({} {message})", answer.status.as_u16()),
+            };
+        }
+        if answer.status.is_server_error() {
+            return backoff(format!("server error {}", answer.status.as_u16()));
+        }
+        retry::Attempt::Done(answer)
     }
 }
 
-/// Turns a response into success, a retry with its wait, or a permanent error.
-fn classify(
-    subject: &Subject,
-    credential: &'static str,
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: Vec<u8>,
-) -> Attempt {
-    if status.is_success() {
-        return Attempt::Done((status, body));
-    }
-    let message = github_message(&body);
-    let rate_limit = rate_limit_wait(status, headers, &message);
-    if let Some(wait) = rate_limit {
-        return Attempt::Retry {
-            wait,
-            why: format!("rate limited ({} {message})", status.as_u16()),
-        };
-    }
-    let target_name = subject.what.clone();
+/// What an error answer (not a server error or rate limit: those were retried) means for the
+/// call, and what the token needs.
+fn refusal(subject: &Subject, credential: &'static str, answer: &Answer) -> ApiError {
+    let message = github_message(&answer.body);
+    let target = subject.what.clone();
     let permission = subject.permission.clone();
-    match status.as_u16() {
-        401 => Attempt::Fail(ApiError::Unauthorized {
-            target: target_name,
+    match answer.status.as_u16() {
+        401 => ApiError::Unauthorized {
+            target,
             credential,
             permission,
-        }),
-        403 => Attempt::Fail(ApiError::Forbidden {
-            target: target_name,
+        },
+        403 => ApiError::Forbidden {
+            target,
             credential,
             message,
             permission,
-            accepted: headers
+            accepted: answer
+                .headers
                 .get("x-accepted-github-permissions")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-        }),
-        404 => Attempt::Fail(ApiError::NotFound {
-            target: target_name,
+        },
+        404 => ApiError::NotFound {
+            target,
             credential,
             scope_input: subject.input,
             permission,
-        }),
-        500..=599 => backoff(format!("server error {}", status.as_u16())),
-        code => Attempt::Fail(ApiError::Unexpected {
-            target: target_name,
+        },
+        code => ApiError::Unexpected {
+            target,
             status: code,
             message,
-        }),
+        },
     }
 }
 
-fn github_message(body: &[u8]) -> String {
+/// GitHub's `message` in an error answer.
+pub(crate) fn github_message(body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct ErrorBody {
         message: String,
@@ -298,10 +368,16 @@ fn github_message(body: &[u8]) -> String {
         .unwrap_or_else(|_| "no message".to_owned())
 }
 
+/// The methods the REST calls use.
 #[derive(Debug, Clone, Copy)]
-enum Method {
+pub(crate) enum Method {
+    /// GET.
     Get,
+    /// PUT.
     Put,
+    /// POST.
+    Post,
+    /// DELETE.
     Delete,
 }
 
@@ -310,6 +386,7 @@ impl fmt::Display for Method {
         f.write_str(match self {
             Method::Get => "GET",
             Method::Put => "PUT",
+            Method::Post => "POST",
             Method::Delete => "DELETE",
         })
     }

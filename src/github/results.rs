@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use super::http::{message, shown, HttpError, Plain};
-use super::retry::{backoff, Attempt, Exhausted};
 use super::RetryPolicy;
+use crate::net::retry::{backoff, Attempt, Exhausted};
+use crate::net::{message, shown, HttpError, Plain};
 use crate::secret::Secret;
 
 const SERVICE: &str = "github.actions.results.api.v1.ArtifactService";

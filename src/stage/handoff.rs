@@ -27,13 +27,13 @@ pub const HANDOFF: &str = "handoff";
 /// `GITHUB_STATE` name of its MAC.
 pub const HANDOFF_MAC: &str = "handoff_mac";
 
-/// Variables that change where the post stage's requests go or whom they trust. Only the
-/// values the main stage saw are kept in the post stage; one a later step added or changed is
-/// dropped. (codex-auth's client trusts the system's roots and `SSL_CERT_FILE`/`SSL_CERT_DIR`,
-/// and takes no proxy today; the proxy variables are held as well, for any client that would.)
+/// Variables that change where the post stage's requests go or whom they trust (the ones
+/// `net` reads). Only the values the main stage saw are kept in the post stage; one a later
+/// step added or changed is dropped.
 pub const WATCHED: &[&str] = &[
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
     "HTTPS_PROXY",
     "https_proxy",
     "HTTP_PROXY",
@@ -207,7 +207,7 @@ mod tests {
             ("GITHUB_API_URL", "https://api.github.com"),
             ("HOME", "/github/home"),
             ("INPUT_TOKEN", "github_pat_write"),
-            ("SSL_CERT_FILE", "/etc/ssl/mine.pem"),
+            ("HTTPS_PROXY", "http://proxy.corp:3128"),
         ]
         .iter()
         .map(|(k, v)| (k.into(), v.into()))

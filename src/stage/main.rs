@@ -73,6 +73,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         config.workflow.mask(token);
     }
     config.check_keep().map_err(Failure::from)?;
+    config.check_network().map_err(Failure::from)?;
     warn_inputs_not_used(config);
     // From here on a cancelled job stops between steps, not in the middle of one.
     let mut cancel = Cancellation::watch()?;
@@ -574,6 +575,8 @@ async fn run_codex(
     if let Some(token) = &config.access_token {
         environment.push((codex::ACCESS_TOKEN_VARIABLE.into(), token.expose().into()));
     }
+    let _trust = codex::hand_trust(&mut environment, &config.network.trust, &config.temp_dir)
+        .context("writing the CA bundle for Codex")?;
     contain(config, async {
         Ok(match task {
             Task::Exec => {

@@ -86,7 +86,7 @@ async fn named_codex(
     // A fetch can take minutes: a cancelled job stops it rather than wait for the runner's
     // kill. The download is dropped with it (an unpack already under way finishes first).
     let codex = tokio::select! {
-        codex = install::named(&config.codex, named) => codex?,
+        codex = install::named(&config.codex, &config.transport, named) => codex?,
         _ = cancel.next() => {
             return Err(Failure::new(
                 "Job cancelled",

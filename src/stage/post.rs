@@ -23,7 +23,7 @@ use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, ConfigError, Mode};
 use crate::failure::Failure;
 use crate::store::{self, Stage, Store};
-use crate::workflow::{print_line, Workflow};
+use crate::workflow::print_line;
 
 /// Runs the post stage.
 pub async fn run(config: ActionConfig) -> anyhow::Result<()> {
@@ -100,6 +100,14 @@ pub(crate) async fn run_with(
         return clean_up(&config, &CodexHome::new(&home));
     }
     let handoff = settle(&mut config, received)?;
+    if let Some(problem) = &config.network_problem {
+        // The main stage saw these values and could use them: a file changed since. Failing
+        // here would lose a rotated login; going direct may still reach GitHub.
+        config.workflow.warning(
+            "Proxy or CA variable not usable",
+            &format!("{problem}. The post stage sends directly, trusting the built-in roots only."),
+        );
+    }
     let config = &config;
     let mut store = open(config)?;
     let result = save_changes(config, store.as_mut(), handoff).await;
@@ -174,7 +182,7 @@ fn settle(config: &mut ActionConfig, received: Received) -> anyhow::Result<Optio
         Received::Verified(handoff) => {
             for (name, value) in &present {
                 if handoff.watched.get(name) != Some(value) {
-                    drop_variable(&workflow, name, "a step after the main stage set it");
+                    drop_variable(config, name, "a step after the main stage set it");
                 }
             }
             if handoff.target != handoff::target_digest(config) {
@@ -214,7 +222,7 @@ fn settle(config: &mut ActionConfig, received: Received) -> anyhow::Result<Optio
         }
         Received::Unverified => {
             for name in present.keys() {
-                drop_variable(&workflow, name, "the main stage's state did not verify");
+                drop_variable(config, name, "the main stage's state did not verify");
             }
             // Toward writing, never toward skipping: whatever valid login of the restored
             // account is found is saved, as if nothing had been stored yet.
@@ -249,10 +257,11 @@ fn settle(config: &mut ActionConfig, received: Received) -> anyhow::Result<Optio
 }
 
 /// Removes a CA or proxy variable from this process's environment before any client is made.
-fn drop_variable(workflow: &Workflow, name: &str, why: &str) {
+fn drop_variable(config: &mut ActionConfig, name: &str, why: &str) {
     // The post stage is single-threaded here: no other thread reads the environment yet.
     std::env::remove_var(name);
-    workflow.warning(
+    config.forget_variable(name);
+    config.workflow.warning(
         "Variable ignored",
         &format!(
             "{name} was ignored: {why}. A CA or proxy variable decides whom the post stage, \

@@ -48,10 +48,12 @@ async fn sign_in(
         "Signing in anew with Codex's device-code sign-in; the login goes to {}.",
         store.place()
     ));
-    let environment = codex::environment(
+    let mut environment = codex::environment(
         &config.environment,
         config.credentials.as_ref().map(Credentials::secret),
     );
+    let _trust = codex::hand_trust(&mut environment, &config.network.trust, &config.temp_dir)
+        .map_err(|e| anyhow::anyhow!("writing the CA bundle for Codex: {e}"))?;
     let login = Login {
         program: &codex.program,
         workspace: &config.workspace,

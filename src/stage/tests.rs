@@ -51,6 +51,8 @@ impl MemoryStore {
             stage,
             // Never called: the event payload says the repository is private.
             client: Client::new(
+                &crate::net::Transport::direct()
+                    .unwrap_or_else(|_| unreachable!("the built-in roots")),
                 "http://127.0.0.1:9",
                 &Secret::new("unused"),
                 RetryPolicy::default(),

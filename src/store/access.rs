@@ -209,5 +209,8 @@ pub(crate) fn github_token_client(config: &ActionConfig) -> anyhow::Result<Clien
         .before_codex()
         .fix("Leave `github-token` at its default (the workflow's token).")
     })?;
-    Ok(Client::new(&config.api_url, token, config.retry)?.credential("input `github-token`"))
+    Ok(
+        Client::new(&config.transport, &config.api_url, token, config.retry)?
+            .credential("input `github-token`"),
+    )
 }

@@ -122,7 +122,12 @@ impl<'a> SecretStore<'a> {
                     if let Some(InstallationToken { token, .. }) =
                         replaced.and_then(|c| c.app_token)
                     {
-                        let revoked = app::revoke(&self.config.api_url, &token, REVOKE_TIMEOUT);
+                        let revoked = app::revoke(
+                            &self.config.transport,
+                            &self.config.api_url,
+                            &token,
+                            REVOKE_TIMEOUT,
+                        );
                         report_revoke(&self.config.workflow, revoked.await);
                     }
                 }
@@ -451,7 +456,13 @@ impl Store for SecretStore<'_> {
         else {
             return;
         };
-        let revoked = app::revoke(&self.config.api_url, &token, REVOKE_TIMEOUT).await;
+        let revoked = app::revoke(
+            &self.config.transport,
+            &self.config.api_url,
+            &token,
+            REVOKE_TIMEOUT,
+        )
+        .await;
         report_revoke(&self.config.workflow, revoked);
     }
 }
@@ -602,12 +613,16 @@ async fn client(
     stage: Stage,
 ) -> anyhow::Result<(Client, Option<InstallationToken>)> {
     match config.credentials()? {
-        Credentials::Token(token) => Ok((Client::new(&config.api_url, token, config.retry)?, None)),
+        Credentials::Token(token) => Ok((
+            Client::new(&config.transport, &config.api_url, token, config.retry)?,
+            None,
+        )),
         Credentials::App {
             app_id,
             private_key,
         } => {
             let token = app::installation_token(
+                &config.transport,
                 &config.api_url,
                 *app_id,
                 private_key,
@@ -617,8 +632,13 @@ async fn client(
                 &config.workflow,
             )
             .await?;
-            let client = Client::new(&config.api_url, &token.token, config.retry)?
-                .credential("the GitHub App's installation token (input `app-id`)");
+            let client = Client::new(
+                &config.transport,
+                &config.api_url,
+                &token.token,
+                config.retry,
+            )?
+            .credential("the GitHub App's installation token (input `app-id`)");
             Ok((client, Some(token)))
         }
     }

@@ -276,7 +276,9 @@ fn the_local_github_answers_as_the_description_says() {
         ..RetryPolicy::default()
     }
     .within(Duration::from_secs(20));
-    let client = |token: &str| Client::new(&github.url(), &Secret::new(token), policy).unwrap();
+    let transport = codex_auth::net::Transport::direct().unwrap();
+    let client =
+        |token: &str| Client::new(&transport, &github.url(), &Secret::new(token), policy).unwrap();
     let value = Secret::new("{\"tokens\":{}}");
 
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -50,6 +50,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CodexSource;
 use crate::failure::Failure;
+use crate::net::Transport;
 use cache::{cached, cannot_keep, may_replace, ours, own_the_way, remove, sweep, Cache};
 use registry::{document, fetch, registry};
 
@@ -275,7 +276,11 @@ pub fn reported_version(line: &str) -> Option<&str> {
 }
 
 /// The named version: the cached copy while it is still as verified, else fetched.
-pub async fn named(source: &CodexSource, version: &str) -> Result<Codex, Failure> {
+pub async fn named(
+    source: &CodexSource,
+    transport: &Transport,
+    version: &str,
+) -> Result<Codex, Failure> {
     let platform = Platform::current().ok_or_else(|| {
         Failure::new(
             "No Codex for this runner",
@@ -334,8 +339,8 @@ pub async fn named(source: &CodexSource, version: &str) -> Result<Codex, Failure
     };
     let started = Instant::now();
     let registry = registry(source).await?;
-    let document = document(&registry, version, &platform).await?;
-    let bytes = fetch(&registry, &document, version, &platform, &dir).await?;
+    let document = document(transport, &registry, version, &platform).await?;
+    let bytes = fetch(transport, &registry, &document, version, &platform, &dir).await?;
     Ok(Codex {
         program,
         origin: Origin::Fetched {
@@ -493,7 +498,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let source = source(&registry, root.path());
 
-        let fetched = named(&source, "1.2.3")
+        let fetched = named(&source, &Transport::direct().unwrap(), "1.2.3")
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         assert!(
@@ -525,7 +530,7 @@ mod tests {
         );
 
         // The next step: the same files, so the copy is run as it is.
-        let reused = named(&source, "1.2.3")
+        let reused = named(&source, &Transport::direct().unwrap(), "1.2.3")
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         assert!(
@@ -546,7 +551,7 @@ mod tests {
         let registry = Registry::serving("1.2.3", &platform, tarball).await;
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let source = source(&registry, root.path());
-        let fetched = named(&source, "1.2.3")
+        let fetched = named(&source, &Transport::direct().unwrap(), "1.2.3")
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
 
@@ -566,7 +571,7 @@ mod tests {
         let same = |m: &std::fs::Metadata| (m.len(), m.uid(), m.mode());
         assert_eq!(same(&after), same(&before));
 
-        let again = named(&source, "1.2.3")
+        let again = named(&source, &Transport::direct().unwrap(), "1.2.3")
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         let Origin::Fetched {
@@ -598,7 +603,7 @@ mod tests {
         let registry = Registry::serving("1.2.3", &platform, tarball).await;
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let source = source(&registry, root.path());
-        named(&source, "1.2.3")
+        named(&source, &Transport::direct().unwrap(), "1.2.3")
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         // The marker as codex-auth wrote it before it listed the files.
@@ -613,7 +618,7 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
 
-        let again = named(&source, "1.2.3")
+        let again = named(&source, &Transport::direct().unwrap(), "1.2.3")
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         assert!(

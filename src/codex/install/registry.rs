@@ -14,9 +14,8 @@ use super::unpack::unpack;
 use super::{Package, Platform, PACKAGE};
 use crate::config::CodexSource;
 use crate::failure::Failure;
-use crate::github::http::{shown, HttpError, Plain, Streamed};
-use crate::github::retry::{backoff, rate_limit_wait, Attempt, Exhausted, Wait};
-use crate::github::RetryPolicy;
+use crate::net::retry::{backoff, rate_limit_wait, Attempt, Exhausted, Wait};
+use crate::net::{shown, HttpError, Plain, RetryPolicy, Streamed, Transport};
 
 /// The package's name in a registry path.
 const PACKAGE_PATH: &str = "@openai%2fcodex";
@@ -58,7 +57,7 @@ pub(super) async fn registry(source: &CodexSource) -> Result<String, Failure> {
         })?,
     };
     let registry = registry.trim_end_matches('/').to_owned();
-    match crate::github::http::allowed(&registry) {
+    match crate::net::allowed(&registry) {
         true => Ok(registry),
         false => Err(not_a_registry(&registry)),
     }
@@ -299,12 +298,12 @@ fn resolve(base: &str, location: &str) -> Option<String> {
 
 /// The registry's document of `<version>-<platform>`, checked to be that package.
 pub(super) async fn document(
+    transport: &Transport,
     registry: &str,
     version: &str,
     platform: &Platform,
 ) -> Result<Document, Failure> {
-    let client = Plain::new(DOCUMENT_TIMEOUT)
-        .map_err(|e| registry_failure(format!("no HTTPS client: {e}")))?;
+    let client = Plain::new(transport, DOCUMENT_TIMEOUT);
     let package = format!("{version}-{}", platform.npm);
     let url = format!("{registry}/{PACKAGE_PATH}/{package}");
     let (status, body) = get_json(&client, &url).await?;
@@ -343,7 +342,7 @@ pub(super) async fn document(
         return Err(registry_failure(format!(
             "GET {} answered {status}: {}",
             shown(&url),
-            crate::github::http::message(&body, "error")
+            crate::net::message(&body, "error")
         )));
     }
     let document: Document = serde_json::from_slice(&body).map_err(|e| {
@@ -397,6 +396,7 @@ fn sha512_of(integrity: &str) -> Option<[u8; 64]> {
 /// bytes into `dir` (through a directory of its own beside it, renamed into place once
 /// complete), and returns the tarball's size.
 pub(super) async fn fetch(
+    transport: &Transport,
     registry: &str,
     document: &Document,
     version: &str,
@@ -422,9 +422,7 @@ pub(super) async fn fetch(
         .prefix(".download-")
         .tempfile_in(parent)
         .map_err(|e| cannot_keep(parent, &e.to_string()))?;
-    let client = Plain::new(TARBALL_TIMEOUT)
-        .map_err(|e| registry_failure(format!("no HTTPS client: {e}")))?
-        .quiet_after(TARBALL_QUIET);
+    let client = Plain::new(transport, TARBALL_TIMEOUT).quiet_after(TARBALL_QUIET);
     let mut sink = Hashed {
         file: download
             .reopen()
@@ -437,7 +435,7 @@ pub(super) async fn fetch(
         return Err(registry_failure(format!(
             "GET {} ({package}) answered {status}: {}",
             shown(&url),
-            crate::github::http::message(&error_body, "error")
+            crate::net::message(&error_body, "error")
         )));
     }
     let actual: [u8; 64] = sink.hasher.finalize().into();

@@ -34,9 +34,9 @@ use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, ArtifactSettings};
 use crate::failure::Failure;
 use crate::github::artifacts::{Artifact, Artifacts, RestError};
-use crate::github::http::Plain;
 use crate::github::results::{BackendIds, Results, ResultsError};
 use crate::github::Client;
+use crate::net::Plain;
 use crate::seal::artifact::{self as crypt, Binding, OpenError};
 use crate::secret::Secret;
 
@@ -56,7 +56,8 @@ pub struct ArtifactStore<'a> {
     /// Main stage: input `auth-json`, decoded; a bad seed only matters when there is no
     /// artifact to restore instead.
     seed: Option<anyhow::Result<AuthFile>>,
-    client: Option<Client>,
+    /// The REST client (input `github-token`), made once and shared by every call.
+    client: std::cell::OnceCell<Client>,
 }
 
 impl<'a> ArtifactStore<'a> {
@@ -99,8 +100,24 @@ impl<'a> ArtifactStore<'a> {
             config,
             settings,
             seed: None,
-            client: None,
+            client: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The store's REST client, made on first use.
+    fn client(&self) -> anyhow::Result<&Client> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let config = self.config;
+        let client = Client::new(
+            &config.transport,
+            &config.api_url,
+            &self.settings.github_token,
+            config.retry,
+        )?
+        .credential("input `github-token`");
+        Ok(self.client.get_or_init(|| client))
     }
 
     fn binding(&self) -> Binding<'a> {
@@ -131,12 +148,7 @@ impl<'a> ArtifactStore<'a> {
                  artifact store lists artifacts of",
             )
         })?;
-        let artifacts = Artifacts::new(
-            &config.api_url,
-            &settings.github_token,
-            repository,
-            config.retry,
-        )?;
+        let artifacts = Artifacts::new(self.client()?, repository);
         let cannot_read = |error: RestError| {
             Failure::new("Cannot read artifacts", error.to_string()).before_codex()
         };
@@ -320,7 +332,7 @@ impl<'a> ArtifactStore<'a> {
         let results = Results::new(
             url,
             token,
-            Plain::new(config.retry.attempt_timeout)?,
+            Plain::new(&config.transport, config.retry.attempt_timeout),
             config.retry,
         )?;
         let compact: Secret = file.to_compact_json()?;
@@ -360,18 +372,7 @@ impl Store for ArtifactStore<'_> {
     }
 
     async fn github(&mut self) -> anyhow::Result<&Client> {
-        if self.client.is_none() {
-            let client = Client::new(
-                &self.config.api_url,
-                &self.settings.github_token,
-                self.config.retry,
-            )?
-            .credential("input `github-token`");
-            self.client = Some(client);
-        }
-        self.client
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no GitHub client"))
+        self.client()
     }
 
     /// The login to restore, newest first: the newest usable artifact, or input `auth-json`

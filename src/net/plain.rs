@@ -1,16 +1,13 @@
-//! A plain HTTPS client for the artifact service and blob storage: no GitHub token is ever
-//! attached (signed blob URLs carry their own authorization), answers are size-bounded, and
-//! each request is time-bounded.
+//! The plain client, for every host but GitHub's REST API: the artifact service, blob
+//! storage, the npm registry. No GitHub token is ever attached (signed blob URLs carry their
+//! own authorization), answers are size-bounded, and each request is time-bounded. It sends
+//! through the one [`Transport`], with its proxies and trust.
 
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Bytes;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::{HeaderMap, Method, StatusCode};
+
+use super::Transport;
 
 /// A response: status, headers and the body read in full.
 pub struct Answer {
@@ -61,28 +58,20 @@ pub enum HttpError {
 
 /// The client.
 pub struct Plain {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    transport: Transport,
     timeout: Duration,
     /// How long a download's body may send nothing before it is given up.
     quiet: Duration,
 }
 
 impl Plain {
-    /// A client trusting the system's roots (and `SSL_CERT_FILE`), with `timeout` per request.
-    pub fn new(timeout: Duration) -> Result<Self, HttpError> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .map_err(|e| HttpError::Transport(format!("no TLS roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(Self {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+    /// A client over `transport`, with `timeout` per request.
+    pub fn new(transport: &Transport, timeout: Duration) -> Self {
+        Self {
+            transport: transport.clone(),
             timeout,
             quiet: timeout,
-        })
+        }
     }
 
     /// Gives up a download whose body sends nothing for `quiet` (a connection gone silent),
@@ -102,21 +91,25 @@ impl Plain {
         body: Vec<u8>,
         limit: usize,
     ) -> Result<Answer, HttpError> {
-        let request = request(method, url, headers, body)?;
+        let request = self.request(method, url, headers, body)?;
         self.within(async {
-            let (parts, body) = self.open(request).await?.into_parts();
-            let body = Limited::new(body, limit)
-                .collect()
+            let mut response = self.open(request, url).await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
                 .await
-                .map_err(|e| match e.downcast::<http_body_util::LengthLimitError>() {
-                    Ok(_) => HttpError::TooLarge(limit),
-                    Err(e) => HttpError::Transport(e.to_string()),
-                })?
-                .to_bytes()
-                .to_vec();
+                .map_err(|e| HttpError::Transport(self.transport.describe(&e, url)))?
+            {
+                if body.len() + chunk.len() > limit {
+                    return Err(HttpError::TooLarge(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
             Ok(Answer {
-                status: parts.status,
-                headers: parts.headers,
+                status,
+                headers,
                 body,
             })
         })
@@ -134,26 +127,22 @@ impl Plain {
         limit: u64,
         sink: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
     ) -> Result<Streamed, HttpError> {
-        let request = request(Method::GET, url, headers, Vec::new())?;
+        let request = self.request(Method::GET, url, headers, Vec::new())?;
         self.within(async {
-            let response = self.open(request).await?;
-            let (parts, mut body) = response.into_parts();
-            let status = parts.status;
+            let mut response = self.open(request, url).await?;
+            let status = response.status();
             let mut streamed = Streamed {
                 status,
-                headers: parts.headers,
+                headers: response.headers().clone(),
                 bytes: 0,
                 error_body: Vec::new(),
             };
             let quiet = |_| HttpError::Stalled(self.quiet.as_secs());
-            while let Some(frame) = tokio::time::timeout(self.quiet, body.frame())
+            while let Some(data) = tokio::time::timeout(self.quiet, response.chunk())
                 .await
                 .map_err(quiet)?
+                .map_err(|e| HttpError::Transport(self.transport.describe(&e, url)))?
             {
-                let frame = frame.map_err(|e| HttpError::Transport(e.to_string()))?;
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
                 if status != StatusCode::OK {
                     let room = (64 * 1024usize).saturating_sub(streamed.error_body.len());
                     streamed
@@ -177,12 +166,42 @@ impl Plain {
     /// Sends `request` and waits for the answer's head.
     async fn open(
         &self,
-        request: Request<Full<Bytes>>,
-    ) -> Result<http::Response<hyper::body::Incoming>, HttpError> {
-        self.client
-            .request(request)
+        request: reqwest::Request,
+        url: &str,
+    ) -> Result<reqwest::Response, HttpError> {
+        self.transport
+            .client()
+            .execute(request)
             .await
-            .map_err(|e| HttpError::Transport(super::describe_error(&e)))
+            .map_err(|e| HttpError::Transport(self.transport.describe(&e, url)))
+    }
+
+    /// A request to an https URL (plain http only on loopback) with these headers and body.
+    fn request(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<reqwest::Request, HttpError> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|_| HttpError::Url(format!("\"{}\" is not a URL", shown(url))))?;
+        if !allowed(url) {
+            return Err(HttpError::Url(format!(
+                "{} is not https (plain http is only for loopback)",
+                shown(url)
+            )));
+        }
+        let mut request = self.transport.client().request(method, parsed);
+        for (name, value) in headers {
+            let value = http::HeaderValue::from_str(value)
+                .map_err(|_| HttpError::Url(format!("bad header value for {name}")))?;
+            request = request.header(*name, value);
+        }
+        request
+            .body(body)
+            .build()
+            .map_err(|e| HttpError::Url(super::describe(&e)))
     }
 
     /// `exchange`, within the client's timeout.
@@ -196,42 +215,14 @@ impl Plain {
     }
 }
 
-/// A request to an https URL (plain http only on loopback) with these headers and body.
-fn request(
-    method: Method,
-    url: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-) -> Result<Request<Full<Bytes>>, HttpError> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|_| HttpError::Url(format!("\"{}\" is not a URL", shown(url))))?;
-    if !matches!(uri.scheme_str(), Some("https")) && !is_loopback(&uri) {
-        return Err(HttpError::Url(format!(
-            "{} is not https (plain http is only for loopback)",
-            shown(url)
-        )));
-    }
-    let mut request = Request::builder().method(method).uri(uri);
-    for (name, value) in headers {
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| HttpError::Url(format!("bad header value for {name}")))?;
-        request = request.header(*name, value);
-    }
-    request
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| HttpError::Url(e.to_string()))
-}
-
 /// Whether `url` is one this client sends to: https, or plain http on loopback.
 pub fn allowed(url: &str) -> bool {
     url.parse::<http::Uri>()
-        .is_ok_and(|uri| matches!(uri.scheme_str(), Some("https")) || is_loopback(&uri))
-}
-
-fn is_loopback(uri: &http::Uri) -> bool {
-    matches!(uri.scheme_str(), Some("http"))
-        && matches!(uri.host(), Some("localhost" | "127.0.0.1" | "[::1]"))
+        .is_ok_and(|uri| match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => matches!(uri.host(), Some("localhost" | "127.0.0.1" | "[::1]")),
+            _ => false,
+        })
 }
 
 /// What an error answer says: its JSON `field` (GitHub's `message`, twirp's `msg`), else the
@@ -282,8 +273,7 @@ mod tests {
     #[tokio::test]
     async fn a_download_that_goes_quiet_is_given_up() {
         let url = answering(b"first bytes").await;
-        let client = Plain::new(Duration::from_secs(20))
-            .unwrap()
+        let client = Plain::new(&Transport::direct().unwrap(), Duration::from_secs(20))
             .quiet_after(Duration::from_millis(300));
         let mut got = Vec::new();
         let answer = client
@@ -299,8 +289,7 @@ mod tests {
     #[tokio::test]
     async fn a_download_that_keeps_sending_is_not_quiet() {
         let url = answering(&[7u8; 100]).await;
-        let client = Plain::new(Duration::from_secs(20))
-            .unwrap()
+        let client = Plain::new(&Transport::direct().unwrap(), Duration::from_secs(20))
             .quiet_after(Duration::from_millis(300));
         let answer = client
             .download(&url, &[], 1000, &mut |_| Ok(()))
