@@ -9,6 +9,7 @@ pub mod job;
 pub mod npm;
 pub mod openai;
 pub mod openapi;
+pub mod proxy;
 pub mod raw;
 pub mod runner_log;
 pub mod serve;

@@ -27,7 +27,8 @@ impl Drop for Server {
     }
 }
 
-/// A CA made for one test run, and a certificate it signed for localhost and 127.0.0.1.
+/// A CA made for one test run, and a certificate it signed for localhost and 127.0.0.1 (and
+/// any other names given to [`TestCa::with_names`]).
 pub struct TestCa {
     /// The CA certificate, PEM.
     pub ca_pem: String,
@@ -38,6 +39,12 @@ pub struct TestCa {
 impl TestCa {
     /// Makes the CA and the server certificate.
     pub fn new() -> Self {
+        Self::with_names(&[])
+    }
+
+    /// Makes the CA and a server certificate for `names` too (host names the tests make up,
+    /// which a proxy resolves to this server), beside localhost and 127.0.0.1.
+    pub fn with_names(names: &[&str]) -> Self {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
@@ -45,8 +52,9 @@ impl TestCa {
             .push(DnType::CommonName, "codex-auth test CA");
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
         let key = KeyPair::generate().unwrap();
-        let params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        let mut subject_alt_names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        subject_alt_names.extend(names.iter().map(|name| (*name).to_owned()));
+        let params = CertificateParams::new(subject_alt_names).unwrap();
         let cert = params.signed_by(&key, &ca).unwrap();
         Self {
             ca_pem: ca.pem(),
