@@ -125,6 +125,12 @@ impl Transport {
         {
             text.push_str(&format!(" (through the proxy {proxy})"));
         }
+        if text.contains("certificate") {
+            text.push_str(
+                "; a proxy that inspects TLS, or a server with a company CA, needs that CA \
+                 trusted: set SSL_CERT_FILE or NODE_EXTRA_CA_CERTS to its PEM file",
+            );
+        }
         self.redact(text)
     }
 

@@ -66,6 +66,14 @@ struct WriteBack {
     copy_failed: bool,
 }
 
+/// Masks the passwords of the proxy URLs (`HTTPS_PROXY=http://user:password@…`): the runner
+/// then hides them wherever a line shows them.
+pub(super) fn mask_proxy_passwords(config: &ActionConfig) {
+    for password in config.network.proxies.passwords() {
+        config.workflow.mask(&crate::secret::Secret::new(password));
+    }
+}
+
 /// Runs the main stage: restore, run Codex, write back, report, and the verdict.
 pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     // Masked before anything is printed.
@@ -74,6 +82,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     }
     config.check_keep().map_err(Failure::from)?;
     config.check_network().map_err(Failure::from)?;
+    mask_proxy_passwords(config);
     warn_inputs_not_used(config);
     // From here on a cancelled job stops between steps, not in the middle of one.
     let mut cancel = Cancellation::watch()?;

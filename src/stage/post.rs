@@ -100,6 +100,7 @@ pub(crate) async fn run_with(
         return clean_up(&config, &CodexHome::new(&home));
     }
     let handoff = settle(&mut config, received)?;
+    super::main::mask_proxy_passwords(&config);
     if let Some(problem) = &config.network_problem {
         // The main stage saw these values and could use them: a file changed since. Failing
         // here would lose a rotated login; going direct may still reach GitHub.

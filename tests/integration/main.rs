@@ -25,6 +25,7 @@ mod libsodium;
 mod login;
 mod modes;
 mod openapi;
+mod proxy;
 mod proxy_fake;
 mod reliability;
 mod rescue;

@@ -303,6 +303,11 @@ impl GitHub {
         }
     }
 
+    /// The server's address on loopback (for a proxy that maps a host name to it).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr
+    }
+
     /// `localhost:PORT`: the host a GitHub Enterprise client (`gh`'s `GH_HOST`) is given.
     pub fn host(&self) -> String {
         format!("localhost:{}", self.server.addr.port())

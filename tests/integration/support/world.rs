@@ -24,7 +24,12 @@ impl World {
     /// Starts both servers.
     pub fn new(responses: Responses) -> Self {
         assert_loopback_only();
-        let github = GitHub::start();
+        Self::with_github(GitHub::start(), responses)
+    }
+
+    /// The world with this GitHub (over TLS, say) and an OpenAI started for it.
+    pub fn with_github(github: GitHub, responses: Responses) -> Self {
+        assert_loopback_only();
         github.add_token(WRITE_TOKEN, Access::Write);
         github.add_scope(&github::repo(REPO));
         // The run every job belongs to, queued a minute ago (before any secret write below).

@@ -1,0 +1,251 @@
+//! A runner whose only way to GitHub is the company's forward proxy: the local proxy
+//! (`support::proxy`) is the only route to the local GitHub, whose API URL names a host that
+//! resolves nowhere (the tests run in a loopback-only network namespace with no DNS: going
+//! direct fails at the name), and it may inspect TLS with a CA of its own.
+//!
+//! How this differs from a runner behind a real proxy: the container runs with
+//! `--network host` (as every container test here does) and reaches the proxy by a name
+//! `--add-host` maps to 127.0.0.1, where GitHub's runner puts the container on a bridge network
+//! of its own; the proxy resolves only the names it is given; Codex's own requests go to the
+//! local OpenAI on loopback, which no proxy is asked for.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use pretty_assertions::assert_eq;
+
+use crate::support::github::GitHub;
+use crate::support::job::Job;
+use crate::support::openai::Responses;
+use crate::support::proxy::{Inspection, Proxy, ProxyOptions, Seen};
+use crate::support::serve::TestCa;
+use crate::support::world::{annotation, World};
+
+/// The API's host name: known to the proxy alone.
+const API_HOST: &str = "api.github.proxied.test";
+/// The proxy's credentials: the password has what must be percent-encoded in a URL.
+const USER: &str = "runner";
+const PASSWORD: &str = "pr0xy@pa:ss/word";
+
+fn image() -> String {
+    std::env::var("CODEX_AUTH_TEST_IMAGE").unwrap_or_else(|_| {
+        panic!("CODEX_AUTH_TEST_IMAGE is not set: run the tests with scripts/test")
+    })
+}
+
+/// A GitHub over TLS whose certificate names `host`, a world around it, and the CA's file in
+/// the job's RUNNER_TEMP (which the container sees too).
+struct Behind {
+    world: World,
+    ca: TestCa,
+}
+
+impl Behind {
+    fn new(host: &str) -> Self {
+        let ca = TestCa::with_names(&[host]);
+        let world = World::with_github(GitHub::start_tls(&ca), Responses::Ok);
+        Self { world, ca }
+    }
+
+    /// A job on a stale login (Codex refreshes it: the login must be written back) whose API
+    /// URL is `https://{host}/api/v3`.
+    fn job(&self, host: &str) -> Job {
+        let seed = self.world.openai.seed(true);
+        let mut job = self.world.job(&seed);
+        job.env("GITHUB_API_URL", format!("https://{host}/api/v3"));
+        job
+    }
+
+    /// Writes a PEM into the job's RUNNER_TEMP and returns its path.
+    fn file(job: &Job, name: &str, pem: &str) -> PathBuf {
+        let path = job.runner_temp().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    }
+}
+
+fn proxy(hosts: &[(&str, std::net::SocketAddr)], inspect: Option<Inspection>) -> Proxy {
+    Proxy::start(ProxyOptions {
+        hosts: hosts
+            .iter()
+            .map(|(h, a)| ((*h).to_owned(), *a))
+            .collect::<BTreeMap<_, _>>(),
+        credentials: Some((USER.to_owned(), PASSWORD.to_owned())),
+        inspect,
+    })
+}
+
+fn connects_to(seen: &[Seen], host: &str) -> Vec<Seen> {
+    seen.iter()
+        .filter(|s| s.method == "CONNECT" && s.target.starts_with(&format!("{host}:")))
+        .cloned()
+        .collect()
+}
+
+/// The keeper's loop in the container with the runner's HTTPS_PROXY (credentials in it) and
+/// SSL_CERT_FILE: every request to GitHub goes through the proxy as CONNECT with
+/// Proxy-Authorization, the rotated login is written back, and the password shows nowhere.
+#[test]
+fn the_container_writes_the_rotation_back_through_the_proxy() {
+    let behind = Behind::new(API_HOST);
+    let proxy = proxy(&[(API_HOST, behind.world.github.addr())], None);
+    let mut job = behind.job(API_HOST);
+    let ca = Behind::file(&job, "company-ca.pem", &behind.ca.ca_pem);
+    job.in_container(&image())
+        .owned_by(1001)
+        .container_option("--add-host=proxy.corp.test:127.0.0.1")
+        .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
+        .env("SSL_CERT_FILE", ca.display().to_string());
+    let main = job.main();
+    main.assert_ok();
+    assert_eq!(main.output("persisted"), "true");
+    let post = job.post(&main);
+    post.assert_ok();
+    behind.world.assert_secret_holds_the_latest_login();
+    let tunnels = connects_to(&proxy.seen(), API_HOST);
+    assert!(
+        !tunnels.is_empty(),
+        "no CONNECT to {API_HOST}: {:?}",
+        proxy.seen()
+    );
+    for tunnel in &tunnels {
+        assert_eq!(tunnel.status, 200, "{tunnel:?}");
+        assert!(
+            tunnel
+                .proxy_authorization
+                .as_deref()
+                .is_some_and(|a| a.starts_with("Basic ")),
+            "{tunnel:?}"
+        );
+    }
+    for run in [&main, &post] {
+        assert!(
+            !run.visible().contains(PASSWORD) && !run.visible().contains("pa:ss"),
+            "the proxy password shows:\n{}",
+            run.visible()
+        );
+        assert!(run.masks().iter().any(|m| m == PASSWORD), "not masked");
+    }
+    behind.world.assert_no_secret_leaked(&[&main, &post]);
+}
+
+/// A proxy that inspects TLS presents certificates of its own CA: with that CA in
+/// NODE_EXTRA_CA_CERTS the write-back goes through, and the proxy saw the secret's PUT inside
+/// the tunnel. Without it the step fails before any login is restored, saying which variable
+/// to set.
+#[test]
+fn a_tls_inspecting_proxy_is_trusted_through_node_extra_ca_certs() {
+    let behind = Behind::new(API_HOST);
+    let inspect = Some(Inspection {
+        upstream_ca_pem: behind.ca.ca_pem.clone(),
+    });
+    let proxy = proxy(&[(API_HOST, behind.world.github.addr())], inspect);
+    let company = proxy.ca_pem().unwrap();
+
+    // Without the proxy's CA: refused before Codex, nothing restored.
+    let mut refused = behind.job(API_HOST);
+    refused
+        .env("HTTPS_PROXY", proxy.url())
+        // Codex's own requests (the local OpenAI, on loopback) go direct.
+        .env("NO_PROXY", "localhost,127.0.0.1")
+        .input("api-timeout", "5");
+    let main = refused.main();
+    assert_ne!(main.code, 0, "{}", main.stdout);
+    assert!(
+        main.visible().contains("NODE_EXTRA_CA_CERTS"),
+        "the failure says which variable to set:\n{}",
+        main.visible()
+    );
+    assert!(!refused.codex_home().join("auth.json").exists());
+    assert_eq!(behind.world.writes(), 0);
+
+    let mut job = behind.job(API_HOST);
+    let ca = Behind::file(&job, "inspecting-ca.pem", &company);
+    job.env("HTTPS_PROXY", proxy.url())
+        .env("NO_PROXY", "localhost,127.0.0.1")
+        .env("NODE_EXTRA_CA_CERTS", ca.display().to_string());
+    let main = job.main();
+    main.assert_ok();
+    job.post(&main).assert_ok();
+    behind.world.assert_secret_holds_the_latest_login();
+    let inside: Vec<String> = connects_to(&proxy.seen(), API_HOST)
+        .into_iter()
+        .flat_map(|s| s.inside)
+        .collect();
+    assert!(
+        inside
+            .iter()
+            .any(|r| r == "PUT /api/v3/repos/octo/repo/actions/secrets/CODEX_AUTH_JSON"),
+        "{inside:?}"
+    );
+}
+
+/// A host NO_PROXY names (a suffix) is reached directly, in the container; the proxy is never
+/// asked for it.
+#[test]
+fn no_proxy_sends_its_hosts_directly() {
+    const DIRECT: &str = "api.github.corp.test";
+    let behind = Behind::new(DIRECT);
+    let proxy = proxy(&[], None);
+    let mut job = behind.job(DIRECT);
+    let ca = Behind::file(&job, "company-ca.pem", &behind.ca.ca_pem);
+    job.in_container(&image())
+        .owned_by(1001)
+        .container_option("--add-host=proxy.corp.test:127.0.0.1")
+        .container_option(&format!("--add-host={DIRECT}:127.0.0.1"))
+        .env(
+            "GITHUB_API_URL",
+            format!(
+                "https://{DIRECT}:{}/api/v3",
+                behind.world.github.addr().port()
+            ),
+        )
+        .env("https_proxy", proxy.url_as("proxy.corp.test"))
+        .env("no_proxy", ".corp.test")
+        .env("SSL_CERT_FILE", ca.display().to_string());
+    let main = job.main();
+    main.assert_ok();
+    job.post(&main).assert_ok();
+    behind.world.assert_secret_holds_the_latest_login();
+    // (Codex's own requests to the local OpenAI may take the proxy: they are not GitHub's.)
+    assert_eq!(connects_to(&proxy.seen(), DIRECT), Vec::<Seen>::new());
+}
+
+/// The runner passes a proxy on its own loopback into the container unchanged, where nothing
+/// listens: refused before any login is restored, naming the runner's `.env`.
+#[test]
+fn a_loopback_proxy_in_the_container_is_refused_naming_the_runners_env() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    job.in_container(&image())
+        .owned_by(1001)
+        .env("HTTPS_PROXY", "http://runner:secret@127.0.0.1:3128");
+    let main = job.main();
+    assert_ne!(main.code, 0);
+    let message = annotation(&main, "Proxy on the runner's loopback");
+    assert!(message.contains("`.env`"), "{message}");
+    assert!(!main.visible().contains("secret@"), "{}", main.visible());
+    assert!(!job.codex_home().join("auth.json").exists());
+    assert_eq!(world.github.requests().len(), 0);
+    job.post(&main).assert_ok();
+}
+
+/// A CA variable naming a file that is not there fails the step before anything is restored,
+/// naming the variable.
+#[test]
+fn an_unreadable_ca_file_is_refused_naming_its_variable() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    job.env("SSL_CERT_FILE", "/nonexistent/company-ca.pem");
+    let main = job.main();
+    assert_ne!(main.code, 0);
+    let message = annotation(&main, "CA file not readable");
+    assert!(
+        message.starts_with("SSL_CERT_FILE names /nonexistent"),
+        "{message}"
+    );
+    assert!(!job.codex_home().join("auth.json").exists());
+    assert_eq!(world.github.requests().len(), 0);
+}
