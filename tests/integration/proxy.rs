@@ -14,8 +14,12 @@ use std::path::PathBuf;
 
 use pretty_assertions::assert_eq;
 
+use codex_auth::seal::artifact::ArtifactKey;
+
+use crate::support::artifacts::Artifacts;
 use crate::support::github::GitHub;
-use crate::support::job::Job;
+use crate::support::job::{Job, GITHUB_TOKEN};
+use crate::support::npm::Registry;
 use crate::support::openai::Responses;
 use crate::support::proxy::{Inspection, Proxy, ProxyOptions, Seen};
 use crate::support::serve::TestCa;
@@ -248,4 +252,92 @@ fn an_unreadable_ca_file_is_refused_naming_its_variable() {
     );
     assert!(!job.codex_home().join("auth.json").exists());
     assert_eq!(world.github.requests().len(), 0);
+}
+
+/// `store: artifact` behind the proxy, in the container: the first run uploads the rotated
+/// login (the results service's twirp calls, the blob upload), the next restores it (the REST
+/// listing, its 302, the signed blob URL), every request through the proxy to hosts only it
+/// resolves.
+#[test]
+fn the_artifact_store_uploads_and_restores_through_the_proxy() {
+    const HOST: &str = "results.proxied.test";
+    let ca = TestCa::with_names(&[HOST]);
+    let artifacts = Artifacts::start_tls(&ca, HOST);
+    artifacts.add_repository("octo/repo", 4711);
+    artifacts.add_token(GITHUB_TOKEN, "octo/repo");
+    let world = World::new(Responses::Ok);
+    let proxy = proxy(&[(HOST, artifacts.addr())], None);
+    let key = ArtifactKey::generate();
+    let run = |run_id: u64, seed: &serde_json::Value| {
+        let mut job = Job::new(&world.github, &world.openai);
+        artifacts.enroll(&mut job, 4711, run_id, run_id * 10);
+        let ca_file = Behind::file(&job, "company-ca.pem", &ca.ca_pem);
+        job.input("store", "artifact")
+            .input("artifact-key", key.to_base64().expose())
+            .input("auth-json", seed.to_string())
+            .env("GITHUB_API_URL", artifacts.api_url())
+            .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
+            .env("SSL_CERT_FILE", ca_file.display().to_string())
+            .in_container(&image())
+            .owned_by(1001)
+            .container_option("--add-host=proxy.corp.test:127.0.0.1");
+        let main = job.main();
+        main.assert_ok();
+        job.post(&main).assert_ok();
+        main
+    };
+    let seed = world.openai.seed(true);
+    let first = run(5001, &seed);
+    assert_eq!(first.output("persisted"), "true");
+    assert_eq!(artifacts.artifacts().len(), 1);
+    let second = run(5002, &seed);
+    assert!(second.stdout.contains("Restoring artifact"), "{}", second.stdout);
+    let tunnels = connects_to(&proxy.seen(), HOST);
+    assert!(tunnels.len() >= 2, "{:?}", proxy.seen());
+    assert!(tunnels.iter().all(|t| t.status == 200), "{tunnels:?}");
+    let steps = artifacts.steps();
+    for step in ["twirp CreateArtifact 200", "twirp FinalizeArtifact 200"] {
+        assert!(steps.iter().any(|s| s.starts_with(step)), "{step}: {steps:?}");
+    }
+    assert!(
+        artifacts
+            .rest_requests()
+            .iter()
+            .any(|r| r.path.ends_with("/zip")),
+        "the restore downloaded no artifact"
+    );
+}
+
+/// `codex-version` behind the proxy: the registry's document and the tarball come through it
+/// (the registry named by a host only the proxy resolves), checked and run.
+#[test]
+fn codex_version_is_fetched_through_the_proxy() {
+    const HOST: &str = "registry.proxied.test";
+    let ca = TestCa::with_names(&[HOST]);
+    let registry = Registry::start_tls(&ca, HOST);
+    registry.relabel("0.170.0");
+    let world = World::new(Responses::Ok);
+    let proxy = proxy(&[(HOST, registry.addr())], None);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    let ca_file = Behind::file(&job, "company-ca.pem", &ca.ca_pem);
+    job.without_codex_on_path()
+        .input("codex-version", "0.170.0")
+        .env("npm_config_registry", registry.url())
+        .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
+        .env("SSL_CERT_FILE", ca_file.display().to_string())
+        .in_container(&image())
+        .owned_by(1001)
+        .container_option("--add-host=proxy.corp.test:127.0.0.1");
+    let main = job.main();
+    main.assert_ok();
+    assert!(
+        main.stdout
+            .contains("Codex 0.170.0, fetched from the npm registry"),
+        "{}",
+        main.stdout
+    );
+    job.post(&main).assert_ok();
+    assert_eq!(registry.downloads(), 1);
+    assert!(!connects_to(&proxy.seen(), HOST).is_empty(), "{:?}", proxy.seen());
 }

@@ -301,6 +301,17 @@ impl Artifacts {
     /// Starts a service that knows no repository and no token yet, over plain HTTP (the client
     /// accepts `http://` for `ACTIONS_RESULTS_URL`, `GITHUB_API_URL` and blob URLs).
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// The same service over HTTPS, with a certificate `ca` signed, known to its clients by
+    /// `host` (port 443: a proxy maps the name to this server, and every URL it hands out,
+    /// blob URLs included, names that host).
+    pub fn start_tls(ca: &super::serve::TestCa, host: &str) -> Self {
+        Self::start_with(Some((ca, host)))
+    }
+
+    fn start_with(tls: Option<(&super::serve::TestCa, &str)>) -> Self {
         let key = crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng).to_bytes();
         let inner = Arc::new(Mutex::new(Inner {
             base: String::new(),
@@ -316,13 +327,21 @@ impl Artifacts {
             faults: Vec::new(),
         }));
         let router = Router::new().fallback(handle).with_state(inner.clone());
-        let server = serve(router, None);
-        inner.lock().unwrap().base = format!("http://127.0.0.1:{}", server.addr.port());
+        let server = serve(router, tls.map(|(ca, _)| ca));
+        inner.lock().unwrap().base = match tls {
+            Some((_, host)) => format!("https://{host}"),
+            None => format!("http://127.0.0.1:{}", server.addr.port()),
+        };
         Self { inner, server }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap()
+    }
+
+    /// The server's address on loopback.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr
     }
 
     /// `ACTIONS_RESULTS_URL` (the client keeps only its origin).

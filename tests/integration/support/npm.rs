@@ -9,9 +9,9 @@
 //! tarball, a wrong integrity) or a copy of the real package under another version.
 //!
 //! How it differs from the real registry, and why that hides nothing here:
-//! - Plain HTTP on loopback, not HTTPS: the action's client allows plain HTTP for loopback
-//!   only (`github::http`), and speaks HTTPS to anything else; the TLS client is the one the
-//!   GitHub tests already exercise against a local HTTPS server.
+//! - Plain HTTP on loopback, not HTTPS (unless started with [`Registry::start_tls`], as the
+//!   proxy tests do): the action's client allows plain HTTP for loopback only (`net::Plain`),
+//!   and speaks HTTPS to anything else, over the transport the GitHub tests exercise.
 //! - The document's `dist.tarball` still names the real registry's host, as captured: the
 //!   action must not follow it (it fetches the standard path on the configured registry),
 //!   which this makes observable: a request that followed it would fail in the loopback-only
@@ -118,22 +118,35 @@ enum Tarball {
 pub struct Registry {
     server: Server,
     state: Arc<Mutex<State>>,
+    url: String,
 }
 
 impl Registry {
     /// A registry holding the pinned version's real `linux-x64` package (and the version's
     /// own document, so that the version exists).
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// The same registry over HTTPS, with a certificate `ca` signed, known by `host` (port
+    /// 443: a proxy maps the name to this server).
+    pub fn start_tls(ca: &super::serve::TestCa, host: &str) -> Self {
+        Self::start_with(Some((ca, host)))
+    }
+
+    fn start_with(tls: Option<(&super::serve::TestCa, &str)>) -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         let router = Router::new().fallback(move |uri: Uri| {
             let state = shared.clone();
             async move { answer(&state, &uri) }
         });
-        let registry = Self {
-            server: serve(router, None),
-            state,
+        let server = serve(router, tls.map(|(ca, _)| ca));
+        let url = match tls {
+            Some((_, host)) => format!("https://{host}/"),
+            None => format!("http://127.0.0.1:{}/", server.addr.port()),
         };
+        let registry = Self { server, state, url };
         let version = pinned_version();
         let document = real_document();
         assert_eq!(document["version"], format!("{version}-linux-x64"));
@@ -148,7 +161,12 @@ impl Registry {
 
     /// The registry's URL (`npm_config_registry`).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.server.addr.port())
+        self.url.clone()
+    }
+
+    /// The server's address on loopback.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr
     }
 
     /// The version's own document (the package without a platform suffix).
