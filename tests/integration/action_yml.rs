@@ -305,14 +305,15 @@ fn the_host_face_declares_only_what_restore_mode_reads() {
     assert_eq!(host["runs"]["main"].as_str(), Some("main.js"));
     assert_eq!(host["runs"]["post"].as_str(), Some("post.js"));
     assert_eq!(host["runs"]["post-if"].as_str(), Some("always()"));
-    // No npm dependencies, and a few hundred lines at most.
+    // No npm dependencies, and a few hundred lines at most (most of them the download
+    // through the runner's proxy and CAs, with the rules of src/net/proxy.rs and trust.rs).
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("host");
     assert!(!dir.join("package.json").exists() && !dir.join("node_modules").exists());
     let lines: usize = ["lib.js", "main.js", "post.js"]
         .iter()
         .map(|f| read(&format!("host/{f}")).lines().count())
         .sum();
-    assert!(lines <= 400, "{lines} lines");
+    assert!(lines <= 500, "{lines} lines");
     for line in read("host/lib.js").lines() {
         if let Some(module) = line.split("require(\"").nth(1) {
             assert!(

@@ -4,20 +4,26 @@
 //! binary these tests built, pinned in a checksums.json written for it, as the release commit
 //! pins the released ones), and the real Codex CLI runs in a later host step.
 //!
-//! How the release server differs from GitHub's: plain HTTP on 127.0.0.1, no redirect to
-//! another host (host/test/ covers the redirect), and the binary is this build's, not a
-//! release's static musl one.
+//! How the release server differs from GitHub's: plain HTTP on 127.0.0.1 (HTTPS with the
+//! tests' own CA behind the proxy, [`Release::behind`]), no redirect to another host
+//! (host/test/ covers the redirect), and the binary is this build's, not a release's static
+//! musl one.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use axum::routing::get;
 use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use pretty_assertions::assert_eq;
 use sha2::{Digest as _, Sha256};
 
 use crate::support::job::Job;
 use crate::support::openai::Responses;
-use crate::support::serve::{serve, Server};
+use crate::support::proxy::{Proxy, ProxyOptions, Seen};
+use crate::support::serve::{serve, Server, TestCa};
 use crate::support::world::{annotation, World};
 
 const VERSION: &str = "0.0.1-test";
@@ -28,12 +34,32 @@ const TARGET: &str = "x86_64-unknown-linux-musl";
 /// the binary the release server hands out.
 pub(crate) struct Release {
     action: tempfile::TempDir,
-    _server: Server,
+    server: Server,
+    /// GITHUB_SERVER_URL for the jobs that run it.
     url: String,
 }
 
 impl Release {
+    /// A release on a plain-HTTP server, at http://127.0.0.1:PORT.
     pub(crate) fn new() -> Self {
+        Self::serve(None)
+    }
+
+    /// A release on an HTTPS server with `ca`'s certificate, known to the jobs as
+    /// `https://{name}`: a made-up name that only a proxy mapping it to [`Release::addr`]
+    /// resolves.
+    pub(crate) fn behind(name: &str, ca: &TestCa) -> Self {
+        let mut release = Self::serve(Some(ca));
+        release.url = format!("https://{name}");
+        release
+    }
+
+    /// Where the release server listens.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
+    fn serve(ca: Option<&TestCa>) -> Self {
         let binary = std::fs::read(env!("CARGO_BIN_EXE_codex-auth")).unwrap();
         let name = format!("codex-auth-{VERSION}-{TARGET}");
         let action = tempfile::tempdir().unwrap();
@@ -56,11 +82,12 @@ impl Release {
         .unwrap();
         let route = format!("/{REPOSITORY}/releases/download/v{VERSION}/{name}");
         let router = Router::new().route(&route, get(move || async move { binary.clone() }));
-        let server = serve(router, None);
+        let server = serve(router, ca);
+        let scheme = if ca.is_some() { "https" } else { "http" };
         Self {
-            url: format!("http://127.0.0.1:{}", server.addr.port()),
+            url: format!("{scheme}://127.0.0.1:{}", server.addr.port()),
             action,
-            _server: server,
+            server,
         }
     }
 
@@ -218,4 +245,115 @@ fn a_named_codex_is_fetched_into_the_tool_cache_and_put_on_the_later_steps_path(
     post.assert_ok();
     assert!(bin.join("codex").is_file(), "the tool cache is kept");
     assert_eq!(registry.downloads(), 1);
+}
+
+/// Behind a company proxy, the only route to the release (a made-up name the proxy alone
+/// resolves, over TLS with a CA the runner trusts through SSL_CERT_FILE): the host face
+/// downloads through it with the proxy URL's credentials; without them, or with wrong ones, it
+/// fails naming the proxy and its variable, never the password; and without the proxy it
+/// cannot reach the release at all. The binary it runs sees the same variables, and reaches
+/// the local GitHub (on loopback) directly.
+#[test]
+fn the_host_face_downloads_through_the_runners_proxy() {
+    const NAME: &str = "releases.proxied.test";
+    const PASSWORD: &str = "proxy-p@ss word";
+    let world = World::new(Responses::Ok);
+    let ca = TestCa::with_names(&[NAME]);
+    let release = Release::behind(NAME, &ca);
+    let proxy = Proxy::start(ProxyOptions {
+        hosts: [(NAME.to_owned(), release.addr())].into(),
+        credentials: Some(("me".to_owned(), PASSWORD.to_owned())),
+        ..ProxyOptions::default()
+    });
+    let trusted = tempfile::tempdir().unwrap();
+    let ca_file = trusted.path().join("company-ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let seed = world.openai.seed(false);
+    let job = |proxy_url: Option<String>| {
+        let mut job = release.job(&world, &seed);
+        job.input("mode", "restore")
+            .env("SSL_CERT_FILE", ca_file.display().to_string());
+        if let Some(url) = proxy_url {
+            job.env("HTTPS_PROXY", url);
+        }
+        job
+    };
+
+    let mut through = job(Some(proxy.url()));
+    let main = through.main();
+    main.assert_ok();
+    assert!(
+        main.stdout.contains(&format!(
+            "Installed codex-auth {VERSION} ({TARGET}) in the tool cache"
+        )),
+        "{}",
+        main.stdout
+    );
+    let authorization = format!("Basic {}", STANDARD.encode(format!("me:{PASSWORD}")));
+    assert_eq!(
+        proxy.seen(),
+        vec![Seen {
+            method: "CONNECT".to_owned(),
+            target: format!("{NAME}:443"),
+            proxy_authorization: Some(authorization),
+            status: 200,
+            inside: Vec::new(),
+        }],
+        "one tunnel, for the download; the binary went to the local GitHub directly"
+    );
+    let post = through.post(&main);
+    post.assert_ok();
+    world.assert_no_secret_leaked(&[&main, &post]);
+    // As the proxy URL holds it.
+    let encoded = utf8_percent_encode(PASSWORD, NON_ALPHANUMERIC).to_string();
+    for run in [&main, &post] {
+        let visible = run.visible();
+        assert!(
+            !visible.contains(PASSWORD) && !visible.contains(&encoded),
+            "the proxy password leaked:\n{visible}"
+        );
+    }
+
+    let shown = format!("http://{}", proxy.addr);
+    for (url, password) in [
+        (shown.clone(), None),
+        (
+            format!("http://me:wrong-password@{}", proxy.addr),
+            Some("wrong-password"),
+        ),
+    ] {
+        let main = job(Some(url)).main();
+        assert_eq!(main.code, 1, "{}", main.stdout);
+        let message = annotation(&main, "Cannot download codex-auth");
+        assert!(
+            message.contains(&format!(
+                "GET https://{NAME}/{REPOSITORY}/releases/download/v{VERSION}/codex-auth-{VERSION}-{TARGET} \
+                 through the proxy {shown} (HTTPS_PROXY) failed: proxy answered 407 to CONNECT"
+            )),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!(
+                "that the proxy {shown} (HTTPS_PROXY) lets the runner reach https://{NAME}"
+            )),
+            "{message}"
+        );
+        if let Some(password) = password {
+            assert!(!main.visible().contains(password), "{}", main.visible());
+        }
+    }
+
+    // No proxy: the name resolves nowhere.
+    let direct = job(None).main();
+    assert_eq!(direct.code, 1, "{}", direct.stdout);
+    let message = annotation(&direct, "Cannot download codex-auth");
+    assert!(
+        message.starts_with(&format!("GET https://{NAME}/")) && !message.contains("proxy"),
+        "{message}"
+    );
+    assert_eq!(
+        proxy.seen().len(),
+        1 + 2 * 3,
+        "three attempts of each failing run"
+    );
 }
