@@ -95,6 +95,10 @@ impl Proxies {
             .filter(|b| b.port.is_none() || b.port == port)
             .map(|b| b.host.as_str())
             .collect();
+        // `*` is every host, IP addresses included (hyper-util's matcher applies it to names).
+        if rules.contains(&"*") {
+            return None;
+        }
         let uri: http::Uri = url.as_str().parse().ok()?;
         // hyper-util's matcher decides the host rules; the proxy it is given is a placeholder.
         Matcher::builder()
@@ -339,6 +343,11 @@ mod tests {
         assert!(direct("https://localhost/x"));
         let star = proxies(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "*")], false).unwrap();
         assert_eq!(via(&star, "https://api.github.com"), None);
+        assert_eq!(
+            via(&star, "https://10.0.0.5"),
+            None,
+            "* is every host, IPs too"
+        );
         let upper = proxies(
             &[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "*.github.com")],
             false,

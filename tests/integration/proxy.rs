@@ -133,10 +133,10 @@ fn the_container_writes_the_rotation_back_through_the_proxy() {
     behind.world.assert_no_secret_leaked(&[&main, &post]);
 }
 
-/// A proxy that inspects TLS presents certificates of its own CA: with that CA in
-/// NODE_EXTRA_CA_CERTS the write-back goes through, and the proxy saw the secret's PUT inside
-/// the tunnel. Without it the step fails before any login is restored, saying which variable
-/// to set.
+/// A proxy that inspects TLS presents certificates of its own CA: without that CA the step
+/// fails before any login is restored, saying which variable to set (on the host); with it in
+/// NODE_EXTRA_CA_CERTS the write-back goes through (in the container), and the proxy saw the
+/// secret's PUT inside the tunnel.
 #[test]
 fn a_tls_inspecting_proxy_is_trusted_through_node_extra_ca_certs() {
     let behind = Behind::new(API_HOST);
@@ -163,9 +163,13 @@ fn a_tls_inspecting_proxy_is_trusted_through_node_extra_ca_certs() {
     assert!(!refused.codex_home().join("auth.json").exists());
     assert_eq!(behind.world.writes(), 0);
 
+    // With it, in the container.
     let mut job = behind.job(API_HOST);
     let ca = Behind::file(&job, "inspecting-ca.pem", &company);
-    job.env("HTTPS_PROXY", proxy.url())
+    job.in_container(&image())
+        .owned_by(1001)
+        .container_option("--add-host=proxy.corp.test:127.0.0.1")
+        .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
         .env("NO_PROXY", "localhost,127.0.0.1")
         .env("NODE_EXTRA_CA_CERTS", ca.display().to_string());
     let main = job.main();
@@ -291,13 +295,20 @@ fn the_artifact_store_uploads_and_restores_through_the_proxy() {
     assert_eq!(first.output("persisted"), "true");
     assert_eq!(artifacts.artifacts().len(), 1);
     let second = run(5002, &seed);
-    assert!(second.stdout.contains("Restoring artifact"), "{}", second.stdout);
+    assert!(
+        second.stdout.contains("Restoring artifact"),
+        "{}",
+        second.stdout
+    );
     let tunnels = connects_to(&proxy.seen(), HOST);
     assert!(tunnels.len() >= 2, "{:?}", proxy.seen());
     assert!(tunnels.iter().all(|t| t.status == 200), "{tunnels:?}");
     let steps = artifacts.steps();
     for step in ["twirp CreateArtifact 200", "twirp FinalizeArtifact 200"] {
-        assert!(steps.iter().any(|s| s.starts_with(step)), "{step}: {steps:?}");
+        assert!(
+            steps.iter().any(|s| s.starts_with(step)),
+            "{step}: {steps:?}"
+        );
     }
     assert!(
         artifacts
@@ -339,5 +350,9 @@ fn codex_version_is_fetched_through_the_proxy() {
     );
     job.post(&main).assert_ok();
     assert_eq!(registry.downloads(), 1);
-    assert!(!connects_to(&proxy.seen(), HOST).is_empty(), "{:?}", proxy.seen());
+    assert!(
+        !connects_to(&proxy.seen(), HOST).is_empty(),
+        "{:?}",
+        proxy.seen()
+    );
 }
