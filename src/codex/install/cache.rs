@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use super::unpack::set_mode;
-use super::{marker_path, Kept, Marker, Package, Platform, MARKER, PACKAGE};
+use super::{marker_path, set_mode, Kept, Marker, Package, Platform, MARKER, PACKAGE};
 use crate::failure::Failure;
 
 /// What the cache holds for a version.

@@ -275,6 +275,19 @@ pub fn reported_version(line: &str) -> Option<&str> {
     (!version.is_empty() && version.len() <= 64 && version.chars().all(plain)).then_some(version)
 }
 
+/// Sets a file's or directory's mode (cache and unpack both do; nothing off Unix).
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Sets a file's or directory's mode (cache and unpack both do; nothing off Unix).
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// The named version: the cached copy while it is still as verified, else fetched.
 pub async fn named(
     source: &CodexSource,

@@ -7,7 +7,7 @@ use std::path::Path;
 use sha2::{Digest as _, Sha256};
 
 use super::cache::{cached, Cache};
-use super::{marker_path, Kept, Marker, Package, Platform, MARKER, TRIMMED};
+use super::{marker_path, set_mode, Kept, Marker, Package, Platform, MARKER, TRIMMED};
 
 /// The most the unpacked files may hold (the CLI's tree is about 330 MB).
 const MAX_UNPACKED_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -120,17 +120,6 @@ pub(super) fn unpack(
             return Err(e);
         }
     }
-    Ok(())
-}
-
-#[cfg(unix)]
-pub(super) fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-pub(super) fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
     Ok(())
 }
 
