@@ -37,7 +37,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             let _ = rustix::process::set_dumpable_behavior(
                 rustix::process::DumpableBehavior::NotDumpable,
             );
-            let config = match (config::ActionConfig::from_process(), stage) {
+            let mut config = match (config::ActionConfig::from_process(), stage) {
                 (Ok(config), _) => config,
                 (Err(error), ActionStage::Post) => {
                     return Ok(stage::post::unconfigured(
@@ -52,7 +52,10 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(async {
                 match stage {
-                    ActionStage::Main => stage::main::run(&config).await,
+                    ActionStage::Main => {
+                        stage::main::connect(&mut config)?;
+                        stage::main::run(&config).await
+                    }
                     ActionStage::Post => stage::post::run(config).await,
                 }
             })

@@ -42,9 +42,8 @@ pub const ACCESS_TOKEN_VARIABLE: &str = "CODEX_ACCESS_TOKEN";
 pub const CA_VARIABLE: &str = "CODEX_CA_CERTIFICATE";
 
 /// Hands Codex the action's trust: where the runner's CA variables named certificates
-/// (`SSL_CERT_FILE`, `SSL_CERT_DIR`, `NODE_EXTRA_CA_CERTS`; Codex itself reads only the first,
-/// and only instead of its built-in roots), Codex gets every root the action trusts as one
-/// bundle in `CODEX_CA_CERTIFICATE`, a file of this process's in a directory of its own under
+/// (`SSL_CERT_FILE`, `SSL_CERT_DIR`, `NODE_EXTRA_CA_CERTS`; Codex itself reads only the first),
+/// Codex gets every root the action trusts as one bundle in `CODEX_CA_CERTIFICATE`, a file of this process's in a directory of its own under
 /// `temp_dir` that Codex's user can read and not change. Nothing when the workflow set
 /// `CODEX_CA_CERTIFICATE` itself, or no CA variable is set. The directory lives as long as the
 /// returned guard.
@@ -476,6 +475,49 @@ pub(crate) fn inside_git_repository(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn codex_is_handed_the_actions_trust_as_a_bundle_it_can_read_and_not_change() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("company.pem");
+        let der = &webpki_root_certs::TLS_SERVER_ROOT_CERTS[0];
+        let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+        std::fs::write(
+            &pem,
+            format!("-----BEGIN CERTIFICATE-----\n{encoded}\n-----END CERTIFICATE-----\n"),
+        )
+        .unwrap();
+        let variables = crate::net::CaVariables::read(&|name| {
+            (name == "NODE_EXTRA_CA_CERTS").then(|| pem.display().to_string())
+        });
+        let (trust, problems) = variables.load();
+        assert!(problems.is_empty());
+        let mut environment: Vec<(OsString, OsString)> = vec![("PATH".into(), "/bin".into())];
+        let guard = hand_trust(&mut environment, &trust, dir.path())
+            .unwrap()
+            .unwrap();
+        let (_, path) = environment.iter().find(|(k, _)| k == CA_VARIABLE).unwrap();
+        let bundle = std::fs::read_to_string(path).unwrap();
+        assert_eq!(bundle, trust.bundle().unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(Path::new(path)), 0o644);
+        assert_eq!(mode(guard.path()), 0o755);
+        let path = PathBuf::from(path);
+        drop(guard);
+        assert!(!path.exists(), "removed after Codex");
+        // The workflow's own CODEX_CA_CERTIFICATE is left as it is; no CA variable, no bundle.
+        let mut own: Vec<(OsString, OsString)> = vec![(CA_VARIABLE.into(), "/mine.pem".into())];
+        assert!(hand_trust(&mut own, &trust, dir.path()).unwrap().is_none());
+        assert_eq!(own.len(), 1);
+        let mut none = Vec::new();
+        let default = crate::net::Trust::default();
+        assert!(hand_trust(&mut none, &default, dir.path())
+            .unwrap()
+            .is_none());
+        assert!(none.is_empty());
+    }
 
     #[test]
     fn a_path_in_the_runners_temp_is_found_where_this_process_sees_it() {

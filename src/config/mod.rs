@@ -180,14 +180,18 @@ pub struct ActionConfig {
     pub environment: Vec<(OsString, OsString)>,
     /// Input `codex-version`, and where a version not on PATH comes from.
     pub codex: CodexSource,
-    /// The runner's proxy and CA variables (`HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`, …).
+    /// The runner's proxy and CA variables (`HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`, …):
+    /// the CA files are not read yet ([`Self::load_trust`]).
     pub network: net::Settings,
-    /// The one HTTP client of every request, built from [`Self::network`].
+    /// The certificates the CA variables named, once [`Self::load_trust`] read them.
+    pub trust: net::Trust,
+    /// The one HTTP client of every request: the proxies, and the built-in roots with
+    /// [`Self::trust`].
     pub transport: net::Transport,
-    /// A proxy or CA variable that cannot be used: the main stage refuses to start
+    /// A proxy variable that cannot be used: the main stage refuses to start
     /// ([`Self::check_network`]); the post stage first drops the variables a later step set,
     /// and never fails for one (it would lose a rotated login). Meanwhile [`Self::transport`]
-    /// goes direct with the built-in roots.
+    /// takes no proxy.
     pub network_problem: Option<ConfigError>,
 }
 
@@ -226,12 +230,13 @@ impl std::fmt::Debug for ActionConfig {
     }
 }
 
-/// The proxy and CA settings, and the client built from them. In the container action (its
+/// The proxy and CA variables, and a client with the proxies and the built-in roots (the CA
+/// files are read later: [`ActionConfig::load_trust`]). In the container action (its
 /// workspace is `/github/workspace`) a proxy on loopback is refused: it is the runner's.
 fn network(vars: &Vars, workspace: &Path) -> Result<(net::Settings, net::Transport), ConfigError> {
     let in_container = workspace == Path::new(CONTAINER_WORKSPACE);
     let settings = net::Settings::read(&|name| vars.get(name).map(str::to_owned), in_container)?;
-    let transport = net::Transport::new(&settings)?;
+    let transport = net::Transport::new(&settings.proxies, &net::Trust::default())?;
     Ok((settings, transport))
 }
 
@@ -243,7 +248,12 @@ pub fn transport_from_process() -> Result<net::Transport, ConfigError> {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect(),
     );
-    Ok(network(&vars, Path::new("."))?.1)
+    let (settings, _) = network(&vars, Path::new("."))?;
+    let (trust, problems) = settings.ca.load();
+    if let Some(problem) = problems.into_iter().next() {
+        return Err(problem.into());
+    }
+    Ok(net::Transport::new(&settings.proxies, &trust)?)
 }
 
 impl From<net::NetError> for ConfigError {
@@ -463,9 +473,35 @@ impl ActionConfig {
             environment,
             codex,
             network,
+            trust: net::Trust::default(),
             transport,
             network_problem,
         })
+    }
+
+    /// Reads the files the CA variables name and makes the client trust them besides the
+    /// built-in roots. Returns why a variable was left out (the main stage refuses to go on;
+    /// the post stage warns and goes on without it, its proxy kept).
+    pub fn load_trust(&mut self) -> Vec<ConfigError> {
+        let (trust, problems) = self.network.ca.load();
+        self.set_trust(trust);
+        problems.into_iter().map(ConfigError::from).collect()
+    }
+
+    /// Trusts `trust` from now on (the post stage's, without a variable that changed).
+    pub fn set_trust(&mut self, trust: net::Trust) {
+        self.trust = trust;
+        self.rebuild_transport();
+    }
+
+    fn rebuild_transport(&mut self) {
+        let proxies = match self.network_problem {
+            Some(_) => net::Proxies::default(),
+            None => self.network.proxies.clone(),
+        };
+        if let Ok(transport) = net::Transport::new(&proxies, &self.trust) {
+            self.transport = transport;
+        }
     }
 
     /// The proxy and CA variables can be used (checked by the main stage before anything
@@ -488,11 +524,10 @@ impl ActionConfig {
                 .collect(),
         );
         match network(&vars, &self.workspace) {
-            Ok((network, transport)) => {
-                (self.network, self.transport, self.network_problem) = (network, transport, None);
-            }
+            Ok((network, _)) => (self.network, self.network_problem) = (network, None),
             Err(problem) => self.network_problem = Some(problem),
         }
+        self.rebuild_transport();
     }
 
     /// Input `token` or the App inputs, which both stages need.

@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use plain::{allowed, message, shown, Answer, HttpError, Plain, Streamed};
 pub use proxy::Proxies;
 pub use retry::RetryPolicy;
-pub use trust::Trust;
+pub use trust::{CaVariables, Trust};
 
 /// A proxy or CA variable that cannot be used: which, what is wrong in a few words, and what
 /// to set instead.
@@ -35,13 +35,14 @@ pub struct NetError {
     pub problem: String,
 }
 
-/// The runner's proxy and CA variables, read and checked.
+/// The runner's proxy and CA variables: the proxies read and checked, the CA variables'
+/// values (their files are read by [`CaVariables::load`], when the stage is ready to).
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     /// The proxy variables.
     pub proxies: Proxies,
     /// The CA variables.
-    pub trust: Trust,
+    pub ca: CaVariables,
 }
 
 impl Settings {
@@ -53,7 +54,7 @@ impl Settings {
     ) -> Result<Self, NetError> {
         Ok(Self {
             proxies: Proxies::read(get, in_container)?,
-            trust: Trust::read(get)?,
+            ca: CaVariables::read(get),
         })
     }
 }
@@ -78,16 +79,15 @@ impl fmt::Debug for Transport {
 }
 
 impl Transport {
-    /// The client for these settings: HTTP/1.1, no redirect followed (a caller that expects
-    /// one reads its `Location`: a signed blob URL gets no GitHub token), the settings'
-    /// proxies and trust.
-    pub fn new(settings: &Settings) -> Result<Self, NetError> {
-        let proxies = settings.proxies.clone();
+    /// The client for these proxies and this trust: HTTP/1.1, no redirect followed (a caller
+    /// that expects one reads its `Location`: a signed blob URL gets no GitHub token).
+    pub fn new(proxies: &Proxies, trust: &Trust) -> Result<Self, NetError> {
+        let proxies = proxies.clone();
         let route = proxies.clone();
         let client = reqwest::Client::builder()
             .no_proxy()
             .proxy(reqwest::Proxy::custom(move |url| route.for_url(url)))
-            .tls_backend_preconfigured(settings.trust.client_config()?)
+            .tls_backend_preconfigured(trust.client_config()?)
             .http1_only()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
@@ -107,7 +107,7 @@ impl Transport {
     /// A client with no proxy and the built-in roots alone (tests, and tools that take no
     /// runner variables).
     pub fn direct() -> Result<Self, NetError> {
-        Self::new(&Settings::default())
+        Self::new(&Proxies::default(), &Trust::default())
     }
 
     /// The client.
@@ -186,7 +186,7 @@ mod tests {
             false,
         )
         .unwrap();
-        let transport = Transport::new(&settings).unwrap();
+        let transport = Transport::new(&settings.proxies, &Trust::default()).unwrap();
         let error = std::io::Error::other(
             "error sending request for url (https://blob.example/c?sig=SECRET): proxy \
              http://me:hunter2@proxy.corp:1 refused",

@@ -184,8 +184,11 @@ impl Plain {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<reqwest::Request, HttpError> {
-        let parsed = reqwest::Url::parse(url)
+        let mut parsed = reqwest::Url::parse(url)
             .map_err(|_| HttpError::Url(format!("\"{}\" is not a URL", shown(url))))?;
+        // No credential is ever sent from a URL (reqwest would send its user:password).
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
         if !allowed(url) {
             return Err(HttpError::Url(format!(
                 "{} is not https (plain http is only for loopback)",

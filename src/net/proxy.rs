@@ -1,5 +1,7 @@
-//! Which requests go through a proxy: the runner's `https_proxy`, `http_proxy`, `all_proxy`
-//! and `no_proxy` (lower case first, then upper case, as the runner and curl read them).
+//! Which requests go through a proxy: the runner's `https_proxy` (else `all_proxy`) and
+//! `no_proxy`, lower case first, then upper case, as the runner and curl read them. The action
+//! sends plain http only to loopback, which never goes through a proxy: `http_proxy` is not
+//! read (Codex, and the host face's download, read it themselves).
 //!
 //! `no_proxy` entries are host names that also match their subdomains (`corp.example`,
 //! `.corp.example`), `*` for every host, IP addresses and CIDR ranges (the matching itself is
@@ -19,8 +21,6 @@ use super::NetError;
 pub struct Proxies {
     /// For `https://` requests.
     https: Option<Proxy>,
-    /// For `http://` requests.
-    http: Option<Proxy>,
     /// `no_proxy`'s entries.
     bypass: Vec<Bypass>,
 }
@@ -41,7 +41,6 @@ struct Bypass {
 
 /// The variables, in the order each is looked for.
 const HTTPS: [&str; 4] = ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"];
-const HTTP: [&str; 4] = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"];
 const NO_PROXY: [&str; 2] = ["no_proxy", "NO_PROXY"];
 
 impl Proxies {
@@ -67,21 +66,19 @@ impl Proxies {
             .unwrap_or_default();
         Ok(Self {
             https: proxy(&HTTPS)?,
-            http: proxy(&HTTP)?,
             bypass,
         })
     }
 
-    /// Whether any proxy is set.
+    /// Whether a proxy is set.
     pub fn any(&self) -> bool {
-        self.https.is_some() || self.http.is_some()
+        self.https.is_some()
     }
 
     /// The proxy `url` goes through, with its credentials; `None` to connect directly.
     pub fn for_url(&self, url: &reqwest::Url) -> Option<reqwest::Url> {
         let proxy = match url.scheme() {
             "https" => self.https.as_ref()?,
-            "http" => self.http.as_ref()?,
             _ => return None,
         };
         let host = url.host_str()?;
@@ -110,33 +107,33 @@ impl Proxies {
             .map(|_| proxy.url.clone())
     }
 
-    /// The passwords in the proxy URLs, to be masked and kept out of every message.
+    /// The secret parts of the proxy URL, to be masked and kept out of every message: its
+    /// password as written (percent-encoded, as Codex's environment shows it) and decoded, or
+    /// its user name when it has no password (a token carried as the user).
     pub fn passwords(&self) -> Vec<String> {
-        [&self.https, &self.http]
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.url.password().map(decoded))
-            .filter(|p| !p.is_empty())
-            .collect()
+        let Some(proxy) = &self.https else {
+            return Vec::new();
+        };
+        let url = &proxy.url;
+        let secret = url.password().unwrap_or(url.username());
+        let mut parts = vec![secret.to_owned(), decoded(secret)];
+        parts.retain(|p| !p.is_empty());
+        parts.dedup();
+        parts
     }
 
     /// The proxy for `url` as it may be shown: its variable and its URL without credentials.
     pub fn describe_for(&self, url: &reqwest::Url) -> Option<String> {
-        let chosen = self.for_url(url)?;
-        let proxy = [&self.https, &self.http]
-            .into_iter()
-            .flatten()
-            .find(|p| p.url == chosen)?;
+        self.for_url(url)?;
+        let proxy = self.https.as_ref()?;
         Some(format!("{} ({})", shown(&proxy.url), proxy.variable))
     }
 }
 
 impl fmt::Debug for Proxies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |p: &Option<Proxy>| p.as_ref().map(|p| shown(&p.url));
         f.debug_struct("Proxies")
-            .field("https", &show(&self.https))
-            .field("http", &show(&self.http))
+            .field("https", &self.https.as_ref().map(|p| shown(&p.url)))
             .field("bypass", &self.bypass)
             .finish()
     }
@@ -279,12 +276,14 @@ mod tests {
     }
 
     #[test]
-    fn https_and_http_take_their_own_variable_lower_case_first() {
+    fn https_takes_its_variable_lower_case_first_then_all_proxy() {
         let p = proxies(
             &[
                 ("https_proxy", "http://lower:3128"),
                 ("HTTPS_PROXY", "http://upper:3128"),
-                ("HTTP_PROXY", "plain.corp:8080"),
+                ("ALL_PROXY", "socks5://unused:1080"),
+                // Never used by the action (plain http goes to loopback only): not even read.
+                ("HTTP_PROXY", "socks5://[oops"),
             ],
             false,
         )
@@ -293,22 +292,19 @@ mod tests {
             via(&p, "https://api.github.com/x").as_deref(),
             Some("http://lower:3128/")
         );
-        assert_eq!(
-            via(&p, "http://ghes.corp/api/v3").as_deref(),
-            Some("http://plain.corp:8080/")
-        );
+        assert_eq!(via(&p, "http://ghes.corp/api/v3"), None);
         let upper = proxies(&[("HTTPS_PROXY", "http://upper:3128")], false).unwrap();
         assert_eq!(
             via(&upper, "https://api.github.com").as_deref(),
             Some("http://upper:3128/")
         );
-        assert_eq!(via(&upper, "http://ghes.corp"), None);
         let all = proxies(&[("ALL_PROXY", "http://all:1")], false).unwrap();
         assert_eq!(
-            via(&all, "http://ghes.corp").as_deref(),
+            via(&all, "https://ghes.corp").as_deref(),
             Some("http://all:1/")
         );
         assert!(!proxies(&[], false).unwrap().any());
+        assert!(proxies(&[("http_proxy", "http://127.0.0.1:3128")], true).is_ok());
     }
 
     #[test]
@@ -316,7 +312,6 @@ mod tests {
         let p = proxies(
             &[
                 ("HTTPS_PROXY", "http://proxy:3128"),
-                ("HTTP_PROXY", "http://proxy:3128"),
                 (
                     "no_proxy",
                     "corp.example, .internal,ghes.other:8443, 10.0.0.0/8,[fd00::1]:443",
@@ -338,7 +333,10 @@ mod tests {
         assert!(direct("https://10.1.2.3/x"));
         assert!(!direct("https://11.1.2.3/x"));
         assert!(direct("https://[fd00::1]/x"));
-        assert!(!direct("http://[fd00::1]/x"), "port 80 is not 443");
+        assert!(
+            !direct("https://[fd00::1]:8443/x"),
+            "the entry is for port 443 only"
+        );
         assert!(direct("https://127.0.0.1:9/x"), "loopback is never proxied");
         assert!(direct("https://localhost/x"));
         let star = proxies(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "*")], false).unwrap();
@@ -370,7 +368,12 @@ mod tests {
             (chosen.username(), chosen.password()),
             ("me", Some("p%40ss"))
         );
-        assert_eq!(p.passwords(), ["p@ss"]);
+        assert_eq!(p.passwords(), ["p%40ss", "p@ss"]);
+        let token = proxies(
+            &[("HTTPS_PROXY", "http://ghp_token@proxy.corp:3128")],
+            false,
+        );
+        assert_eq!(token.unwrap().passwords(), ["ghp_token"]);
         let shown = format!("{p:?} {}", p.describe_for(&url).unwrap());
         assert!(
             !shown.contains("p%40ss") && !shown.contains("me:"),

@@ -1,77 +1,126 @@
 //! Whom the action's requests trust: the built-in roots (Mozilla's, compiled in, and the
-//! system's store as rustls-native-certs finds it) and the certificates the runner's
-//! conventions name: `SSL_CERT_FILE` (a PEM file), `SSL_CERT_DIR` (directories of PEM files,
-//! separated by `:`) and `NODE_EXTRA_CA_CERTS` (a PEM file, what the runner's own Node.js
-//! and JavaScript actions read). A company CA (a TLS-inspecting proxy's, GitHub Enterprise
-//! Server's) named in any of them is trusted besides the built-in roots, not instead of them.
+//! system's store: on Linux the directories OpenSSL would read, whatever the variables say) and
+//! the certificates the runner's conventions name: `SSL_CERT_FILE` (a PEM file), `SSL_CERT_DIR`
+//! (directories of PEM files, separated by `:`) and `NODE_EXTRA_CA_CERTS` (a PEM file, what the
+//! runner's own Node.js and JavaScript actions read). A company CA (a TLS-inspecting proxy's,
+//! GitHub Enterprise Server's) named in any of them is trusted besides the built-in roots, not
+//! instead of them.
+//!
+//! The variables are read in two steps: [`CaVariables`] (the values, read with the rest of the
+//! configuration) and [`CaVariables::load`] (the files, read when the stage is ready to: the
+//! post stage only after dropping what a later step set). Each file is opened without waiting
+//! (a FIFO does not block), must be a regular file of at most [`MAX_FILE`] bytes, and
+//! certificates that cannot be trust anchors are skipped, as OpenSSL skips them.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::Path;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
+use sha2::{Digest as _, Sha256};
 
 use super::NetError;
 
-/// The CA variables, read.
+/// The largest CA file read (a system bundle is about 200 KB).
+pub const MAX_FILE: u64 = 4 << 20;
+
+/// The CA variables as the step's environment sets them: each variable and its value, not
+/// read yet.
+#[derive(Clone, Debug, Default)]
+pub struct CaVariables(Vec<(&'static str, String)>);
+
+impl CaVariables {
+    /// The variables set (`get`: `None` for unset or blank).
+    pub fn read(get: &dyn Fn(&str) -> Option<String>) -> Self {
+        Self(
+            ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "SSL_CERT_DIR"]
+                .into_iter()
+                .filter_map(|variable| get(variable).map(|value| (variable, value)))
+                .collect(),
+        )
+    }
+
+    /// Reads the files the variables name: the trust, and for each variable whose files
+    /// cannot be read or hold no usable certificate, why (that variable is left out).
+    pub fn load(&self) -> (Trust, Vec<NetError>) {
+        let mut trust = Trust::default();
+        let mut problems = Vec::new();
+        for (variable, value) in &self.0 {
+            let loaded = match *variable {
+                "SSL_CERT_DIR" => std::env::split_paths(value)
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map(|dir| directory(&dir))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|dirs| dirs.concat()),
+                _ => file(variable, Path::new(value)),
+            };
+            match loaded {
+                Ok(certificates) => trust.extra.push(Named {
+                    variable,
+                    certificates,
+                }),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        (trust, problems)
+    }
+}
+
+/// The certificates the CA variables named, loaded.
 #[derive(Clone, Debug, Default)]
 pub struct Trust {
-    /// The certificates each variable named: the variable, its path, the certificates.
     extra: Vec<Named>,
 }
 
 #[derive(Clone, Debug)]
 struct Named {
     variable: &'static str,
-    path: PathBuf,
     certificates: Vec<CertificateDer<'static>>,
 }
 
 impl Trust {
-    /// Reads the files the variables name (`get`: `None` for unset or blank). A file that
-    /// cannot be read or holds no certificate is an error that names the variable.
-    pub fn read(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, NetError> {
-        let mut extra = Vec::new();
-        for variable in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS"] {
-            if let Some(path) = get(variable) {
-                let path = PathBuf::from(path);
-                let certificates = file(variable, &path)?;
-                extra.push(Named {
-                    variable,
-                    path,
-                    certificates,
-                });
-            }
-        }
-        if let Some(dirs) = get("SSL_CERT_DIR") {
-            for dir in std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()) {
-                let certificates = directory(&dir)?;
-                extra.push(Named {
-                    variable: "SSL_CERT_DIR",
-                    path: dir,
-                    certificates,
-                });
-            }
-        }
-        Ok(Self { extra })
-    }
-
     /// Whether a variable named certificates beyond the built-in roots.
     pub fn has_extra(&self) -> bool {
         !self.extra.is_empty()
     }
 
+    /// The variables whose certificates are trusted, with a digest of what each named: the
+    /// main stage hands these to the post stage, which trusts no certificate a step between
+    /// them added or changed.
+    pub fn digests(&self) -> BTreeMap<String, String> {
+        let mut digests: BTreeMap<String, Sha256> = BTreeMap::new();
+        for named in &self.extra {
+            let hasher = digests.entry(named.variable.to_owned()).or_default();
+            for certificate in &named.certificates {
+                hasher.update((certificate.len() as u64).to_be_bytes());
+                hasher.update(certificate.as_ref());
+            }
+        }
+        digests
+            .into_iter()
+            .map(|(variable, hasher)| (variable, hex::encode(hasher.finalize())))
+            .collect()
+    }
+
+    /// The trust without the certificates `variable` named.
+    pub fn without(&self, variable: &str) -> Self {
+        Self {
+            extra: self
+                .extra
+                .iter()
+                .filter(|n| n.variable != variable)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Every root trusted: the built-in ones, then the variables'.
     pub fn roots(&self) -> Vec<CertificateDer<'static>> {
-        let mut roots: Vec<CertificateDer<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .map(|c| c.clone().into_owned())
-            .collect();
-        // The system's store (on Linux the bundle OpenSSL would read; unreadable entries are
-        // skipped: the compiled-in roots stand in for them).
-        roots.extend(rustls_native_certs::load_native_certs().certs);
+        let mut roots = built_in();
         roots.extend(
             self.extra
                 .iter()
@@ -80,25 +129,13 @@ impl Trust {
         roots
     }
 
-    /// The rustls configuration of every request: these roots, ring, TLS 1.2 and 1.3.
+    /// The rustls configuration of every request: these roots (those that parse as trust
+    /// anchors), ring, TLS 1.2 and 1.3.
     pub fn client_config(&self) -> Result<rustls::ClientConfig, NetError> {
         let mut store = rustls::RootCertStore::empty();
-        store.add_parsable_certificates(roots_without_variables());
-        for named in &self.extra {
-            for certificate in &named.certificates {
-                store.add(certificate.clone()).map_err(|e| NetError {
-                    variable: named.variable,
-                    title: "CA certificate not usable",
-                    problem: format!(
-                        "names {}, which holds a certificate that cannot be a trust anchor \
-                         ({e}): point it at the CA's certificate in PEM form",
-                        named.path.display()
-                    ),
-                })?;
-            }
-        }
+        store.add_parsable_certificates(self.roots());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| NetError {
                 variable: "TLS",
@@ -106,18 +143,18 @@ impl Trust {
                 problem: e.to_string(),
             })?
             .with_root_certificates(store)
-            .with_no_client_auth();
-        Ok(config)
+            .with_no_client_auth())
     }
 
-    /// Every root as one PEM bundle: what Codex is handed (`CODEX_CA_CERTIFICATE`) so that it
-    /// trusts what the action trusts; `None` when no variable named a certificate.
+    /// Every root as one PEM bundle, those that parse as trust anchors only (Codex's client
+    /// refuses to start on one that does not): what Codex is handed (`CODEX_CA_CERTIFICATE`)
+    /// so that it trusts what the action trusts; `None` when no variable named a certificate.
     pub fn bundle(&self) -> Option<String> {
         if !self.has_extra() {
             return None;
         }
         let mut pem = String::new();
-        for certificate in self.roots() {
+        for certificate in self.roots().into_iter().filter(is_anchor) {
             pem.push_str("-----BEGIN CERTIFICATE-----\n");
             let encoded = STANDARD.encode(certificate.as_ref());
             for line in encoded.as_bytes().chunks(64) {
@@ -130,14 +167,42 @@ impl Trust {
     }
 }
 
-/// The built-in roots alone.
-fn roots_without_variables() -> Vec<CertificateDer<'static>> {
-    Trust::default().roots()
+fn is_anchor(certificate: &CertificateDer<'static>) -> bool {
+    rustls::RootCertStore::empty()
+        .add(certificate.clone())
+        .is_ok()
 }
 
-/// The certificates of a PEM file.
+/// The built-in roots: Mozilla's, compiled in, and the system's store.
+fn built_in() -> Vec<CertificateDer<'static>> {
+    let mut roots: Vec<CertificateDer<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|c| c.clone().into_owned())
+        .collect();
+    roots.extend(system_store());
+    roots
+}
+
+/// The system's store, whatever `SSL_CERT_FILE`/`SSL_CERT_DIR` say (they come on top): on
+/// Linux the directories OpenSSL reads (a company CA installed with update-ca-certificates is
+/// there); unreadable entries are skipped.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn system_store() -> Vec<CertificateDer<'static>> {
+    openssl_probe::candidate_cert_dirs()
+        .flat_map(|dir| rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs)
+        .collect()
+}
+
+/// The system's store (the keychain, the Windows store); where `SSL_CERT_FILE`/`SSL_CERT_DIR`
+/// are set, rustls-native-certs reads those instead, which the variables add anyway.
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn system_store() -> Vec<CertificateDer<'static>> {
+    rustls_native_certs::load_native_certs().certs
+}
+
+/// The usable certificates of a PEM file the variable names.
 fn file(variable: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, NetError> {
-    let unreadable = |why: String| NetError {
+    let unusable = |why: String| NetError {
         variable,
         title: "CA file not readable",
         problem: format!(
@@ -146,54 +211,87 @@ fn file(variable: &'static str, path: &Path) -> Result<Vec<CertificateDer<'stati
             path.display()
         ),
     };
-    let text =
-        std::fs::read(path).map_err(|e| unreadable(format!("which cannot be read ({e})")))?;
-    let certificates = CertificateDer::pem_slice_iter(&text)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| unreadable(format!("which is not PEM ({e})")))?;
+    let text = read_regular(path).map_err(unusable)?;
+    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
+        .filter_map(Result::ok)
+        .filter(is_anchor)
+        .collect();
     if certificates.is_empty() {
-        return Err(unreadable(
-            "which holds no -----BEGIN CERTIFICATE----- block".to_owned(),
+        return Err(unusable(
+            "which holds no -----BEGIN CERTIFICATE----- block usable as a CA".to_owned(),
         ));
     }
     Ok(certificates)
 }
 
-/// The certificates of the PEM files in a directory.
+/// The usable certificates of the PEM files in a directory (others skipped).
 fn directory(dir: &Path) -> Result<Vec<CertificateDer<'static>>, NetError> {
-    let result = rustls_native_certs::load_certs_from_paths(None, Some(dir));
-    if let Some(error) = result.errors.first() {
-        if result.certs.is_empty() {
-            return Err(NetError {
-                variable: "SSL_CERT_DIR",
-                title: "CA directory not readable",
-                problem: format!(
-                    "names {}, which cannot be read ({error}): point it at a directory of \
-                     PEM certificates readable by the runner's user, or unset it",
-                    dir.display()
-                ),
-            });
+    let entries = std::fs::read_dir(dir).map_err(|e| NetError {
+        variable: "SSL_CERT_DIR",
+        title: "CA directory not readable",
+        problem: format!(
+            "names {}, which cannot be read ({e}): point it at a directory of PEM \
+             certificates readable by the runner's user, or unset it",
+            dir.display()
+        ),
+    })?;
+    let mut certificates = Vec::new();
+    for entry in entries.flatten() {
+        if let Ok(text) = read_regular(&entry.path()) {
+            certificates.extend(
+                CertificateDer::pem_slice_iter(&text)
+                    .filter_map(Result::ok)
+                    .filter(is_anchor),
+            );
         }
     }
-    Ok(result.certs)
+    Ok(certificates)
+}
+
+/// A regular file's bytes, at most [`MAX_FILE`], opened without blocking (a FIFO) and checked
+/// on the open handle (a device, a directory or a larger file is refused).
+fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| format!("which cannot be read ({e})"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("which cannot be read ({e})"))?;
+    if !meta.is_file() {
+        return Err("which is not a regular file".to_owned());
+    }
+    if meta.len() > MAX_FILE {
+        return Err(format!("which is larger than {MAX_FILE} bytes"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("which cannot be read ({e})"))?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
-    fn read(vars: &[(&str, String)]) -> Result<Trust, NetError> {
+    fn load(vars: &[(&str, String)]) -> (Trust, Vec<NetError>) {
         let vars: BTreeMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        Trust::read(&|name| vars.get(name).cloned())
+        CaVariables::read(&|name| vars.get(name).cloned()).load()
     }
 
     /// A real certificate (one of the compiled-in roots) as PEM.
-    fn some_pem() -> String {
-        let der = &webpki_root_certs::TLS_SERVER_ROOT_CERTS[0];
+    fn pem(index: usize) -> String {
+        let der = &webpki_root_certs::TLS_SERVER_ROOT_CERTS[index];
         let encoded = STANDARD.encode(der.as_ref());
         format!("-----BEGIN CERTIFICATE-----\n{encoded}\n-----END CERTIFICATE-----\n")
     }
@@ -201,52 +299,94 @@ mod tests {
     #[test]
     fn files_the_variables_name_are_trusted_besides_the_built_in_roots() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.pem"), some_pem()).unwrap();
-        let trust = read(&[
+        std::fs::write(dir.path().join("a.pem"), pem(0)).unwrap();
+        // A certificate that cannot be a trust anchor is skipped, not an error.
+        let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.path().join("b.pem"), format!("{junk}{}", pem(1))).unwrap();
+        let (trust, problems) = load(&[
             (
                 "NODE_EXTRA_CA_CERTS",
                 dir.path().join("a.pem").display().to_string(),
             ),
             ("SSL_CERT_DIR", dir.path().display().to_string()),
-        ])
-        .unwrap();
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
         assert!(trust.has_extra());
         let built_in = Trust::default().roots().len();
-        assert_eq!(trust.roots().len(), built_in + 2);
+        // a.pem twice (the file, and in the directory), b.pem's one usable certificate.
+        assert_eq!(trust.roots().len(), built_in + 3);
         trust.client_config().unwrap();
         let bundle = trust.bundle().unwrap();
         assert_eq!(
-            bundle.matches("BEGIN CERTIFICATE").count(),
-            built_in + 2,
-            "the bundle is the whole trust"
-        );
-        assert_eq!(
             CertificateDer::pem_slice_iter(bundle.as_bytes()).count(),
-            built_in + 2
+            trust.roots().into_iter().filter(is_anchor).count(),
+            "the bundle is the whole trust, anchors only"
         );
-        assert!(read(&[]).unwrap().bundle().is_none());
+        assert!(!bundle.contains("\nAAAA\n"));
+        assert!(Trust::default().bundle().is_none());
+        let digests = trust.digests();
+        assert_eq!(
+            digests.keys().collect::<Vec<_>>(),
+            ["NODE_EXTRA_CA_CERTS", "SSL_CERT_DIR"]
+        );
+        assert!(!trust
+            .without("SSL_CERT_DIR")
+            .digests()
+            .contains_key("SSL_CERT_DIR"));
+        // A changed file changes its variable's digest.
+        std::fs::write(dir.path().join("a.pem"), pem(2)).unwrap();
+        let (again, _) = load(&[(
+            "NODE_EXTRA_CA_CERTS",
+            dir.path().join("a.pem").display().to_string(),
+        )]);
+        assert_ne!(
+            again.digests()["NODE_EXTRA_CA_CERTS"],
+            digests["NODE_EXTRA_CA_CERTS"]
+        );
     }
 
+    #[cfg(unix)]
     #[test]
-    fn an_unreadable_or_empty_file_names_its_variable() {
+    fn an_unusable_file_names_its_variable_and_never_blocks() {
         let dir = tempfile::tempdir().unwrap();
-        let missing = read(&[("SSL_CERT_FILE", "/nonexistent/ca.pem".to_owned())]).unwrap_err();
+        let (_, missing) = load(&[("SSL_CERT_FILE", "/nonexistent/ca.pem".to_owned())]);
         assert_eq!(
-            (missing.variable, missing.title),
+            (missing[0].variable, missing[0].title),
             ("SSL_CERT_FILE", "CA file not readable")
         );
         std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").unwrap();
-        let empty = read(&[(
+        let (_, empty) = load(&[(
             "NODE_EXTRA_CA_CERTS",
             dir.path().join("empty.pem").display().to_string(),
-        )])
-        .unwrap_err();
-        assert_eq!(empty.variable, "NODE_EXTRA_CA_CERTS");
+        )]);
+        assert_eq!(empty[0].variable, "NODE_EXTRA_CA_CERTS");
         assert!(
-            empty.problem.contains("no -----BEGIN CERTIFICATE"),
-            "{empty}"
+            empty[0].problem.contains("no -----BEGIN CERTIFICATE"),
+            "{}",
+            empty[0]
         );
-        let no_dir = read(&[("SSL_CERT_DIR", "/nonexistent/certs".to_owned())]).unwrap_err();
-        assert_eq!(no_dir.title, "CA directory not readable");
+        let (_, device) = load(&[("SSL_CERT_FILE", "/dev/zero".to_owned())]);
+        assert!(
+            device[0].problem.contains("not a regular file"),
+            "{}",
+            device[0]
+        );
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let (_, fifo) = load(&[("SSL_CERT_FILE", fifo.display().to_string())]);
+        assert!(
+            fifo[0].problem.contains("not a regular file"),
+            "{}",
+            fifo[0]
+        );
+        let (_, no_dir) = load(&[("SSL_CERT_DIR", "/nonexistent/certs".to_owned())]);
+        assert_eq!(no_dir[0].title, "CA directory not readable");
     }
 }

@@ -64,6 +64,10 @@ pub struct Handoff {
     /// The main stage restored an access-only copy: nothing is ever written back.
     #[serde(default)]
     pub access_copy: bool,
+    /// Digests of the certificates each CA variable named when the main stage read them: the
+    /// post stage trusts no certificate that changed since.
+    #[serde(default)]
+    pub trust: BTreeMap<String, String>,
 }
 
 /// How the post stage found the handoff.
@@ -160,6 +164,7 @@ impl Handoff {
             target: target_digest(config),
             watched: watched(&config.environment),
             access_copy,
+            trust: config.trust.digests(),
         }
     }
 

@@ -66,6 +66,16 @@ struct WriteBack {
     copy_failed: bool,
 }
 
+/// Before anything else: the proxy variables can be used, and the CA files the variables name
+/// are read (the main stage runs before any step Codex could have touched them).
+pub fn connect(config: &mut ActionConfig) -> Result<(), Failure> {
+    config.check_network()?;
+    match config.load_trust().into_iter().next() {
+        Some(problem) => Err(problem.into()),
+        None => Ok(()),
+    }
+}
+
 /// Masks the passwords of the proxy URLs (`HTTPS_PROXY=http://user:password@…`): the runner
 /// then hides them wherever a line shows them.
 pub(super) fn mask_proxy_passwords(config: &ActionConfig) {
@@ -81,7 +91,6 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
         config.workflow.mask(token);
     }
     config.check_keep().map_err(Failure::from)?;
-    config.check_network().map_err(Failure::from)?;
     mask_proxy_passwords(config);
     warn_inputs_not_used(config);
     // From here on a cancelled job stops between steps, not in the middle of one.
@@ -584,7 +593,7 @@ async fn run_codex(
     if let Some(token) = &config.access_token {
         environment.push((codex::ACCESS_TOKEN_VARIABLE.into(), token.expose().into()));
     }
-    let _trust = codex::hand_trust(&mut environment, &config.network.trust, &config.temp_dir)
+    let _trust = codex::hand_trust(&mut environment, &config.trust, &config.temp_dir)
         .context("writing the CA bundle for Codex")?;
     contain(config, async {
         Ok(match task {

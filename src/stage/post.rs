@@ -102,11 +102,10 @@ pub(crate) async fn run_with(
     let handoff = settle(&mut config, received)?;
     super::main::mask_proxy_passwords(&config);
     if let Some(problem) = &config.network_problem {
-        // The main stage saw these values and could use them: a file changed since. Failing
-        // here would lose a rotated login; going direct may still reach GitHub.
+        // Not expected: the main stage refused such a value, and a changed one was dropped.
         config.workflow.warning(
-            "Proxy or CA variable not usable",
-            &format!("{problem}. The post stage sends directly, trusting the built-in roots only."),
+            "Proxy variable not used",
+            &format!("{problem}. The post stage sends without a proxy."),
         );
     }
     let config = &config;
@@ -186,6 +185,7 @@ fn settle(config: &mut ActionConfig, received: Received) -> anyhow::Result<Optio
                     drop_variable(config, name, "a step after the main stage set it");
                 }
             }
+            load_trust(config, &handoff.trust);
             if handoff.target != handoff::target_digest(config) {
                 return Err(Failure::new(
                     "Target changed after the main stage",
@@ -253,6 +253,39 @@ fn settle(config: &mut ActionConfig, received: Received) -> anyhow::Result<Optio
                 baseline: None,
                 account,
             }))
+        }
+    }
+}
+
+/// Reads the CA files now that what a later step set is dropped, and trusts only what the main
+/// stage trusted (`trusted`: its digests per variable): a file changed since (a step between
+/// the stages, Codex among them, could write it) is left out, and so is one that cannot be
+/// read any more; the proxy is kept either way, and the post stage goes on (failing would
+/// lose a rotated login).
+fn load_trust(config: &mut ActionConfig, trusted: &std::collections::BTreeMap<String, String>) {
+    let workflow = config.workflow.clone();
+    for problem in config.load_trust() {
+        workflow.warning(
+            "CA variable left out",
+            &format!(
+                "{problem}. The main stage could read it; the post stage goes on without it, \
+                 with its proxy."
+            ),
+        );
+    }
+    for (variable, digest) in config.trust.digests() {
+        if trusted.get(&variable) != Some(&digest) {
+            let trust = config.trust.without(&variable);
+            config.set_trust(trust);
+            workflow.warning(
+                "CA variable left out",
+                &format!(
+                    "the certificates {variable} names changed after the main stage: a step \
+                     between the stages wrote them. The post stage, which holds the write \
+                     token, trusts only what the main stage trusted, and goes on without them. \
+                     Keep CA files where the job's steps cannot write (not in the workspace)."
+                ),
+            );
         }
     }
 }

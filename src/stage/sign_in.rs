@@ -52,7 +52,7 @@ async fn sign_in(
         &config.environment,
         config.credentials.as_ref().map(Credentials::secret),
     );
-    let _trust = codex::hand_trust(&mut environment, &config.network.trust, &config.temp_dir)
+    let _trust = codex::hand_trust(&mut environment, &config.trust, &config.temp_dir)
         .map_err(|e| anyhow::anyhow!("writing the CA bundle for Codex: {e}"))?;
     let login = Login {
         program: &codex.program,

@@ -17,13 +17,13 @@ use pretty_assertions::assert_eq;
 use codex_auth::seal::artifact::ArtifactKey;
 
 use crate::support::artifacts::Artifacts;
-use crate::support::github::GitHub;
+use crate::support::github::{Fault, GitHub};
 use crate::support::job::{Job, GITHUB_TOKEN};
 use crate::support::npm::Registry;
 use crate::support::openai::Responses;
 use crate::support::proxy::{Inspection, Proxy, ProxyOptions, Seen};
 use crate::support::serve::TestCa;
-use crate::support::world::{annotation, World};
+use crate::support::world::{annotation, warning, World, SECRET};
 
 /// The API's host name: known to the proxy alone.
 const API_HOST: &str = "api.github.proxied.test";
@@ -355,4 +355,99 @@ fn codex_version_is_fetched_through_the_proxy() {
         "{:?}",
         proxy.seen()
     );
+}
+
+/// Makes the main stage's write of the secret fail once: the post stage must write it.
+fn fail_mains_write(world: &World) {
+    world.github.inject(Fault::new(
+        "PUT",
+        &format!("/actions/secrets/{SECRET}"),
+        403,
+        "Resource not accessible by personal access token",
+    ));
+}
+
+/// The post stage writes the rotation through the main stage's proxy; a CA variable a later
+/// step set (`/dev/zero`, which a careless read would never finish) is dropped, not read.
+#[test]
+fn the_post_stage_writes_through_the_proxy_and_ignores_a_ca_set_later() {
+    let behind = Behind::new(API_HOST);
+    let proxy = proxy(&[(API_HOST, behind.world.github.addr())], None);
+    let mut job = behind.job(API_HOST);
+    let ca = Behind::file(&job, "company-ca.pem", &behind.ca.ca_pem);
+    job.in_container(&image())
+        .owned_by(1001)
+        .container_option("--add-host=proxy.corp.test:127.0.0.1")
+        .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
+        .env("SSL_CERT_FILE", ca.display().to_string());
+    fail_mains_write(&behind.world);
+    let main = job.main();
+    assert_eq!(main.output("persisted"), "false", "{}", main.stdout);
+    let before = connects_to(&proxy.seen(), API_HOST).len();
+    // A later step's GITHUB_ENV line.
+    job.env("NODE_EXTRA_CA_CERTS", "/dev/zero");
+    let post = job.post(&main);
+    post.assert_ok();
+    assert!(
+        warning(&post, "Variable ignored").contains("NODE_EXTRA_CA_CERTS"),
+        "{}",
+        post.stdout
+    );
+    behind.world.assert_secret_holds_the_latest_login();
+    assert!(
+        connects_to(&proxy.seen(), API_HOST).len() > before,
+        "the post stage did not go through the proxy: {:?}",
+        proxy.seen()
+    );
+}
+
+/// A proxy a later step set is never used by the post stage, which holds the write token: it
+/// writes as the main stage did (directly here), and the proxy sees nothing.
+#[test]
+fn a_proxy_set_after_the_main_stage_never_sees_the_write_token() {
+    let world = World::new(Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    fail_mains_write(&world);
+    let main = job.main();
+    assert_eq!(main.output("persisted"), "false", "{}", main.stdout);
+    let evil = Proxy::start(ProxyOptions::default());
+    // The main stage's GitHub is on loopback, which no proxy is asked for: the later step
+    // points the API at a name only its proxy would resolve, which the post stage also
+    // ignores (the main stage's GITHUB_API_URL stands).
+    job.env("HTTPS_PROXY", evil.url())
+        .env("GITHUB_API_URL", format!("https://{API_HOST}/api/v3"));
+    let post = job.post(&main);
+    post.assert_ok();
+    assert!(warning(&post, "Variable ignored").contains("HTTPS_PROXY"));
+    world.assert_secret_holds_the_latest_login();
+    assert_eq!(evil.seen(), Vec::<Seen>::new());
+}
+
+/// Certificates a CA variable names that changed between the stages (a step, Codex among
+/// them, appended its own CA to a file in the workspace) are not trusted by the post stage.
+#[test]
+fn a_ca_file_changed_after_the_main_stage_is_not_trusted_by_the_post_stage() {
+    let ca = TestCa::new();
+    let world = World::with_github(GitHub::start_tls(&ca), Responses::Ok);
+    let seed = world.openai.seed(true);
+    let mut job = world.job(&seed);
+    let file = job.runner_temp().join("company-ca.pem");
+    std::fs::write(&file, &ca.ca_pem).unwrap();
+    job.env("SSL_CERT_FILE", file.display().to_string())
+        .input("api-timeout", "5");
+    fail_mains_write(&world);
+    let main = job.main();
+    assert_eq!(main.output("persisted"), "false", "{}", main.stdout);
+    let attacker = TestCa::new();
+    std::fs::write(&file, format!("{}{}", ca.ca_pem, attacker.ca_pem)).unwrap();
+    let post = job.post(&main);
+    let left_out = warning(&post, "CA variable left out");
+    assert!(
+        left_out.contains("SSL_CERT_FILE names changed"),
+        "{left_out}"
+    );
+    // Without it the local GitHub's certificate is not trusted: nothing was written.
+    assert_ne!(post.code, 0);
+    assert_eq!(world.stored(), seed);
 }
