@@ -73,6 +73,22 @@ pub(crate) fn hand_trust(
     Ok(Some(dir))
 }
 
+/// Removes CA bundles a killed stage left in `temp_dir` ([`hand_trust`]'s directories; the
+/// runner, which empties RUNNER_TEMP, cannot remove what root made in the container). Only
+/// directories by that name, never followed through a link.
+pub fn remove_trust_bundles(temp_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let ours = entry.file_name().to_string_lossy().starts_with("codex-auth-ca-")
+            && entry.file_type().is_ok_and(|t| t.is_dir());
+        if ours {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Variables Codex must not see, besides every `INPUT_*`.
 const HIDDEN: &[&str] = &[
     // Would make Codex use an API key instead of the restored login.
@@ -507,6 +523,13 @@ mod tests {
         let path = PathBuf::from(path);
         drop(guard);
         assert!(!path.exists(), "removed after Codex");
+        // What a killed stage left is swept by the post stage; nothing else is.
+        let left = dir.path().join("codex-auth-ca-left");
+        std::fs::create_dir(&left).unwrap();
+        std::fs::write(left.join("ca-bundle.pem"), "x").unwrap();
+        remove_trust_bundles(dir.path());
+        assert!(!left.exists());
+        assert!(pem.exists());
         // The workflow's own CODEX_CA_CERTIFICATE is left as it is; no CA variable, no bundle.
         let mut own: Vec<(OsString, OsString)> = vec![(CA_VARIABLE.into(), "/mine.pem".into())];
         assert!(hand_trust(&mut own, &trust, dir.path()).unwrap().is_none());

@@ -31,7 +31,9 @@ pub async fn run(config: ActionConfig) -> anyhow::Result<()> {
         .codex
         .cache_is_temp
         .then(|| config.codex.cache_root.clone());
+    let temp_dir = config.temp_dir.clone();
     let result = run_with(config, |config| store::open(config, Stage::Post)).await;
+    crate::codex::remove_trust_bundles(&temp_dir);
     // Every main stage of the job has run: no step needs a Codex fetched into RUNNER_TEMP any
     // more, and the runner, which empties RUNNER_TEMP, cannot remove what root made.
     if let Some(dir) = fetched {
