@@ -81,7 +81,10 @@ pub fn remove_trust_bundles(temp_dir: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        let ours = entry.file_name().to_string_lossy().starts_with("codex-auth-ca-")
+        let ours = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("codex-auth-ca-")
             && entry.file_type().is_ok_and(|t| t.is_dir());
         if ours {
             let _ = std::fs::remove_dir_all(entry.path());
