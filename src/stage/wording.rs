@@ -1,0 +1,268 @@
+//! What the stages tell the user: where a login went, what an unsaved login means for the job
+//! and what to do ([`not_saved`]), the keeper's copy rows, and the job summary. The stages
+//! decide; this words it.
+
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+
+use crate::auth_file::{relative, AuthFile};
+use crate::codex_home::CodexHome;
+use crate::config::ActionConfig;
+use crate::failure::Failure;
+use crate::store::{NotSaved, Place, Saved, Stage};
+use crate::workflow::Workflow;
+
+/// What to do when a new sign-in could not be saved.
+const SIGN_IN_NOT_SAVED: &str = "The new login was not stored (and is not kept anywhere else); \
+     the stored login, if any, is unchanged. Fix the cause, then run the sign-in again.";
+
+/// Where a saved login went, for the summary and the log ("to the repository secret …").
+pub fn saved_where(saved: &Saved) -> String {
+    match (&saved.place, saved.artifact_id) {
+        (Place::Artifact { name }, Some(id)) => format!("as artifact {name} (id {id})"),
+        (Place::Artifact { name }, None) => format!("as artifact {name}"),
+        (place, _) => format!("to {place}"),
+    }
+}
+
+/// A save that did not store the login, as the failure `stage` reports: what happened to the
+/// login, where it is now, and what to do. The file is still on disk in every case.
+pub(super) fn not_saved(
+    config: &ActionConfig,
+    stage: Stage,
+    place: &Place,
+    not_saved: NotSaved,
+) -> Failure {
+    // The causes come from many places; each is said as one sentence.
+    let not_saved = match not_saved {
+        NotSaved::Failed(cause) => NotSaved::Failed(sentence(&cause)),
+        NotSaved::Rescued {
+            cause,
+            artifact,
+            id,
+        } => NotSaved::Rescued {
+            cause: sentence(&cause),
+            artifact,
+            id,
+        },
+        NotSaved::RescueFailed {
+            cause,
+            artifact,
+            error,
+        } => NotSaved::RescueFailed {
+            cause: sentence(&cause),
+            artifact,
+            error: error.trim_end().trim_end_matches('.').to_owned(),
+        },
+    };
+    let path = CodexHome::new(&config.codex_home).auth_path();
+    let path = path.display();
+    let write = match place {
+        Place::Artifact { .. } => format!("uploading the login in {path} as {place}"),
+        Place::Secret(_) | Place::AccessCopy => format!("writing the login in {path} to {place}"),
+    };
+    match (not_saved, stage) {
+        (NotSaved::Failed(cause), Stage::SignIn) => {
+            let rescue = match (&config.store, place) {
+                (crate::config::StoreConfig::Secret { rescue: Some(_) }, Place::Secret(_)) => {
+                    " A new sign-in is not kept as a rescue artifact (the next run would not \
+                     restore it in place of a missing secret or one of another account)."
+                }
+                _ => "",
+            };
+            Failure::new(
+                "New login not saved",
+                format!(
+                    "{} of the new login to {place} failed: {cause}{rescue}",
+                    match place {
+                        Place::Artifact { .. } => "uploading",
+                        Place::Secret(_) | Place::AccessCopy => "writing",
+                    },
+                ),
+            )
+            .fix(SIGN_IN_NOT_SAVED)
+        }
+        (NotSaved::Failed(cause), Stage::Main) => Failure::new(
+            "Refreshed login not saved",
+            format!("{write} failed: {cause} The file is still there."),
+        )
+        .fix("The post stage tries again at the end of the job."),
+        (NotSaved::Failed(cause), Stage::Post) => {
+            let failure = Failure::new(
+                "Refreshed login not saved",
+                format!(
+                    "{write} failed: {cause} The file is still there; {place} still holds the \
+                     login from before this job, whose refresh token no longer works if Codex \
+                     rotated it in this job (every refresh does): the next run would fail with \
+                     refresh_token_reused."
+                ),
+            );
+            match place {
+                Place::Secret(_) | Place::AccessCopy => failure
+                    .fix("Fix the cause above, then reseed.")
+                    .fix(
+                        "To keep such a rotation next time instead, set input `artifact-key` \
+                         (see docs/stores.md, \"Rescue\").",
+                    )
+                    .fix(place.reseed_hint()),
+                Place::Artifact { .. } => {
+                    failure.fix("Fix the cause, then pass a fresh login as input `auth-json` once.")
+                }
+            }
+        }
+        (
+            NotSaved::Rescued {
+                cause,
+                artifact,
+                id: None,
+            },
+            _,
+        ) => Failure::new(
+            "Refreshed login rescued",
+            format!(
+                "{write} failed: {cause} The same login is already rescued in artifact \
+                 {artifact} (uploaded by the main stage): the next run restores it from there \
+                 and writes the secret again."
+            ),
+        )
+        .fix("Fix the cause before then."),
+        (
+            NotSaved::Rescued {
+                cause,
+                artifact,
+                id: Some(id),
+            },
+            stage,
+        ) => {
+            let failure = Failure::new(
+                "Refreshed login rescued",
+                format!(
+                    "{write} failed: {cause} The login was rescued instead: uploaded as \
+                     artifact {artifact} (id {id}), encrypted for this repository. The next run \
+                     restores it from there (it is newer than the secret) and writes the secret \
+                     again."
+                ),
+            )
+            .fix("Fix the cause before then.");
+            match stage {
+                Stage::Main => failure.fix("The post stage also tries the secret again."),
+                Stage::Post | Stage::SignIn => failure,
+            }
+        }
+        (
+            NotSaved::RescueFailed {
+                cause,
+                artifact,
+                error,
+            },
+            _,
+        ) => Failure::new(
+            "Refreshed login not saved",
+            format!(
+                "{write} failed: {cause} Rescuing it as artifact {artifact} failed too: {error}. \
+                 The file is still there. If Codex rotated the login in this job, the stored \
+                 copies no longer work."
+            ),
+        )
+        .fix("Fix the cause, then reseed.")
+        .fix(place.reseed_hint()),
+    }
+}
+
+/// The keeper's summary rows about the access-only copy it published with `file`: where it
+/// went, when it expires, and when the keeper must run again at the latest.
+pub fn copy_rows(saved: &Saved, file: &AuthFile) -> Vec<(&'static str, String)> {
+    let Some(copy) = &saved.copy else {
+        return Vec::new();
+    };
+    let now = Timestamp::now();
+    let mut rows = vec![(
+        "Access-only copy",
+        match &copy.written {
+            Ok(()) => format!("written to the {}", copy.target),
+            Err(_) => format!("NOT written to the {} (see the error)", copy.target),
+        },
+    )];
+    if copy.written.is_ok() {
+        if let Some(expires) = file.access_expires_at() {
+            let latest = expires
+                .checked_sub(crate::store::access::WARN_BEFORE_EXPIRY)
+                .unwrap_or(expires);
+            rows.push((
+                "Copy expires",
+                format!("{expires} ({})", relative(now, expires)),
+            ));
+            rows.push((
+                "Next keeper run, at the latest",
+                format!(
+                    "{latest} ({}): task jobs warn from then on, and refuse a copy that expires \
+                     within their time limit",
+                    relative(now, latest)
+                ),
+            ));
+        }
+    }
+    rows
+}
+
+/// The failure to report when the full login was stored but its access-only copy was not.
+pub fn copy_not_written(saved: &Saved) -> Option<Failure> {
+    let copy = saved.copy.as_ref()?;
+    let cause = copy.written.as_ref().err()?;
+    Some(
+        Failure::new(
+            "Access-only copy not written",
+            format!(
+                "the login was stored in {}, but writing its access-only copy to the {} failed: \
+                 {} Task jobs keep using the copy written before, until it expires.",
+                saved.place,
+                copy.target,
+                sentence(cause)
+            ),
+        )
+        .fix(
+            "Fix the cause, then run the keeper again: every run that stores a login writes the \
+             copy too.",
+        ),
+    )
+}
+
+/// `text` as a sentence: trimmed, ending with a full stop unless it ends with one already.
+fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    match text.ends_with(['.', '!', '?']) {
+        true => text.to_owned(),
+        false => format!("{text}."),
+    }
+}
+
+/// The job summary: facts about the login, no secret.
+pub fn summary(
+    workflow: &Workflow,
+    file: &AuthFile,
+    refreshed: bool,
+    written: &str,
+    more: &[(&str, String)],
+) -> anyhow::Result<()> {
+    let claims = file.claims();
+    let now = Timestamp::now();
+    let mut md = String::from("### codex-auth\n\n| | |\n|---|---|\n");
+    let plan = claims.plan.as_deref().unwrap_or("unknown");
+    let expiry = match claims.access_expires_at {
+        Some(at) => format!("{at} ({})", relative(now, at)),
+        None => "unknown (the access token has no `exp`)".to_owned(),
+    };
+    let refreshed = if refreshed { "yes" } else { "no" };
+    let last = file.last_refresh();
+    writeln!(md, "| ChatGPT plan | {plan} |")?;
+    writeln!(md, "| Access token expires | {expiry} |")?;
+    writeln!(md, "| Last refresh | {last} ({}) |", relative(now, last))?;
+    writeln!(md, "| Refreshed in this job | {refreshed} |")?;
+    writeln!(md, "| Written back | {written} |")?;
+    for (name, value) in more {
+        writeln!(md, "| {name} | {} |", value.replace('|', "\\|"))?;
+    }
+    workflow.summary(&md)?;
+    Ok(())
+}
