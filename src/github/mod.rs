@@ -119,14 +119,30 @@ impl Client {
             .base_uri(base_url)?
             .personal_token(token.expose().to_owned())
             .build_with_reqwest(transport.client().clone())?;
-        Ok(Self {
+        Ok(Self::over(
+            client,
+            transport,
+            base_url,
+            policy,
+            "input `token`",
+        ))
+    }
+
+    fn over(
+        client: Octocrab,
+        transport: &Transport,
+        base_url: &str,
+        policy: RetryPolicy,
+        credential: &'static str,
+    ) -> Self {
+        Self {
             client,
             transport: transport.clone(),
             base_url: base_url.to_owned(),
             policy,
-            credential: "input `token`",
+            credential,
             scopes: Arc::new(Mutex::new(None)),
-        })
+        }
     }
 
     /// A client authenticated as GitHub App `app_id` (a JWT signed with `private_key`, made
@@ -143,14 +159,8 @@ impl Client {
             .base_uri(base_url)?
             .app_from_rsa_pem(octocrab::models::AppId(app_id), private_key.expose())?
             .build_with_reqwest(transport.client().clone())?;
-        Ok(Self {
-            client,
-            transport: transport.clone(),
-            base_url: base_url.to_owned(),
-            policy,
-            credential: "the GitHub App's credentials (inputs `app-id`, `app-private-key`)",
-            scopes: Arc::new(Mutex::new(None)),
-        })
+        let credential = "the GitHub App's credentials (inputs `app-id`, `app-private-key`)";
+        Ok(Self::over(client, transport, base_url, policy, credential))
     }
 
     /// The transport this client sends through.

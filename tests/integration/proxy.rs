@@ -79,6 +79,15 @@ fn proxy(hosts: &[(&str, std::net::SocketAddr)], inspect: Option<Inspection>) ->
     })
 }
 
+/// The job in the image, its HTTPS_PROXY the proxy by a name `--add-host` points at it (a
+/// loopback address would be refused in the container, as on a runner).
+fn in_the_container_behind<'j>(job: &'j mut Job, proxy: &Proxy) -> &'j mut Job {
+    job.in_container(&image())
+        .owned_by(1001)
+        .container_option("--add-host=proxy.corp.test:127.0.0.1")
+        .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
+}
+
 fn connects_to(seen: &[Seen], host: &str) -> Vec<Seen> {
     seen.iter()
         .filter(|s| s.method == "CONNECT" && s.target.starts_with(&format!("{host}:")))
@@ -95,11 +104,7 @@ fn the_container_writes_the_rotation_back_through_the_proxy() {
     let proxy = proxy(&[(API_HOST, behind.world.github.addr())], None);
     let mut job = behind.job(API_HOST);
     let ca = Behind::file(&job, "company-ca.pem", &behind.ca.ca_pem);
-    job.in_container(&image())
-        .owned_by(1001)
-        .container_option("--add-host=proxy.corp.test:127.0.0.1")
-        .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
-        .env("SSL_CERT_FILE", ca.display().to_string());
+    in_the_container_behind(&mut job, &proxy).env("SSL_CERT_FILE", ca.display().to_string());
     let main = job.main();
     main.assert_ok();
     assert_eq!(main.output("persisted"), "true");
@@ -166,10 +171,7 @@ fn a_tls_inspecting_proxy_is_trusted_through_node_extra_ca_certs() {
     // With it, in the container.
     let mut job = behind.job(API_HOST);
     let ca = Behind::file(&job, "inspecting-ca.pem", &company);
-    job.in_container(&image())
-        .owned_by(1001)
-        .container_option("--add-host=proxy.corp.test:127.0.0.1")
-        .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
+    in_the_container_behind(&mut job, &proxy)
         .env("NO_PROXY", "localhost,127.0.0.1")
         .env("NODE_EXTRA_CA_CERTS", ca.display().to_string());
     let main = job.main();
@@ -276,15 +278,12 @@ fn the_artifact_store_uploads_and_restores_through_the_proxy() {
         let mut job = Job::new(&world.github, &world.openai);
         artifacts.enroll(&mut job, 4711, run_id, run_id * 10);
         let ca_file = Behind::file(&job, "company-ca.pem", &ca.ca_pem);
-        job.input("store", "artifact")
+        in_the_container_behind(&mut job, &proxy)
+            .input("store", "artifact")
             .input("artifact-key", key.to_base64().expose())
             .input("auth-json", seed.to_string())
             .env("GITHUB_API_URL", artifacts.api_url())
-            .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
-            .env("SSL_CERT_FILE", ca_file.display().to_string())
-            .in_container(&image())
-            .owned_by(1001)
-            .container_option("--add-host=proxy.corp.test:127.0.0.1");
+            .env("SSL_CERT_FILE", ca_file.display().to_string());
         let main = job.main();
         main.assert_ok();
         job.post(&main).assert_ok();
@@ -332,14 +331,11 @@ fn codex_version_is_fetched_through_the_proxy() {
     let seed = world.openai.seed(true);
     let mut job = world.job(&seed);
     let ca_file = Behind::file(&job, "company-ca.pem", &ca.ca_pem);
-    job.without_codex_on_path()
+    in_the_container_behind(&mut job, &proxy)
+        .without_codex_on_path()
         .input("codex-version", "0.170.0")
         .env("npm_config_registry", registry.url())
-        .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
-        .env("SSL_CERT_FILE", ca_file.display().to_string())
-        .in_container(&image())
-        .owned_by(1001)
-        .container_option("--add-host=proxy.corp.test:127.0.0.1");
+        .env("SSL_CERT_FILE", ca_file.display().to_string());
     let main = job.main();
     main.assert_ok();
     assert!(
@@ -375,11 +371,7 @@ fn the_post_stage_writes_through_the_proxy_and_ignores_a_ca_set_later() {
     let proxy = proxy(&[(API_HOST, behind.world.github.addr())], None);
     let mut job = behind.job(API_HOST);
     let ca = Behind::file(&job, "company-ca.pem", &behind.ca.ca_pem);
-    job.in_container(&image())
-        .owned_by(1001)
-        .container_option("--add-host=proxy.corp.test:127.0.0.1")
-        .env("HTTPS_PROXY", proxy.url_as("proxy.corp.test"))
-        .env("SSL_CERT_FILE", ca.display().to_string());
+    in_the_container_behind(&mut job, &proxy).env("SSL_CERT_FILE", ca.display().to_string());
     fail_mains_write(&behind.world);
     let main = job.main();
     assert_eq!(main.output("persisted"), "false", "{}", main.stdout);
