@@ -108,13 +108,29 @@ async fn sign_in(
 
 /// Refuses a sign-in of another account than input `expected-account` names: by the email
 /// the id token claims, or by the account the tokens claim ([`AuthFile::account`]), never by
-/// the plain `tokens.account_id`, which anyone can type. `shown` is how the log names the
-/// signed-in account.
+/// the plain `tokens.account_id`, which anyone can type. A login whose tokens name two
+/// accounts ([`Account::Mixed`]) is of neither, whatever its email: every later job would
+/// refuse it. `shown` is how the log names the signed-in account.
 fn refuse_unexpected(
     expected: Option<&ExpectedAccount>,
     file: &AuthFile,
     shown: &str,
 ) -> anyhow::Result<()> {
+    if let Account::Mixed { access, id } = file.account() {
+        let prefix = |id: &str| id.chars().take(8).collect::<String>();
+        return Err(Failure::new(
+            "Wrong account",
+            format!(
+                "the sign-in was approved for {shown}, but the new login's tokens name two \
+                 ChatGPT accounts ({}… in the access token, {}… in the id token), so it is of \
+                 neither: tokens of two logins were put together, or a claim was forged. \
+                 Nothing was stored. Run the workflow again.",
+                prefix(&access),
+                prefix(&id)
+            ),
+        )
+        .into());
+    }
     match expected {
         Some(ExpectedAccount::Email(expected))
             if !file
