@@ -96,7 +96,7 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     // From here on a cancelled job stops between steps, not in the middle of one.
     let mut cancel = Cancellation::watch()?;
     if config.mode == Mode::Login {
-        return sign_in::run(config, &mut cancel).await;
+        return sign_in::run(config, &TheCodex::default(), &mut cancel).await;
     }
     initial_outputs(&config.workflow)?;
     let codex = TheCodex::default();
@@ -139,8 +139,9 @@ fn warn_inputs_not_used(config: &ActionConfig) {
     );
 }
 
-/// Runs Codex for a task: the real Codex ([`TheCodex`]), or, in the stages' own tests, a
-/// stand-in that leaves a login in CODEX_HOME as Codex would.
+/// Runs Codex for a task, or for `mode: login`'s sign-in: the real Codex ([`TheCodex`]), or,
+/// in the stages' own tests, a stand-in that leaves a login in CODEX_HOME (or signs in) as
+/// Codex would.
 #[async_trait::async_trait(?Send)]
 pub(crate) trait RunCodex {
     /// Runs `task` on the login in `home`; `request` is what `codex exec` is asked
@@ -155,15 +156,29 @@ pub(crate) trait RunCodex {
     ) -> anyhow::Result<Outcome>;
 
     /// Settles which Codex runs (input `codex-version`), after the refusals and before any
-    /// login is restored: a version that cannot be fetched or verified, or a job cancelled
-    /// while it is fetched, stops the job with nothing restored and nothing written.
+    /// login is restored (or, signing in, before the write checks): a version that cannot be
+    /// fetched or verified, or a job cancelled while it is fetched, stops the job with nothing
+    /// restored and nothing written. `for_later_steps` (restore mode): the Codex is for the
+    /// job's later steps ([`named_codex`]).
     async fn prepare(
         &self,
         _config: &ActionConfig,
-        _task: Task,
+        _for_later_steps: bool,
         _cancel: &mut Cancellation,
     ) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    /// `mode: login`: Codex's device-code sign-in in a private CODEX_HOME, contained; the new
+    /// login, validated like a restored one and masked, or why there is none. Asked once the
+    /// store has proven it can save; [`RunCodex::contained`] then says how the command files
+    /// fared.
+    async fn sign_in(
+        &self,
+        _config: &ActionConfig,
+        _cancel: &mut Cancellation,
+    ) -> anyhow::Result<AuthFile> {
+        anyhow::bail!("this Codex cannot sign in")
     }
 
     /// Restore mode: the Codex fetched for the job's later steps, which goes first on their
@@ -182,7 +197,7 @@ pub(crate) trait RunCodex {
 /// The real Codex, contained ([`contain`]): the one `codex-version` names ([`named_codex`],
 /// restore mode: for the later steps), else the `codex` on PATH.
 #[derive(Default)]
-struct TheCodex {
+pub(super) struct TheCodex {
     named: std::cell::RefCell<Option<codex::install::Codex>>,
     /// How the last run's [`contain`] ended for the command files.
     contained: std::cell::RefCell<Option<anyhow::Error>>,
@@ -208,12 +223,24 @@ impl RunCodex for TheCodex {
     async fn prepare(
         &self,
         config: &ActionConfig,
-        task: Task,
+        for_later_steps: bool,
         cancel: &mut Cancellation,
     ) -> anyhow::Result<()> {
-        let codex = named_codex(config, task == Task::Restore, cancel).await?;
+        let codex = named_codex(config, for_later_steps, cancel).await?;
         *self.named.borrow_mut() = codex;
         Ok(())
+    }
+
+    async fn sign_in(
+        &self,
+        config: &ActionConfig,
+        cancel: &mut Cancellation,
+    ) -> anyhow::Result<AuthFile> {
+        let codex = self.named.borrow().clone();
+        let program = codex.unwrap_or_else(codex::install::Codex::on_path).program;
+        let ran = sign_in::device_code(config, &program, cancel).await?;
+        *self.contained.borrow_mut() = ran.contained.err();
+        ran.result
     }
 
     fn for_later_steps(&self) -> Option<codex::install::Codex> {
@@ -244,7 +271,7 @@ pub(crate) async fn run_with(
         Task::Refresh | Task::Restore => None,
     };
     refuse_unsafe_contexts(config, store).await?;
-    codex.prepare(config, task, cancel).await?;
+    codex.prepare(config, task == Task::Restore, cancel).await?;
     let mut restored = restore(config, store, task, cancel).await?;
     warn_of_a_persisted_job_token(config, task);
     if task == Task::Restore {
@@ -315,7 +342,7 @@ async fn on_access_token(
         true => Some(crate::store::access::github_token_client(config)?),
     };
     crate::context::refuse_public_repository(config, client.as_ref()).await?;
-    codex.prepare(config, Task::Exec, cancel).await?;
+    codex.prepare(config, false, cancel).await?;
     let home = CodexHome::new(&config.codex_home);
     if home.ensure_config()? {
         workflow.info("Wrote config.toml pinning cli_auth_credentials_store = \"file\".");

@@ -7,9 +7,12 @@
 //! restored one and checked against input `expected-account`; then stored. Nothing is stored
 //! on any other outcome, and the stored login is never touched until the new one is saved.
 
+use std::path::Path;
+
+use super::main::RunCodex;
 use super::{
-    contain, copy_not_written, copy_rows, named_codex, refuse_unsafe_contexts, save, saved_where,
-    set_outputs, stop_if_cancelled,
+    contain, copy_not_written, copy_rows, refuse_unsafe_contexts, save, saved_where, set_outputs,
+    stop_if_cancelled, Ran,
 };
 use crate::auth_file::{Account, AuthFile};
 use crate::cancel::Cancellation;
@@ -18,28 +21,31 @@ use crate::config::{ActionConfig, Credentials, ExpectedAccount};
 use crate::failure::Failure;
 use crate::store::{self, Stage, Store};
 
-/// Runs the main stage of `mode: login`.
-pub async fn run(config: &ActionConfig, cancel: &mut Cancellation) -> anyhow::Result<()> {
+/// Runs the main stage of `mode: login`, with `codex` signing in.
+pub(super) async fn run(
+    config: &ActionConfig,
+    codex: &dyn RunCodex,
+    cancel: &mut Cancellation,
+) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     set_outputs(workflow, false, false)?;
     workflow.set_output("account", "")?;
     let mut store = store::open(config, Stage::SignIn)?;
-    let result = sign_in(config, store.as_mut(), cancel).await;
+    let result = run_with(config, store.as_mut(), codex, cancel).await;
     store.close().await;
     result
 }
 
-/// The sign-in's steps, with the store open.
-async fn sign_in(
+/// The sign-in's steps, with the store open and `codex` signing in.
+pub(super) async fn run_with(
     config: &ActionConfig,
     store: &mut dyn Store,
+    codex: &dyn RunCodex,
     cancel: &mut Cancellation,
 ) -> anyhow::Result<()> {
     let workflow = &config.workflow;
     refuse_unsafe_contexts(config, store).await?;
-    let codex = named_codex(config, false, cancel)
-        .await?
-        .unwrap_or_else(codex::install::Codex::on_path);
+    codex.prepare(config, false, cancel).await?;
     store.preflight().await?;
     store.prove_can_save().await?;
     stop_if_cancelled(cancel, "the sign-in started").await?;
@@ -48,24 +54,7 @@ async fn sign_in(
         "Signing in anew with Codex's device-code sign-in; the login goes to {}.",
         store.place()
     ));
-    let mut environment = codex::environment(
-        &config.environment,
-        config.credentials.as_ref().map(Credentials::secret),
-    );
-    let _trust = codex::hand_trust(&mut environment, &config.trust, &config.temp_dir)
-        .map_err(|e| anyhow::anyhow!("writing the CA bundle for Codex: {e}"))?;
-    let login = Login {
-        program: &codex.program,
-        workspace: &config.workspace,
-        workflow,
-        timeout: config.login_timeout,
-        workspace_id: match &config.expected_account {
-            Some(ExpectedAccount::AccountId(id)) => Some(id),
-            _ => None,
-        },
-    };
-    let ran = contain(config, login.run(environment, cancel)).await?;
-    let file = ran.result?;
+    let file = codex.sign_in(config, cancel).await?;
     let claims = file.claims();
     let account = format!(
         "{} ({})",
@@ -78,7 +67,7 @@ async fn sign_in(
     let stored = save(config, Stage::SignIn, store, &file).await;
     // The new login is stored first; then a failure to give the command files back fails
     // the step (the runner reads none of them).
-    if let Err(custody) = ran.contained {
+    if let Err(custody) = codex.contained() {
         return Err(match stored {
             Ok(_) => custody,
             Err(e) => custody.context(format!("and storing the new login failed: {e:#}")),
@@ -104,6 +93,33 @@ async fn sign_in(
         Some(failure) => Err(failure.into()),
         None => Ok(()),
     }
+}
+
+/// The real Codex's sign-in ([`super::main::RunCodex::sign_in`]): `codex login
+/// --device-auth` as `program` ([`Login`]), with Codex's environment and the CA bundle it
+/// trusts (removed once the sign-in ended), contained ([`contain`]).
+pub(super) async fn device_code(
+    config: &ActionConfig,
+    program: &Path,
+    cancel: &mut Cancellation,
+) -> anyhow::Result<Ran<AuthFile>> {
+    let mut environment = codex::environment(
+        &config.environment,
+        config.credentials.as_ref().map(Credentials::secret),
+    );
+    let _trust = codex::hand_trust(&mut environment, &config.trust, &config.temp_dir)
+        .map_err(|e| anyhow::anyhow!("writing the CA bundle for Codex: {e}"))?;
+    let login = Login {
+        program,
+        workspace: &config.workspace,
+        workflow: &config.workflow,
+        timeout: config.login_timeout,
+        workspace_id: match &config.expected_account {
+            Some(ExpectedAccount::AccountId(id)) => Some(id),
+            _ => None,
+        },
+    };
+    contain(config, login.run(environment, cancel)).await
 }
 
 /// Refuses a sign-in of another account than input `expected-account` names: by the email

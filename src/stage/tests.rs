@@ -5,9 +5,10 @@
 //!
 //! How the stand-ins differ: the store keeps the login in memory and can be told to refuse a
 //! save or the write check; Codex does nothing but replace auth.json (or not) and report an
-//! exit code, so nothing here checks what Codex's output or processes can do.
+//! exit code, or, signing in (`mode: login`), hand over a login (or fail) with no device code
+//! shown, so nothing here checks what Codex's output or processes can do.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::OsString;
 use std::path::Path;
 use std::rc::Rc;
@@ -24,9 +25,9 @@ use crate::codex::Outcome;
 use crate::codex_home::CodexHome;
 use crate::config::ActionConfig;
 use crate::failure::Failure;
-use crate::github::{Client, RetryPolicy};
+use crate::github::{Client, RetryPolicy, SecretTarget};
 use crate::secret::Secret;
-use crate::store::{Loaded, NotSaved, Place, Saved, Stage, Store};
+use crate::store::{CopyWrite, Loaded, NotSaved, Place, Saved, Stage, Store};
 
 /// What the store was asked, in order.
 #[derive(Default)]
@@ -42,6 +43,8 @@ struct MemoryStore {
     client: Client,
     refuse_save: bool,
     refuse_proof: bool,
+    /// The keeper's access-only copy, written with every save (input `access-secret-name`).
+    copy: Option<SecretTarget>,
 }
 
 impl MemoryStore {
@@ -60,6 +63,7 @@ impl MemoryStore {
             .unwrap_or_else(|_| unreachable!("a client for a fixed URL")),
             refuse_save,
             refuse_proof,
+            copy: None,
         }
     }
 
@@ -110,7 +114,10 @@ impl Store for MemoryStore {
         Ok(Saved {
             place: self.place(),
             artifact_id: Some(1),
-            copy: None,
+            copy: self.copy.clone().map(|target| CopyWrite {
+                target,
+                written: Ok(()),
+            }),
         })
     }
 
@@ -119,11 +126,14 @@ impl Store for MemoryStore {
     }
 }
 
-/// Codex: replaces auth.json with `leaves` (when given) and exits with `exit_code`.
+/// Codex: replaces auth.json with `leaves` (when given) and exits with `exit_code`; asked to
+/// sign in (`mode: login`), signs in with `leaves` (none: the sign-in fails).
 struct StandIn {
     leaves: Option<Value>,
     exit_code: i32,
     ran: RefCell<Vec<Task>>,
+    /// How many times it was asked to sign in.
+    sign_ins: Cell<u32>,
     /// The titles of the annotations printed before it ran.
     saw: RefCell<Vec<String>>,
 }
@@ -149,6 +159,18 @@ impl RunCodex for StandIn {
             refresh_failure: None,
             commands: None,
         })
+    }
+
+    async fn sign_in(
+        &self,
+        _config: &ActionConfig,
+        _cancel: &mut Cancellation,
+    ) -> anyhow::Result<AuthFile> {
+        self.sign_ins.set(self.sign_ins.get() + 1);
+        match &self.leaves {
+            Some(login) => Ok(AuthFile::decode(&login.to_string())?),
+            None => Err(Failure::new("Sign-in failed", "the sign-in was denied.").into()),
+        }
     }
 }
 
@@ -367,6 +389,7 @@ fn stand_in(leaves: Option<Value>, exit_code: i32) -> StandIn {
         leaves,
         exit_code,
         ran: RefCell::new(Vec::new()),
+        sign_ins: Cell::new(0),
         saw: RefCell::new(Vec::new()),
     }
 }
@@ -1028,4 +1051,215 @@ fn restore_mode_warns_of_a_persisted_job_token_for_the_later_steps() {
         "{said}"
     );
     assert!(!said.contains(CHECKOUT_BASIC), "{said}");
+}
+
+/// The sign-in (`mode: login`, expecting `expected`) with the stand-in Codex, against an
+/// in-memory store that holds `held` and publishes the keeper's copy when input
+/// `access-secret-name` is in `more`; `refuse` is (the save, the write check). (The post stage
+/// of a sign-in does nothing.)
+fn sign_in(
+    held: &Value,
+    codex: &StandIn,
+    expected: &str,
+    (refuse_save, refuse_proof): (bool, bool),
+    more: &[(&str, &str)],
+) -> Ran {
+    let job = Job::new();
+    let log = Rc::new(RefCell::new(Log {
+        held: AuthFile::decode(&held.to_string()).ok(),
+        ..Log::default()
+    }));
+    let mut vars = vec![
+        ("INPUT_MODE", "login"),
+        ("INPUT_EXPECTED-ACCOUNT", expected),
+    ];
+    vars.extend_from_slice(more);
+    let config = job.config_with("main", held, &[], &vars);
+    let main = block_on(async {
+        let mut cancel = Cancellation::watch()?;
+        let mut store = MemoryStore::new(&log, Stage::SignIn, refuse_save, refuse_proof);
+        store.copy = config.access_target.clone();
+        let result = super::sign_in::run_with(&config, &mut store, codex, &mut cancel).await;
+        store.close().await;
+        result
+    });
+    let log = log.borrow();
+    Ran {
+        main,
+        post: Ok(()),
+        calls: log.calls.clone(),
+        codex_ran: codex.sign_ins.get() > 0,
+        saw_before_codex: Vec::new(),
+        held: log
+            .held
+            .as_ref()
+            .map(|f| f.secret_values()[2].expose().to_owned()),
+        job,
+    }
+}
+
+/// The calls of a sign-in that stopped before anything was stored.
+const NOTHING_STORED: [&str; 3] = ["preflight", "prove", "close SignIn"];
+
+#[test]
+fn a_new_sign_in_is_stored_with_the_keepers_copy_and_said_in_the_outputs() {
+    let codex = stand_in(Some(login("rt_new", 86_400, "acc-1")), 0);
+    let ran = sign_in(
+        &login("rt_old", 86_400, "acc-1"),
+        &codex,
+        "dev@example.com",
+        (false, false),
+        &[("INPUT_ACCESS-SECRET-NAME", "CODEX_ACCESS_JSON")],
+    );
+    assert!(ran.main.is_ok(), "{:?}", ran.main);
+    assert_eq!(codex.sign_ins.get(), 1);
+    assert_eq!(
+        ran.calls,
+        ["preflight", "prove", "save SignIn", "close SignIn"]
+    );
+    assert_eq!(ran.held.as_deref(), Some("rt_new"));
+    assert_eq!(
+        ran.job.output("account").as_deref(),
+        Some("d***@example.com (pro)")
+    );
+    assert_eq!(ran.job.output("persisted").as_deref(), Some("true"));
+    assert_eq!(ran.job.output("refreshed").as_deref(), Some("false"));
+    let summary = ran.job.file("summary");
+    for says in [
+        "| Account | d***@example.com (pro) |",
+        "| Stored | yes, as artifact memory (id 1) |",
+        "| Access-only copy | written to the repository secret CODEX_ACCESS_JSON",
+        "| Next keeper run, at the latest |",
+    ] {
+        assert!(summary.contains(says), "{says:?} not in {summary}");
+    }
+}
+
+/// A sign-in approved for another account than input `expected-account`, by its email or by
+/// the account its tokens claim (the expected id typed into the plain field does not pass),
+/// stores nothing.
+#[test]
+fn a_sign_in_of_another_account_than_expected_is_refused_and_nothing_is_stored() {
+    let mut elsewhere = login("rt_new", 86_400, "acc-1");
+    elsewhere["tokens"]["id_token"] = json!(jwt(json!({
+        "email": "mallory@example.com",
+        AUTH_CLAIM: {"chatgpt_plan_type": "pro", "chatgpt_account_id": "acc-1"}
+    })));
+    let forged = under_id(login("rt_new", 86_400, "acc-evil-0"), "acc-1");
+    for (signed_in, expected, says) in [
+        (
+            elsewhere,
+            "dev@example.com",
+            "the email in input `expected-account`",
+        ),
+        (
+            forged,
+            "acc-1",
+            "the account id in input `expected-account`",
+        ),
+    ] {
+        let codex = stand_in(Some(signed_in), 0);
+        let ran = sign_in(
+            &login("rt_old", 86_400, "acc-1"),
+            &codex,
+            expected,
+            (false, false),
+            &[],
+        );
+        assert_eq!(title(&ran.main), Some("Wrong account"), "{:?}", ran.main);
+        assert!(message(&ran.main).contains(says), "{:?}", ran.main);
+        assert!(ran.codex_ran);
+        assert_eq!(ran.calls, NOTHING_STORED);
+        assert_eq!(ran.held.as_deref(), Some("rt_old"));
+        assert_eq!(ran.job.output("persisted").as_deref(), None);
+        assert_eq!(ran.job.output("account").as_deref(), None);
+    }
+}
+
+/// A new login whose access and id tokens name two accounts is of neither, whichever way
+/// input `expected-account` names the account.
+#[test]
+fn a_sign_in_whose_tokens_name_two_accounts_is_refused() {
+    let mut mixed = login("rt_new", 86_400, "acc-1");
+    mixed["tokens"]["access_token"] =
+        login("rt_new", 86_400, "acc-evil-0")["tokens"]["access_token"].clone();
+    for expected in ["acc-1", "dev@example.com"] {
+        let codex = stand_in(Some(mixed.clone()), 0);
+        let ran = sign_in(
+            &login("rt_old", 86_400, "acc-1"),
+            &codex,
+            expected,
+            (false, false),
+            &[],
+        );
+        assert_eq!(title(&ran.main), Some("Wrong account"), "{expected}");
+        assert!(
+            message(&ran.main).contains("acc-evil… in the access token, acc-1… in the id token"),
+            "{expected}: {:?}",
+            ran.main
+        );
+        assert_eq!(ran.calls, NOTHING_STORED, "{expected}");
+        assert_eq!(ran.held.as_deref(), Some("rt_old"), "{expected}");
+    }
+}
+
+#[test]
+fn a_new_login_the_store_refuses_is_said_in_the_sign_ins_words_and_the_stored_one_is_kept() {
+    let codex = stand_in(Some(login("rt_new", 86_400, "acc-1")), 0);
+    let ran = sign_in(
+        &login("rt_old", 86_400, "acc-1"),
+        &codex,
+        "dev@example.com",
+        (true, false),
+        &[],
+    );
+    assert_eq!(
+        title(&ran.main),
+        Some("New login not saved"),
+        "{:?}",
+        ran.main
+    );
+    let said = message(&ran.main);
+    assert!(said.contains(super::wording::SIGN_IN_NOT_SAVED), "{said}");
+    assert!(said.contains("refused"), "{said}");
+    assert_eq!(
+        ran.calls,
+        ["preflight", "prove", "save SignIn", "close SignIn"]
+    );
+    assert_eq!(ran.held.as_deref(), Some("rt_old"));
+    assert_eq!(ran.job.output("persisted").as_deref(), None);
+}
+
+/// Nobody is asked to approve a sign-in whose login could not be stored.
+#[test]
+fn the_sign_in_never_starts_when_the_write_cannot_be_proven() {
+    let codex = stand_in(Some(login("rt_new", 86_400, "acc-1")), 0);
+    let ran = sign_in(
+        &login("rt_old", 86_400, "acc-1"),
+        &codex,
+        "dev@example.com",
+        (false, true),
+        &[],
+    );
+    assert_eq!(title(&ran.main), Some("Cannot write the secret back"));
+    assert_eq!(codex.sign_ins.get(), 0);
+    assert_eq!(ran.calls, NOTHING_STORED);
+    assert_eq!(ran.held.as_deref(), Some("rt_old"));
+}
+
+#[test]
+fn a_sign_in_codex_did_not_complete_stores_nothing() {
+    let codex = stand_in(None, 0);
+    let ran = sign_in(
+        &login("rt_old", 86_400, "acc-1"),
+        &codex,
+        "dev@example.com",
+        (false, false),
+        &[],
+    );
+    assert_eq!(title(&ran.main), Some("Sign-in failed"), "{:?}", ran.main);
+    assert_eq!(codex.sign_ins.get(), 1);
+    assert_eq!(ran.calls, NOTHING_STORED);
+    assert_eq!(ran.held.as_deref(), Some("rt_old"));
+    assert_eq!(ran.job.output("persisted").as_deref(), None);
 }

@@ -14,7 +14,8 @@ use crate::store::{NotSaved, Place, Saved, Stage};
 use crate::workflow::Workflow;
 
 /// What to do when a new sign-in could not be saved.
-const SIGN_IN_NOT_SAVED: &str = "The new login was not stored (and is not kept anywhere else); \
+pub(super) const SIGN_IN_NOT_SAVED: &str =
+    "The new login was not stored (and is not kept anywhere else); \
      the stored login, if any, is unchanged. Fix the cause, then run the sign-in again.";
 
 /// Where a saved login went, for the summary and the log ("to the repository secret …").
