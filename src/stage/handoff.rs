@@ -76,7 +76,7 @@ pub enum Received {
     /// The main stage wrote none: it stopped before restoring the login.
     None,
     /// Verified: written by the main stage of this job.
-    Verified(Handoff),
+    Verified(Box<Handoff>),
     /// Present but not verified (changed after the main stage, or no credential to check it
     /// with): the post stage trusts none of it.
     Unverified,
@@ -195,7 +195,7 @@ impl Handoff {
             _ => false,
         };
         match (verified, serde_json::from_str(text)) {
-            (true, Ok(handoff)) => Received::Verified(handoff),
+            (true, Ok(handoff)) => Received::Verified(Box::new(handoff)),
             _ => Received::Unverified,
         }
     }
@@ -255,7 +255,7 @@ mod tests {
             post.state = state.clone();
             Handoff::receive(&post)
         };
-        assert!(matches!(post(&state, &[]), Received::Verified(h) if h == handoff));
+        assert!(matches!(post(&state, &[]), Received::Verified(h) if *h == handoff));
 
         // A later step's forged handoff: another home, no baseline.
         let mut forged = state.clone();
