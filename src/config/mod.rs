@@ -243,12 +243,8 @@ fn network(vars: &Vars, workspace: &Path) -> Result<(net::Settings, net::Transpo
 /// The one HTTP client for a command-line tool (`seed`), from this process's proxy and CA
 /// variables.
 pub fn transport_from_process() -> Result<net::Transport, ConfigError> {
-    let vars = Vars(
-        std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect(),
-    );
-    let (settings, _) = network(&vars, Path::new("."))?;
+    let environment: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let (settings, _) = network(&Vars::of(&environment), Path::new("."))?;
     let (trust, problems) = settings.ca.load();
     if let Some(problem) = problems.into_iter().next() {
         return Err(problem.into());
@@ -270,6 +266,16 @@ impl From<net::NetError> for ConfigError {
 struct Vars(BTreeMap<String, String>);
 
 impl Vars {
+    /// The variables of `environment` that are UTF-8 text.
+    fn of(environment: &[(OsString, OsString)]) -> Self {
+        Self(
+            environment
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
+                .collect(),
+        )
+    }
+
     /// A variable, trimmed; `None` when unset or blank.
     fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
@@ -305,12 +311,7 @@ impl ActionConfig {
                     .into(),
             });
         }
-        let vars = Vars(
-            environment
-                .iter()
-                .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
-                .collect(),
-        );
+        let vars = Vars::of(&environment);
         let repository = vars.get("GITHUB_REPOSITORY").map(str::to_owned);
         let target = inputs::target(&vars, repository.as_deref())?;
         let access_target = inputs::access_target(&vars, &target)?;
@@ -517,13 +518,7 @@ impl ActionConfig {
     /// and the client are made again without it.
     pub fn forget_variable(&mut self, name: &str) {
         self.environment.retain(|(k, _)| k != name);
-        let vars = Vars(
-            self.environment
-                .iter()
-                .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
-                .collect(),
-        );
-        match network(&vars, &self.workspace) {
+        match network(&Vars::of(&self.environment), &self.workspace) {
             Ok((network, _)) => (self.network, self.network_problem) = (network, None),
             Err(problem) => self.network_problem = Some(problem),
         }

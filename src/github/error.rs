@@ -188,18 +188,6 @@ fn accepted_note(accepted: Option<&str>) -> String {
     }
 }
 
-/// An error with its chain of causes.
-pub fn describe_error(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use serde_json::Value;
 pub(crate) use crate::net::retry::Exhausted;
 pub use crate::net::retry::RetryPolicy;
 use crate::net::retry::{self, backoff, rate_limit_wait};
-pub use error::{describe_error, describe_permissions, ApiError, BadResponse};
+pub use error::{describe_permissions, ApiError, BadResponse};
 pub use secrets::{Scope, SecretTarget, WriteOutcome};
 
 use crate::net::Transport;

@@ -135,7 +135,7 @@ impl Transport {
     }
 
     /// `text` without the proxy passwords.
-    pub fn redact(&self, mut text: String) -> String {
+    fn redact(&self, mut text: String) -> String {
         for password in &self.passwords {
             text = text.replace(password.as_str(), "***");
         }

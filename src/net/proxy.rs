@@ -70,11 +70,6 @@ impl Proxies {
         })
     }
 
-    /// Whether a proxy is set.
-    pub fn any(&self) -> bool {
-        self.https.is_some()
-    }
-
     /// The proxy `url` goes through, with its credentials; `None` to connect directly.
     pub fn for_url(&self, url: &reqwest::Url) -> Option<reqwest::Url> {
         let proxy = match url.scheme() {
@@ -303,7 +298,10 @@ mod tests {
             via(&all, "https://ghes.corp").as_deref(),
             Some("http://all:1/")
         );
-        assert!(!proxies(&[], false).unwrap().any());
+        assert_eq!(
+            via(&proxies(&[], false).unwrap(), "https://api.github.com"),
+            None
+        );
         assert!(proxies(&[("http_proxy", "http://127.0.0.1:3128")], true).is_ok());
     }
 

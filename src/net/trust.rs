@@ -167,20 +167,34 @@ impl Trust {
     }
 }
 
+/// The certificates of PEM text that can be trust anchors (others skipped, as OpenSSL does).
+fn anchors(pem: &[u8]) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .filter(is_anchor)
+        .collect()
+}
+
 fn is_anchor(certificate: &CertificateDer<'static>) -> bool {
     rustls::RootCertStore::empty()
         .add(certificate.clone())
         .is_ok()
 }
 
-/// The built-in roots: Mozilla's, compiled in, and the system's store.
+/// The built-in roots: Mozilla's, compiled in, and the system's store, read once per process
+/// (every client built, the post stage's after each dropped variable, shares them).
 fn built_in() -> Vec<CertificateDer<'static>> {
-    let mut roots: Vec<CertificateDer<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|c| c.clone().into_owned())
-        .collect();
-    roots.extend(system_store());
-    roots
+    static ROOTS: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots: Vec<CertificateDer<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|c| c.clone().into_owned())
+                .collect();
+            roots.extend(system_store());
+            roots
+        })
+        .clone()
 }
 
 /// The system's store, whatever `SSL_CERT_FILE`/`SSL_CERT_DIR` say (they come on top): on
@@ -211,11 +225,8 @@ fn file(variable: &'static str, path: &Path) -> Result<Vec<CertificateDer<'stati
             path.display()
         ),
     };
-    let text = read_regular(path).map_err(unusable)?;
-    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
-        .filter_map(Result::ok)
-        .filter(is_anchor)
-        .collect();
+    let certificates: Vec<CertificateDer<'static>> =
+        anchors(&read_regular(path).map_err(unusable)?);
     if certificates.is_empty() {
         return Err(unusable(
             "which holds no -----BEGIN CERTIFICATE----- block usable as a CA".to_owned(),
@@ -238,11 +249,7 @@ fn directory(dir: &Path) -> Result<Vec<CertificateDer<'static>>, NetError> {
     let mut certificates = Vec::new();
     for entry in entries.flatten() {
         if let Ok(text) = read_regular(&entry.path()) {
-            certificates.extend(
-                CertificateDer::pem_slice_iter(&text)
-                    .filter_map(Result::ok)
-                    .filter(is_anchor),
-            );
+            certificates.extend(anchors(&text));
         }
     }
     Ok(certificates)
