@@ -42,7 +42,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -108,15 +108,7 @@ impl Drop for Proxy {
 impl Proxy {
     /// Starts the proxy on 127.0.0.1 (an ephemeral port).
     pub fn start(options: ProxyOptions) -> Proxy {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(TcpListener::bind(("127.0.0.1", 0)))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (runtime, listener, addr) = super::serve::listen();
         let state = Arc::new(State {
             hosts: options
                 .hosts

@@ -79,8 +79,8 @@ impl TestCa {
     }
 }
 
-/// Serves `router` on 127.0.0.1 (an ephemeral port), over TLS when `ca` is given.
-pub fn serve(router: Router, ca: Option<&TestCa>) -> Server {
+/// A runtime of its own for a local server, and a listener on 127.0.0.1 (an ephemeral port).
+pub fn listen() -> (Runtime, TcpListener, SocketAddr) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -90,6 +90,12 @@ pub fn serve(router: Router, ca: Option<&TestCa>) -> Server {
         .block_on(TcpListener::bind(("127.0.0.1", 0)))
         .unwrap();
     let addr = listener.local_addr().unwrap();
+    (runtime, listener, addr)
+}
+
+/// Serves `router` on 127.0.0.1 (an ephemeral port), over TLS when `ca` is given.
+pub fn serve(router: Router, ca: Option<&TestCa>) -> Server {
+    let (runtime, listener, addr) = listen();
     let tls = ca.map(|ca| tokio_rustls::TlsAcceptor::from(ca.server_config()));
     runtime.spawn(async move {
         loop {
