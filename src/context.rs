@@ -192,6 +192,25 @@ pub async fn refuse_public_repository(
     .into())
 }
 
+/// A client with input `github-token` (read only), for the repository check when the event
+/// payload does not say whether the repository is private: the workflow's token can always
+/// read its own repository, whatever credential writes the login.
+pub fn github_token_client(config: &ActionConfig) -> anyhow::Result<Client> {
+    let token = config.github_token.as_ref().ok_or_else(|| {
+        Failure::new(
+            "Cannot tell whether the repository is public",
+            "the event payload does not say whether the repository is public, and input \
+             `github-token` is empty.",
+        )
+        .before_codex()
+        .fix("Leave `github-token` at its default (the workflow's token).")
+    })?;
+    Ok(
+        Client::new(&config.transport, &config.api_url, token, config.retry)?
+            .credential("input `github-token`"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,10 +14,11 @@ use jiff::Timestamp;
 
 use super::handoff::Handoff;
 use super::{
-    contain, copy_not_written, copy_rows, named_codex, read_refreshed, record_saved,
-    refuse_another_account, refuse_unsafe_contexts, save, saved_where, set_outputs, sign_in,
-    stop_if_cancelled, summary,
+    contain, copy_not_written, copy_rows, load, named_codex, prove_can_save, read_refreshed,
+    record_saved, refuse_another_account, refuse_unsafe_contexts, reseed_hint, save, saved_where,
+    set_outputs, sign_in, stop_if_cancelled, summary, wording, Phase,
 };
+use crate::auth_file::Kind;
 use crate::auth_file::{Account, AuthFile};
 use crate::cancel::Cancellation;
 use crate::checkout;
@@ -26,7 +27,7 @@ use crate::codex::{self, Commands, Exec, Outcome, Refresh, RefreshFailure, Reque
 use crate::codex_home::{CodexHome, Plan};
 use crate::config::{ActionConfig, ConfigError, Credentials, Mode};
 use crate::failure::Failure;
-use crate::store::{self, Loaded, Place, Saved, Stage, Store};
+use crate::store::{self, access::AccessCopyStore, Loaded, Place, Saved, Store};
 use crate::workflow::Workflow;
 
 /// What the main stage does with the restored login (`mode: login` has its own steps, in
@@ -103,10 +104,47 @@ pub async fn run(config: &ActionConfig) -> anyhow::Result<()> {
     if config.access_token.is_some() {
         return on_access_token(config, &codex, &mut cancel).await;
     }
-    let mut store = store::open(config, Stage::Main)?;
+    let mut store = open_store(config)?;
     let result = run_with(config, store.as_mut(), &codex, &mut cancel).await;
     store.close().await;
     result
+}
+
+/// The store the main stage loads from, with input `auth-json` as its seed, decoded and its
+/// tokens masked before anything else is printed. A seed that is an access-only copy makes
+/// this a task job on the copy, refused where a copy cannot serve.
+pub(super) fn open_store(config: &ActionConfig) -> anyhow::Result<Box<dyn Store + '_>> {
+    let seed = config
+        .auth_json
+        .as_ref()
+        .map(|input| decode_seed(config, input))
+        .transpose()?;
+    if let Some(Ok(copy)) = &seed {
+        if copy.kind() == Kind::AccessOnly {
+            wording::refuse_copy_here(config, false)?;
+            return Ok(Box::new(AccessCopyStore::new(copy.clone())));
+        }
+    }
+    wording::warn_of_unused_credentials(config);
+    Ok(store::open(config, seed, true))
+}
+
+/// Decodes input `auth-json` and masks its tokens (and the input itself) before anything else
+/// is printed: the login, or why it is none.
+fn decode_seed(
+    config: &ActionConfig,
+    input: &crate::secret::Secret,
+) -> anyhow::Result<Result<AuthFile, String>> {
+    let workflow = &config.workflow;
+    let seed = match AuthFile::decode(input.expose()) {
+        Ok(seed) => seed,
+        Err(error) => return Ok(Err(error.to_string())),
+    };
+    workflow.mask_login(&seed)?;
+    if !input.expose().contains('\n') {
+        workflow.mask(input);
+    }
+    Ok(Ok(seed))
 }
 
 /// Warns about inputs this job's mode does not read: a newcomer's `prompt` on the keeper does
@@ -270,7 +308,7 @@ pub(crate) async fn run_with(
         Task::Exec => Some(Request::prepare(config)?),
         Task::Refresh | Task::Restore => None,
     };
-    refuse_unsafe_contexts(config, store).await?;
+    refuse_unsafe_contexts(config).await?;
     codex.prepare(config, task == Task::Restore, cancel).await?;
     let mut restored = restore(config, store, task, cancel).await?;
     warn_of_a_persisted_job_token(config, task);
@@ -339,7 +377,7 @@ async fn on_access_token(
         .map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
     let client = match crate::context::visibility_needs_api(config) {
         false => None,
-        true => Some(crate::store::access::github_token_client(config)?),
+        true => Some(crate::context::github_token_client(config)?),
     };
     crate::context::refuse_public_repository(config, client.as_ref()).await?;
     codex.prepare(config, false, cancel).await?;
@@ -453,11 +491,14 @@ async fn restore(
     cancel: &mut Cancellation,
 ) -> anyhow::Result<Restored> {
     let workflow = &config.workflow;
-    store.preflight().await?;
     let Loaded {
         login: stored,
         baseline,
-    } = store.load().await?;
+        freshness,
+    } = load(config, store).await?;
+    if store.place() == Place::AccessCopy {
+        wording::refuse_expiring_copy(config, stored.access_expires_at())?;
+    }
     refuse_two_accounts(&stored, &store.place())?;
     let home = CodexHome::new(&config.codex_home);
     let plan = home
@@ -480,9 +521,7 @@ async fn restore(
         )
         .into());
     }
-    if plan.uses_stored() {
-        store.check_current().await?;
-    }
+    wording::refuse_stale(config, &freshness, plan.uses_stored())?;
     // Codex may rotate the refresh token, killing the stored one: only when the store is
     // proven to take the new one may it run.
     let outlook = schedule::outlook(
@@ -496,7 +535,7 @@ async fn restore(
         _ if store.place() == Place::AccessCopy => {}
         Outlook::Possible(why) => {
             workflow.info(&format!("Codex may refresh the login in this job: {why}."));
-            store.prove_can_save().await?;
+            prove_can_save(store).await?;
         }
         Outlook::NotBefore(at) => workflow.info(&format!(
             "Codex will not refresh the login before {at}, after this job's time limit \
@@ -546,7 +585,7 @@ fn refuse_two_accounts(stored: &AuthFile, place: &Place) -> anyhow::Result<()> {
         ),
     )
     .before_codex()
-    .fix(place.reseed_hint())
+    .fix(reseed_hint(place))
     .into())
 }
 
@@ -682,7 +721,7 @@ async fn write_back(
         changed = false;
     }
     let saved = if changed {
-        match save(config, Stage::Main, store, &file).await {
+        match save(config, Phase::Main, store, &file).await {
             Ok(saved) => {
                 record_saved(config, &mut restored.handoff, &file);
                 if let Some(failure) = copy_not_written(&saved) {
@@ -796,7 +835,7 @@ fn verdict(task: Task, outcome: &Outcome, saving: &Saving, place: &Place) -> Res
                 "Codex login is no longer valid",
                 format!("{} Nothing was written back.", describe(failure)),
             )
-            .fix(place.reseed_hint()));
+            .fix(reseed_hint(place)));
         }
         let what = match task {
             Task::Exec => format!(
@@ -907,7 +946,7 @@ mod tests {
         let place = Place::Artifact {
             name: "codex-auth".into(),
         };
-        let reseed = place.reseed_hint();
+        let reseed = reseed_hint(&place);
         for task in [Task::Exec, Task::Refresh] {
             for exit_code in [0, 1] {
                 for refresh_failure in [false, true] {

@@ -28,25 +28,51 @@ use crate::codex_home::{CodexHome, OnDisk};
 use crate::config::ActionConfig;
 use crate::context;
 use crate::failure::Failure;
-use crate::store::{Place, Saved, Stage, Store};
+use crate::store::{Loaded, Place, Saved, Store};
 use crate::workflow::{fence, Workflow};
 use handoff::Handoff;
-use wording::not_saved;
 pub use wording::{copy_not_written, copy_rows, saved_where, summary};
+use wording::{not_saved, reseed_hint};
+
+/// Which of the action's runs saves a login, for what a failed save means: the main stage
+/// after Codex, the post stage at the end of the job, or the main stage of `mode: login`
+/// storing a new sign-in (whose loss is only the sign-in's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Restore, Codex, the first save.
+    Main,
+    /// At the end of the job, on every outcome.
+    Post,
+    /// `mode: login`'s main stage.
+    SignIn,
+}
 
 /// Refuses the contexts every mode refuses, before anything reaches the store: events whose
-/// code the author of a pull request controls, and public repositories (read with the store's
-/// own client when the event payload does not say).
-async fn refuse_unsafe_contexts(
-    config: &ActionConfig,
-    store: &mut dyn Store,
-) -> anyhow::Result<()> {
+/// code the author of a pull request controls, and public repositories (read with input
+/// `github-token` when the event payload does not say).
+async fn refuse_unsafe_contexts(config: &ActionConfig) -> anyhow::Result<()> {
     context::check_event(&config.run).map_err(|e| Failure::new("Unsafe event", e.to_string()))?;
     let api = match context::visibility_needs_api(config) {
-        true => Some(store.github().await?),
+        true => Some(context::github_token_client(config)?),
         false => None,
     };
-    context::refuse_public_repository(config, api).await
+    context::refuse_public_repository(config, api.as_ref()).await
+}
+
+/// The login the store holds, or the failure that says why there is none ([`wording`]).
+async fn load(config: &ActionConfig, store: &mut dyn Store) -> anyhow::Result<Loaded> {
+    store
+        .load()
+        .await
+        .map_err(|not_loaded| wording::not_loaded(config, &store.place(), not_loaded))
+}
+
+/// Proves the store can take a login, or fails with what is missing ([`wording`]).
+async fn prove_can_save(store: &mut dyn Store) -> anyhow::Result<()> {
+    store
+        .prove_can_save()
+        .await
+        .map_err(|cannot| wording::cannot_save(&store.place(), cannot))
 }
 
 /// The Codex input `codex-version` names (`None`: none is named, the `codex` on PATH runs),
@@ -289,7 +315,7 @@ pub fn refuse_another_account(
         ),
     )
     .fix("Check what the task read; if you meant to switch accounts, reseed instead.")
-    .fix(place.reseed_hint())
+    .fix(reseed_hint(place))
     .into())
 }
 
@@ -314,7 +340,7 @@ pub fn read_refreshed(
                 path.display(),
             ),
         )
-        .fix(place.reseed_hint()),
+        .fix(reseed_hint(place)),
         OnDisk::Invalid(error) => Failure::new(
             "auth.json is damaged",
             format!(
@@ -323,7 +349,7 @@ pub fn read_refreshed(
                 path.display(),
             ),
         )
-        .fix(place.reseed_hint()),
+        .fix(reseed_hint(place)),
     };
     set_outputs(&config.workflow, false, false)?;
     config
@@ -332,17 +358,17 @@ pub fn read_refreshed(
     Err(failure.into())
 }
 
-/// Saves `file` in `stage`: where it went, or the failure to report (see [`not_saved`]).
+/// Saves `file` in `phase`: where it went, or the failure to report (see [`not_saved`]).
 async fn save(
     config: &ActionConfig,
-    stage: Stage,
+    phase: Phase,
     store: &mut dyn Store,
     file: &AuthFile,
 ) -> Result<Saved, Failure> {
     store
         .save(file)
         .await
-        .map_err(|failed| not_saved(config, stage, &store.place(), failed))
+        .map_err(|failed| not_saved(config, phase, &store.place(), failed))
 }
 
 /// Sets the `refreshed` and `persisted` outputs.

@@ -15,14 +15,14 @@
 use super::handoff::{self, Handoff, Received};
 use super::{
     clean_up, copy_not_written, copy_rows, read_refreshed, refuse_another_account, save,
-    saved_where, summary,
+    saved_where, summary, Phase,
 };
 use crate::auth_file::{Account, AuthFile};
 use crate::codex::install::remove_fetched;
 use crate::codex_home::CodexHome;
 use crate::config::{ActionConfig, ConfigError, Mode};
 use crate::failure::Failure;
-use crate::store::{self, Stage, Store};
+use crate::store::{self, Store};
 use crate::workflow::print_line;
 
 /// Runs the post stage.
@@ -32,7 +32,7 @@ pub async fn run(config: ActionConfig) -> anyhow::Result<()> {
         .cache_is_temp
         .then(|| config.codex.cache_root.clone());
     let temp_dir = config.temp_dir.clone();
-    let result = run_with(config, |config| store::open(config, Stage::Post)).await;
+    let result = run_with(config, |config| Ok(store::open(config, None, true))).await;
     crate::codex::remove_trust_bundles(&temp_dir);
     // Every main stage of the job has run: no step needs a Codex fetched into RUNNER_TEMP any
     // more, and the runner, which empties RUNNER_TEMP, cannot remove what root made.
@@ -117,15 +117,14 @@ pub(crate) async fn run_with(
     result
 }
 
-/// Cleans up after the main stage's checks, then saves the login if it changed since it was
-/// last stored, and removes auth.json (input `keep`).
+/// Saves the login if it changed since it was last stored, and removes auth.json (input
+/// `keep`). What the main stage's checks left behind the store removes when it closes.
 async fn save_changes(
     config: &ActionConfig,
     store: &mut dyn Store,
     handoff: Option<Expected>,
 ) -> anyhow::Result<()> {
     let workflow = &config.workflow;
-    store.finish().await;
     if config.mode == Mode::Login {
         workflow.info("`mode: login` stored the new login in the main stage: nothing to do here.");
         return Ok(());
@@ -144,7 +143,7 @@ async fn save_changes(
         workflow.info("The tokens did not change since they were last stored: nothing to write.");
         return clean_up(config, &home);
     }
-    let saved = save(config, Stage::Post, store, &file).await;
+    let saved = save(config, Phase::Post, store, &file).await;
     let (where_, rows) = match &saved {
         Ok(saved) => (
             format!("yes, {}", saved_where(saved)),

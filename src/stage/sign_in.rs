@@ -11,15 +11,15 @@ use std::path::Path;
 
 use super::main::RunCodex;
 use super::{
-    contain, copy_not_written, copy_rows, refuse_unsafe_contexts, save, saved_where, set_outputs,
-    stop_if_cancelled, Ran,
+    contain, copy_not_written, copy_rows, prove_can_save, refuse_unsafe_contexts, save,
+    saved_where, set_outputs, stop_if_cancelled, wording, Phase, Ran,
 };
 use crate::auth_file::{Account, AuthFile};
 use crate::cancel::Cancellation;
 use crate::codex::{self, Login};
 use crate::config::{ActionConfig, Credentials, ExpectedAccount};
 use crate::failure::Failure;
-use crate::store::{self, Stage, Store};
+use crate::store::{self, Store};
 
 /// Runs the main stage of `mode: login`, with `codex` signing in.
 pub(super) async fn run(
@@ -30,7 +30,15 @@ pub(super) async fn run(
     let workflow = &config.workflow;
     set_outputs(workflow, false, false)?;
     workflow.set_output("account", "")?;
-    let mut store = store::open(config, Stage::SignIn)?;
+    if store::access::given(config) {
+        wording::refuse_copy_here(config, true)?;
+    }
+    wording::warn_of_unused_credentials(config);
+    // A new sign-in is never rescued: the next run restores a rescue only over the secret it
+    // was rescued from (it stops at a missing secret, and refuses a login of another
+    // account), and nothing is lost by not keeping it: the sign-in happened in an empty
+    // CODEX_HOME, so the stored login, if any, still works.
+    let mut store = store::open(config, None, false);
     let result = run_with(config, store.as_mut(), codex, cancel).await;
     store.close().await;
     result
@@ -44,10 +52,9 @@ pub(super) async fn run_with(
     cancel: &mut Cancellation,
 ) -> anyhow::Result<()> {
     let workflow = &config.workflow;
-    refuse_unsafe_contexts(config, store).await?;
+    refuse_unsafe_contexts(config).await?;
     codex.prepare(config, false, cancel).await?;
-    store.preflight().await?;
-    store.prove_can_save().await?;
+    prove_can_save(store).await?;
     stop_if_cancelled(cancel, "the sign-in started").await?;
 
     workflow.info(&format!(
@@ -64,7 +71,7 @@ pub(super) async fn run_with(
     workflow.info(&format!("Signed in as {account}."));
     refuse_unexpected(config.expected_account.as_ref(), &file, &account)?;
 
-    let stored = save(config, Stage::SignIn, store, &file).await;
+    let stored = save(config, Phase::SignIn, store, &file).await;
     // The new login is stored first; then a failure to give the command files back fails
     // the step (the runner reads none of them).
     if let Err(custody) = codex.contained() {

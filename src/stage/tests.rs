@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::main::{run_with, RunCodex, Task};
 use super::post;
+use super::Phase;
 use crate::auth_file::tests::sample;
 use crate::auth_file::{AuthFile, AUTH_CLAIM};
 use crate::cancel::Cancellation;
@@ -25,9 +26,8 @@ use crate::codex::Outcome;
 use crate::codex_home::CodexHome;
 use crate::config::ActionConfig;
 use crate::failure::Failure;
-use crate::github::{Client, RetryPolicy, SecretTarget};
-use crate::secret::Secret;
-use crate::store::{CopyWrite, Loaded, NotSaved, Place, Saved, Stage, Store};
+use crate::github::SecretTarget;
+use crate::store::{CannotSave, CopyWrite, Loaded, NotLoaded, NotSaved, Place, Saved, Store};
 
 /// What the store was asked, in order.
 #[derive(Default)]
@@ -39,8 +39,7 @@ struct Log {
 
 struct MemoryStore {
     log: Rc<RefCell<Log>>,
-    stage: Stage,
-    client: Client,
+    phase: Phase,
     refuse_save: bool,
     refuse_proof: bool,
     /// The keeper's access-only copy, written with every save (input `access-secret-name`).
@@ -48,19 +47,10 @@ struct MemoryStore {
 }
 
 impl MemoryStore {
-    fn new(log: &Rc<RefCell<Log>>, stage: Stage, refuse_save: bool, refuse_proof: bool) -> Self {
+    fn new(log: &Rc<RefCell<Log>>, phase: Phase, refuse_save: bool, refuse_proof: bool) -> Self {
         Self {
             log: log.clone(),
-            stage,
-            // Never called: the event payload says the repository is private.
-            client: Client::new(
-                &crate::net::Transport::direct()
-                    .unwrap_or_else(|_| unreachable!("the built-in roots")),
-                "http://127.0.0.1:9",
-                &Secret::new("unused"),
-                RetryPolicy::default(),
-            )
-            .unwrap_or_else(|_| unreachable!("a client for a fixed URL")),
+            phase,
             refuse_save,
             refuse_proof,
             copy: None,
@@ -80,33 +70,22 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn github(&mut self) -> anyhow::Result<&Client> {
-        Ok(&self.client)
-    }
-
-    async fn load(&mut self) -> anyhow::Result<Loaded> {
+    async fn load(&mut self) -> Result<Loaded, NotLoaded> {
         self.note("load");
         let held = self.log.borrow().held.clone();
-        Ok(Loaded::from(held.ok_or_else(|| {
-            Failure::new("Missing auth-json", "nothing held")
-        })?))
+        held.map(Loaded::from).ok_or(NotLoaded::Nothing)
     }
 
-    async fn preflight(&mut self) -> anyhow::Result<()> {
-        self.note("preflight");
-        Ok(())
-    }
-
-    async fn prove_can_save(&mut self) -> anyhow::Result<()> {
+    async fn prove_can_save(&mut self) -> Result<(), CannotSave> {
         self.note("prove");
         match self.refuse_proof {
-            true => Err(Failure::new("Cannot write the secret back", "refused").into()),
+            true => Err(CannotSave::Refused("refused".into())),
             false => Ok(()),
         }
     }
 
     async fn save(&mut self, file: &AuthFile) -> Result<Saved, NotSaved> {
-        self.note(format!("save {:?}", self.stage));
+        self.note(format!("save {:?}", self.phase));
         if self.refuse_save {
             return Err(NotSaved::Failed("refused".into()));
         }
@@ -122,7 +101,7 @@ impl Store for MemoryStore {
     }
 
     async fn close(&mut self) {
-        self.note(format!("close {:?}", self.stage));
+        self.note(format!("close {:?}", self.phase));
     }
 }
 
@@ -349,7 +328,7 @@ fn job_in(
     let config = job.config_with("main", seed, &[], more);
     let main = block_on(async {
         let mut cancel = Cancellation::watch()?;
-        let mut store = MemoryStore::new(&log, Stage::Main, refuse_save, refuse_proof);
+        let mut store = MemoryStore::new(&log, Phase::Main, refuse_save, refuse_proof);
         let result = run_with(&config, &mut store, &codex, &mut cancel).await;
         store.close().await;
         result
@@ -359,7 +338,7 @@ fn job_in(
     between(&mut state);
     let config = job.config_with("post", seed, &state, more);
     let post = block_on(post::run_with(config, |_| {
-        Ok(Box::new(MemoryStore::new(&log, Stage::Post, refuse_save, false)) as Box<dyn Store>)
+        Ok(Box::new(MemoryStore::new(&log, Phase::Post, refuse_save, false)) as Box<dyn Store>)
     }));
     let log = log.borrow();
     Ran {
@@ -422,7 +401,6 @@ fn a_rotation_is_saved_by_main_and_not_again_by_post() {
     assert_eq!(
         ran.calls,
         [
-            "preflight",
             "load",
             "prove",
             "save Main",
@@ -446,10 +424,7 @@ fn a_fresh_login_needs_no_write_proof_and_nothing_is_saved_when_nothing_changed(
         ran.main,
         ran.post
     );
-    assert_eq!(
-        ran.calls,
-        ["preflight", "load", "close Main", "post", "close Post"]
-    );
+    assert_eq!(ran.calls, ["load", "close Main", "post", "close Post"]);
     assert_eq!(ran.held.as_deref(), Some("rt_1"));
 }
 
@@ -462,20 +437,13 @@ fn codex_never_runs_when_the_write_cannot_be_proven() {
         false,
         true,
     );
-    assert_eq!(title(&ran.main), Some("Cannot write the secret back"));
+    assert_eq!(title(&ran.main), Some("Cannot upload artifacts"));
     assert!(!ran.codex_ran);
     // The post stage finds no handoff: nothing restored, nothing to save.
     assert!(ran.post.is_ok(), "{:?}", ran.post);
     assert_eq!(
         ran.calls,
-        [
-            "preflight",
-            "load",
-            "prove",
-            "close Main",
-            "post",
-            "close Post"
-        ]
+        ["load", "prove", "close Main", "post", "close Post"]
     );
     assert_eq!(ran.held.as_deref(), Some("rt_1"));
 }
@@ -493,7 +461,6 @@ fn a_rotation_main_could_not_save_is_said_and_tried_again_by_post() {
     assert_eq!(
         ran.calls,
         [
-            "preflight",
             "load",
             "prove",
             "save Main",
@@ -526,7 +493,6 @@ fn a_failed_codex_still_saves_the_rotation_first() {
     assert_eq!(
         ran.calls,
         [
-            "preflight",
             "load",
             "prove",
             "save Main",
@@ -549,10 +515,7 @@ fn another_accounts_login_is_saved_by_neither_stage() {
     );
     assert_eq!(title(&ran.main), Some("Another account's login"));
     assert_eq!(title(&ran.post), Some("Another account's login"));
-    assert_eq!(
-        ran.calls,
-        ["preflight", "load", "close Main", "post", "close Post"]
-    );
+    assert_eq!(ran.calls, ["load", "close Main", "post", "close Post"]);
     assert_eq!(ran.held.as_deref(), Some("rt_1"));
 }
 
@@ -580,10 +543,7 @@ fn another_accounts_login_under_the_restored_accounts_id_is_saved_by_neither_sta
             "{result:?}"
         );
     }
-    assert_eq!(
-        ran.calls,
-        ["preflight", "load", "close Main", "post", "close Post"]
-    );
+    assert_eq!(ran.calls, ["load", "close Main", "post", "close Post"]);
     assert_eq!(ran.held.as_deref(), Some("rt_1"));
 }
 
@@ -656,10 +616,7 @@ fn a_newer_login_of_another_account_in_codex_home_is_replaced_not_kept() {
     let ran = job_in(job, &seed, stand_in(None, 0), (false, false), &[], |_| {});
     assert!(ran.main.is_ok(), "{:?}", ran.main);
     assert!(ran.post.is_ok(), "{:?}", ran.post);
-    assert_eq!(
-        ran.calls,
-        ["preflight", "load", "close Main", "post", "close Post"]
-    );
+    assert_eq!(ran.calls, ["load", "close Main", "post", "close Post"]);
     assert_eq!(ran.held.as_deref(), Some("rt_1"));
 }
 
@@ -690,10 +647,7 @@ fn a_stored_login_whose_tokens_name_two_accounts_is_refused_before_codex() {
     );
     assert!(!ran.codex_ran);
     assert!(ran.post.is_ok(), "{:?}", ran.post);
-    assert_eq!(
-        ran.calls,
-        ["preflight", "load", "close Main", "post", "close Post"]
-    );
+    assert_eq!(ran.calls, ["load", "close Main", "post", "close Post"]);
     assert_eq!(ran.held.as_deref(), Some("rt_1"));
 }
 
@@ -720,72 +674,72 @@ fn every_unsaved_login_is_said_with_where_it_is_and_what_to_do() {
     };
     let cases = [
         (
-            Stage::Main,
+            Phase::Main,
             &secret,
             failed.clone(),
             "Refreshed login not saved",
             "The post stage tries again",
         ),
         (
-            Stage::Post,
+            Phase::Post,
             &secret,
             failed.clone(),
             "Refreshed login not saved",
             "refresh_token_reused",
         ),
         (
-            Stage::Post,
+            Phase::Post,
             &artifact,
             failed.clone(),
             "Refreshed login not saved",
             "as input `auth-json` once",
         ),
         (
-            Stage::SignIn,
+            Phase::SignIn,
             &secret,
             failed.clone(),
             "New login not saved",
             "run the sign-in again",
         ),
         (
-            Stage::SignIn,
+            Phase::SignIn,
             &artifact,
             failed,
             "New login not saved",
             "run the sign-in again",
         ),
         (
-            Stage::Main,
+            Phase::Main,
             &secret,
             rescued(Some(7)),
             "Refreshed login rescued",
             "The post stage also tries",
         ),
         (
-            Stage::Post,
+            Phase::Post,
             &secret,
             rescued(Some(7)),
             "Refreshed login rescued",
             "(id 7)",
         ),
         (
-            Stage::Post,
+            Phase::Post,
             &secret,
             rescued(None),
             "Refreshed login rescued",
             "already rescued",
         ),
         (
-            Stage::Post,
+            Phase::Post,
             &secret,
             rescue_failed,
             "Refreshed login not saved",
             "failed too: no runtime token",
         ),
     ];
-    for (stage, place, not_saved, title, says) in cases {
-        let case = format!("{stage:?} {place} {not_saved:?}");
-        let failure = super::not_saved(&config, stage, place, not_saved);
+    for (phase, place, not_saved, title, says) in cases {
+        let case = format!("{phase:?} {place} {not_saved:?}");
+        let failure = super::not_saved(&config, phase, place, not_saved);
         let message = failure.message();
         assert_eq!(failure.title, title, "{case}");
         assert!(message.contains(says), "{case}: {message}");
@@ -797,7 +751,7 @@ fn every_unsaved_login_is_said_with_where_it_is_and_what_to_do() {
         // Causes with and without their own full stop read as one sentence each.
         assert!(!message.contains(".."), "{case}: {message}");
         assert!(!message.contains("503 "), "{case}: {message}");
-        if stage != Stage::SignIn {
+        if phase != Phase::SignIn {
             let path = config.codex_home.join("auth.json");
             assert!(
                 message.contains(&path.display().to_string()),
@@ -834,7 +788,7 @@ fn job_on_copy_in(
     let config = job.config_with("main", copy, &[], more);
     let main = block_on(async {
         let mut cancel = Cancellation::watch()?;
-        let mut store = crate::store::open(&config, Stage::Main)?;
+        let mut store = super::main::open_store(&config)?;
         run_with(&config, store.as_mut(), codex, &mut cancel).await
     });
     let state = job.pairs("state");
@@ -1077,7 +1031,7 @@ fn sign_in(
     let config = job.config_with("main", held, &[], &vars);
     let main = block_on(async {
         let mut cancel = Cancellation::watch()?;
-        let mut store = MemoryStore::new(&log, Stage::SignIn, refuse_save, refuse_proof);
+        let mut store = MemoryStore::new(&log, Phase::SignIn, refuse_save, refuse_proof);
         store.copy = config.access_target.clone();
         let result = super::sign_in::run_with(&config, &mut store, codex, &mut cancel).await;
         store.close().await;
@@ -1099,7 +1053,7 @@ fn sign_in(
 }
 
 /// The calls of a sign-in that stopped before anything was stored.
-const NOTHING_STORED: [&str; 3] = ["preflight", "prove", "close SignIn"];
+const NOTHING_STORED: [&str; 2] = ["prove", "close SignIn"];
 
 #[test]
 fn a_new_sign_in_is_stored_with_the_keepers_copy_and_said_in_the_outputs() {
@@ -1113,10 +1067,7 @@ fn a_new_sign_in_is_stored_with_the_keepers_copy_and_said_in_the_outputs() {
     );
     assert!(ran.main.is_ok(), "{:?}", ran.main);
     assert_eq!(codex.sign_ins.get(), 1);
-    assert_eq!(
-        ran.calls,
-        ["preflight", "prove", "save SignIn", "close SignIn"]
-    );
+    assert_eq!(ran.calls, ["prove", "save SignIn", "close SignIn"]);
     assert_eq!(ran.held.as_deref(), Some("rt_new"));
     assert_eq!(
         ran.job.output("account").as_deref(),
@@ -1222,10 +1173,7 @@ fn a_new_login_the_store_refuses_is_said_in_the_sign_ins_words_and_the_stored_on
     let said = message(&ran.main);
     assert!(said.contains(super::wording::SIGN_IN_NOT_SAVED), "{said}");
     assert!(said.contains("refused"), "{said}");
-    assert_eq!(
-        ran.calls,
-        ["preflight", "prove", "save SignIn", "close SignIn"]
-    );
+    assert_eq!(ran.calls, ["prove", "save SignIn", "close SignIn"]);
     assert_eq!(ran.held.as_deref(), Some("rt_old"));
     assert_eq!(ran.job.output("persisted").as_deref(), None);
 }
@@ -1241,7 +1189,7 @@ fn the_sign_in_never_starts_when_the_write_cannot_be_proven() {
         (false, true),
         &[],
     );
-    assert_eq!(title(&ran.main), Some("Cannot write the secret back"));
+    assert_eq!(title(&ran.main), Some("Cannot upload artifacts"));
     assert_eq!(codex.sign_ins.get(), 0);
     assert_eq!(ran.calls, NOTHING_STORED);
     assert_eq!(ran.held.as_deref(), Some("rt_old"));

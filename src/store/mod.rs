@@ -20,25 +20,10 @@ pub mod secret;
 use async_trait::async_trait;
 
 use crate::auth_file::AuthFile;
-use crate::config::{ActionConfig, StoreConfig};
-use crate::failure::Failure;
-use crate::github::{Client, SecretTarget};
-use crate::secret::Secret;
-use crate::workflow::Workflow;
+use jiff::Timestamp;
 
-/// Which stage of the action opened the store: the main stage loads a login and may check it
-/// is current, the post stage only saves and cleans up, a sign-in saves a login no file on
-/// the runner came from (and is never rescued).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Restore, Codex, the first save.
-    Main,
-    /// At the end of the job, on every outcome.
-    Post,
-    /// `mode: login`'s main stage, saving a new sign-in that no file on the runner keeps: a
-    /// failed save loses the sign-in, never a rotation, and the stored login is unchanged.
-    SignIn,
-}
+use crate::config::{ActionConfig, StoreConfig};
+use crate::github::SecretTarget;
 
 /// The login the main stage restores, and what the store holds.
 #[derive(Debug, Clone)]
@@ -49,17 +34,76 @@ pub struct Loaded {
     /// is the login's own, unless the store must be written again whatever Codex does (a
     /// rotation rescued elsewhere that the secret does not hold yet).
     pub baseline: String,
+    /// Whether another job stored a newer login after this one received its copy.
+    pub freshness: Freshness,
+}
+
+/// Whether the loaded login is the one the store holds now, as far as the store can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// Nothing says otherwise (or the store cannot tell: an artifact is read when loaded).
+    Current,
+    /// The store was written at `written`, after this run was queued at `queued`: another job
+    /// stored a newer login, and the copy this job received is most likely spent.
+    WrittenAfterQueued {
+        /// When the store was last written.
+        written: Timestamp,
+        /// When this run was queued.
+        queued: Timestamp,
+    },
+    /// The check was not made: `request` answered `status` (a permission the credential
+    /// lacks).
+    NotChecked {
+        /// The request that was refused.
+        request: String,
+        /// GitHub's answer.
+        status: u16,
+    },
+    /// Reading when this run was queued failed: why.
+    Unknown(String),
 }
 
 impl From<AuthFile> for Loaded {
     fn from(login: AuthFile) -> Self {
         let baseline = login.fingerprint();
-        Self { login, baseline }
+        Self {
+            login,
+            baseline,
+            freshness: Freshness::Current,
+        }
     }
 }
 
-/// Where a store keeps the login: what the stages' messages name, and where a fresh login goes
-/// ([`Place::reseed_hint`]).
+/// Why a store has no login to load. The stages word it ([`crate::stage`]'s wording): these
+/// are the facts, each with what the store found.
+#[derive(Debug)]
+pub enum NotLoaded {
+    /// Nothing stored, and no seed given (input `auth-json` is empty).
+    Nothing,
+    /// The seed (input `auth-json`) is not a usable login, and nothing stored replaces it: why.
+    InvalidSeed(String),
+    /// What is stored is not a usable login (it does not open, or is no login): why.
+    Unusable(String),
+    /// The store could not be read (GitHub or its storage failed, or a permission is
+    /// missing): why. A re-run may work.
+    Unreadable(String),
+    /// A save could never succeed here, found before anything was restored.
+    CannotSave(CannotSave),
+}
+
+impl std::fmt::Display for NotLoaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Nothing => f.write_str("nothing stored, and input `auth-json` is empty"),
+            Self::InvalidSeed(why) | Self::Unusable(why) | Self::Unreadable(why) => {
+                f.write_str(why)
+            }
+            Self::CannotSave(cannot) => write!(f, "{cannot}"),
+        }
+    }
+}
+
+/// Where a store keeps the login: what the stages' messages name (and where a fresh login goes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Place {
     /// A repository, environment or organization secret.
@@ -80,52 +124,6 @@ impl std::fmt::Display for Place {
             Self::Secret(target) => write!(f, "the {target}"),
             Self::Artifact { name } => write!(f, "artifact {name}"),
             Self::AccessCopy => write!(f, "the keeper's access-only copy (input `auth-json`)"),
-        }
-    }
-}
-
-impl Place {
-    /// How to put a fresh login here.
-    pub fn reseed_hint(&self) -> String {
-        use crate::github::Scope;
-        match self {
-            Place::Secret(target) => {
-                let (seed, gh) = match &target.scope {
-                    Scope::Repository { repository } => (
-                        format!("--repo {repository}"),
-                        format!("--repo {repository}"),
-                    ),
-                    Scope::Environment {
-                        repository,
-                        environment,
-                    } => (
-                        format!("--repo {repository} --environment \"{environment}\""),
-                        format!("--repo {repository} --env \"{environment}\""),
-                    ),
-                    Scope::Organization { organization } => (
-                        format!("--org {organization}"),
-                        format!("--org {organization}"),
-                    ),
-                };
-                format!(
-                    "To reseed from the browser: run the sign-in workflow (`mode: login`, \
-                 docs/examples/login.yml in codex-auth) from the Actions tab and approve the \
-                 sign-in it shows. Or, on a trusted machine, run `codex login`, then \
-                 `codex-auth seed {seed} --secret {name}` (or store the file as one line with \
-                 `jq -c . ~/.codex/auth.json | gh secret set {name} {gh}`).",
-                    name = target.name
-                )
-            }
-            Place::AccessCopy => "Run the keeper workflow (the job with input \
-                 `access-secret-name`, docs/examples/keeper.yml in codex-auth) from the Actions \
-                 tab: it refreshes the login and publishes a fresh copy."
-                .to_owned(),
-            Place::Artifact { .. } => "To reseed from the browser: run the sign-in workflow \
-             (`mode: login` with `store: artifact`, docs/examples/login.yml in codex-auth) from \
-             the Actions tab and approve the sign-in it shows. Or, on a trusted machine, run \
-             `codex login`, store the file as a secret (`codex-auth seed`), and pass it as input \
-             `auth-json`: a seed newer than the newest artifact wins."
-                .to_owned(),
         }
     }
 }
@@ -177,98 +175,70 @@ pub enum NotSaved {
     },
 }
 
-/// Where the login is kept between jobs: storage only. It reads, checks and writes, and
+/// Where the login is kept between jobs: storage only. It reads, proves and writes, and
 /// answers with typed results; what those mean for the job, and what the user should do, the
-/// stages say.
+/// stages say. A store is opened for one stage and told nothing about it: what it is given
+/// (a seed to load from, or none) is all it knows.
 ///
-/// The main stage calls, in order: [`Store::github`] (for the repository check),
-/// [`Store::preflight`], then [`Store::load`] (not when signing in anew),
-/// [`Store::check_current`] when Codex starts from the loaded login,
-/// [`Store::prove_can_save`] when Codex may rotate the login during the job, then
-/// [`Store::save`] if Codex changed the tokens. The post stage calls [`Store::finish`] first,
-/// then [`Store::save`] if the tokens changed since. Every stage ends with
-/// [`Store::close`]. Nothing a store needs in the post stage comes from `GITHUB_STATE`
+/// The order is the stages': [`Store::load`] (main stage, unless it signs in anew), then
+/// [`Store::prove_can_save`] when Codex may rotate the login (or a sign-in will store one),
+/// then [`Store::save`] whenever the tokens changed, in either stage; [`Store::close`] last,
+/// on every way out. Nothing a store needs in the post stage comes from `GITHUB_STATE`
 /// unchecked: a process of the job can append to it.
 #[async_trait(?Send)]
 pub trait Store {
     /// Where the store keeps the login.
     fn place(&self) -> Place;
 
-    /// The GitHub client the store reads with, connected on first use; the main stage checks
-    /// the repository's visibility with it.
-    async fn github(&mut self) -> anyhow::Result<&Client>;
+    /// The newest usable login the store holds (or the seed, when newer), validated and
+    /// masked, with what the store knows of it; or why there is none. Reads what a save will
+    /// need (a secret's public key) and fails when a save could never work, before anything
+    /// is restored.
+    async fn load(&mut self) -> Result<Loaded, NotLoaded>;
 
-    /// Main stage, first: the reads and checks that tell whether a save can work at all (the
-    /// target's public key, the runtime token); fails before Codex runs when it cannot.
-    async fn preflight(&mut self) -> anyhow::Result<()>;
-
-    /// Main stage, after [`Store::preflight`]: the newest usable login the store holds (or
-    /// the seed in input `auth-json`), validated and masked. Fails, before Codex runs, when
-    /// no login can be had.
-    async fn load(&mut self) -> anyhow::Result<Loaded>;
-
-    /// Main stage, when Codex starts from the loaded login (not from a newer file already on
-    /// disk): fails when another job stored a newer login after this one received its copy.
-    async fn check_current(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
-
-    /// Main stage, before Codex runs, when Codex may rotate the login during the job: proves
-    /// that a save would succeed, with no effect on the stored login, or fails with what is
-    /// missing. Anything it creates on the way is removed, here or by [`Store::finish`].
-    async fn prove_can_save(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
-
-    /// Post stage, first: removes what the main stage's checks left behind when it could not
-    /// (a probe secret whose deletion failed, a cancelled job). Failures are warnings.
-    async fn finish(&mut self) {}
+    /// Proves that a save would succeed, with no effect on the stored login, or says what is
+    /// missing. Anything it creates on the way is removed, here or by [`Store::close`] of a
+    /// later stage.
+    async fn prove_can_save(&mut self) -> Result<(), CannotSave>;
 
     /// Saves `file`; the file stays on disk whatever happens.
     async fn save(&mut self, file: &AuthFile) -> Result<Saved, NotSaved>;
 
-    /// Every stage, last, on every way out: gives back what the stage holds (an App's
-    /// installation token is revoked). Failures are warnings.
-    async fn close(&mut self) {}
+    /// Last, on every way out: gives back what the stage holds (an App's installation token
+    /// is revoked) and removes what an earlier stage's proof could not (a probe secret whose
+    /// deletion failed, a cancelled job). Failures are warnings.
+    async fn close(&mut self);
 }
 
-/// The store the configuration names. In the main stage, the seed in input `auth-json` is
-/// decoded and its tokens masked here, before anything else is printed.
-pub fn open(config: &ActionConfig, stage: Stage) -> anyhow::Result<Box<dyn Store + '_>> {
-    // The post stage has decided by then (from the verified handoff) whether the job ran on a
-    // copy; it opens the store only to save a full login.
-    if stage != Stage::Post && access::given(config) {
-        return Ok(Box::new(access::AccessCopyStore::open(config, stage)?));
-    }
-    Ok(match &config.store {
-        StoreConfig::Secret { rescue: None } => Box::new(secret::SecretStore::open(config, stage)?),
+/// Why a save cannot be proven to work.
+#[derive(Debug, thiserror::Error)]
+pub enum CannotSave {
+    /// What the proof found missing (a permission, a scope, the runtime token), or the
+    /// refusal GitHub answered.
+    #[error("{0}")]
+    Refused(String),
+    /// No client could be made with the credentials: their own failure, worded where they
+    /// are read (an App's key, its installation).
+    #[error("{0:#}")]
+    Credentials(anyhow::Error),
+}
+
+/// The store the configuration names, for a stage that starts from `seed` (the main stage:
+/// input `auth-json`, decoded and masked by the stage) or from nothing (the post stage, a
+/// sign-in). `rescue`: a failed secret write may go to the rescue artifact (not for a new
+/// sign-in, whose loss is only the sign-in's).
+pub fn open(
+    config: &ActionConfig,
+    seed: Option<Result<AuthFile, String>>,
+    rescue: bool,
+) -> Box<dyn Store + '_> {
+    match &config.store {
         StoreConfig::Secret {
             rescue: Some(settings),
-        } => Box::new(rescue::RescuedSecretStore::open(config, settings, stage)?),
+        } if rescue => Box::new(rescue::RescuedSecretStore::open(config, settings, seed)),
+        StoreConfig::Secret { .. } => Box::new(secret::SecretStore::open(config, seed)),
         StoreConfig::Artifact(settings) => {
-            Box::new(artifact::ArtifactStore::open(config, settings, stage))
+            Box::new(artifact::ArtifactStore::open(config, settings, seed))
         }
-    })
-}
-
-/// Decodes input `auth-json` and masks its tokens before anything else is printed. `place`
-/// is where a fresh login would go, for the error.
-pub(crate) fn decode_seed(
-    workflow: &Workflow,
-    input: &Secret,
-    place: &Place,
-) -> anyhow::Result<AuthFile> {
-    let seed = AuthFile::decode(input.expose()).map_err(|error| {
-        Failure::new(
-            "Invalid auth-json",
-            format!("input `auth-json` is not a usable Codex ChatGPT login: {error}."),
-        )
-        .before_codex()
-        .fix(place.reseed_hint())
-    })?;
-    workflow.mask_login(&seed)?;
-    if !input.expose().contains('\n') {
-        workflow.mask(input);
     }
-    Ok(seed)
 }

@@ -4,16 +4,16 @@
 //! written with the job's own runtime token. The next run restores whichever of the secret
 //! and the artifact is newer, and writes the secret again.
 //!
-//! It is two stores composed, the secret first; the stages see one store.
+//! It is two stores composed, the secret first; the stages see one store. A new sign-in opens
+//! the secret store alone ([`super::open`]): it is never rescued.
 
 use async_trait::async_trait;
 
 use super::artifact::{ArtifactStore, Newest};
 use super::secret::SecretStore;
-use super::{Loaded, NotSaved, Place, Saved, Stage, Store};
+use super::{CannotSave, Loaded, NotLoaded, NotSaved, Place, Saved, Store};
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, ArtifactSettings};
-use crate::github::Client;
 
 /// `GITHUB_STATE` name of the fingerprint of a login rescued by the main stage: the post
 /// stage does not upload the same login again.
@@ -22,7 +22,6 @@ pub(crate) const RESCUED: &str = "rescued";
 /// The secret store, rescued by the artifact store.
 pub struct RescuedSecretStore<'a> {
     config: &'a ActionConfig,
-    stage: Stage,
     secret: SecretStore<'a>,
     artifact: ArtifactStore<'a>,
     /// The fingerprint of the login this stage rescued.
@@ -30,19 +29,18 @@ pub struct RescuedSecretStore<'a> {
 }
 
 impl<'a> RescuedSecretStore<'a> {
-    /// The store of one stage.
+    /// The store of one stage, starting from `seed` when the stage loads one.
     pub fn open(
         config: &'a ActionConfig,
         settings: &'a ArtifactSettings,
-        stage: Stage,
-    ) -> anyhow::Result<Self> {
-        Ok(Self {
+        seed: Option<Result<AuthFile, String>>,
+    ) -> Self {
+        Self {
             config,
-            stage,
-            secret: SecretStore::open(config, stage)?,
+            secret: SecretStore::open(config, seed),
             artifact: ArtifactStore::rescue(config, settings),
             rescued: None,
-        })
+        }
     }
 }
 
@@ -52,15 +50,11 @@ impl Store for RescuedSecretStore<'_> {
         self.secret.place()
     }
 
-    async fn github(&mut self) -> anyhow::Result<&Client> {
-        self.secret.github().await
-    }
-
     /// The secret's login, unless the rescue artifact holds a newer login of the same
     /// account ([`Account::admits`](crate::auth_file::Account::admits): by the tokens' claims):
     /// then that one, with the secret's fingerprint as the baseline, so that the secret is
     /// written again whether or not Codex refreshes.
-    async fn load(&mut self) -> anyhow::Result<Loaded> {
+    async fn load(&mut self) -> Result<Loaded, NotLoaded> {
         let loaded = self.secret.load().await?;
         let workflow = &self.config.workflow;
         let name = self.artifact.name().to_owned();
@@ -82,17 +76,18 @@ impl Store for RescuedSecretStore<'_> {
                 return Ok(Loaded {
                     baseline: seed.fingerprint(),
                     login: *login,
+                    freshness: loaded.freshness,
                 });
             }
             Ok(Newest::Found(..) | Newest::None) => {}
-            Ok(Newest::Unusable(_, failure)) => workflow.warning(
+            Ok(Newest::Unusable(_, why)) => workflow.warning(
                 "Rescue artifact not usable",
-                &format!("{} Using the secret.", failure.message()),
+                &format!("{why} Using the secret."),
             ),
             Err(error) => workflow.warning(
                 "Rescue artifact not checked",
                 &format!(
-                    "{error:#} Using the secret: a login rescued by an earlier job would be \
+                    "{error} Using the secret: a login rescued by an earlier job would be \
                      missed here. Give the job `permissions: actions: read` (input \
                      `github-token` lists the artifacts)."
                 ),
@@ -101,15 +96,7 @@ impl Store for RescuedSecretStore<'_> {
         Ok(loaded)
     }
 
-    async fn preflight(&mut self) -> anyhow::Result<()> {
-        self.secret.preflight().await
-    }
-
-    async fn check_current(&mut self) -> anyhow::Result<()> {
-        self.secret.check_current().await
-    }
-
-    async fn prove_can_save(&mut self) -> anyhow::Result<()> {
+    async fn prove_can_save(&mut self) -> Result<(), CannotSave> {
         self.secret.prove_can_save().await?;
         if let Err(error) = self.artifact.ready_to_upload() {
             self.config.workflow.warning(
@@ -123,10 +110,6 @@ impl Store for RescuedSecretStore<'_> {
         Ok(())
     }
 
-    async fn finish(&mut self) {
-        self.secret.finish().await;
-    }
-
     async fn close(&mut self) {
         self.secret.close().await;
     }
@@ -136,13 +119,6 @@ impl Store for RescuedSecretStore<'_> {
             Err(NotSaved::Failed(cause)) => cause,
             other => return other,
         };
-        // A new sign-in is never rescued: the next run restores a rescue only over the secret
-        // it was rescued from (it stops at a missing secret, and refuses a login of another
-        // account), and nothing is lost by not keeping it: the sign-in happened in an empty
-        // CODEX_HOME, so the stored login, if any, still works.
-        if self.stage == Stage::SignIn {
-            return Err(NotSaved::Failed(cause));
-        }
         let artifact = self.artifact.name().to_owned();
         let fingerprint = file.fingerprint();
         let already = self.rescued.as_ref().or(self.config.state.get(RESCUED));

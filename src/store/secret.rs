@@ -2,19 +2,19 @@
 //! from input `auth-json` and written back sealed with the target's public key, as one line
 //! of JSON, by input `token` or a GitHub App's installation token.
 //!
-//! Before Codex runs, the main stage reads the target's public key (which fails with the same
-//! 401/403/404 a write would) and the secret's `updated_at`, which tells a stale copy of the
-//! secret from the current one.
+//! Loading reads the target's public key (which fails with the same 401/403/404 a write
+//! would) and the secret's `updated_at`, which tells a stale copy of the secret from the
+//! current one; the login itself is the seed the main stage was given (the secret's value, as
+//! the runner passed it).
 
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{decode_seed, CopyWrite, Loaded, NotSaved, Place, Saved, Stage, Store};
+use super::{CannotSave, CopyWrite, Freshness, Loaded, NotLoaded, NotSaved, Place, Saved, Store};
 use crate::auth_file::AuthFile;
-use crate::config::{ActionConfig, Credentials, Mode};
-use crate::failure::Failure;
+use crate::config::{ActionConfig, Credentials};
 use crate::github::app::{self, InstallationToken, Permissions};
 use crate::github::{ApiError, Client, Scope, SecretTarget};
 use crate::seal::PublicKey;
@@ -50,10 +50,12 @@ const REVOKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The secret store of one job stage.
 pub struct SecretStore<'a> {
     config: &'a ActionConfig,
-    stage: Stage,
     target: &'a SecretTarget,
-    /// Main stage: input `auth-json`, decoded and masked.
-    seed: Option<AuthFile>,
+    /// The seed to load (input `auth-json`, decoded and masked, or why it is no login); `None`
+    /// when the stage loads nothing.
+    seed: Option<Result<AuthFile, String>>,
+    /// Whether the stage loads (then its App token may also read the workflow run).
+    loads: bool,
     connection: Option<Connection>,
     /// The target's public key: read by the main stage, passed to the post stage in state.
     key: Option<PublicKey>,
@@ -65,40 +67,24 @@ pub struct SecretStore<'a> {
 }
 
 impl<'a> SecretStore<'a> {
-    /// The store; the main stage decodes input `auth-json`, which it requires.
-    pub fn open(config: &'a ActionConfig, stage: Stage) -> anyhow::Result<Self> {
-        let workflow = &config.workflow;
-        let target = &config.target;
-        let seed = match stage {
-            Stage::Post | Stage::SignIn => None,
-            // A new sign-in needs no seed.
-            Stage::Main if config.mode == Mode::Login => None,
-            Stage::Main => {
-                let place = Place::Secret(target.clone());
-                let input = config
-                    .auth_json
-                    .as_ref()
-                    .ok_or_else(|| missing_auth_json(config, &place))?;
-                Some(decode_seed(workflow, input, &place)?)
-            }
-        };
+    /// The store, starting from `seed` when the stage loads one. Masks the credentials.
+    pub fn open(config: &'a ActionConfig, seed: Option<Result<AuthFile, String>>) -> Self {
         if let Some(credentials) = &config.credentials {
-            mask(workflow, credentials);
+            mask(&config.workflow, credentials);
         }
         // The post stage reads the public key again rather than take it from GITHUB_STATE,
         // which a process of the job (Codex's commands among them) can append to: a forged key
         // with the right key id would make GitHub store a value nobody can open.
-        let key = None;
-        Ok(Self {
+        Self {
             config,
-            stage,
-            target,
+            target: &config.target,
+            loads: seed.is_some(),
             seed,
             connection: None,
-            key,
+            key: None,
             updated_at: None,
             copy_stale: false,
-        })
+        }
     }
 
     /// Connects, or reconnects when an App's installation token is about to expire (after a
@@ -112,7 +98,7 @@ impl<'a> SecretStore<'a> {
             }
         };
         if stale {
-            match client(self.config, self.stage).await {
+            match client(self.config, self.loads).await {
                 Ok((client, app_token)) => {
                     let replaced = self.connection.replace(Connection {
                         client,
@@ -145,7 +131,7 @@ impl<'a> SecretStore<'a> {
     /// target: creates a probe secret beside it and deletes it at once. Its name is recorded
     /// first, so that the post stage deletes it when this stage cannot (a failed delete, a
     /// job cancelled in between: the cancellation watch lets the delete finish).
-    async fn probe(&mut self) -> anyhow::Result<()> {
+    async fn probe(&mut self) -> Result<(), CannotSave> {
         let config = self.config;
         let workflow = &config.workflow;
         let name = probe_name(config.run.run_id, config.run.run_attempt);
@@ -154,22 +140,29 @@ impl<'a> SecretStore<'a> {
             "Proving that {} can write secrets there: creating and deleting the {probe}…",
             self.credential()
         ));
-        workflow.save_state(state::PROBE, &name)?;
+        let unrecorded = |e: std::io::Error| {
+            CannotSave::Refused(format!("GITHUB_STATE cannot record the probe's name: {e}."))
+        };
+        workflow
+            .save_state(state::PROBE, &name)
+            .map_err(unrecorded)?;
         let key = self.key.clone();
-        let api = self.connect().await?;
+        let api = self.connect().await.map_err(CannotSave::Credentials)?;
         if let Err(error) = api
             .write_probe(&probe, &Secret::new(PROBE_VALUE), key)
             .await
         {
             // Refused: nothing was created. Otherwise it may exist; the post stage deletes it.
             if matches!(error.status(), Some(401 | 403 | 404 | 422)) {
-                workflow.save_state(state::PROBE, "")?;
+                workflow.save_state(state::PROBE, "").map_err(unrecorded)?;
             }
-            return Err(refused(format!("creating the probe {probe} failed: {error}")).into());
+            return Err(CannotSave::Refused(format!(
+                "creating the probe {probe} failed: {error}"
+            )));
         }
         match api.delete_secret(&probe).await {
             Ok(()) => {
-                workflow.save_state(state::PROBE, "")?;
+                workflow.save_state(state::PROBE, "").map_err(unrecorded)?;
                 workflow.info(&format!(
                     "Write access proven; deleted the probe secret {name}."
                 ));
@@ -197,124 +190,50 @@ impl<'a> SecretStore<'a> {
     /// after that means another job rotated the login, and this job's copy is stale (its
     /// refresh token most likely already used). Environment secrets are resolved when the job
     /// starts, which the API does not tell precisely, so they are not checked here.
-    async fn check_not_stale(&mut self, updated_at: Timestamp) -> anyhow::Result<()> {
+    async fn freshness(&mut self, updated_at: Timestamp) -> Result<Freshness, NotLoaded> {
         let config = self.config;
-        let workflow = &config.workflow;
         if matches!(config.target.scope, Scope::Environment { .. }) {
-            return Ok(());
+            return Ok(Freshness::Current);
         }
         let (Some(repository), Some(run_id)) = (&config.repository, config.run.run_id) else {
-            return Ok(());
+            return Ok(Freshness::Current);
         };
-        let api = self.connect().await?;
-        match api
-            .run_queued_at(repository, run_id, config.run.run_attempt)
+        let api = self
+            .connect()
             .await
-        {
-            Ok(queued_at) if updated_at > queued_at => Err(Failure::new(
-                "Secret changed after this run was queued",
-                format!(
-                    "the {} was written at {updated_at}, after this run was queued \
-                     ({queued_at}): another job refreshed the login and stored a newer one, so \
-                     the copy this job received is stale and its refresh token is most likely \
-                     used up.",
-                    config.target
-                ),
-            )
-            .before_codex()
-            .fix("Re-run the job: a re-run receives the new value.")
-            .fix(format!(
-                "To prevent this, give every workflow that uses the secret the same concurrency \
-                 group, e.g. `concurrency: {{ group: codex-auth-{}, cancel-in-progress: false \
-                 }}`.",
-                config.target.name
-            ))
-            .into()),
-            Ok(_) => Ok(()),
-            Err(error @ (ApiError::Forbidden { .. } | ApiError::NotFound { .. })) => {
-                let status = error.status().unwrap_or_default();
-                workflow.warning(
-                    "Concurrent-use check skipped",
-                    &format!(
-                        "could not read this workflow run (GET /repos/{repository}/actions/runs/\
-                         {run_id} answered {status}) to compare its start with the secret's \
-                         last write. Give input `token` the repository permission \"Actions: \
-                         Read\" to enable the check."
-                    ),
-                );
-                Ok(())
-            }
-            Err(error) => Err(
-                Failure::new("Cannot read the workflow run", error.to_string())
-                    .before_codex()
-                    .into(),
-            ),
-        }
-    }
-
-    /// Another job wrote the secret while this one ran: both jobs used the login at once. This
-    /// job's file carries the last rotation it saw succeed, so it is still written, with a
-    /// warning.
-    async fn warn_if_written_meanwhile(&mut self, at_restore: Option<Timestamp>) {
-        let target = self.target;
-        let workflow = &self.config.workflow;
-        let Ok(api) = self.connect().await else {
-            return;
-        };
-        let Ok(now) = api.secret_updated_at(target).await else {
-            return;
-        };
-        if now != at_restore {
-            let now = now.map_or_else(|| "none".to_owned(), |t| t.to_string());
-            workflow.warning(
-                "Concurrent use of the login",
-                &format!(
-                    "the {target} was written by another job while this one ran (at {now}): two \
-                     jobs used the same login at once, and one of them may have lost its \
-                     refresh. Writing this job's refreshed login, which carries the last \
-                     rotation it saw succeed. Give every workflow that uses the secret the same \
-                     `concurrency:` group."
-                ),
-            );
-        }
-    }
-}
-
-#[async_trait(?Send)]
-impl Store for SecretStore<'_> {
-    fn place(&self) -> Place {
-        Place::Secret(self.target.clone())
-    }
-
-    async fn github(&mut self) -> anyhow::Result<&Client> {
-        self.connect().await
-    }
-
-    async fn load(&mut self) -> anyhow::Result<Loaded> {
-        let seed = self
-            .seed
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("only the main stage loads a login"))?;
-        if self.copy_stale {
-            // No fingerprint matches "": the save happens whether or not Codex refreshes.
-            return Ok(Loaded {
-                login: seed,
-                baseline: String::new(),
-            });
-        }
-        Ok(seed.into())
+            .map_err(|e| NotLoaded::CannotSave(CannotSave::Credentials(e)))?;
+        Ok(
+            match api
+                .run_queued_at(repository, run_id, config.run.run_attempt)
+                .await
+            {
+                Ok(queued) if updated_at > queued => Freshness::WrittenAfterQueued {
+                    written: updated_at,
+                    queued,
+                },
+                Ok(_) => Freshness::Current,
+                Err(error @ (ApiError::Forbidden { .. } | ApiError::NotFound { .. })) => {
+                    Freshness::NotChecked {
+                        request: format!("GET /repos/{repository}/actions/runs/{run_id}"),
+                        status: error.status().unwrap_or_default(),
+                    }
+                }
+                Err(error) => Freshness::Unknown(error.to_string()),
+            },
+        )
     }
 
     /// Reads the target's public key (which fails with the same 401/403/404 as a write would
-    /// when the token cannot reach the target) and the secret's `updated_at`.
-    async fn preflight(&mut self) -> anyhow::Result<()> {
+    /// when the token cannot reach the target) and the secret's `updated_at`; a keeper also
+    /// reads its copy's.
+    async fn read_target(&mut self) -> Result<(), CannotSave> {
         let target = self.target;
         let config = self.config;
-        self.config
+        config
             .workflow
             .info(&format!("Checking that the {target} can be written…"));
-        let cannot_persist = |error: ApiError| refused(error.to_string());
-        let api = self.connect().await?;
+        let cannot_persist = |error: ApiError| CannotSave::Refused(error.to_string());
+        let api = self.connect().await.map_err(CannotSave::Credentials)?;
         let key = api.public_key(target).await.map_err(cannot_persist)?;
         let updated_at = api
             .secret_updated_at(target)
@@ -357,20 +276,75 @@ impl Store for SecretStore<'_> {
         Ok(())
     }
 
-    async fn check_current(&mut self) -> anyhow::Result<()> {
-        match self.updated_at {
-            Some(Some(updated_at)) => self.check_not_stale(updated_at).await,
-            _ => Ok(()),
+    /// Another job wrote the secret while this one ran: both jobs used the login at once. This
+    /// job's file carries the last rotation it saw succeed, so it is still written, with a
+    /// warning.
+    async fn warn_if_written_meanwhile(&mut self, at_restore: Option<Timestamp>) {
+        let target = self.target;
+        let workflow = &self.config.workflow;
+        let Ok(api) = self.connect().await else {
+            return;
+        };
+        let Ok(now) = api.secret_updated_at(target).await else {
+            return;
+        };
+        if now != at_restore {
+            let now = now.map_or_else(|| "none".to_owned(), |t| t.to_string());
+            workflow.warning(
+                "Concurrent use of the login",
+                &format!(
+                    "the {target} was written by another job while this one ran (at {now}): two \
+                     jobs used the same login at once, and one of them may have lost its \
+                     refresh. Writing this job's refreshed login, which carries the last \
+                     rotation it saw succeed. Give every workflow that uses the secret the same \
+                     `concurrency:` group."
+                ),
+            );
         }
     }
+}
 
-    async fn prove_can_save(&mut self) -> anyhow::Result<()> {
+#[async_trait(?Send)]
+impl Store for SecretStore<'_> {
+    fn place(&self) -> Place {
+        Place::Secret(self.target.clone())
+    }
+
+    /// The seed, once the target is proven reachable with the credential (its public key
+    /// read), with whether another job wrote the secret since this run was queued.
+    async fn load(&mut self) -> Result<Loaded, NotLoaded> {
+        let seed = match self.seed.clone() {
+            None => return Err(NotLoaded::Nothing),
+            Some(Err(why)) => return Err(NotLoaded::InvalidSeed(why)),
+            Some(Ok(seed)) => seed,
+        };
+        self.read_target().await.map_err(NotLoaded::CannotSave)?;
+        let freshness = match self.updated_at {
+            Some(Some(updated_at)) => self.freshness(updated_at).await?,
+            _ => Freshness::Current,
+        };
+        Ok(Loaded {
+            // No fingerprint matches "": the save happens whether or not Codex refreshes.
+            baseline: match self.copy_stale {
+                true => String::new(),
+                false => seed.fingerprint(),
+            },
+            login: seed,
+            freshness,
+        })
+    }
+
+    async fn prove_can_save(&mut self) -> Result<(), CannotSave> {
         let target = self.target;
         let config = self.config;
         let workflow = &config.workflow;
-        self.connect().await?;
+        // A sign-in proves without loading: the target is read here first.
+        if self.key.is_none() {
+            self.read_target().await?;
+        }
+        self.connect().await.map_err(CannotSave::Credentials)?;
         let Some(connection) = &self.connection else {
-            return Err(anyhow::anyhow!("no GitHub client"));
+            return Err(CannotSave::Credentials(anyhow::anyhow!("no GitHub client")));
         };
         if let Some(InstallationToken { permissions, .. }) = &connection.app_token {
             let name = target.app_permission();
@@ -382,15 +356,14 @@ impl Store for SecretStore<'_> {
                     ));
                     Ok(())
                 }
-                level => Err(refused(format!(
+                level => Err(CannotSave::Refused(format!(
                     "the GitHub App's installation token was granted `{name}: {}`, and writing \
                      the {target} needs `{name}: write`. In the App's settings (Permissions & \
                      events) set its {} to \"Read and write\", then approve the new \
                      permission on its installation (Settings → GitHub Apps → Configure).",
                     level.unwrap_or("none"),
                     app_permission_words(name)
-                ))
-                .into()),
+                ))),
             };
         }
         if let Some(scopes) = classic_scopes(config, &connection.client) {
@@ -408,18 +381,45 @@ impl Store for SecretStore<'_> {
                 true => "no scope".to_owned(),
                 false => format!("the scopes `{}`", scopes.join(", ")),
             };
-            return Err(refused(format!(
+            return Err(CannotSave::Refused(format!(
                 "input `token` is a classic personal access token with {listed}, and writing the \
                  {target} needs the `{needed}` scope. Give the token `{needed}` (Settings → \
                  Developer settings → Personal access tokens), or use {} instead.",
                 target.permission_needed()
-            ))
-            .into());
+            )));
         }
         self.probe().await
     }
 
-    async fn finish(&mut self) {
+    async fn save(&mut self, file: &AuthFile) -> Result<Saved, NotSaved> {
+        self.write(file).await.map_err(NotSaved::Failed)
+    }
+
+    /// An App's installation token lives an hour: the stage that made it revokes it. A
+    /// failure is a warning: the token still expires.
+    async fn close(&mut self) {
+        self.delete_left_probe().await;
+        let Some(InstallationToken { token, .. }) =
+            self.connection.take().and_then(|c| c.app_token)
+        else {
+            return;
+        };
+        let revoked = app::revoke(
+            &self.config.transport,
+            &self.config.api_url,
+            &token,
+            REVOKE_TIMEOUT,
+        )
+        .await;
+        report_revoke(&self.config.workflow, revoked);
+    }
+}
+
+impl SecretStore<'_> {
+    /// Deletes a probe secret the main stage recorded and could not delete (a failed delete,
+    /// a cancelled job). Only names [`probe_name`] makes are deleted, whatever else
+    /// `GITHUB_STATE` says.
+    async fn delete_left_probe(&mut self) {
         let config = self.config;
         let workflow = &config.workflow;
         let Some(name) = config.state.get(state::PROBE).filter(|n| is_probe_name(n)) else {
@@ -444,30 +444,6 @@ impl Store for SecretStore<'_> {
         }
     }
 
-    async fn save(&mut self, file: &AuthFile) -> Result<Saved, NotSaved> {
-        self.write(file).await.map_err(NotSaved::Failed)
-    }
-
-    /// An App's installation token lives an hour: the stage that made it revokes it. A
-    /// failure is a warning: the token still expires.
-    async fn close(&mut self) {
-        let Some(InstallationToken { token, .. }) =
-            self.connection.take().and_then(|c| c.app_token)
-        else {
-            return;
-        };
-        let revoked = app::revoke(
-            &self.config.transport,
-            &self.config.api_url,
-            &token,
-            REVOKE_TIMEOUT,
-        )
-        .await;
-        report_revoke(&self.config.workflow, revoked);
-    }
-}
-
-impl SecretStore<'_> {
     /// Writes `file` to the target secret, compact and sealed; on failure, why.
     async fn write(&mut self, file: &AuthFile) -> Result<Saved, String> {
         let target = self.target;
@@ -480,7 +456,8 @@ impl SecretStore<'_> {
         // job, so it skips the concurrent-write check (a GET) that main's save makes. A job
         // that overlapped another is still caught: by the stale-seed check when it started, or
         // by Codex's `refresh_token_reused` in whichever job lost.
-        if let (Stage::Main, Some(at_restore)) = (self.stage, self.updated_at) {
+        // A sign-in does not load, and a new login is not compared.
+        if let (true, Some(at_restore)) = (self.loads, self.updated_at) {
             self.warn_if_written_meanwhile(at_restore).await;
         }
         let key = self.key.clone();
@@ -547,62 +524,19 @@ fn report_revoke(workflow: &Workflow, revoked: Result<(), String>) {
 }
 
 /// What a stage's installation token may do, and nothing more: write the target's secrets
-/// (every stage may save, and the post stage deletes a probe); in the main stage also read
-/// the repository (`GET /repos/{owner}/{repo}`, the public-repository check) and, unless it
-/// signs in anew, the workflow run (the stale-seed check, which an environment secret skips).
-fn app_permissions(config: &ActionConfig, stage: Stage) -> Permissions {
+/// (every stage may save, and the post stage deletes a probe); when the stage loads, also read
+/// the workflow run (the stale-seed check, which an environment secret skips). The
+/// repository's visibility is read with input `github-token`, not with this token.
+fn app_permissions(config: &ActionConfig, loads: bool) -> Permissions {
     let mut wanted = Permissions::new();
     wanted.insert(
         config.target.app_permission().to_owned(),
         "write".to_owned(),
     );
-    if matches!(stage, Stage::Main | Stage::SignIn) {
-        wanted.insert("metadata".to_owned(), "read".to_owned());
-        let stale_check =
-            config.mode != Mode::Login && !matches!(config.target.scope, Scope::Environment { .. });
-        if stale_check {
-            wanted.insert("actions".to_owned(), "read".to_owned());
-        }
+    if loads && !matches!(config.target.scope, Scope::Environment { .. }) {
+        wanted.insert("actions".to_owned(), "read".to_owned());
     }
     wanted
-}
-
-/// Input `auth-json` is empty. With a write credential the job keeps the full login, which
-/// is to be seeded; without one it is a task job, which runs on the keeper's access-only copy:
-/// then the copy is what is missing (never written, or an organization secret this repository
-/// may not read, which reads as empty), and seeding the full login would not help.
-fn missing_auth_json(config: &ActionConfig, place: &Place) -> Failure {
-    if config.credentials.is_none() {
-        let repository = config.repository.as_deref().unwrap_or("this repository");
-        return Failure::new(
-            "Missing auth-json",
-            format!(
-                "input `auth-json` is empty, and there is no `token` or GitHub App: this is a \
-                 task job, which runs on the keeper's access-only copy, and the secret it \
-                 passes as `auth-json` (e.g. `${{{{ secrets.CODEX_ACCESS_JSON }}}}`) is empty or \
-                 not set for {repository}."
-            ),
-        )
-        .before_codex()
-        .fix(
-            "The keeper writes that secret: check that its job sets `access-secret-name` to \
-             the name this job reads (docs/examples/keeper.yml in codex-auth) and has run since \
-             (run it now from the Actions tab).",
-        )
-        .fix(format!(
-            "For an organization secret, add {repository} to the secret's Repository access \
-             (the organization's Settings → Secrets and variables → Actions): an organization \
-             secret not shared with a repository reads as empty there."
-        ));
-    }
-    Failure::new("Missing auth-json", "input `auth-json` is empty.")
-        .before_codex()
-        .fix(format!(
-            "Pass the secret that holds Codex's auth.json, e.g. `auth-json: \
-             ${{{{ secrets.{} }}}}`. If the secret does not exist yet, create it.",
-            config.target.name
-        ))
-        .fix(place.reseed_hint())
 }
 
 /// A client for the configured credentials. With an App, this makes an installation token
@@ -610,7 +544,7 @@ fn missing_auth_json(config: &ActionConfig, place: &Place) -> Failure {
 /// permissions GitHub granted it.
 async fn client(
     config: &ActionConfig,
-    stage: Stage,
+    loads: bool,
 ) -> anyhow::Result<(Client, Option<InstallationToken>)> {
     match config.credentials()? {
         Credentials::Token(token) => Ok((
@@ -627,7 +561,7 @@ async fn client(
                 *app_id,
                 private_key,
                 &config.target,
-                &app_permissions(config, stage),
+                &app_permissions(config, loads),
                 config.retry,
                 &config.workflow,
             )
@@ -672,18 +606,6 @@ fn can_create(target: &SecretTarget, exists: bool) -> Result<(), ApiError> {
         });
     }
     Ok(())
-}
-
-/// A failure to prove the secret can be written: Codex does not run.
-fn refused(what: String) -> Failure {
-    Failure::new(
-        "Cannot write the secret back",
-        format!(
-            "{what} Codex may rotate the refresh token, and a rotated token that cannot be saved \
-             makes the next run fail with refresh_token_reused."
-        ),
-    )
-    .before_codex()
 }
 
 /// The App permission as GitHub's settings page names it.
@@ -735,73 +657,6 @@ fn is_probe_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pretty_assertions::assert_eq;
-
-    /// The main stage's error for an empty `auth-json`, with these inputs.
-    fn missing_auth_json_with(inputs: &[(&str, &str)]) -> Failure {
-        let env = [
-            ("GITHUB_REPOSITORY", "octo/repo"),
-            ("GITHUB_API_URL", "https://ghe.example/api/v3"),
-            ("HOME", "/github/home"),
-        ]
-        .iter()
-        .chain(inputs)
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
-        let config = ActionConfig::from_env(env).unwrap();
-        let error = SecretStore::open(&config, Stage::Main).err().unwrap();
-        error.downcast::<Failure>().unwrap()
-    }
-
-    #[test]
-    fn a_task_job_without_auth_json_is_told_the_copy_is_missing() {
-        let failure = missing_auth_json_with(&[]);
-        assert_eq!(failure.title, "Missing auth-json");
-        assert_eq!(
-            failure.message(),
-            "input `auth-json` is empty, and there is no `token` or GitHub App: this is a task \
-             job, which runs on the keeper's access-only copy, and the secret it passes as \
-             `auth-json` (e.g. `${{ secrets.CODEX_ACCESS_JSON }}`) is empty or not set for \
-             octo/repo. Codex was not run. The keeper writes that secret: check that its job \
-             sets `access-secret-name` to the name this job reads (docs/examples/keeper.yml in \
-             codex-auth) and has run since (run it now from the Actions tab). For an \
-             organization secret, add octo/repo to the secret's Repository access (the \
-             organization's Settings → Secrets and variables → Actions): an organization secret \
-             not shared with a repository reads as empty there."
-        );
-    }
-
-    #[test]
-    fn a_job_with_a_write_token_and_no_auth_json_is_told_to_seed_the_login() {
-        for inputs in [
-            &[("INPUT_TOKEN", "github_pat_x")][..],
-            &[
-                ("INPUT_APP-ID", "7"),
-                (
-                    "INPUT_APP-PRIVATE-KEY",
-                    "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
-                ),
-            ],
-        ] {
-            let failure = missing_auth_json_with(inputs);
-            assert_eq!(failure.title, "Missing auth-json");
-            let message = failure.message();
-            assert!(
-                message.starts_with(
-                    "input `auth-json` is empty. Codex was not run. Pass the secret that holds \
-                     Codex's auth.json, e.g. `auth-json: ${{ secrets.CODEX_AUTH_JSON }}`. If the \
-                     secret does not exist yet, create it. To reseed from the browser: run the \
-                     sign-in workflow"
-                ),
-                "{message}"
-            );
-            assert!(
-                message.contains("codex-auth seed --repo octo/repo"),
-                "{message}"
-            );
-            assert!(!message.contains("CODEX_ACCESS_JSON"), "{message}");
-        }
-    }
 
     #[test]
     fn probe_names_are_unique_and_recognised() {

@@ -29,10 +29,9 @@ pub mod archive;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 
-use super::{decode_seed, Loaded, NotSaved, Place, Saved, Stage, Store};
+use super::{CannotSave, Loaded, NotLoaded, NotSaved, Place, Saved, Store};
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, ArtifactSettings};
-use crate::failure::Failure;
 use crate::github::artifacts::{Artifact, Artifacts, RestError};
 use crate::github::results::{BackendIds, Results, ResultsError};
 use crate::github::Client;
@@ -53,33 +52,20 @@ const SKEW: SignedDuration = SignedDuration::from_hours(1);
 pub struct ArtifactStore<'a> {
     config: &'a ActionConfig,
     settings: &'a ArtifactSettings,
-    /// Main stage: input `auth-json`, decoded; a bad seed only matters when there is no
-    /// artifact to restore instead.
-    seed: Option<anyhow::Result<AuthFile>>,
+    /// Main stage: input `auth-json`, decoded (or why it is no login); a bad seed only matters
+    /// when there is no artifact to restore instead.
+    seed: Option<Result<AuthFile, String>>,
     /// The REST client (input `github-token`), made once and shared by every call.
     client: std::cell::OnceCell<Client>,
 }
 
 impl<'a> ArtifactStore<'a> {
-    /// The store; the main stage decodes input `auth-json` when given.
-    pub fn open(config: &'a ActionConfig, settings: &'a ArtifactSettings, stage: Stage) -> Self {
-        let workflow = &config.workflow;
-        let seed = match stage {
-            Stage::Main => config.auth_json.as_ref().map(|input| {
-                let place = Place::Artifact {
-                    name: settings.name.clone(),
-                };
-                decode_seed(workflow, input, &place)
-            }),
-            Stage::Post | Stage::SignIn => None,
-        };
-        if stage != Stage::Post && config.credentials.is_some() {
-            workflow.warning(
-                "Inputs ignored",
-                "`store: artifact` writes no secret: inputs `token`, `app-id` and \
-                 `app-private-key` are not used (and need not exist); remove them.",
-            );
-        }
+    /// The store, with the seed the main stage was given (input `auth-json`), if any.
+    pub fn open(
+        config: &'a ActionConfig,
+        settings: &'a ArtifactSettings,
+        seed: Option<Result<AuthFile, String>>,
+    ) -> Self {
         Self {
             seed,
             ..Self::rescue(config, settings)
@@ -138,20 +124,21 @@ impl<'a> ArtifactStore<'a> {
 
     /// The artifact of this name holding the newest login (see the module's doc), opened.
     /// Fails when the artifacts cannot be listed or a candidate cannot be downloaded.
-    pub(super) async fn newest(&self) -> anyhow::Result<Newest> {
+    pub(super) async fn newest(&self) -> Result<Newest, NotLoaded> {
         let config = self.config;
         let settings = self.settings;
         let repository = config.repository.as_deref().ok_or_else(|| {
-            Failure::new(
-                "Cannot read artifacts",
+            NotLoaded::Unreadable(
                 "GITHUB_REPOSITORY is not set; the runner sets it to owner/name, which the \
-                 artifact store lists artifacts of",
+                 artifact store lists artifacts of."
+                    .to_owned(),
             )
         })?;
-        let artifacts = Artifacts::new(self.client()?, repository);
-        let cannot_read = |error: RestError| {
-            Failure::new("Cannot read artifacts", error.to_string()).before_codex()
-        };
+        let client = self
+            .client()
+            .map_err(|e| NotLoaded::Unreadable(format!("{e:#}")))?;
+        let artifacts = Artifacts::new(client, repository);
+        let cannot_read = |error: RestError| NotLoaded::Unreadable(error.to_string());
         let branch = match config
             .run
             .payload
@@ -167,7 +154,7 @@ impl<'a> ArtifactStore<'a> {
             .await
             .map_err(cannot_read)?;
         let mut best: Option<(Artifact, AuthFile)> = None;
-        let mut skipped: Vec<(Artifact, Failure)> = Vec::new();
+        let mut skipped: Vec<(Artifact, String)> = Vec::new();
         for artifact in candidates.into_iter().take(MAX_OPENED) {
             if let (Some((_, login)), Some(created)) = (&best, artifact.created_at) {
                 // Sealed at or before its upload: it cannot hold a newer login.
@@ -200,25 +187,21 @@ impl<'a> ArtifactStore<'a> {
                         best = Some((artifact, login));
                     }
                 }
-                Err(Unusable::Unreachable(failure)) => return Err(failure.into()),
-                Err(Unusable::Content(failure)) => skipped.push((artifact, failure)),
+                Err(Unusable::Unreachable(why)) => return Err(NotLoaded::Unreadable(why)),
+                Err(Unusable::Content(why)) => skipped.push((artifact, why)),
             }
         }
         let Some((artifact, login)) = best else {
             // None opens: the newest one's reason is the one to act on.
             return Ok(match skipped.into_iter().next() {
-                Some((artifact, failure)) => Newest::Unusable(artifact, failure),
+                Some((artifact, why)) => Newest::Unusable(artifact, why),
                 None => Newest::None,
             });
         };
-        for (_, failure) in skipped {
+        for (_, why) in skipped {
             self.config.workflow.warning(
                 "Artifact skipped",
-                &format!(
-                    "{} Restoring artifact {} instead.",
-                    failure.message(),
-                    artifact.id
-                ),
+                &format!("{why} Restoring artifact {} instead.", artifact.id),
             );
         }
         Ok(Newest::Found(artifact, Box::new(login)))
@@ -255,32 +238,18 @@ impl<'a> ArtifactStore<'a> {
                 .and_then(|r| r.id)
                 .map_or_else(|| "unknown".to_owned(), |id| id.to_string())
         );
-        let unusable = |cause: String| {
-            Unusable::Content(Failure::new(
-                "Artifact not usable",
-                format!("{what} cannot be restored: {cause}"),
-            ))
-        };
+        let unusable =
+            |cause: String| Unusable::Content(format!("{what} cannot be restored: {cause}"));
         let zip = artifacts
             .download(artifact, archive::MAX_ZIP_BYTES)
             .await
-            .map_err(|e| {
-                Unusable::Unreachable(
-                    Failure::new("Cannot read artifacts", e.to_string())
-                        .before_codex()
-                        .fix(
-                            "Re-run the job; if it keeps failing, check input `github-token` \
-                             and `permissions: actions: read`.",
-                        ),
-                )
-            })?;
+            .map_err(|e| Unusable::Unreachable(e.to_string()))?;
         let sealed = archive::unzip(&zip).map_err(|e| unusable(e.to_string()))?;
         let plain =
             crypt::open(&self.settings.key, &self.binding(), &sealed).map_err(|e| match e {
                 OpenError::Rejected => unusable(format!(
-                    "{e} {} If input `artifact-key` changed on purpose, pass a fresh \
-                     `auth-json` once with the new key.",
-                    self.place().reseed_hint()
+                    "{e} If input `artifact-key` changed on purpose, pass a fresh `auth-json` \
+                     once with the new key."
                 )),
                 other => unusable(other.to_string()),
             })?;
@@ -351,16 +320,16 @@ pub(super) enum Newest {
     None,
     /// It holds a usable login.
     Found(Artifact, Box<AuthFile>),
-    /// It was downloaded, but is not a login sealed with this key for this repository.
-    Unusable(Artifact, Failure),
+    /// It was downloaded, but is not a login sealed with this key for this repository: why.
+    Unusable(Artifact, String),
 }
 
 /// Why an artifact could not be restored.
 enum Unusable {
     /// It could not be downloaded: GitHub or blob storage failed; a re-run may work.
-    Unreachable(Failure),
+    Unreachable(String),
     /// It was downloaded, but is not a login sealed with this key for this repository.
-    Content(Failure),
+    Content(String),
 }
 
 #[async_trait(?Send)]
@@ -371,21 +340,17 @@ impl Store for ArtifactStore<'_> {
         }
     }
 
-    async fn github(&mut self) -> anyhow::Result<&Client> {
-        self.client()
-    }
-
     /// The login to restore, newest first: the newest usable artifact, or input `auth-json`
     /// when there is none yet or the seed is newer. Fails before Codex runs when no upload
     /// could be made, or when no login can be had.
-    async fn load(&mut self) -> anyhow::Result<Loaded> {
-        let settings = self.settings;
+    async fn load(&mut self) -> Result<Loaded, NotLoaded> {
+        self.prove_can_save().await.map_err(NotLoaded::CannotSave)?;
         let workflow = &self.config.workflow;
         let seed = self.seed.take();
         let stored = match self.newest().await? {
             Newest::None => None,
             Newest::Found(artifact, login) => Some((artifact, *login)),
-            Newest::Unusable(artifact, failure) => {
+            Newest::Unusable(artifact, why) => {
                 // Only a seed put there after the artifact was written (a reseed, a new key)
                 // may replace it: an older seed's refresh token was rotated away long ago.
                 let reseeded = matches!(
@@ -393,14 +358,11 @@ impl Store for ArtifactStore<'_> {
                     (Some(Ok(seed)), Some(created)) if seed.last_refresh() > created
                 );
                 if !reseeded {
-                    return Err(failure.into());
+                    return Err(NotLoaded::Unusable(why));
                 }
                 workflow.warning(
                     "Artifact not usable",
-                    &format!(
-                        "{} Using input `auth-json`, which is newer than the artifact.",
-                        failure.message()
-                    ),
+                    &format!("{why} Using input `auth-json`, which is newer than the artifact."),
                 );
                 None
             }
@@ -411,7 +373,10 @@ impl Store for ArtifactStore<'_> {
                     Some(Err(error)) => {
                         workflow.warning(
                             "Invalid auth-json ignored",
-                            &format!("{error:#} Restoring the artifact instead."),
+                            &format!(
+                                "input `auth-json` is not a usable Codex ChatGPT login: {error}. \
+                                 Restoring the artifact instead."
+                            ),
                         );
                         None
                     }
@@ -441,45 +406,22 @@ impl Store for ArtifactStore<'_> {
                 }
             }
             (None, Some(seed)) => {
-                let seed = seed?;
+                let seed = seed.map_err(NotLoaded::InvalidSeed)?;
                 workflow.info(&format!(
                     "No usable artifact named {} yet: starting from input auth-json.",
-                    settings.name
+                    self.settings.name
                 ));
                 seed
             }
-            (None, None) => {
-                return Err(Failure::new(
-                    "No login to restore",
-                    format!(
-                        "there is no usable artifact named {} in {} yet (or it expired), and \
-                         input `auth-json` is empty.",
-                        settings.name,
-                        self.config
-                            .repository
-                            .as_deref()
-                            .unwrap_or("this repository")
-                    ),
-                )
-                .before_codex()
-                .fix(self.place().reseed_hint())
-                .into())
-            }
+            (None, None) => return Err(NotLoaded::Nothing),
         };
         Ok(login.into())
     }
 
     /// An upload needs the runtime token: without it, nothing could be kept.
-    async fn preflight(&mut self) -> anyhow::Result<()> {
-        self.ready_to_upload().map_err(|error| {
-            Failure::new(
-                "Cannot upload artifacts",
-                format!("{error}: a login Codex refreshed could not be kept."),
-            )
-            .before_codex()
-            .fix("Use `store: secret` where the runner provides no artifact service.")
-        })?;
-        Ok(())
+    async fn prove_can_save(&mut self) -> Result<(), CannotSave> {
+        self.ready_to_upload()
+            .map_err(|error| CannotSave::Refused(error.to_string()))
     }
 
     async fn save(&mut self, file: &AuthFile) -> Result<Saved, NotSaved> {
@@ -492,4 +434,6 @@ impl Store for ArtifactStore<'_> {
             Err(error) => Err(NotSaved::Failed(format!("{error:#}"))),
         }
     }
+
+    async fn close(&mut self) {}
 }

@@ -1,17 +1,25 @@
-//! What the stages tell the user: where a login went, what an unsaved login means for the job
-//! and what to do ([`not_saved`]), the keeper's copy rows, and the job summary. The stages
-//! decide; this words it.
+//! What the stages tell the user: why a login could not be loaded or a save cannot be proven
+//! ([`load`]: `not_loaded`, `cannot_save`, and where a fresh login goes), where a login went,
+//! what an unsaved login means for the job and what to do ([`not_saved`]), the keeper's copy
+//! rows, and the job summary. The stages decide; this words it.
+
+mod load;
 
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
 
+use super::Phase;
 use crate::auth_file::{relative, AuthFile};
 use crate::codex_home::CodexHome;
 use crate::config::ActionConfig;
 use crate::failure::Failure;
-use crate::store::{NotSaved, Place, Saved, Stage};
+use crate::store::{NotSaved, Place, Saved};
 use crate::workflow::Workflow;
+pub use load::{
+    cannot_save, not_loaded, refuse_copy_here, refuse_expiring_copy, refuse_stale, reseed_hint,
+    warn_of_unused_credentials, WARN_BEFORE_EXPIRY,
+};
 
 /// What to do when a new sign-in could not be saved.
 pub(super) const SIGN_IN_NOT_SAVED: &str =
@@ -27,11 +35,11 @@ pub fn saved_where(saved: &Saved) -> String {
     }
 }
 
-/// A save that did not store the login, as the failure `stage` reports: what happened to the
+/// A save that did not store the login, as the failure `phase` reports: what happened to the
 /// login, where it is now, and what to do. The file is still on disk in every case.
 pub(super) fn not_saved(
     config: &ActionConfig,
-    stage: Stage,
+    phase: Phase,
     place: &Place,
     not_saved: NotSaved,
 ) -> Failure {
@@ -63,8 +71,8 @@ pub(super) fn not_saved(
         Place::Artifact { .. } => format!("uploading the login in {path} as {place}"),
         Place::Secret(_) | Place::AccessCopy => format!("writing the login in {path} to {place}"),
     };
-    match (not_saved, stage) {
-        (NotSaved::Failed(cause), Stage::SignIn) => {
+    match (not_saved, phase) {
+        (NotSaved::Failed(cause), Phase::SignIn) => {
             let rescue = match (&config.store, place) {
                 (crate::config::StoreConfig::Secret { rescue: Some(_) }, Place::Secret(_)) => {
                     " A new sign-in is not kept as a rescue artifact (the next run would not \
@@ -84,12 +92,12 @@ pub(super) fn not_saved(
             )
             .fix(SIGN_IN_NOT_SAVED)
         }
-        (NotSaved::Failed(cause), Stage::Main) => Failure::new(
+        (NotSaved::Failed(cause), Phase::Main) => Failure::new(
             "Refreshed login not saved",
             format!("{write} failed: {cause} The file is still there."),
         )
         .fix("The post stage tries again at the end of the job."),
-        (NotSaved::Failed(cause), Stage::Post) => {
+        (NotSaved::Failed(cause), Phase::Post) => {
             let failure = Failure::new(
                 "Refreshed login not saved",
                 format!(
@@ -106,7 +114,7 @@ pub(super) fn not_saved(
                         "To keep such a rotation next time instead, set input `artifact-key` \
                          (see docs/stores.md, \"Rescue\").",
                     )
-                    .fix(place.reseed_hint()),
+                    .fix(reseed_hint(place)),
                 Place::Artifact { .. } => {
                     failure.fix("Fix the cause, then pass a fresh login as input `auth-json` once.")
                 }
@@ -134,7 +142,7 @@ pub(super) fn not_saved(
                 artifact,
                 id: Some(id),
             },
-            stage,
+            phase,
         ) => {
             let failure = Failure::new(
                 "Refreshed login rescued",
@@ -146,9 +154,9 @@ pub(super) fn not_saved(
                 ),
             )
             .fix("Fix the cause before then.");
-            match stage {
-                Stage::Main => failure.fix("The post stage also tries the secret again."),
-                Stage::Post | Stage::SignIn => failure,
+            match phase {
+                Phase::Main => failure.fix("The post stage also tries the secret again."),
+                Phase::Post | Phase::SignIn => failure,
             }
         }
         (
@@ -167,7 +175,7 @@ pub(super) fn not_saved(
             ),
         )
         .fix("Fix the cause, then reseed.")
-        .fix(place.reseed_hint()),
+        .fix(reseed_hint(place)),
     }
 }
 
@@ -187,9 +195,7 @@ pub fn copy_rows(saved: &Saved, file: &AuthFile) -> Vec<(&'static str, String)> 
     )];
     if copy.written.is_ok() {
         if let Some(expires) = file.access_expires_at() {
-            let latest = expires
-                .checked_sub(crate::store::access::WARN_BEFORE_EXPIRY)
-                .unwrap_or(expires);
+            let latest = expires.checked_sub(WARN_BEFORE_EXPIRY).unwrap_or(expires);
             rows.push((
                 "Copy expires",
                 format!("{expires} ({})", relative(now, expires)),
