@@ -134,7 +134,7 @@ fn app_installed_on_the_repository_writes_the_refreshed_login() {
     // The token asked for what the main stage does and nothing more, and was revoked at the
     // stage's end, after its last use.
     let issued = &world.github.issued_tokens()[0];
-    let main_needs = serde_json::json!({"secrets": "write", "metadata": "read", "actions": "read"});
+    let main_needs = serde_json::json!({"secrets": "write", "actions": "read"});
     assert_eq!(issued.requested.as_ref(), Some(&main_needs));
     assert_eq!(issued.granted, main_needs);
     assert!(issued.revoked, "main's token is revoked");
@@ -171,7 +171,7 @@ fn the_installation_token_gets_none_of_the_apps_other_permissions() {
     let issued = world.github.issued_tokens();
     assert_eq!(
         issued[0].granted,
-        serde_json::json!({"secrets": "write", "metadata": "read", "actions": "read"})
+        serde_json::json!({"secrets": "write", "actions": "read"})
     );
     assert!(issued[0].revoked);
 }
@@ -387,7 +387,7 @@ fn post_stage_makes_its_own_installation_token() {
     let issued = world.github.issued_tokens();
     assert_eq!(
         issued[0].requested,
-        Some(serde_json::json!({"secrets": "write", "metadata": "read", "actions": "read"}))
+        Some(serde_json::json!({"secrets": "write", "actions": "read"}))
     );
     assert_eq!(
         issued[1].requested,
