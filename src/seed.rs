@@ -16,6 +16,7 @@ use crate::failure::Failure;
 use crate::github::{ApiError, Client, RetryPolicy, Scope, SecretTarget};
 use crate::inspect;
 use crate::secret::Secret;
+use crate::store::secret::{write_login, Values};
 
 /// The API when `GITHUB_API_URL` is not set: GitHub's own.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -73,18 +74,9 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let compact = file
-        .to_secret_value()
-        .map_err(|e| Failure::new("Login too large", format!("{name} as one line: {e}")))?;
-    let copy = match &args.access_secret_name {
-        Some(access) => {
-            let value = file.to_access_only().to_secret_value().map_err(|e| {
-                Failure::new("Login too large", format!("{name}'s copy as one line: {e}"))
-            })?;
-            Some((target.sibling(access), value))
-        }
-        None => None,
-    };
+    let access = args.access_secret_name.as_ref().map(|n| target.sibling(n));
+    let values = Values::of(&file, access.is_some())
+        .map_err(|e| Failure::new("Login too large", format!("{name}: {e}")))?;
     let api_url = match std::env::var("GITHUB_API_URL") {
         Ok(url) if !url.trim().is_empty() => validate_api_url(url.trim())?,
         _ => DEFAULT_API_URL.to_owned(),
@@ -136,48 +128,42 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
             .public_key(&target)
             .await
             .map_err(|e| Failure::new("Public key not readable", e.to_string()))?;
-        let outcome = match api.write_secret(&target, &compact, Some(key.clone())).await {
-            Err(ApiError::NoRepositoryForNewSecret { .. }) => Err(Failure::new(
-                "New organization secret",
-                format!(
-                    "the {target} does not exist yet: pass --repo OWNER/REPO, the repository \
-                     whose workflows use it. A new organization secret is made visible to that \
-                     repository alone (add others in the organization's settings). Nothing was \
-                     written."
+        let written = write_login(&api, Some(key), &target, &values, access.as_ref())
+            .await
+            .map_err(|e| match e {
+                ApiError::NoRepositoryForNewSecret { .. } => Failure::new(
+                    "New organization secret",
+                    format!(
+                        "the {target} does not exist yet: pass --repo OWNER/REPO, the repository \
+                         whose workflows use it. A new organization secret is made visible to \
+                         that repository alone (add others in the organization's settings). \
+                         Nothing was written."
+                    ),
                 ),
-            )
-            .into()),
-            outcome => {
-                anyhow::Ok(outcome.map_err(|e| Failure::new("Secret not written", e.to_string()))?)
-            }
-        }?;
+                e => Failure::new("Secret not written", e.to_string()),
+            })?;
+        let outcome = written.login;
         // The copy, beside it: the same public key, the same repositories for a new one.
-        let copy = match &copy {
-            Some((access, value)) => {
-                let mut access = access.clone();
-                access.repository_id = target.repository_id;
-                let written = api
-                    .write_secret(&access, value, Some(key))
-                    .await
-                    .map_err(|e| {
-                        let fix = match e {
-                        ApiError::NoRepositoryForNewSecret { .. } => {
-                            "The copy does not exist yet: run seed again with --repo OWNER/REPO, \
-                             the repository a new organization secret is made visible to."
-                        }
-                        _ => "Run seed again: it writes both.",
-                    };
-                        Failure::new(
-                            "Access-only copy not written",
-                            format!(
-                            "{} the {target}, but writing its access-only copy to the {access} \
-                             failed: {e}",
-                            outcome.verb()
-                        ),
-                        )
-                        .fix(fix)
-                    })?;
-                Some((access, written))
+        let copy = match written.copy {
+            Some((access, Ok(copied))) => Some((access, copied)),
+            Some((access, Err(e))) => {
+                let fix = match e {
+                    ApiError::NoRepositoryForNewSecret { .. } => {
+                        "The copy does not exist yet: run seed again with --repo OWNER/REPO, \
+                         the repository a new organization secret is made visible to."
+                    }
+                    _ => "Run seed again: it writes both.",
+                };
+                return Err(Failure::new(
+                    "Access-only copy not written",
+                    format!(
+                        "{} the {target}, but writing its access-only copy to the {access} \
+                         failed: {e}",
+                        outcome.verb()
+                    ),
+                )
+                .fix(fix)
+                .into());
             }
             None => None,
         };
@@ -205,7 +191,7 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
         "  login: ChatGPT plan {}, last refreshed {last} ({}), {} bytes as one line",
         claims.plan.as_deref().unwrap_or("unknown"),
         relative(now, last),
-        compact.expose().len()
+        values.login().expose().len()
     );
     println!(
         "From now on CI owns this login: each refresh there rotates its refresh token. Do not \

@@ -16,7 +16,7 @@ use super::{CannotSave, CopyWrite, Freshness, Loaded, NotLoaded, NotSaved, Place
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, Credentials};
 use crate::github::app::{self, InstallationToken, Permissions};
-use crate::github::{ApiError, Client, Scope, SecretTarget};
+use crate::github::{ApiError, Client, Scope, SecretTarget, WriteOutcome};
 use crate::seal::PublicKey;
 use crate::secret::Secret;
 use crate::workflow::Workflow;
@@ -446,66 +446,117 @@ impl SecretStore<'_> {
 
     /// Writes `file` to the target secret, compact and sealed; on failure, why.
     async fn write(&mut self, file: &AuthFile) -> Result<Saved, String> {
-        let target = self.target;
-        let compact = file
-            .to_secret_value()
-            .map_err(|e| format!("the login as one line: {e}."))?;
+        let (config, target) = (self.config, self.target);
+        let access = config.access_target.as_ref();
+        let values = Values::of(file, access.is_some()).map_err(|e| format!("{e}."))?;
         // Only the post stage connects here; the main stage connected before Codex ran.
         self.connect().await.map_err(|e| format!("{e:#}"))?;
         // The post stage sends two requests, the public key and the write: it runs in every
         // job, so it skips the concurrent-write check (a GET) that main's save makes. A job
         // that overlapped another is still caught: by the stale-seed check when it started, or
-        // by Codex's `refresh_token_reused` in whichever job lost.
-        // A sign-in does not load, and a new login is not compared.
+        // by Codex's `refresh_token_reused` in whichever job lost. A sign-in does not load,
+        // and a new login is not compared.
         if let (true, Some(at_restore)) = (self.loads, self.updated_at) {
             self.warn_if_written_meanwhile(at_restore).await;
         }
         let key = self.key.clone();
         let api = self.connect().await.map_err(|e| format!("{e:#}"))?;
-        let outcome = api
-            .write_secret(target, &compact, key)
+        let workflow = &config.workflow;
+        let written = write_login(api, key, target, &values, access)
             .await
             .map_err(|e| e.to_string())?;
-        self.config
-            .workflow
-            .info(&format!("{} the {target} with the login.", outcome.verb()));
-        let copy = match &self.config.access_target {
-            Some(access) => Some(self.write_copy(file, access).await),
-            None => None,
-        };
+        workflow.info(&format!(
+            "{} the {target} with the login.",
+            written.login.verb()
+        ));
+        let copy = written.copy.map(|(access, outcome)| {
+            if let Ok(outcome) = &outcome {
+                workflow.info(&format!(
+                    "{} the {access} with an access-only copy of the login.",
+                    outcome.verb()
+                ));
+            }
+            CopyWrite {
+                target: access,
+                written: outcome.map(|_| ()).map_err(|e| e.to_string()),
+            }
+        });
         Ok(Saved {
             place: self.place(),
             artifact_id: None,
             copy,
         })
     }
+}
 
-    /// Writes the access-only copy of `file` (stored already) to `access`, beside the target:
-    /// the same public key, the same credential, the same write access the probe proved.
-    async fn write_copy(&mut self, file: &AuthFile, access: &SecretTarget) -> CopyWrite {
-        let key = self.key.clone();
-        let written = async {
-            let value = file
-                .to_access_only()
-                .to_secret_value()
-                .map_err(|e| format!("the copy as one line: {e}."))?;
-            let api = self.connect().await.map_err(|e| format!("{e:#}"))?;
-            let outcome = api
-                .write_secret(access, &value, key)
-                .await
-                .map_err(|e| e.to_string())?;
-            self.config.workflow.info(&format!(
-                "{} the {access} with an access-only copy of the login.",
-                outcome.verb()
-            ));
-            Ok(())
-        }
-        .await;
-        CopyWrite {
-            target: access.clone(),
-            written,
-        }
+/// A login as the secret store writes it, each value one line of JSON: the full login, and
+/// the keeper's access-only copy when one is wanted. Made before any request, so that a login
+/// too large for a secret fails before anything is written.
+pub struct Values {
+    login: Secret,
+    copy: Option<Secret>,
+}
+
+impl Values {
+    /// The values of `file`, with its access-only copy when `with_copy`.
+    pub fn of(file: &AuthFile, with_copy: bool) -> Result<Self, TooLarge> {
+        let login = file
+            .to_secret_value()
+            .map_err(|e| TooLarge(format!("the login as one line: {e}")))?;
+        let copy = match with_copy {
+            true => Some(
+                file.to_access_only()
+                    .to_secret_value()
+                    .map_err(|e| TooLarge(format!("the copy as one line: {e}")))?,
+            ),
+            false => None,
+        };
+        Ok(Self { login, copy })
     }
+
+    /// The login's value, as written.
+    pub fn login(&self) -> &Secret {
+        &self.login
+    }
+}
+
+/// A login (or its copy) that cannot be a secret's value: why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TooLarge(String);
+
+/// What [`write_login`] wrote.
+pub struct LoginWritten {
+    /// The login's write.
+    pub login: WriteOutcome,
+    /// The copy's target and its write, when a copy was asked for. The login is stored
+    /// whatever happened to the copy.
+    pub copy: Option<(SecretTarget, Result<WriteOutcome, ApiError>)>,
+}
+
+/// Writes the login in `values` to `target`, then its copy to `access` beside it, sealed with
+/// the target's public key (`key`, read again when `None` or rotated): the one way a login and
+/// its copy reach secrets, for the store's saves and for `codex-auth seed`. A new copy is made
+/// visible to the repositories a new login is (`target.repository_id`). Fails only when the
+/// login was not written.
+pub async fn write_login(
+    api: &Client,
+    key: Option<PublicKey>,
+    target: &SecretTarget,
+    values: &Values,
+    access: Option<&SecretTarget>,
+) -> Result<LoginWritten, ApiError> {
+    let login = api.write_secret(target, &values.login, key.clone()).await?;
+    let copy = match (access, &values.copy) {
+        (Some(access), Some(value)) => {
+            let mut access = access.clone();
+            access.repository_id = access.repository_id.or(target.repository_id);
+            let written = api.write_secret(&access, value, key).await;
+            Some((access, written))
+        }
+        _ => None,
+    };
+    Ok(LoginWritten { login, copy })
 }
 
 /// Says whether the installation token was revoked.
