@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::secret::Secret;
+use crate::redacted::Redacted;
 
 /// A GitHub secret holds at most 48 KB, so neither the input nor the file written back may be
 /// larger. <https://docs.github.com/en/actions/reference/limits>
@@ -144,11 +144,11 @@ pub enum AuthError {
 #[derive(Clone, Serialize)]
 pub struct Tokens {
     /// The OpenID id token (a JWT whose claims name the account and plan).
-    pub id_token: Secret,
+    pub id_token: Redacted,
     /// The bearer token for the ChatGPT backend.
-    pub access_token: Secret,
+    pub access_token: Redacted,
     /// The single-use token Codex trades for new tokens.
-    pub refresh_token: Secret,
+    pub refresh_token: Redacted,
     /// The ChatGPT account (workspace) id.
     pub account_id: String,
     /// Fields this tool does not know, kept as they are.
@@ -419,7 +419,7 @@ impl AuthFile {
     pub fn to_access_only(&self) -> AuthFile {
         let mut copy = self.clone();
         copy.auth_mode = Some(Value::String(ACCESS_ONLY_MODE.to_owned()));
-        copy.tokens.refresh_token = Secret::new(String::new());
+        copy.tokens.refresh_token = Redacted::new(String::new());
         // Nothing that outlives the access token: no API key, no token field Codex may add
         // later (either could be a credential of its own).
         if copy.openai_api_key.is_some() {
@@ -449,7 +449,7 @@ impl AuthFile {
     /// Every claim present must agree, or the login is [`Account::Mixed`]; the plain field
     /// counts only when no token carries a claim ([`Account::Unclaimed`]).
     pub fn account(&self) -> Account {
-        let claimed = |token: &Secret| -> Option<String> {
+        let claimed = |token: &Redacted| -> Option<String> {
             crate::jwt::claims(token.expose())?
                 .get(AUTH_CLAIM)?
                 .get("chatgpt_account_id")?
@@ -476,8 +476,8 @@ impl AuthFile {
     /// whose refresh token is empty), every other string under `tokens` (a newer Codex may keep
     /// another credential there; only the account id, which the log names, is left out), and a
     /// non-empty `OPENAI_API_KEY`. None is empty.
-    pub fn secret_values(&self) -> Vec<Secret> {
-        let mut values: Vec<Secret> = [
+    pub fn secret_values(&self) -> Vec<Redacted> {
+        let mut values: Vec<Redacted> = [
             &self.tokens.id_token,
             &self.tokens.access_token,
             &self.tokens.refresh_token,
@@ -497,20 +497,20 @@ impl AuthFile {
             unknown
                 .into_iter()
                 .filter(|s| s.chars().count() >= MIN_MASKED_CHARS && *s != self.account_id())
-                .map(Secret::new),
+                .map(Redacted::new),
         );
         values
     }
 
     /// The file as one line of JSON, the form to store in a secret: a multi-line secret makes
     /// GitHub mask every line of it separately, `{` included, which garbles the logs.
-    pub fn to_compact_json(&self) -> Result<Secret, serde_json::Error> {
-        serde_json::to_string(self).map(Secret::new)
+    pub fn to_compact_json(&self) -> Result<Redacted, serde_json::Error> {
+        serde_json::to_string(self).map(Redacted::new)
     }
 
     /// The value a secret holds: the compact form ([`Self::to_compact_json`]), refused when it
     /// is larger than a secret can be ([`MAX_BYTES`]).
-    pub fn to_secret_value(&self) -> Result<Secret, AuthError> {
+    pub fn to_secret_value(&self) -> Result<Redacted, AuthError> {
         let compact = self
             .to_compact_json()
             .map_err(|e| AuthError::Syntax(e.to_string()))?;
@@ -521,10 +521,10 @@ impl AuthFile {
     }
 
     /// The file as Codex writes it (pretty JSON with a final newline).
-    pub fn to_pretty_json(&self) -> Result<Secret, serde_json::Error> {
+    pub fn to_pretty_json(&self) -> Result<Redacted, serde_json::Error> {
         serde_json::to_string_pretty(self).map(|mut s| {
             s.push('\n');
-            Secret::new(s)
+            Redacted::new(s)
         })
     }
 
@@ -572,14 +572,14 @@ impl AuthFile {
 
 impl Tokens {
     fn from_map(mut map: Map<String, Value>, kind: Kind) -> Result<Self, AuthError> {
-        let id_token = Secret::new(take_string(&mut map, "id_token", "tokens.id_token")?);
-        let access_token = Secret::new(take_string(
+        let id_token = Redacted::new(take_string(&mut map, "id_token", "tokens.id_token")?);
+        let access_token = Redacted::new(take_string(
             &mut map,
             "access_token",
             "tokens.access_token",
         )?);
         let refresh_token = match kind {
-            Kind::Full => Secret::new(take_string(
+            Kind::Full => Redacted::new(take_string(
                 &mut map,
                 "refresh_token",
                 "tokens.refresh_token",
@@ -619,7 +619,7 @@ fn strings_in<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
 }
 
 /// Moves a non-empty string out of `map` (moving, not copying, so that a token's only heap copy
-/// ends up in a [`Secret`]).
+/// ends up in a [`Redacted`]).
 fn take_string(
     map: &mut Map<String, Value>,
     key: &str,
@@ -639,12 +639,12 @@ fn take_string(
 
 /// An access-only copy's refresh token: present (Codex's `TokenData` has no default for it,
 /// `codex-rs/login/src/token_data.rs` in openai/codex) and empty.
-fn take_empty_refresh_token(map: &mut Map<String, Value>) -> Result<Secret, AuthError> {
+fn take_empty_refresh_token(map: &mut Map<String, Value>) -> Result<Redacted, AuthError> {
     let found = match map.remove("refresh_token") {
-        Some(Value::String(s)) if s.is_empty() => return Ok(Secret::new(s)),
-        // Moved into a Secret so that it is zeroized when dropped.
+        Some(Value::String(s)) if s.is_empty() => return Ok(Redacted::new(s)),
+        // Moved into a Redacted so that it is zeroized when dropped.
         Some(Value::String(s)) => {
-            drop(Secret::new(s));
+            drop(Redacted::new(s));
             return Err(AuthError::RefreshTokenInCopy);
         }
         None => "missing",
@@ -1095,7 +1095,7 @@ pub(crate) mod tests {
         let stored = copy.to_secret_value().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             Some(stored.expose()),
-            copy.to_compact_json().ok().as_ref().map(Secret::expose)
+            copy.to_compact_json().ok().as_ref().map(Redacted::expose)
         );
         let pretty = copy.to_pretty_json().unwrap_or_else(|e| panic!("{e}"));
         for back in [

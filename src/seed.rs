@@ -15,7 +15,7 @@ use crate::config::{self, ConfigError};
 use crate::failure::Failure;
 use crate::github::{ApiError, Client, RetryPolicy, Scope, SecretTarget};
 use crate::inspect;
-use crate::secret::Secret;
+use crate::redacted::Redacted;
 use crate::store::secret::{write_login, Values};
 
 /// The API when `GITHUB_API_URL` is not set: GitHub's own.
@@ -264,13 +264,13 @@ fn target(args: &SeedArgs) -> Result<SecretTarget, Failure> {
 
 /// The token: `GH_TOKEN`, else `GITHUB_TOKEN`, else asked for on the terminal (never an
 /// argument, which would land in the shell's history and the process list).
-fn token() -> anyhow::Result<(Secret, &'static str)> {
+fn token() -> anyhow::Result<(Redacted, &'static str)> {
     for (variable, credential) in [("GH_TOKEN", GH_TOKEN), ("GITHUB_TOKEN", GITHUB_TOKEN)] {
         if let Some(token) = std::env::var(variable)
             .ok()
             .filter(|t| !t.trim().is_empty())
         {
-            return Ok((Secret::new(token.trim()), credential));
+            return Ok((Redacted::new(token.trim()), credential));
         }
     }
     if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
@@ -292,7 +292,7 @@ fn token() -> anyhow::Result<(Secret, &'static str)> {
         )
         .fix("Set GH_TOKEN instead.")
     })?;
-    let token = Secret::new(token.trim());
+    let token = Redacted::new(token.trim());
     if token.expose().is_empty() {
         return Err(Failure::new("No GitHub token", "no token entered").into());
     }

@@ -31,7 +31,7 @@ pub use login::Login;
 pub use refresh::Refresh;
 pub use sandbox::Sandbox;
 
-use crate::secret::Secret;
+use crate::redacted::Redacted;
 use crate::workflow::Workflow;
 
 /// Where Codex reads a Codex access token (`at-…`): the main stage sets it, from input
@@ -468,7 +468,7 @@ fn host_temp(runner_workspace: Option<&Path>) -> Option<PathBuf> {
 /// without anything that would switch Codex to another login.
 pub fn environment(
     environment: &[(OsString, OsString)],
-    write_token: Option<&Secret>,
+    write_token: Option<&Redacted>,
 ) -> Vec<(OsString, OsString)> {
     let token = write_token.map(|t| t.expose()).filter(|t| !t.is_empty());
     environment
@@ -585,7 +585,7 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
-        let kept: Vec<_> = environment(&env, Some(&Secret::new("ghp_write")))
+        let kept: Vec<_> = environment(&env, Some(&Redacted::new("ghp_write")))
             .into_iter()
             .map(|(k, _)| k.to_string_lossy().into_owned())
             .collect();

@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::validate::{parse_bool, validate_repository, validate_secret_name, validate_slug};
 use super::{ConfigError, Vars};
 use crate::github::{RetryPolicy, Scope, SecretTarget};
+use crate::redacted::Redacted;
 use crate::seal::artifact::ArtifactKey;
-use crate::secret::Secret;
 
 /// The default secret name.
 pub const DEFAULT_SECRET_NAME: &str = "CODEX_AUTH_JSON";
@@ -44,20 +44,20 @@ pub enum ExpectedAccount {
 /// What the action authenticates to the Secrets API with.
 pub enum Credentials {
     /// Input `token`: a personal access token or an installation token made beforehand.
-    Token(Secret),
+    Token(Redacted),
     /// Inputs `app-id` and `app-private-key`: a GitHub App whose installation token the
     /// action makes itself, for the target's repository or organization.
     App {
         /// The App's numeric id.
         app_id: u64,
         /// The App's private key, PEM.
-        private_key: Secret,
+        private_key: Redacted,
     },
 }
 
 impl Credentials {
     /// The secret part: the token, or the App's private key.
-    pub fn secret(&self) -> &Secret {
+    pub fn secret(&self) -> &Redacted {
         match self {
             Credentials::Token(token) => token,
             Credentials::App { private_key, .. } => private_key,
@@ -88,13 +88,13 @@ pub struct ArtifactSettings {
     /// `GITHUB_RETENTION_DAYS`: the longest retention the repository allows.
     pub max_retention_days: Option<u32>,
     /// Input `github-token`: reads the repository's artifacts.
-    pub github_token: Secret,
+    pub github_token: Redacted,
     /// `GITHUB_REPOSITORY_ID`, which the encryption binds the artifact to.
     pub repository_id: u64,
     /// `ACTIONS_RESULTS_URL`, for uploading.
     pub results_url: Option<String>,
     /// `ACTIONS_RUNTIME_TOKEN`, for uploading.
-    pub runtime_token: Option<Secret>,
+    pub runtime_token: Option<Redacted>,
 }
 
 /// Input `access-secret-name`: the keeper's access-only copy, a secret beside `target`
@@ -796,10 +796,10 @@ fn artifact_settings(vars: &Vars) -> Result<ArtifactSettings, ConfigError> {
         name,
         retention_days,
         max_retention_days,
-        github_token: Secret::new(github_token),
+        github_token: Redacted::new(github_token),
         repository_id,
         results_url: get("ACTIONS_RESULTS_URL").map(str::to_owned),
-        runtime_token: get("ACTIONS_RUNTIME_TOKEN").map(Secret::new),
+        runtime_token: get("ACTIONS_RUNTIME_TOKEN").map(Redacted::new),
     })
 }
 
@@ -832,7 +832,7 @@ pub(super) fn credentials(vars: &Vars) -> Result<Option<Credentials>, ConfigErro
                       pass one way of writing the secret: either a token or the App"
                 .into(),
         }),
-        (Some(token), None, None) => Ok(Some(Credentials::Token(Secret::new(token)))),
+        (Some(token), None, None) => Ok(Some(Credentials::Token(Redacted::new(token)))),
         (None, Some(_), None) => Err(ConfigError::Missing {
             input: "app-private-key",
             title: "App private key missing",
@@ -859,7 +859,7 @@ pub(super) fn credentials(vars: &Vars) -> Result<Option<Credentials>, ConfigErro
             }
             Ok(Some(Credentials::App {
                 app_id,
-                private_key: Secret::new(key),
+                private_key: Redacted::new(key),
             }))
         }
         (None, None, None) => Ok(None),
@@ -875,7 +875,7 @@ pub(super) fn access_token(
     vars: &Vars,
     mode: Mode,
     artifact_store: bool,
-) -> Result<Option<Secret>, ConfigError> {
+) -> Result<Option<Redacted>, ConfigError> {
     let Some(token) = vars.input("codex-access-token") else {
         return Ok(None);
     };
@@ -927,5 +927,5 @@ pub(super) fn access_token(
                 .into(),
         });
     }
-    Ok(Some(Secret::new(token)))
+    Ok(Some(Redacted::new(token)))
 }

@@ -26,7 +26,7 @@ pub use inputs::{
 use crate::failure::Failure;
 use crate::github::{RetryPolicy, SecretTarget};
 use crate::net;
-use crate::secret::Secret;
+use crate::redacted::Redacted;
 use crate::workflow::Workflow;
 
 /// An input or runner variable that is not usable, with the fix.
@@ -109,12 +109,12 @@ pub struct RunContext {
 /// of the environment: it holds the write token and the seed.
 pub struct ActionConfig {
     /// Input `auth-json`: the secret's value, not yet decoded.
-    pub auth_json: Option<Secret>,
+    pub auth_json: Option<Redacted>,
     /// Input `token`, or inputs `app-id` and `app-private-key`: what can write the secret.
     pub credentials: Option<Credentials>,
     /// Input `codex-access-token`: a Codex access token (`at-…`) that Codex runs on instead of
     /// a login; then nothing is restored, stored or written back.
-    pub access_token: Option<Secret>,
+    pub access_token: Option<Redacted>,
     /// The secret to write back to.
     pub target: SecretTarget,
     /// Input `access-secret-name`: the secret beside `target` that gets an access-only copy of
@@ -122,7 +122,7 @@ pub struct ActionConfig {
     pub access_target: Option<SecretTarget>,
     /// Input `github-token` (the workflow's token by default): reads what the job may read
     /// without a write token (the repository's visibility, for an access-only job).
-    pub github_token: Option<Secret>,
+    pub github_token: Option<Redacted>,
     /// Input `store`: a secret (`target`) or an artifact.
     pub store: StoreConfig,
     /// `GITHUB_REPOSITORY` (`owner/name`), the repository the workflow runs in.
@@ -434,11 +434,11 @@ impl ActionConfig {
                 .0
                 .get("INPUT_AUTH-JSON")
                 .filter(|v| !v.trim().is_empty())
-                .map(|v| Secret::new(v.as_str())),
+                .map(|v| Redacted::new(v.as_str())),
             credentials: inputs::credentials(&vars)?,
             access_token,
             access_target,
-            github_token: vars.input("github-token").map(Secret::new),
+            github_token: vars.input("github-token").map(Redacted::new),
             target,
             store,
             repository,

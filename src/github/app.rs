@@ -20,13 +20,13 @@ use serde_json::{json, Value};
 use super::{github_message, Client, Exhausted, Method, RetryPolicy, Scope, SecretTarget};
 use crate::failure::Failure;
 use crate::net::Transport;
-use crate::secret::Secret;
+use crate::redacted::Redacted;
 use crate::workflow::Workflow;
 
 /// An installation token and the permissions GitHub granted it.
 pub struct InstallationToken {
     /// The token (masked when made).
-    pub token: Secret,
+    pub token: Redacted,
     /// The answer's `permissions`: `secrets` → `write`, …
     pub permissions: BTreeMap<String, String>,
 }
@@ -61,7 +61,7 @@ pub async fn installation_token(
     transport: &Transport,
     api_url: &str,
     app_id: u64,
-    private_key: &Secret,
+    private_key: &Redacted,
     target: &SecretTarget,
     wanted: &Permissions,
     policy: RetryPolicy,
@@ -114,7 +114,7 @@ pub async fn installation_token(
     let answer: TokenAnswer = call(&app, Method::Post, &route, Some(&request))
         .await
         .map_err(|e| fail("making an installation token", e))?;
-    let token = Secret::new(answer.token);
+    let token = Redacted::new(answer.token);
     workflow.mask(&token);
     workflow.info(&format!(
         "Authenticated as GitHub App {app_id} (installation {} on {account}).",
@@ -131,7 +131,7 @@ pub async fn installation_token(
 pub async fn revoke(
     transport: &Transport,
     api_url: &str,
-    token: &Secret,
+    token: &Redacted,
     timeout: Duration,
 ) -> Result<(), String> {
     let once = RetryPolicy {

@@ -28,7 +28,7 @@ pub use error::{describe_permissions, ApiError, BadResponse};
 pub use secrets::{Scope, SecretTarget, WriteOutcome};
 
 use crate::net::Transport;
-use crate::secret::Secret;
+use crate::redacted::Redacted;
 
 #[derive(Deserialize)]
 struct WorkflowRun {
@@ -112,7 +112,7 @@ impl Client {
     pub fn new(
         transport: &Transport,
         base_url: &str,
-        token: &Secret,
+        token: &Redacted,
         policy: RetryPolicy,
     ) -> anyhow::Result<Self> {
         let client = Octocrab::builder()
@@ -152,7 +152,7 @@ impl Client {
         transport: &Transport,
         base_url: &str,
         app_id: u64,
-        private_key: &Secret,
+        private_key: &Redacted,
         policy: RetryPolicy,
     ) -> anyhow::Result<Self> {
         let client = Octocrab::builder()

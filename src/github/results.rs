@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use super::RetryPolicy;
 use crate::net::retry::{backoff, Attempt, Exhausted};
 use crate::net::{message, shown, HttpError, Plain};
-use crate::secret::Secret;
+use crate::redacted::Redacted;
 
 const SERVICE: &str = "github.actions.results.api.v1.ArtifactService";
 /// The protocol version `@actions/artifact` sends in `CreateArtifact`.
@@ -88,7 +88,7 @@ pub struct BackendIds {
 
 impl BackendIds {
     /// Reads the ids from the runtime token's claims (not verified: the service does that).
-    pub fn from_runtime_token(token: &Secret) -> Result<Self, ResultsError> {
+    pub fn from_runtime_token(token: &Redacted) -> Result<Self, ResultsError> {
         let payload = crate::jwt::claims(token.expose()).ok_or(ResultsError::RuntimeToken)?;
         let scopes = payload
             .get("scp")
@@ -118,7 +118,7 @@ impl BackendIds {
 pub struct Results {
     http: Plain,
     base: String,
-    token: Secret,
+    token: Redacted,
     ids: BackendIds,
     policy: RetryPolicy,
 }
@@ -182,7 +182,7 @@ impl Results {
     /// does) with the job's runtime token.
     pub fn new(
         results_url: &str,
-        token: Secret,
+        token: Redacted,
         http: Plain,
         policy: RetryPolicy,
     ) -> Result<Self, ResultsError> {
@@ -415,8 +415,8 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
 
-    fn token(claims: &Value) -> Secret {
-        Secret::new(format!(
+    fn token(claims: &Value) -> Redacted {
+        Redacted::new(format!(
             "e30.{}.sig",
             URL_SAFE_NO_PAD.encode(claims.to_string())
         ))
@@ -442,6 +442,6 @@ mod tests {
         ] {
             assert!(BackendIds::from_runtime_token(&token(&claims)).is_err());
         }
-        assert!(BackendIds::from_runtime_token(&Secret::new("not a jwt")).is_err());
+        assert!(BackendIds::from_runtime_token(&Redacted::new("not a jwt")).is_err());
     }
 }

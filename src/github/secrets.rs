@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ApiError, BadResponse, Client, Method};
+use crate::redacted::Redacted;
 use crate::seal::PublicKey;
-use crate::secret::Secret;
 
 /// Where a secret lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +249,7 @@ impl Client {
     pub async fn write_secret(
         &self,
         target: &SecretTarget,
-        value: &Secret,
+        value: &Redacted,
         key: Option<PublicKey>,
     ) -> Result<WriteOutcome, ApiError> {
         let org_fields = self.org_fields(target).await?;
@@ -262,7 +262,7 @@ impl Client {
     pub async fn write_probe(
         &self,
         probe: &SecretTarget,
-        value: &Secret,
+        value: &Redacted,
         key: Option<PublicKey>,
     ) -> Result<WriteOutcome, ApiError> {
         let org_fields = matches!(probe.scope, Scope::Organization { .. }).then(|| {
@@ -294,7 +294,7 @@ impl Client {
     async fn put_sealed(
         &self,
         target: &SecretTarget,
-        value: &Secret,
+        value: &Redacted,
         key: Option<PublicKey>,
         org_fields: Option<serde_json::Map<String, Value>>,
     ) -> Result<WriteOutcome, ApiError> {

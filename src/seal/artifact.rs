@@ -23,7 +23,7 @@ use chacha20poly1305::aead::{AeadCore, AeadInPlace, KeyInit, OsRng};
 use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 use zeroize::{Zeroize as _, Zeroizing};
 
-use crate::secret::Secret;
+use crate::redacted::Redacted;
 
 /// The format version this codex-auth writes and reads: the blob's first byte.
 pub const VERSION: u8 = 1;
@@ -104,15 +104,15 @@ impl ArtifactKey {
     }
 
     /// The key as standard, padded base64: the form `codex-auth keygen` prints.
-    pub fn to_base64(&self) -> Secret {
-        Secret::new(STANDARD.encode(self.0.as_slice()))
+    pub fn to_base64(&self) -> Redacted {
+        Redacted::new(STANDARD.encode(self.0.as_slice()))
     }
 
     /// Every base64 spelling [`ArtifactKey::parse`] accepts (standard or URL-safe, padded or
     /// not): each must be masked, whichever one the secret holds.
-    pub fn spellings(&self) -> [Secret; 4] {
+    pub fn spellings(&self) -> [Redacted; 4] {
         [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
-            .map(|engine| Secret::new(engine.encode(self.0.as_slice())))
+            .map(|engine| Redacted::new(engine.encode(self.0.as_slice())))
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
@@ -198,7 +198,7 @@ pub enum OpenError {
 ///
 /// If `plaintext` exceeds 256 GiB, the most XChaCha20 encrypts under one nonce. A login is
 /// smaller than 48 KiB.
-pub fn seal(key: &ArtifactKey, binding: &Binding<'_>, plaintext: &Secret) -> Vec<u8> {
+pub fn seal(key: &ArtifactKey, binding: &Binding<'_>, plaintext: &Redacted) -> Vec<u8> {
     let plaintext = plaintext.expose().as_bytes();
     let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
     let aad = binding.associated_data(VERSION);
@@ -223,7 +223,7 @@ pub fn seal(key: &ArtifactKey, binding: &Binding<'_>, plaintext: &Secret) -> Vec
 }
 
 /// Opens a blob [`seal`] made for `binding`.
-pub fn open(key: &ArtifactKey, binding: &Binding<'_>, blob: &[u8]) -> Result<Secret, OpenError> {
+pub fn open(key: &ArtifactKey, binding: &Binding<'_>, blob: &[u8]) -> Result<Redacted, OpenError> {
     let Some(&version) = blob.first() else {
         return Err(OpenError::Empty);
     };
@@ -248,7 +248,7 @@ pub fn open(key: &ArtifactKey, binding: &Binding<'_>, blob: &[u8]) -> Result<Sec
         )
         .map_err(|_| OpenError::Rejected)?;
     match String::from_utf8(std::mem::take(&mut *plaintext)) {
-        Ok(text) => Ok(Secret::new(text)),
+        Ok(text) => Ok(Redacted::new(text)),
         Err(err) => {
             err.into_bytes().zeroize();
             Err(OpenError::NotUtf8)
@@ -271,8 +271,8 @@ mod tests {
         }
     }
 
-    fn login() -> Secret {
-        Secret::new(r#"{"tokens":{"refresh_token":"rt_secret"}}"#)
+    fn login() -> Redacted {
+        Redacted::new(r#"{"tokens":{"refresh_token":"rt_secret"}}"#)
     }
 
     #[test]
@@ -288,7 +288,7 @@ mod tests {
     fn round_trips_an_empty_and_a_large_plaintext() {
         let key = ArtifactKey::generate();
         for text in [String::new(), "x".repeat(64 * 1024)] {
-            let blob = seal(&key, &binding(), &Secret::new(text.clone()));
+            let blob = seal(&key, &binding(), &Redacted::new(text.clone()));
             assert_eq!(open(&key, &binding(), &blob).unwrap().expose(), text);
         }
     }
@@ -512,7 +512,7 @@ mod tests {
         let key = ArtifactKey::parse(&STANDARD.encode([0xab; 32])).unwrap();
         let shown = format!("{key:?} {key:#?} {:?}", Some(&key));
         assert_eq!(shown, "ArtifactKey(…) ArtifactKey(…) Some(ArtifactKey(…))");
-        assert_eq!(format!("{:?}", key.to_base64()), "Secret([redacted])");
+        assert_eq!(format!("{:?}", key.to_base64()), "Redacted([redacted])");
     }
 
     #[test]

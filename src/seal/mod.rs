@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use crypto_box::aead::OsRng;
 
-use crate::secret::Secret;
+use crate::redacted::Redacted;
 
 /// Why a public key or a seal failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,7 @@ impl PublicKey {
     }
 
     /// Seals `value` so that only the holder of the matching private key can open it.
-    pub fn seal(&self, value: &Secret) -> Result<SealedSecret, SealError> {
+    pub fn seal(&self, value: &Redacted) -> Result<SealedSecret, SealError> {
         let sealed = self
             .curve_key()?
             .seal(&mut OsRng, value.expose().as_bytes())
@@ -80,7 +80,7 @@ mod tests {
             "kid-1".into(),
             STANDARD.encode(private.public_key().as_bytes()),
         )?;
-        let sealed = key.seal(&Secret::new("{\"a\":1}"))?;
+        let sealed = key.seal(&Redacted::new("{\"a\":1}"))?;
         assert_eq!(sealed.key_id, "kid-1");
         let opened = private
             .unseal(&STANDARD.decode(&sealed.encrypted_value)?)

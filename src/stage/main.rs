@@ -81,7 +81,9 @@ pub fn connect(config: &mut ActionConfig) -> Result<(), Failure> {
 /// then hides them wherever a line shows them.
 pub(super) fn mask_proxy_passwords(config: &ActionConfig) {
     for password in config.network.proxies.passwords() {
-        config.workflow.mask(&crate::secret::Secret::new(password));
+        config
+            .workflow
+            .mask(&crate::redacted::Redacted::new(password));
     }
 }
 
@@ -133,7 +135,7 @@ pub(super) fn open_store(config: &ActionConfig) -> anyhow::Result<Box<dyn Store 
 /// is printed: the login, or why it is none.
 fn decode_seed(
     config: &ActionConfig,
-    input: &crate::secret::Secret,
+    input: &crate::redacted::Redacted,
 ) -> anyhow::Result<Result<AuthFile, String>> {
     let workflow = &config.workflow;
     let seed = match AuthFile::decode(input.expose()) {

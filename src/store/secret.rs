@@ -17,8 +17,8 @@ use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, Credentials};
 use crate::github::app::{self, InstallationToken, Permissions};
 use crate::github::{ApiError, Client, Scope, SecretTarget, WriteOutcome};
+use crate::redacted::Redacted;
 use crate::seal::PublicKey;
-use crate::secret::Secret;
 use crate::workflow::Workflow;
 
 /// `GITHUB_STATE` names. A probe's name is no secret.
@@ -149,7 +149,7 @@ impl<'a> SecretStore<'a> {
         let key = self.key.clone();
         let api = self.connect().await.map_err(CannotSave::Credentials)?;
         if let Err(error) = api
-            .write_probe(&probe, &Secret::new(PROBE_VALUE), key)
+            .write_probe(&probe, &Redacted::new(PROBE_VALUE), key)
             .await
         {
             // Refused: nothing was created. Otherwise it may exist; the post stage deletes it.
@@ -493,8 +493,8 @@ impl SecretStore<'_> {
 /// the keeper's access-only copy when one is wanted. Made before any request, so that a login
 /// too large for a secret fails before anything is written.
 pub struct Values {
-    login: Secret,
-    copy: Option<Secret>,
+    login: Redacted,
+    copy: Option<Redacted>,
 }
 
 impl Values {
@@ -515,7 +515,7 @@ impl Values {
     }
 
     /// The login's value, as written.
-    pub fn login(&self) -> &Secret {
+    pub fn login(&self) -> &Redacted {
         &self.login
     }
 }
@@ -637,7 +637,7 @@ fn mask(workflow: &Workflow, credentials: &Credentials) {
             for line in private_key.expose().lines() {
                 let line = line.trim();
                 if !line.is_empty() && !line.starts_with("-----") {
-                    workflow.mask(&Secret::new(line));
+                    workflow.mask(&Redacted::new(line));
                 }
             }
         }

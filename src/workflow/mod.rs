@@ -16,7 +16,7 @@ use std::io::{self, Write as _};
 use std::path::PathBuf;
 
 use crate::auth_file::AuthFile;
-use crate::secret::Secret;
+use crate::redacted::Redacted;
 
 /// The runner's command files (`GITHUB_OUTPUT`, `GITHUB_STATE`, `GITHUB_STEP_SUMMARY`,
 /// `GITHUB_ENV`, `GITHUB_PATH`).
@@ -37,7 +37,7 @@ pub struct Workflow {
 
 impl Workflow {
     /// Masks a value in every later line of the log.
-    pub fn mask(&self, secret: &Secret) {
+    pub fn mask(&self, secret: &Redacted) {
         if !secret.is_empty() {
             fence::command(&format!("::add-mask::{}", escape_data(secret.expose())));
         }

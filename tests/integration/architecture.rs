@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The top-level modules, lowest first. A module may use only those of a lower rank.
 const LAYERS: &[(&str, u32)] = &[
-    ("secret", 0),
+    ("redacted", 0),
     ("failure", 0),
     ("cancel", 0),
     ("untrusted", 0),
@@ -135,4 +135,28 @@ fn the_checker_sees_grouped_and_nested_imports() {
         found.into_iter().collect::<Vec<_>>(),
         ["auth_file", "stage", "store", "workflow"]
     );
+}
+
+/// The stores are storage only (docs/architecture.md): they answer with typed facts and know
+/// nothing of the stage or the mode that opened them; every word the user reads about a load
+/// or a save is the stages' (`src/stage/wording/`).
+#[test]
+fn stores_know_no_stage_or_mode_and_word_no_failure() {
+    let store = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    let mut files = Vec::new();
+    rust_files(&store, &mut files);
+    assert!(files.len() >= 5, "{files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for forbidden in ["Failure", "Mode", "Stage", "Phase", "reseed"] {
+            for (number, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                if code.contains(forbidden) {
+                    found.push(format!("{}:{}: {forbidden}", file.display(), number + 1));
+                }
+            }
+        }
+    }
+    assert_eq!(found, Vec::<String>::new());
 }

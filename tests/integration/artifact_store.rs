@@ -5,8 +5,8 @@
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
+use codex_auth::redacted::Redacted;
 use codex_auth::seal::artifact::{self as crypt, ArtifactKey, Binding};
-use codex_auth::secret::Secret;
 use codex_auth::store::artifact::archive;
 
 use crate::support::artifacts::{self, Artifacts, Seed};
@@ -66,7 +66,7 @@ impl Store {
         let sealed = crypt::seal(
             key,
             &binding(bound_to, NAME),
-            &Secret::new(login.to_string()),
+            &Redacted::new(login.to_string()),
         );
         Seed::new(
             &artifacts::Job::new(REPO, 100, 1000),
@@ -281,7 +281,7 @@ fn hostile_zips_are_refused() {
         let sealed = crypt::seal(
             &store.key,
             &binding(REPOSITORY_ID, NAME),
-            &Secret::new(login.to_string()),
+            &Redacted::new(login.to_string()),
         );
         store.artifacts.add(Seed::new(
             &artifacts::Job::new(REPO, 100, 1000),
@@ -336,7 +336,7 @@ fn the_action_restores_what_the_real_client_uploaded() {
         crypt::seal(
             &store.key,
             &binding(REPOSITORY_ID, NAME),
-            &Secret::new(login.to_string()),
+            &Redacted::new(login.to_string()),
         ),
     )
     .unwrap();
@@ -414,7 +414,7 @@ fn a_tampered_artifact_is_refused() {
     let mut sealed = crypt::seal(
         &store.key,
         &binding(REPOSITORY_ID, NAME),
-        &Secret::new(login.to_string()),
+        &Redacted::new(login.to_string()),
     );
     let middle = sealed.len() / 2;
     sealed[middle] ^= 0x01;

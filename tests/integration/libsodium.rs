@@ -5,8 +5,8 @@ use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use codex_auth::redacted::Redacted;
 use codex_auth::seal::PublicKey;
-use codex_auth::secret::Secret;
 use crypto_box::aead::OsRng;
 use crypto_box::SecretKey;
 
@@ -23,7 +23,7 @@ fn libsodium_opens_our_sealed_box() {
     )
     .unwrap();
     let value = "{\"auth_mode\":\"chatgpt\",\"tokens\":{\"refresh_token\":\"rt_é\"}}";
-    let sealed = key.seal(&Secret::new(value)).unwrap();
+    let sealed = key.seal(&Redacted::new(value)).unwrap();
     let script = "import sys, base64\n\
         from nacl.public import PrivateKey, SealedBox\n\
         key = PrivateKey(base64.b64decode(sys.argv[1]))\n\

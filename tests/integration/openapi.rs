@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use codex_auth::github::{Client, RetryPolicy, Scope, SecretTarget, WriteOutcome};
-use codex_auth::secret::Secret;
+use codex_auth::redacted::Redacted;
 use serde_json::{json, Value};
 
 use crate::support::github::{self, Access, GitHub, Request, Run};
@@ -277,9 +277,10 @@ fn the_local_github_answers_as_the_description_says() {
     }
     .within(Duration::from_secs(20));
     let transport = codex_auth::net::Transport::direct().unwrap();
-    let client =
-        |token: &str| Client::new(&transport, &github.url(), &Secret::new(token), policy).unwrap();
-    let value = Secret::new("{\"tokens\":{}}");
+    let client = |token: &str| {
+        Client::new(&transport, &github.url(), &Redacted::new(token), policy).unwrap()
+    };
+    let value = Redacted::new("{\"tokens\":{}}");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -5,6 +5,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::sentence;
 use crate::auth_file::relative;
 use crate::config::ActionConfig;
 use crate::failure::Failure;
@@ -81,10 +82,10 @@ pub fn not_loaded(config: &ActionConfig, place: &Place, not_loaded: NotLoaded) -
         )
         .before_codex()
         .fix(reseed_hint(place)),
-        (NotLoaded::Unusable(why), place) => Failure::new("Artifact not usable", why)
+        (NotLoaded::Unusable(why), place) => Failure::new("Artifact not usable", sentence(&why))
             .before_codex()
             .fix(reseed_hint(place)),
-        (NotLoaded::Unreadable(why), _) => Failure::new("Cannot read artifacts", why)
+        (NotLoaded::Unreadable(why), _) => Failure::new("Cannot read artifacts", sentence(&why))
             .before_codex()
             .fix(
                 "Re-run the job; if it keeps failing, check input `github-token` and \

@@ -236,7 +236,7 @@ pub fn copy_not_written(saved: &Saved) -> Option<Failure> {
 }
 
 /// `text` as a sentence: trimmed, ending with a full stop unless it ends with one already.
-fn sentence(text: &str) -> String {
+pub(super) fn sentence(text: &str) -> String {
     let text = text.trim_end();
     match text.ends_with(['.', '!', '?']) {
         true => text.to_owned(),

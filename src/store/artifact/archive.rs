@@ -37,7 +37,7 @@ pub enum ArchiveError {
     /// Larger than any zip codex-auth writes.
     #[error(
         "the artifact's zip is {len} bytes, more than the {MAX_ZIP_BYTES} bytes codex-auth reads: \
-         it was not written by codex-auth; reseed the login with input `auth-json`"
+         it was not written by codex-auth"
     )]
     TooLarge {
         /// The zip's length.
@@ -46,19 +46,16 @@ pub enum ArchiveError {
     /// Not a zip, or a damaged one.
     #[error(
         "the artifact is not a readable zip archive: it was not written by codex-auth or is \
-         damaged; reseed the login with input `auth-json`"
+         damaged"
     )]
     NotZip(#[source] ZipError),
     /// A zip without entries.
-    #[error(
-        "the artifact's zip is missing entries: it holds no files, expected `{ENTRY}`; reseed the \
-         login with input `auth-json`"
-    )]
+    #[error("the artifact's zip is missing entries: it holds no files, expected `{ENTRY}`")]
     MissingEntry,
     /// Entries other than exactly one [`ENTRY`].
     #[error(
         "the artifact's zip has extra entries: it holds {count} ({names}), expected only \
-         `{ENTRY}`: it was not written by codex-auth; reseed the login with input `auth-json`"
+         `{ENTRY}`: it was not written by codex-auth"
     )]
     ExtraEntries {
         /// How many entries the zip holds.
@@ -69,22 +66,19 @@ pub enum ArchiveError {
     /// The entry is a directory or a symbolic link.
     #[error(
         "the artifact's zip entry {name} is a directory or a symbolic link, expected the file \
-         `{ENTRY}`; reseed the login with input `auth-json`"
+         `{ENTRY}`"
     )]
     NotAFile {
         /// The entry's name, escaped, truncated and quoted.
         name: String,
     },
     /// The entry is encrypted with a zip password.
-    #[error(
-        "`{ENTRY}` in the artifact's zip is password-protected; codex-auth never writes that: \
-         reseed the login with input `auth-json`"
-    )]
+    #[error("`{ENTRY}` in the artifact's zip is password-protected; codex-auth never writes that")]
     Encrypted,
     /// Neither stored nor deflated.
     #[error(
         "`{ENTRY}` in the artifact's zip uses the zip compression method `{method}`; codex-auth \
-         reads only stored and deflated entries: reseed the login with input `auth-json`"
+         reads only stored and deflated entries"
     )]
     UnsupportedCompression {
         /// The zip compression method, as the zip crate names it.
@@ -93,14 +87,13 @@ pub enum ArchiveError {
     /// Decompresses to more than [`MAX_ENTRY_BYTES`].
     #[error(
         "`{ENTRY}` in the artifact's zip decompresses to more than {MAX_ENTRY_BYTES} bytes, more \
-         than any sealed login: it was not written by codex-auth; reseed the login with input \
-         `auth-json`"
+         than any sealed login: it was not written by codex-auth"
     )]
     EntryTooLarge,
     /// The entry's size disagrees with the size the zip declares.
     #[error(
         "`{ENTRY}` in the artifact's zip holds {actual} bytes but declares {declared}: the zip is \
-         damaged; reseed the login with input `auth-json`"
+         damaged"
     )]
     SizeMismatch {
         /// The size the zip's directory gives.
@@ -111,7 +104,7 @@ pub enum ArchiveError {
     /// Reading the entry failed: a CRC mismatch, a broken deflate stream, truncated data.
     #[error(
         "`{ENTRY}` in the artifact's zip is damaged (the download may have been cut short, or the \
-         zip was changed); reseed the login with input `auth-json` if retrying does not help"
+         zip was changed): re-run the job"
     )]
     Corrupt(#[source] io::Error),
 }

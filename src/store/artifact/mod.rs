@@ -36,8 +36,8 @@ use crate::github::artifacts::{Artifact, Artifacts, RestError};
 use crate::github::results::{BackendIds, Results, ResultsError};
 use crate::github::Client;
 use crate::net::Plain;
+use crate::redacted::Redacted;
 use crate::seal::artifact::{self as crypt, Binding, OpenError};
-use crate::secret::Secret;
 
 /// How many of the newest uploads (of the default branch's runs) are opened at most to find the
 /// newest login: enough to step over a few re-uploaded old logins or broken artifacts, few
@@ -304,7 +304,7 @@ impl<'a> ArtifactStore<'a> {
             Plain::new(&config.transport, config.retry.attempt_timeout),
             config.retry,
         )?;
-        let compact: Secret = file.to_compact_json()?;
+        let compact: Redacted = file.to_compact_json()?;
         let sealed = crypt::seal(&settings.key, &self.binding(), &compact);
         let zip = archive::zip(&sealed);
         let expires_at = self
