@@ -176,7 +176,11 @@ pub async fn refuse_public_repository(
                     ),
                 )
                 .before_codex()
-                .fix("Include the repository in input `token`'s repository access.")
+                .fix(
+                    "Leave input `github-token` at its default (the workflow's token, which reads \
+                     its own repository), or give the token it names read access to the \
+                     repository.",
+                )
             })?,
     };
     if private {

@@ -74,8 +74,8 @@ impl From<AuthFile> for Loaded {
     }
 }
 
-/// Why a store has no login to load. The stages word it ([`crate::stage`]'s wording): these
-/// are the facts, each with what the store found.
+/// Why a store has no login to load. The stages word it (`stage/wording/`): these are the
+/// facts, each with what the store found.
 #[derive(Debug)]
 pub enum NotLoaded {
     /// Nothing stored, and no seed given (input `auth-json` is empty).

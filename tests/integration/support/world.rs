@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::github::{self, Access, GitHub};
-use super::job::{assert_loopback_only, Job, StageRun, WRITE_TOKEN};
+use super::job::{assert_loopback_only, Job, StageRun, GITHUB_TOKEN, WRITE_TOKEN};
 use super::openai::{OpenAi, Responses};
 use super::openapi;
 
@@ -31,6 +31,9 @@ impl World {
     pub fn with_github(github: GitHub, responses: Responses) -> Self {
         assert_loopback_only();
         github.add_token(WRITE_TOKEN, Access::Write);
+        // The workflow's own token (input `github-token`'s default): it reads its repository,
+        // and, like GitHub's, can write no secret.
+        github.add_token(GITHUB_TOKEN, Access::NoSecrets);
         github.add_scope(&github::repo(REPO));
         // The run every job belongs to, queued a minute ago (before any secret write below).
         github.add_first_attempt(4242, -60);
