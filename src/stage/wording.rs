@@ -1,12 +1,14 @@
-//! What the stages tell the user: where a login went, what an unsaved login means for the job
-//! and what to do ([`not_saved`]), the keeper's copy rows, and the job summary. The stages
-//! decide; this words it.
+//! What the stages tell the user: which Codex runs, or why none can ([`settled`],
+//! [`not_settled`]), where a login went, what an unsaved login means for the job and what to
+//! do ([`not_saved`]), the keeper's copy rows, and the job summary. The stages decide; this
+//! words it.
 
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
 
 use crate::auth_file::{relative, AuthFile};
+use crate::codex::install::{Codex, NotSettled, Origin, Settled};
 use crate::codex_home::CodexHome;
 use crate::config::ActionConfig;
 use crate::failure::Failure;
@@ -17,6 +19,89 @@ use crate::workflow::Workflow;
 pub(super) const SIGN_IN_NOT_SAVED: &str =
     "The new login was not stored (and is not kept anywhere else); \
      the stored login, if any, is unchanged. Fix the cause, then run the sign-in again.";
+
+/// Tells the Codex `codex-version` names, settled ([`crate::codex::install::settle`]): its own
+/// `--version` and where it came from, with a warning when the copy an earlier step fetched
+/// had been changed, or when the binary reports another version.
+pub(super) fn settled(workflow: &Workflow, settled: &Settled) {
+    let Settled {
+        codex,
+        named,
+        version_line: line,
+    } = settled;
+    if codex.origin == Origin::Path {
+        workflow.info(&format!(
+            "Codex: {line}, the codex on PATH, which is the version `codex-version` names: \
+             nothing to fetch."
+        ));
+        return;
+    }
+    warn_if_replaced(workflow, codex);
+    workflow.info(&format!("Codex: {line}, {}.", codex.describe()));
+    if settled.reports_another_version() {
+        workflow.warning(
+            "Codex reports another version",
+            &format!(
+                "Input `codex-version` names {named}, and the binary of that package reports \
+                 \"{line}\". It is the package the registry publishes under that version (its \
+                 integrity was checked); tell whoever runs the registry if you did not expect \
+                 this."
+            ),
+        );
+    }
+}
+
+/// Why the job stops when the Codex `codex-version` names cannot run (nothing was restored
+/// yet); a fetched copy that replaced a changed one is warned of first.
+pub(super) fn not_settled(workflow: &Workflow, not: NotSettled) -> Failure {
+    match not {
+        NotSettled::Cancelled { version } => Failure::new(
+            "Job cancelled",
+            format!(
+                "the job was cancelled while Codex {version} was being fetched: nothing was \
+                 restored or changed."
+            ),
+        )
+        .before_codex(),
+        NotSettled::Fetch(failure) => failure,
+        NotSettled::DoesNotRun(codex) => {
+            warn_if_replaced(workflow, &codex);
+            Failure::new(
+                "Fetched Codex does not run",
+                format!(
+                    "{} passed its checks, but `{} --version` did not run or named no version.",
+                    codex.describe(),
+                    codex.program.display()
+                ),
+            )
+            .before_codex()
+            .fix(
+                "Name another version in `codex-version`, or leave it empty to run the pinned \
+                 Codex.",
+            )
+        }
+    }
+}
+
+/// Warns when `codex` was fetched in place of a copy an earlier step fetched that was not as
+/// verified.
+fn warn_if_replaced(workflow: &Workflow, codex: &Codex) {
+    if let Origin::Fetched {
+        replaced: Some(why),
+        version,
+        ..
+    } = &codex.origin
+    {
+        workflow.warning(
+            "Cached Codex changed",
+            &format!(
+                "The copy of Codex {version} an earlier step fetched was not as it was verified \
+                 ({why}): something in the job changed it. It was fetched and verified again; \
+                 check what the job's earlier steps ran."
+            ),
+        );
+    }
+}
 
 /// Where a saved login went, for the summary and the log ("to the repository secret …").
 pub fn saved_where(saved: &Saved) -> String {
