@@ -352,3 +352,73 @@ pub fn summary(
     workflow.summary(&md)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Codex 1.2.3 fetched now in place of a copy that was not as verified.
+    fn fetched_in_place_of_a_changed_copy() -> Codex {
+        Codex {
+            program: PathBuf::from("/cache/codex-auth-codex/1.2.3/linux-x64/bin/codex"),
+            origin: Origin::Fetched {
+                version: "1.2.3".to_owned(),
+                bytes: 80_000_000,
+                took: Duration::from_secs(4),
+                replaced: Some("bin/codex has the SHA-256 00…, not ff…".to_owned()),
+            },
+        }
+    }
+
+    /// The annotations printed on this test's thread, one line each.
+    fn annotations() -> String {
+        crate::workflow::printed()
+            .iter()
+            .map(|(kind, title, message)| format!("{kind} {title}: {message}\n"))
+            .collect()
+    }
+
+    #[test]
+    fn a_fetched_codex_that_does_not_run_stops_the_job_after_the_changed_copy_is_warned_of() {
+        let failure = not_settled(
+            &Workflow::default(),
+            NotSettled::DoesNotRun(fetched_in_place_of_a_changed_copy()),
+        );
+        insta::assert_snapshot!(annotations(), @"warning Cached Codex changed: The copy of Codex 1.2.3 an earlier step fetched was not as it was verified (bin/codex has the SHA-256 00…, not ff…): something in the job changed it. It was fetched and verified again; check what the job's earlier steps ran.");
+        assert_eq!(failure.title, "Fetched Codex does not run");
+        insta::assert_snapshot!(failure.message(), @r"Codex 1.2.3, fetched from the npm registry, checked against its sha512 integrity and unpacked in 4.0 s (80 MB) passed its checks, but `/cache/codex-auth-codex/1.2.3/linux-x64/bin/codex --version` did not run or named no version. Codex was not run. Name another version in `codex-version`, or leave it empty to run the pinned Codex.");
+    }
+
+    #[test]
+    fn a_job_cancelled_during_the_fetch_stops_before_anything_is_restored() {
+        let failure = not_settled(
+            &Workflow::default(),
+            NotSettled::Cancelled {
+                version: "1.2.3".to_owned(),
+            },
+        );
+        assert_eq!(failure.title, "Job cancelled");
+        insta::assert_snapshot!(failure.message(), @r"the job was cancelled while Codex 1.2.3 was being fetched: nothing was restored or changed. Codex was not run.");
+        assert_eq!(annotations(), "");
+    }
+
+    #[test]
+    fn a_codex_that_reports_another_version_is_warned_of() {
+        let settled_as = |version_line: &str| Settled {
+            codex: fetched_in_place_of_a_changed_copy(),
+            named: "1.2.3".to_owned(),
+            version_line: version_line.to_owned(),
+        };
+        settled(&Workflow::default(), &settled_as("codex-cli 1.2.3"));
+        let replaced = annotations();
+        settled(&Workflow::default(), &settled_as("codex-cli 9.9.9"));
+        let another = annotations()
+            .strip_prefix(&format!("{replaced}{replaced}"))
+            .map(str::to_owned);
+        insta::assert_snapshot!(replaced, @r"warning Cached Codex changed: The copy of Codex 1.2.3 an earlier step fetched was not as it was verified (bin/codex has the SHA-256 00…, not ff…): something in the job changed it. It was fetched and verified again; check what the job's earlier steps ran.");
+        insta::assert_snapshot!(another.unwrap_or_default(), @r#"warning Codex reports another version: Input `codex-version` names 1.2.3, and the binary of that package reports "codex-cli 9.9.9". It is the package the registry publishes under that version (its integrity was checked); tell whoever runs the registry if you did not expect this."#);
+    }
+}
