@@ -17,8 +17,6 @@ mod sign_in;
 mod tests;
 mod wording;
 
-use std::path::Path;
-
 use anyhow::Context as _;
 
 use crate::auth_file::{Account, AuthFile};
@@ -76,22 +74,15 @@ async fn prove_can_save(store: &mut dyn Store) -> anyhow::Result<()> {
 }
 
 /// The Codex input `codex-version` names (`None`: none is named, the `codex` on PATH runs),
-/// settled after the refusals and before any login is restored ([`codex::install`]): reused
-/// or fetched and verified, then its own `--version` said in the log, with a warning when a
-/// copy had been changed or the binary reports another version. A fetched Codex that does not
-/// run stops the job here, as does a job cancelled during the fetch. `for_later_steps`
-/// (restore mode): the copy is for the job's host steps, so the `codex` on PATH (in the
-/// container, the image's) never stands in for it.
+/// settled after the refusals and before any login is restored ([`codex::install::settle`]),
+/// and told in the log ([`wording::settled`]). A Codex that cannot run stops the job here, as
+/// does a job cancelled during the fetch ([`wording::not_settled`]). `for_later_steps`
+/// (restore mode): the copy is for the job's host steps.
 async fn named_codex(
     config: &ActionConfig,
     for_later_steps: bool,
     cancel: &mut Cancellation,
 ) -> Result<Option<codex::install::Codex>, Failure> {
-    use codex::install::{self, Codex, Origin};
-    let Some(named) = &config.codex.version else {
-        return Ok(None);
-    };
-    let workflow = &config.workflow;
     let environment = codex::environment(
         &config.environment,
         config
@@ -99,74 +90,20 @@ async fn named_codex(
             .as_ref()
             .map(crate::config::Credentials::secret),
     );
-    let run_as = codex::codex_user(&config.workspace);
-    if !for_later_steps {
-        let on_path = install::version_line(Path::new("codex"), &environment, run_as).await;
-        if let Some(line) = on_path.filter(|l| install::reported_version(l) == Some(named)) {
-            workflow.info(&format!(
-                "Codex: {line}, the codex on PATH, which is the version `codex-version` names: \
-                 nothing to fetch."
-            ));
-            return Ok(Some(Codex::on_path()));
-        }
-    }
-    // A fetch can take minutes: a cancelled job stops it rather than wait for the runner's
-    // kill. The download is dropped with it (an unpack already under way finishes first).
-    let codex = tokio::select! {
-        codex = install::named(&config.codex, &config.transport, named) => codex?,
-        _ = cancel.next() => {
-            return Err(Failure::new(
-                "Job cancelled",
-                format!(
-                    "the job was cancelled while Codex {named} was being fetched: nothing was \
-                     restored or changed."
-                ),
-            )
-            .before_codex())
-        }
-    };
-    if let Origin::Fetched {
-        replaced: Some(why),
-        version,
-        ..
-    } = &codex.origin
-    {
-        workflow.warning(
-            "Cached Codex changed",
-            &format!(
-                "The copy of Codex {version} an earlier step fetched was not as it was verified \
-                 ({why}): something in the job changed it. It was fetched and verified again; \
-                 check what the job's earlier steps ran."
-            ),
-        );
-    }
-    let line = install::version_line(&codex.program, &environment, run_as)
-        .await
-        .ok_or_else(|| {
-            Failure::new(
-                "Fetched Codex does not run",
-                format!(
-                    "{} passed its checks, but `{} --version` did not run or named no version.",
-                    codex.describe(),
-                    codex.program.display()
-                ),
-            )
-            .before_codex()
-            .fix("Name another version in `codex-version`, or leave it empty to run the pinned Codex.")
-        })?;
-    workflow.info(&format!("Codex: {line}, {}.", codex.describe()));
-    if install::reported_version(&line) != Some(named.as_str()) {
-        workflow.warning(
-            "Codex reports another version",
-            &format!(
-                "Input `codex-version` names {named}, and the binary of that package reports \
-                 \"{line}\". It is the package the registry publishes under that version (its \
-                 integrity was checked); tell whoever runs the registry if you did not expect \
-                 this."
-            ),
-        );
-    }
-    Ok(Some(codex))
+    let settled = codex::install::settle(
+        &config.codex,
+        &config.transport,
+        &environment,
+        codex::codex_user(&config.workspace),
+        for_later_steps,
+        cancel.next(),
+    )
+    .await
+    .map_err(|not| wording::not_settled(&config.workflow, not))?;
+    Ok(settled.map(|settled| {
+        wording::settled(&config.workflow, &settled);
+        settled.codex
+    }))
 }
 
 /// Runs Codex (`run`) as a prompt-injected Codex can do least harm: its output behind the

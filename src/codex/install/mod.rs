@@ -43,6 +43,8 @@ mod registry;
 mod unpack;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -239,9 +241,9 @@ fn marker_path(path: &Path) -> Option<String> {
 /// run (not found on PATH, say) or prints something else. Run with Codex's environment, and as
 /// Codex's user when this process is root. Only a line that names a version is answered: it
 /// goes to the log, where a stray control character could pass for a workflow command.
-pub async fn version_line(
+async fn version_line(
     program: &Path,
-    environment: &[(std::ffi::OsString, std::ffi::OsString)],
+    environment: &[(OsString, OsString)],
     run_as: Option<(u32, u32)>,
 ) -> Option<String> {
     let mut command = tokio::process::Command::new(program);
@@ -269,7 +271,7 @@ pub async fn version_line(
 
 /// The version a `codex --version` line names (`codex-cli 0.171.0`): letters, digits and
 /// `.+-` only.
-pub fn reported_version(line: &str) -> Option<&str> {
+fn reported_version(line: &str) -> Option<&str> {
     let version = line.trim().strip_prefix("codex-cli ")?.trim();
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-');
     (!version.is_empty() && version.len() <= 64 && version.chars().all(plain)).then_some(version)
@@ -363,6 +365,97 @@ pub async fn named(
             replaced,
         },
     })
+}
+
+/// The Codex a stage runs when `codex-version` names one, as [`settle`] found it: it ran and
+/// said its version. What the stage tells of it: its `--version` line, where it came from (the
+/// `codex` on PATH, a copy reused, or fetched now: [`Codex::describe`]), the copy a fetch
+/// replaced and why ([`Origin::Fetched`]), another version than the one named
+/// ([`Settled::reports_another_version`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    /// What runs, and where it came from.
+    pub codex: Codex,
+    /// The version `codex-version` names.
+    pub named: String,
+    /// The first line of its `--version` (`codex-cli 0.171.0`): a version line only
+    /// ([`version_line`]).
+    pub version_line: String,
+}
+
+impl Settled {
+    /// Whether it reports another version than the one named: the package the registry
+    /// publishes under that version (its integrity checked) holds another binary. Never the
+    /// `codex` on PATH, which is used only when it reports the version named.
+    pub fn reports_another_version(&self) -> bool {
+        reported_version(&self.version_line) != Some(self.named.as_str())
+    }
+}
+
+/// Why the Codex `codex-version` names cannot run ([`settle`]): the job stops before any
+/// login is restored. The stage words the first and the last; a fetch's failure comes worded
+/// from the fetch.
+#[derive(Debug, thiserror::Error)]
+pub enum NotSettled {
+    /// The job was cancelled while `version` was being fetched: the fetch was stopped.
+    #[error("the job was cancelled while Codex {version} was being fetched")]
+    Cancelled {
+        /// The version named.
+        version: String,
+    },
+    /// The version could not be reused, or fetched and verified ([`named`]): no package for
+    /// this runner, the registry, the integrity, the cache.
+    #[error(transparent)]
+    Fetch(Failure),
+    /// The copy passed its checks, but its `--version` did not run or named no version.
+    #[error("{} passed its checks, but its `--version` did not run", .0.describe())]
+    DoesNotRun(Codex),
+}
+
+/// The verdict on the Codex input `codex-version` names ([`CodexSource::version`]), settled
+/// before any login is restored: `None` when none is named (the `codex` on PATH runs, unasked).
+/// Else the `codex` on PATH when it reports that version, unless `for_later_steps` (restore
+/// mode: the copy is for the job's host steps, so the `codex` on PATH, in the container the
+/// image's, never stands in for it); else the copy [`named`] reuses or fetches, which must
+/// then run: its own `--version` is asked. `environment` and `run_as` are Codex's
+/// ([`super::environment`], [`super::codex_user`]), so the version is asked as Codex will
+/// run. What the stage tells the user of the verdict, the stage words.
+///
+/// A fetch can take minutes: `cancelled` (the job's cancellation) stops it rather than wait
+/// for the runner's kill. The download is dropped with it (an unpack already under way
+/// finishes first).
+pub async fn settle(
+    source: &CodexSource,
+    transport: &Transport,
+    environment: &[(OsString, OsString)],
+    run_as: Option<(u32, u32)>,
+    for_later_steps: bool,
+    cancelled: impl Future,
+) -> Result<Option<Settled>, NotSettled> {
+    let Some(named) = &source.version else {
+        return Ok(None);
+    };
+    let settled = |codex, version_line| {
+        Ok(Some(Settled {
+            codex,
+            named: named.clone(),
+            version_line,
+        }))
+    };
+    if !for_later_steps {
+        let on_path = version_line(Path::new("codex"), environment, run_as).await;
+        if let Some(line) = on_path.filter(|l| reported_version(l) == Some(named.as_str())) {
+            return settled(Codex::on_path(), line);
+        }
+    }
+    let codex = tokio::select! {
+        codex = self::named(source, transport, named) => codex.map_err(NotSettled::Fetch)?,
+        _ = cancelled => return Err(NotSettled::Cancelled { version: named.clone() }),
+    };
+    match version_line(&codex.program, environment, run_as).await {
+        Some(line) => settled(codex, line),
+        None => Err(NotSettled::DoesNotRun(codex)),
+    }
 }
 
 /// Where a version's copy is kept.
@@ -461,12 +554,13 @@ mod tests {
     /// This platform's package: a binary, a helper beside it, a file and an empty directory.
     /// Answers the tarball and its files.
     fn package_of(platform: &Platform) -> (Vec<u8>, Vec<File>) {
+        package_with(platform, b"#!/bin/sh\necho codex-cli 1.2.3\n")
+    }
+
+    /// [`package_of`], its binary `binary`.
+    fn package_with(platform: &Platform, binary: &[u8]) -> (Vec<u8>, Vec<File>) {
         let files = vec![
-            (
-                format!("bin/{}", platform.binary),
-                0o755,
-                b"#!/bin/sh\necho codex-cli 1.2.3\n".to_vec(),
-            ),
+            (format!("bin/{}", platform.binary), 0o755, binary.to_vec()),
             ("codex-path/rg".to_owned(), 0o755, b"#!/bin/sh\n".to_vec()),
             ("codex-package.json".to_owned(), 0o644, b"{}".to_vec()),
         ];
@@ -639,6 +733,173 @@ mod tests {
             "{again:?}"
         );
         assert_eq!(registry.downloads(), 2);
+    }
+
+    /// Codex's environment in these tests: a PATH of `dir` alone, where [`codex_on_path`]
+    /// puts a `codex`.
+    fn path_of(dir: &Path) -> Vec<(OsString, OsString)> {
+        vec![("PATH".into(), dir.as_os_str().to_owned())]
+    }
+
+    /// A `codex` in `dir` that says `line` when asked its version.
+    #[cfg(unix)]
+    fn codex_on_path(dir: &Path, line: &str) {
+        let codex = dir.join("codex");
+        std::fs::write(&codex, format!("#!/bin/sh\necho {line}\n"))
+            .and_then(|()| set_mode(&codex, 0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Settles `source` with Codex's environment `environment`, never cancelled.
+    async fn settle_now(
+        source: &CodexSource,
+        environment: &[(OsString, OsString)],
+        for_later_steps: bool,
+    ) -> Result<Option<Settled>, NotSettled> {
+        let transport = Transport::direct().unwrap_or_else(|e| panic!("{e}"));
+        let never = std::future::pending::<()>();
+        settle(
+            source,
+            &transport,
+            environment,
+            None,
+            for_later_steps,
+            never,
+        )
+        .await
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_codex_on_path_stands_in_only_for_this_job_and_only_when_it_reports_the_version() {
+        let platform = this_platform();
+        let registry = Registry::serving("1.2.3", &platform, package_of(&platform).0).await;
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let bin = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let source = source(&registry, root.path());
+        let environment = path_of(bin.path());
+        codex_on_path(bin.path(), "codex-cli 1.2.3");
+
+        let settled = settle_now(&source, &environment, false).await;
+        assert_eq!(
+            settled.unwrap_or_else(|e| panic!("{e:?}")),
+            Some(Settled {
+                codex: Codex::on_path(),
+                named: "1.2.3".to_owned(),
+                version_line: "codex-cli 1.2.3".to_owned(),
+            })
+        );
+        assert_eq!(registry.downloads(), 0);
+
+        // Restore mode: the later steps do not see this PATH, so the version is fetched.
+        let fetched = settle_now(&source, &environment, true)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .unwrap_or_else(|| panic!("nothing settled"));
+        assert!(
+            matches!(fetched.codex.origin, Origin::Fetched { .. }),
+            "{fetched:?}"
+        );
+        assert_eq!(
+            fetched.codex.program,
+            copy_dir(root.path(), "1.2.3", &platform)
+                .join("bin")
+                .join(platform.binary)
+        );
+        assert!(!fetched.reports_another_version(), "{fetched:?}");
+        assert_eq!(registry.downloads(), 1);
+
+        // Another version on PATH: the copy runs.
+        codex_on_path(bin.path(), "codex-cli 1.2.4");
+        let reused = settle_now(&source, &environment, false)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .unwrap_or_else(|| panic!("nothing settled"));
+        assert!(
+            matches!(reused.codex.origin, Origin::Cached { .. }),
+            "{reused:?}"
+        );
+
+        // None named: nothing is asked.
+        let unnamed = CodexSource {
+            version: None,
+            ..source
+        };
+        let none = settle_now(&unnamed, &environment, false).await;
+        assert!(matches!(none, Ok(None)), "{none:?}");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_fetched_codex_whose_version_does_not_run_is_not_settled() {
+        let platform = this_platform();
+        let (tarball, _) = package_with(&platform, b"#!/bin/sh\nexit 1\n");
+        let registry = Registry::serving("1.2.3", &platform, tarball).await;
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let bin = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+
+        let settled =
+            settle_now(&source(&registry, root.path()), &path_of(bin.path()), false).await;
+        let Err(NotSettled::DoesNotRun(codex)) = settled else {
+            panic!("a Codex that does not run was settled: {settled:?}")
+        };
+        assert!(matches!(codex.origin, Origin::Fetched { .. }), "{codex:?}");
+        assert_eq!(registry.downloads(), 1);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_fetched_codex_that_reports_another_version_is_settled_and_says_so() {
+        let platform = this_platform();
+        let (tarball, _) = package_with(&platform, b"#!/bin/sh\necho codex-cli 9.9.9\n");
+        let registry = Registry::serving("1.2.3", &platform, tarball).await;
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let bin = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+
+        let settled = settle_now(&source(&registry, root.path()), &path_of(bin.path()), false)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .unwrap_or_else(|| panic!("nothing settled"));
+        assert_eq!(settled.version_line, "codex-cli 9.9.9");
+        assert!(settled.reports_another_version(), "{settled:?}");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_job_stops_the_fetch() {
+        // A registry that takes every connection and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!(
+            "http://{}",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((connection, _)) = listener.accept().await {
+                held.push(connection);
+            }
+        });
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let bin = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let source = CodexSource {
+            version: Some("1.2.3".to_owned()),
+            registry: Some(url),
+            cache_root: root.path().to_owned(),
+            cache_is_temp: true,
+        };
+        let transport = Transport::direct().unwrap_or_else(|e| panic!("{e}"));
+        let environment = path_of(bin.path());
+
+        let cancelled = tokio::time::sleep(Duration::from_millis(200));
+        let settling = settle(&source, &transport, &environment, None, false, cancelled);
+        let settled = tokio::time::timeout(Duration::from_secs(20), settling)
+            .await
+            .unwrap_or_else(|_| panic!("the fetch went on after the job was cancelled"));
+        assert!(
+            matches!(&settled, Err(NotSettled::Cancelled { version }) if version == "1.2.3"),
+            "{settled:?}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! What the stages tell the user: why a login could not be loaded or a save cannot be proven
-//! ([`load`]: `not_loaded`, `cannot_save`, and where a fresh login goes), where a login went,
-//! what an unsaved login means for the job and what to do ([`not_saved`]), the keeper's copy
-//! rows, and the job summary. The stages decide; this words it.
+//! What the stages tell the user: which Codex runs, or why none can ([`settled`],
+//! [`not_settled`]); why a login could not be loaded or a save cannot be proven ([`load`]:
+//! `not_loaded`, `cannot_save`, and where a fresh login goes); where a login went, what an
+//! unsaved login means for the job and what to do ([`not_saved`]); the keeper's copy rows, and
+//! the job summary. The stages decide; this words it.
 
 mod load;
 
@@ -11,6 +12,7 @@ use jiff::Timestamp;
 
 use super::Phase;
 use crate::auth_file::{relative, AuthFile};
+use crate::codex::install::{Codex, NotSettled, Origin, Settled};
 use crate::codex_home::CodexHome;
 use crate::config::ActionConfig;
 use crate::failure::Failure;
@@ -25,6 +27,89 @@ pub use load::{
 pub(super) const SIGN_IN_NOT_SAVED: &str =
     "The new login was not stored (and is not kept anywhere else); \
      the stored login, if any, is unchanged. Fix the cause, then run the sign-in again.";
+
+/// Tells the Codex `codex-version` names, settled ([`crate::codex::install::settle`]): its own
+/// `--version` and where it came from, with a warning when the copy an earlier step fetched
+/// had been changed, or when the binary reports another version.
+pub(super) fn settled(workflow: &Workflow, settled: &Settled) {
+    let Settled {
+        codex,
+        named,
+        version_line: line,
+    } = settled;
+    if codex.origin == Origin::Path {
+        workflow.info(&format!(
+            "Codex: {line}, the codex on PATH, which is the version `codex-version` names: \
+             nothing to fetch."
+        ));
+        return;
+    }
+    warn_if_replaced(workflow, codex);
+    workflow.info(&format!("Codex: {line}, {}.", codex.describe()));
+    if settled.reports_another_version() {
+        workflow.warning(
+            "Codex reports another version",
+            &format!(
+                "Input `codex-version` names {named}, and the binary of that package reports \
+                 \"{line}\". It is the package the registry publishes under that version (its \
+                 integrity was checked); tell whoever runs the registry if you did not expect \
+                 this."
+            ),
+        );
+    }
+}
+
+/// Why the job stops when the Codex `codex-version` names cannot run (nothing was restored
+/// yet); a fetched copy that replaced a changed one is warned of first.
+pub(super) fn not_settled(workflow: &Workflow, not: NotSettled) -> Failure {
+    match not {
+        NotSettled::Cancelled { version } => Failure::new(
+            "Job cancelled",
+            format!(
+                "the job was cancelled while Codex {version} was being fetched: nothing was \
+                 restored or changed."
+            ),
+        )
+        .before_codex(),
+        NotSettled::Fetch(failure) => failure,
+        NotSettled::DoesNotRun(codex) => {
+            warn_if_replaced(workflow, &codex);
+            Failure::new(
+                "Fetched Codex does not run",
+                format!(
+                    "{} passed its checks, but `{} --version` did not run or named no version.",
+                    codex.describe(),
+                    codex.program.display()
+                ),
+            )
+            .before_codex()
+            .fix(
+                "Name another version in `codex-version`, or leave it empty to run the pinned \
+                 Codex.",
+            )
+        }
+    }
+}
+
+/// Warns when `codex` was fetched in place of a copy an earlier step fetched that was not as
+/// verified.
+fn warn_if_replaced(workflow: &Workflow, codex: &Codex) {
+    if let Origin::Fetched {
+        replaced: Some(why),
+        version,
+        ..
+    } = &codex.origin
+    {
+        workflow.warning(
+            "Cached Codex changed",
+            &format!(
+                "The copy of Codex {version} an earlier step fetched was not as it was verified \
+                 ({why}): something in the job changed it. It was fetched and verified again; \
+                 check what the job's earlier steps ran."
+            ),
+        );
+    }
+}
 
 /// Where a saved login went, for the summary and the log ("to the repository secret …").
 pub fn saved_where(saved: &Saved) -> String {
@@ -272,4 +357,74 @@ pub fn summary(
     }
     workflow.summary(&md)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Codex 1.2.3 fetched now in place of a copy that was not as verified.
+    fn fetched_in_place_of_a_changed_copy() -> Codex {
+        Codex {
+            program: PathBuf::from("/cache/codex-auth-codex/1.2.3/linux-x64/bin/codex"),
+            origin: Origin::Fetched {
+                version: "1.2.3".to_owned(),
+                bytes: 80_000_000,
+                took: Duration::from_secs(4),
+                replaced: Some("bin/codex has the SHA-256 00…, not ff…".to_owned()),
+            },
+        }
+    }
+
+    /// The annotations printed on this test's thread, one line each.
+    fn annotations() -> String {
+        crate::workflow::printed()
+            .iter()
+            .map(|(kind, title, message)| format!("{kind} {title}: {message}\n"))
+            .collect()
+    }
+
+    #[test]
+    fn a_fetched_codex_that_does_not_run_stops_the_job_after_the_changed_copy_is_warned_of() {
+        let failure = not_settled(
+            &Workflow::default(),
+            NotSettled::DoesNotRun(fetched_in_place_of_a_changed_copy()),
+        );
+        insta::assert_snapshot!(annotations(), @"warning Cached Codex changed: The copy of Codex 1.2.3 an earlier step fetched was not as it was verified (bin/codex has the SHA-256 00…, not ff…): something in the job changed it. It was fetched and verified again; check what the job's earlier steps ran.");
+        assert_eq!(failure.title, "Fetched Codex does not run");
+        insta::assert_snapshot!(failure.message(), @r"Codex 1.2.3, fetched from the npm registry, checked against its sha512 integrity and unpacked in 4.0 s (80 MB) passed its checks, but `/cache/codex-auth-codex/1.2.3/linux-x64/bin/codex --version` did not run or named no version. Codex was not run. Name another version in `codex-version`, or leave it empty to run the pinned Codex.");
+    }
+
+    #[test]
+    fn a_job_cancelled_during_the_fetch_stops_before_anything_is_restored() {
+        let failure = not_settled(
+            &Workflow::default(),
+            NotSettled::Cancelled {
+                version: "1.2.3".to_owned(),
+            },
+        );
+        assert_eq!(failure.title, "Job cancelled");
+        insta::assert_snapshot!(failure.message(), @r"the job was cancelled while Codex 1.2.3 was being fetched: nothing was restored or changed. Codex was not run.");
+        assert_eq!(annotations(), "");
+    }
+
+    #[test]
+    fn a_codex_that_reports_another_version_is_warned_of() {
+        let settled_as = |version_line: &str| Settled {
+            codex: fetched_in_place_of_a_changed_copy(),
+            named: "1.2.3".to_owned(),
+            version_line: version_line.to_owned(),
+        };
+        settled(&Workflow::default(), &settled_as("codex-cli 1.2.3"));
+        let replaced = annotations();
+        settled(&Workflow::default(), &settled_as("codex-cli 9.9.9"));
+        let another = annotations()
+            .strip_prefix(&format!("{replaced}{replaced}"))
+            .map(str::to_owned);
+        insta::assert_snapshot!(replaced, @r"warning Cached Codex changed: The copy of Codex 1.2.3 an earlier step fetched was not as it was verified (bin/codex has the SHA-256 00…, not ff…): something in the job changed it. It was fetched and verified again; check what the job's earlier steps ran.");
+        insta::assert_snapshot!(another.unwrap_or_default(), @r#"warning Codex reports another version: Input `codex-version` names 1.2.3, and the binary of that package reports "codex-cli 9.9.9". It is the package the registry publishes under that version (its integrity was checked); tell whoever runs the registry if you did not expect this."#);
+    }
 }
