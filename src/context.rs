@@ -46,17 +46,6 @@ pub enum UnsafeContext {
         /// The event that started the triggering run.
         event: String,
     },
-    /// A public repository without `allow-public-repository: true`.
-    #[error(
-        "codex-auth refuses to run on the public repository {repository}: anyone who can get a \
-         workflow run with the secret could use or leak the ChatGPT login, and OpenAI's \
-         guidance is to never use it on public repositories. Move the workflow to a private \
-         repository, or set input `allow-public-repository: true` if you accept that risk."
-    )]
-    PublicRepository {
-        /// `owner/name`.
-        repository: String,
-    },
 }
 
 /// Refuses `pull_request_target`, pull requests from forks, and `workflow_run` triggered by a
@@ -186,14 +175,21 @@ pub async fn refuse_public_repository(
     if private {
         return Ok(());
     }
-    Err(Failure::new(
+    Err(public_repository(repository, "set input `allow-public-repository: true`").into())
+}
+
+/// The refusal of a public repository, one wording for the action and `codex-auth seed`;
+/// `allow` says how to accept the risk anyway.
+pub fn public_repository(repository: &str, allow: &str) -> Failure {
+    Failure::new(
         "Public repository",
-        UnsafeContext::PublicRepository {
-            repository: repository.clone(),
-        }
-        .to_string(),
+        format!(
+            "codex-auth refuses to run on the public repository {repository}: anyone who can get \
+             a workflow run with the secret could use or leak the ChatGPT login, and OpenAI's \
+             guidance is to never use it on public repositories. Move the workflow to a private \
+             repository, or {allow} if you accept that risk."
+        ),
     )
-    .into())
 }
 
 /// A client with input `github-token` (read only), for the repository check when the event

@@ -113,13 +113,9 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
                 .map_err(|e| Failure::new("Repository not readable", e.to_string()))?;
             target.repository_id = Some(found.id);
             if !found.private && !args.allow_public_repository {
-                return Err(Failure::new(
-                    "Public repository",
-                    format!(
-                        "{repository} is public: whoever can run its workflows could use this \
-                         login, and the action refuses to run there. Use a private repository, \
-                         or pass --allow-public-repository if you accept that."
-                    ),
+                return Err(crate::context::public_repository(
+                    &repository,
+                    "pass --allow-public-repository",
                 )
                 .into());
             }

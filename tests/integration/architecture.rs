@@ -149,7 +149,14 @@ fn stores_know_no_stage_or_mode_and_word_no_failure() {
     let mut found = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        for forbidden in ["Failure", "Mode", "Stage", "Phase", "reseed_hint", "reseed the"] {
+        for forbidden in [
+            "Failure",
+            "Mode",
+            "Stage",
+            "Phase",
+            "reseed_hint",
+            "reseed the",
+        ] {
             for (number, line) in text.lines().enumerate() {
                 let code = line.split("//").next().unwrap_or_default();
                 if code.contains(forbidden) {

@@ -273,7 +273,8 @@ fn refuses_what_it_must_not_write_before_writing_anything() {
     let output = seed(&world, home.path(), WRITE_TOKEN, &["--repo", REPO]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output).contains("octo/repo is public"),
+        text(&output).contains("the public repository octo/repo")
+            && text(&output).contains("or pass --allow-public-repository if you accept"),
         "{}",
         text(&output)
     );
