@@ -7,13 +7,14 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
+use crate::auth_file::AuthFile;
 use crate::auth_file::{relative, Kind};
 use crate::config::validate::{
     validate_api_url, validate_repository, validate_secret_name, validate_slug,
 };
 use crate::config::{self, ConfigError};
 use crate::failure::Failure;
-use crate::github::{ApiError, Client, RetryPolicy, Scope, SecretTarget};
+use crate::github::{ApiError, Client, RetryPolicy, Scope, SecretTarget, WriteOutcome};
 use crate::inspect;
 use crate::redacted::Redacted;
 use crate::store::secret::{write_login, Values};
@@ -97,82 +98,102 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
             )
         })?
         .credential(credential);
-    let outcome = runtime.block_on(async {
-        // The repository whose jobs read the secret: refused when public, and the one a new
-        // organization secret is made visible to.
-        let repository = match &target.scope {
-            Scope::Repository { repository } | Scope::Environment { repository, .. } => {
-                Some(repository.clone())
-            }
-            Scope::Organization { .. } => args.repo.clone(),
-        };
-        if let Some(repository) = repository {
-            let found = api
-                .repository(&repository)
-                .await
-                .map_err(|e| Failure::new("Repository not readable", e.to_string()))?;
-            target.repository_id = Some(found.id);
-            if !found.private && !args.allow_public_repository {
-                return Err(crate::context::public_repository(
-                    &repository,
-                    "pass --allow-public-repository",
-                )
-                .into());
-            }
-        }
-        let key = api
-            .public_key(&target)
-            .await
-            .map_err(|e| Failure::new("Public key not readable", e.to_string()))?;
-        let written = write_login(&api, Some(key), &target, &values, access.as_ref())
-            .await
-            .map_err(|e| match e {
-                ApiError::NoRepositoryForNewSecret { .. } => Failure::new(
-                    "New organization secret",
-                    format!(
-                        "the {target} does not exist yet: pass --repo OWNER/REPO, the repository \
-                         whose workflows use it. A new organization secret is made visible to \
-                         that repository alone (add others in the organization's settings). \
-                         Nothing was written."
-                    ),
-                ),
-                e => Failure::new("Secret not written", e.to_string()),
-            })?;
-        let outcome = written.login;
-        // The copy, beside it: the same public key, the same repositories for a new one.
-        let copy = match written.copy {
-            Some((access, Ok(copied))) => Some((access, copied)),
-            Some((access, Err(e))) => {
-                let fix = match e {
-                    ApiError::NoRepositoryForNewSecret { .. } => {
-                        "The copy does not exist yet: run seed again with --repo OWNER/REPO, \
-                         the repository a new organization secret is made visible to."
-                    }
-                    _ => "Run seed again: it writes both.",
-                };
-                return Err(Failure::new(
-                    "Access-only copy not written",
-                    format!(
-                        "{} the {target}, but writing its access-only copy to the {access} \
-                         failed: {e}",
-                        outcome.verb()
-                    ),
-                )
-                .fix(fix)
-                .into());
-            }
-            None => None,
-        };
-        anyhow::Ok((outcome, copy))
-    })?;
-    let (outcome, copy) = outcome;
+    let (outcome, copy) = runtime.block_on(write(&api, args, &mut target, &values, access))?;
+    report(&file, &name, &target, &values, outcome, copy.as_ref());
+    Ok(())
+}
 
+/// Checks the repository whose jobs read the secret (refused when public, and the one a new
+/// organization secret is made visible to), then writes the login and its copy through the
+/// secret store ([`write_login`]): the target's outcome, and the copy's.
+async fn write(
+    api: &Client,
+    args: &SeedArgs,
+    target: &mut SecretTarget,
+    values: &Values,
+    access: Option<SecretTarget>,
+) -> anyhow::Result<(WriteOutcome, Option<(SecretTarget, WriteOutcome)>)> {
+    let repository = match &target.scope {
+        Scope::Repository { repository } | Scope::Environment { repository, .. } => {
+            Some(repository.clone())
+        }
+        Scope::Organization { .. } => args.repo.clone(),
+    };
+    if let Some(repository) = repository {
+        let found = api
+            .repository(&repository)
+            .await
+            .map_err(|e| Failure::new("Repository not readable", e.to_string()))?;
+        target.repository_id = Some(found.id);
+        if !found.private && !args.allow_public_repository {
+            return Err(crate::context::public_repository(
+                &repository,
+                "pass --allow-public-repository",
+            )
+            .into());
+        }
+    }
+    let key = api
+        .public_key(target)
+        .await
+        .map_err(|e| Failure::new("Public key not readable", e.to_string()))?;
+    let written = write_login(api, Some(key), target, values, access.as_ref())
+        .await
+        .map_err(|e| match e {
+            ApiError::NoRepositoryForNewSecret { .. } => Failure::new(
+                "New organization secret",
+                format!(
+                    "the {target} does not exist yet: pass --repo OWNER/REPO, the repository \
+                     whose workflows use it. A new organization secret is made visible to \
+                     that repository alone (add others in the organization's settings). \
+                     Nothing was written."
+                ),
+            ),
+            e => Failure::new("Secret not written", e.to_string()),
+        })?;
+    let outcome = written.login;
+    // The copy, beside it: the same public key, the same repositories for a new one.
+    let copy = match written.copy {
+        Some((access, Ok(copied))) => Some((access, copied)),
+        Some((access, Err(e))) => {
+            let fix = match e {
+                ApiError::NoRepositoryForNewSecret { .. } => {
+                    "The copy does not exist yet: run seed again with --repo OWNER/REPO, \
+                     the repository a new organization secret is made visible to."
+                }
+                _ => "Run seed again: it writes both.",
+            };
+            return Err(Failure::new(
+                "Access-only copy not written",
+                format!(
+                    "{} the {target}, but writing its access-only copy to the {access} \
+                     failed: {e}",
+                    outcome.verb()
+                ),
+            )
+            .fix(fix)
+            .into());
+        }
+        None => None,
+    };
+    Ok((outcome, copy))
+}
+
+/// Says what was written, and what CI owning the login means for this machine.
+fn report(
+    file: &AuthFile,
+    name: &str,
+    target: &SecretTarget,
+    values: &Values,
+    outcome: WriteOutcome,
+    copy: Option<&(SecretTarget, WriteOutcome)>,
+) {
     let verb = outcome.verb();
     let claims = file.claims();
     let now = Timestamp::now();
     let last = file.last_refresh();
     println!("{verb} the {target} from {name}.");
-    if let Some((access, written)) = &copy {
+    if let Some((access, written)) = copy {
         let expires = file.access_expires_at().map_or_else(
             || "unknown (no exp)".to_owned(),
             |at| format!("{at} ({})", relative(now, at)),
@@ -195,7 +216,6 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<()> {
          copy); sign in again locally for your own use. Never run `codex logout` with it: that \
          revokes it."
     );
-    Ok(())
 }
 
 /// The target from the flags, validated like the action's inputs.
