@@ -117,21 +117,22 @@ FROM ${BASE_IMAGE}
 ARG TARGETARCH
 # git, bash and CA certificates, less what no job's task runs, kept out with dpkg's own filter
 # (dpkg(1) --path-exclude, the one the slim base uses for documentation): the packages are
-# installed, dpkg lists every file, and only the filtered ones are never written, so the bytes
-# are never in a layer. The filter is in place for this install only: a task's own
-# `apt-get install` (apt and dpkg are the base's, kept) writes whole packages. Filtered out:
+# installed and dpkg lists every file; only the filtered ones are never written, so their bytes
+# are in no layer. The filter is removed after this install: a later install writes whole
+# packages. Filtered out:
 # - Perl's module library and libperl (~47 MB), which Debian's git depends on for scripts a
 #   job never runs (send-email and svn are other packages; `add -i` is built in). perl-base's
-#   /usr/bin/perl and its core modules stay, so `perl -pi -e` one-liners work. A task that
-#   needs the whole of Perl runs
-#   `apt-get install --reinstall perl perl-modules-5.36 libperl5.36`.
+#   /usr/bin/perl and its core modules stay, so `perl -pi -e` one-liners work; modules such as
+#   Data::Dumper or JSON::PP do not (`apt-get install --reinstall perl perl-modules-5.36
+#   libperl5.36`, as root, brings them back).
 # - git's programs for serving repositories (git-daemon, git-http-backend, git-shell, gitweb),
 #   for mailing patches to IMAP (git-imap-send), for pushing over WebDAV (git-http-push), and
 #   scalar, which registers big repositories for background maintenance (~18 MB). A job's git
-#   is a client: clone, fetch and push over HTTPS and SSH, and every local command, are kept.
-# The rest of git's Perl and documentation stays as Debian ships it. The base (gconv modules,
-# coreutils, apt, dpkg) is one layer of its own: removing its files here would add whiteouts,
-# not take bytes out of the image.
+#   is a client: every local command and the HTTPS transport (clone, fetch, push) are kept.
+# The rest of git's files stay as Debian ships them. The base's own files (gconv modules,
+# coreutils, apt, dpkg) are its layer's: removing them here would add whiteouts, not take bytes
+# out of the image. A task could not use apt anyway: Codex's commands run unprivileged, as the
+# workspace's owner.
 # apt's downloaded packages and caches are removed in the same layer (official slim images do
 # this through their docker-clean apt configuration; this works on any base).
 # hadolint ignore=DL3008
