@@ -115,11 +115,42 @@ RUN case "${TARGETARCH:-amd64}" in \
 
 FROM ${BASE_IMAGE}
 ARG TARGETARCH
+# git, bash and CA certificates, less what no job's task runs, kept out with dpkg's own filter
+# (dpkg(1) --path-exclude, the one the slim base uses for documentation): the packages are
+# installed and dpkg lists every file; only the filtered ones are never written, so their bytes
+# are in no layer. The filter is removed after this install: a later install writes whole
+# packages. Filtered out:
+# - Perl's module library and libperl (~47 MB), which Debian's git depends on for scripts a
+#   job never runs (send-email and svn are other packages; `add -i` is built in). perl-base's
+#   /usr/bin/perl and its core modules stay, so `perl -pi -e` one-liners work; modules such as
+#   Data::Dumper or JSON::PP do not (`apt-get install --reinstall perl perl-modules-5.36
+#   libperl5.36`, as root, brings them back).
+# - git's programs for serving repositories (git-daemon, git-http-backend, git-shell, gitweb),
+#   for mailing patches to IMAP (git-imap-send), for pushing over WebDAV (git-http-push), and
+#   scalar, which registers big repositories for background maintenance (~18 MB). A job's git
+#   is a client: every local command and the HTTPS transport (clone, fetch, push) are kept.
+# The rest of git's files stay as Debian ships them. The base's own files (gconv modules,
+# coreutils, apt, dpkg) are its layer's: removing them here would add whiteouts, not take bytes
+# out of the image. A task could not use apt anyway: Codex's commands run unprivileged, as the
+# workspace's owner.
 # apt's downloaded packages and caches are removed in the same layer (official slim images do
 # this through their docker-clean apt configuration; this works on any base).
 # hadolint ignore=DL3008
-RUN apt-get update \
+RUN case "${TARGETARCH:-amd64}" in \
+      amd64) multiarch=x86_64-linux-gnu ;; \
+      arm64) multiarch=aarch64-linux-gnu ;; \
+      *) echo "Unsupported TARGETARCH ${TARGETARCH}: build for linux/amd64 or linux/arm64" >&2; exit 1 ;; \
+    esac \
+    && printf 'path-exclude %s\n' \
+      '/usr/share/perl/*' "/usr/lib/$multiarch/perl/*" "/usr/lib/$multiarch/libperl.so*" \
+      /usr/lib/git-core/git-daemon /usr/lib/git-core/git-http-backend \
+      /usr/lib/git-core/git-shell /usr/bin/git-shell '/usr/share/gitweb/*' \
+      /usr/lib/git-core/git-imap-send /usr/lib/git-core/git-http-push \
+      /usr/lib/git-core/scalar /usr/bin/scalar \
+      > /etc/dpkg/dpkg.cfg.d/codex-auth-image \
+    && apt-get update \
     && apt-get install -y --no-install-recommends bash ca-certificates git \
+    && rm /etc/dpkg/dpkg.cfg.d/codex-auth-image \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     # The checkout belongs to the runner's user, not to root: let git read it.

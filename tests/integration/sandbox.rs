@@ -129,3 +129,51 @@ fn patches_land_in_the_workspace() {
     );
     assert_eq!(outputs(&main), ("1", "0"));
 }
+
+/// What a task's commands rely on in the image, after what the Dockerfile keeps out of it
+/// (Perl's module library, git's server-side programs): git for the local work and its HTTPS
+/// transport, bash, perl-base's `perl`, the CA bundle, and git's trust in a checkout another
+/// user owns. The HTTPS remote is a closed port: reaching it proves the transport loads.
+#[test]
+fn a_tasks_commands_find_git_bash_perl_and_the_ca_bundle() {
+    let world = World::new(Responses::Ok);
+    let command = "set -e\n\
+        git --version\n\
+        bash --version | head -n 1\n\
+        test -s /etc/ssl/certs/ca-certificates.crt && echo ca-bundle-present\n\
+        git config --system --get-all safe.directory\n\
+        cd \"$(mktemp -d)\"\n\
+        git init -q\n\
+        printf 'one\\n' > notes.txt\n\
+        git add notes.txt\n\
+        git -c user.name=Codex -c user.email=codex@example.invalid commit -q -m one\n\
+        printf 'two\\n' >> notes.txt\n\
+        git status --short\n\
+        perl -pi -e 's/two/three/' notes.txt\n\
+        git diff --numstat\n\
+        git diff | grep '^+three$'\n\
+        git ls-remote https://127.0.0.1:9/none 2>&1 | grep -c 'Failed to connect'\n\
+        echo all-ran\n";
+    let mut job = task(&world, command);
+    let main = job.main();
+    main.assert_ok();
+    let reported = world.openai.tool_outputs();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    for part in [
+        "Process exited with code 0",
+        "git version 2.",
+        "GNU bash, version 5.",
+        "\nca-bundle-present\n",
+        "\n*\n",
+        "\n M notes.txt\n",
+        "\n1\t0\tnotes.txt\n",
+        "\n+three\n",
+        "\n1\nall-ran\n",
+    ] {
+        assert!(
+            reported[0].contains(part),
+            "{part:?} missing in {reported:?}"
+        );
+    }
+    assert_eq!(outputs(&main), ("1", "0"));
+}
