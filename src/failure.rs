@@ -53,6 +53,16 @@ impl Failure {
     }
 }
 
+/// `text` as a sentence: trimmed, ending with a full stop unless it ends with one already
+/// (causes come from many places, and are said one after another).
+pub fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    match text.ends_with(['.', '!', '?']) {
+        true => text.to_owned(),
+        false => format!("{text}."),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

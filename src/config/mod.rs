@@ -121,7 +121,7 @@ pub struct ActionConfig {
     /// every login stored (the keeper's); `None` when empty.
     pub access_target: Option<SecretTarget>,
     /// Input `github-token` (the workflow's token by default): reads what the job may read
-    /// without a write token (the repository's visibility, for an access-only job).
+    /// without a write token (the repository's visibility, whatever the store; the artifacts).
     pub github_token: Option<Redacted>,
     /// Input `store`: a secret (`target`) or an artifact.
     pub store: StoreConfig,

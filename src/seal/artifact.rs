@@ -156,12 +156,12 @@ impl Binding<'_> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OpenError {
     /// The artifact holds no bytes.
-    #[error("the sealed login in the artifact is empty; reseed it with input `auth-json`")]
+    #[error("the sealed login in the artifact is empty")]
     Empty,
     /// Shorter than any sealed login can be.
     #[error(
         "the sealed login in the artifact is {len} bytes, shorter than any sealed login can be \
-         (41 bytes): it is truncated or not a codex-auth artifact; reseed it with input `auth-json`"
+         (41 bytes): it is truncated or not a codex-auth artifact"
     )]
     TooShort {
         /// The blob's length.
@@ -171,7 +171,7 @@ pub enum OpenError {
     #[error(
         "the sealed login in the artifact has format version {0}, which this codex-auth does not \
          know: it was written by a newer codex-auth (upgrade this one) or is not a codex-auth \
-         artifact (reseed it with input `auth-json`)"
+         artifact"
     )]
     UnknownVersion(u8),
     /// Authentication failed. A wrong key, a changed byte and another binding all look alike.
@@ -186,8 +186,8 @@ pub enum OpenError {
     Rejected,
     /// Authentic, but not text: written by a faulty codex-auth.
     #[error(
-        "the sealed login in the artifact decrypted but is not UTF-8 text; reseed it with input \
-         `auth-json`"
+        "the sealed login in the artifact decrypted but is not UTF-8 text: it was not written by \
+         this codex-auth"
     )]
     NotUtf8,
 }

@@ -25,9 +25,9 @@ use crate::checkout;
 use crate::codex::schedule::{self, Outlook};
 use crate::codex::{self, Commands, Exec, Outcome, Refresh, RefreshFailure, Request, Sandbox};
 use crate::codex_home::{CodexHome, Plan};
-use crate::config::{ActionConfig, ConfigError, Credentials, Mode};
+use crate::config::{ActionConfig, ConfigError, Credentials, Mode, StoreConfig};
 use crate::failure::Failure;
-use crate::store::{self, access::AccessCopyStore, Loaded, Place, Saved, Store};
+use crate::store::{self, access::AccessCopyStore, Loaded, NotLoaded, Place, Saved, Store};
 use crate::workflow::Workflow;
 
 /// What the main stage does with the restored login (`mode: login` has its own steps, in
@@ -127,13 +127,26 @@ pub(super) fn open_store(config: &ActionConfig) -> anyhow::Result<Box<dyn Store 
             return Ok(Box::new(AccessCopyStore::new(copy.clone())));
         }
     }
+    // The secret store's login is the seed: without a usable one the job stops here, before
+    // anything is fetched or asked (an artifact may still hold a login).
+    if let StoreConfig::Secret { .. } = config.store {
+        let place = Place::Secret(config.target.clone());
+        match &seed {
+            None => return Err(wording::not_loaded(config, &place, NotLoaded::Nothing)),
+            Some(Err(why)) => {
+                let why = NotLoaded::InvalidSeed(why.clone());
+                return Err(wording::not_loaded(config, &place, why));
+            }
+            Some(Ok(_)) => {}
+        }
+    }
     wording::warn_of_unused_credentials(config);
     Ok(store::open(config, seed, true))
 }
 
 /// Decodes input `auth-json` and masks its tokens (and the input itself) before anything else
 /// is printed: the login, or why it is none.
-fn decode_seed(
+pub(super) fn decode_seed(
     config: &ActionConfig,
     input: &crate::redacted::Redacted,
 ) -> anyhow::Result<Result<AuthFile, String>> {
@@ -533,7 +546,7 @@ async fn restore(
         config.job_timeout,
     );
     match outlook {
-        // Codex never refreshes an access-only copy (the store checked it outlives the job).
+        // Codex never refreshes an access-only copy (checked above to outlive the job).
         _ if store.place() == Place::AccessCopy => {}
         Outlook::Possible(why) => {
             workflow.info(&format!("Codex may refresh the login in this job: {why}."));

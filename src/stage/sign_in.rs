@@ -14,7 +14,7 @@ use super::{
     contain, copy_not_written, copy_rows, prove_can_save, refuse_unsafe_contexts, save,
     saved_where, set_outputs, stop_if_cancelled, wording, Phase, Ran,
 };
-use crate::auth_file::{Account, AuthFile};
+use crate::auth_file::{Account, AuthFile, Kind};
 use crate::cancel::Cancellation;
 use crate::codex::{self, Login};
 use crate::config::{ActionConfig, Credentials, ExpectedAccount};
@@ -30,8 +30,14 @@ pub(super) async fn run(
     let workflow = &config.workflow;
     set_outputs(workflow, false, false)?;
     workflow.set_output("account", "")?;
-    if store::access::given(config) {
-        wording::refuse_copy_here(config, true)?;
+    // A login in input `auth-json` is not used, but its tokens are masked all the same; a
+    // copy there is refused.
+    if let Some(input) = &config.auth_json {
+        if let Ok(given) = super::main::decode_seed(config, input)? {
+            if given.kind() == Kind::AccessOnly {
+                wording::refuse_copy_here(config, true)?;
+            }
+        }
     }
     wording::warn_of_unused_credentials(config);
     // A new sign-in is never rescued: the next run restores a rescue only over the secret it

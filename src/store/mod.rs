@@ -236,7 +236,14 @@ pub fn open(
         StoreConfig::Secret {
             rescue: Some(settings),
         } if rescue => Box::new(rescue::RescuedSecretStore::open(config, settings, seed)),
-        StoreConfig::Secret { .. } => Box::new(secret::SecretStore::open(config, seed)),
+        StoreConfig::Secret {
+            rescue: Some(settings),
+        } => {
+            // Not rescued, but its key and tokens are the job's all the same: masked.
+            artifact::mask_inputs(&config.workflow, settings);
+            Box::new(secret::SecretStore::open(config, seed))
+        }
+        StoreConfig::Secret { rescue: None } => Box::new(secret::SecretStore::open(config, seed)),
         StoreConfig::Artifact(settings) => {
             Box::new(artifact::ArtifactStore::open(config, settings, seed))
         }

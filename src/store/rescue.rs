@@ -29,7 +29,7 @@ pub struct RescuedSecretStore<'a> {
 }
 
 impl<'a> RescuedSecretStore<'a> {
-    /// The store of one stage, starting from `seed` when the stage loads one.
+    /// The store, starting from `seed` when one is given to load.
     pub fn open(
         config: &'a ActionConfig,
         settings: &'a ArtifactSettings,

@@ -47,7 +47,7 @@ struct Connection {
 /// How long revoking an installation token may take.
 const REVOKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The secret store of one job stage.
+/// The secret store, as one stage opens it.
 pub struct SecretStore<'a> {
     config: &'a ActionConfig,
     target: &'a SecretTarget,
@@ -57,9 +57,10 @@ pub struct SecretStore<'a> {
     /// Whether the stage loads (then its App token may also read the workflow run).
     loads: bool,
     connection: Option<Connection>,
-    /// The target's public key: read by the main stage, passed to the post stage in state.
+    /// The target's public key, read by `load` or `prove_can_save` (the post stage reads it
+    /// again with its write, never from `GITHUB_STATE`).
     key: Option<PublicKey>,
-    /// Main stage: the secret's `updated_at` when it was read (`None`: it did not exist).
+    /// The secret's `updated_at` when the target was read (`None`: it did not exist).
     updated_at: Option<Option<Timestamp>>,
     /// Main stage, a keeper: the access-only copy is missing or older than the login (its
     /// last write failed), so the login and its copy are written whatever Codex does.
@@ -395,8 +396,9 @@ impl Store for SecretStore<'_> {
         self.write(file).await.map_err(NotSaved::Failed)
     }
 
-    /// An App's installation token lives an hour: the stage that made it revokes it. A
-    /// failure is a warning: the token still expires.
+    /// Deletes a probe secret an earlier stage left, then revokes the App's installation
+    /// token (it lives an hour: the stage that made it revokes it). Failures are warnings:
+    /// the probe holds no credential, the token still expires.
     async fn close(&mut self) {
         self.delete_left_probe().await;
         let Some(InstallationToken { token, .. }) =

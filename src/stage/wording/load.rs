@@ -5,10 +5,9 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::sentence;
 use crate::auth_file::relative;
 use crate::config::ActionConfig;
-use crate::failure::Failure;
+use crate::failure::{sentence, Failure};
 use crate::github::Scope;
 use crate::store::{CannotSave, Freshness, NotLoaded, Place};
 
@@ -162,9 +161,9 @@ fn missing_auth_json(config: &ActionConfig, place: &Place) -> Failure {
 }
 
 /// What the main stage makes of the loaded login's [`Freshness`] when Codex starts from it
-/// (`starts_from_it`; not from a newer file already on disk): a login another job replaced
-/// after this run was queued is refused. A check that could not be made is a warning either
-/// way.
+/// (`starts_from_it`; not from a newer file already on disk, when nothing is said): a login
+/// another job replaced after this run was queued is refused, a check that could not be made
+/// is a warning.
 pub fn refuse_stale(
     config: &ActionConfig,
     freshness: &Freshness,
@@ -173,6 +172,7 @@ pub fn refuse_stale(
     let target = &config.target;
     match freshness {
         Freshness::Current => Ok(()),
+        _ if !starts_from_it => Ok(()),
         Freshness::NotChecked { request, status } => {
             config.workflow.warning(
                 "Concurrent-use check skipped",
@@ -184,7 +184,6 @@ pub fn refuse_stale(
             );
             Ok(())
         }
-        _ if !starts_from_it => Ok(()),
         Freshness::WrittenAfterQueued { written, queued } => Err(Failure::new(
             "Secret changed after this run was queued",
             format!(
@@ -512,6 +511,7 @@ mod tests {
             status: 403,
         };
         refuse_stale(&config, &not_checked, true).unwrap();
+        refuse_stale(&config, &not_checked, false).unwrap();
         refuse_stale(&config, &Freshness::Current, true).unwrap();
     }
 }

@@ -15,7 +15,7 @@ use crate::auth_file::{relative, AuthFile};
 use crate::codex::install::{Codex, NotSettled, Origin, Settled};
 use crate::codex_home::CodexHome;
 use crate::config::ActionConfig;
-use crate::failure::Failure;
+use crate::failure::{sentence, Failure};
 use crate::store::{NotSaved, Place, Saved};
 use crate::workflow::Workflow;
 pub use load::{
@@ -318,15 +318,6 @@ pub fn copy_not_written(saved: &Saved) -> Option<Failure> {
              copy too.",
         ),
     )
-}
-
-/// `text` as a sentence: trimmed, ending with a full stop unless it ends with one already.
-pub(super) fn sentence(text: &str) -> String {
-    let text = text.trim_end();
-    match text.ends_with(['.', '!', '?']) {
-        true => text.to_owned(),
-        false => format!("{text}."),
-    }
 }
 
 /// The job summary: facts about the login, no secret.

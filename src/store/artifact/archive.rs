@@ -104,7 +104,7 @@ pub enum ArchiveError {
     /// Reading the entry failed: a CRC mismatch, a broken deflate stream, truncated data.
     #[error(
         "`{ENTRY}` in the artifact's zip is damaged (the download may have been cut short, or the \
-         zip was changed): re-run the job"
+         zip was changed); re-run the job first"
     )]
     Corrupt(#[source] io::Error),
 }

@@ -32,12 +32,14 @@ use jiff::{SignedDuration, Timestamp};
 use super::{CannotSave, Loaded, NotLoaded, NotSaved, Place, Saved, Store};
 use crate::auth_file::AuthFile;
 use crate::config::{ActionConfig, ArtifactSettings};
+use crate::failure::sentence;
 use crate::github::artifacts::{Artifact, Artifacts, RestError};
 use crate::github::results::{BackendIds, Results, ResultsError};
 use crate::github::Client;
 use crate::net::Plain;
 use crate::redacted::Redacted;
-use crate::seal::artifact::{self as crypt, Binding, OpenError};
+use crate::seal::artifact::{self as crypt, Binding};
+use crate::workflow::Workflow;
 
 /// How many of the newest uploads (of the default branch's runs) are opened at most to find the
 /// newest login: enough to step over a few re-uploaded old logins or broken artifacts, few
@@ -74,14 +76,7 @@ impl<'a> ArtifactStore<'a> {
 
     /// The store as the rescue of the secret store: no seed of its own, its tokens masked.
     pub fn rescue(config: &'a ActionConfig, settings: &'a ArtifactSettings) -> Self {
-        let workflow = &config.workflow;
-        workflow.mask(&settings.github_token);
-        for spelling in settings.key.spellings() {
-            workflow.mask(&spelling);
-        }
-        if let Some(token) = &settings.runtime_token {
-            workflow.mask(token);
-        }
+        mask_inputs(&config.workflow, settings);
         Self {
             config,
             settings,
@@ -138,7 +133,7 @@ impl<'a> ArtifactStore<'a> {
             .client()
             .map_err(|e| NotLoaded::Unreadable(format!("{e:#}")))?;
         let artifacts = Artifacts::new(client, repository);
-        let cannot_read = |error: RestError| NotLoaded::Unreadable(error.to_string());
+        let cannot_read = |error: RestError| NotLoaded::Unreadable(sentence(&error.to_string()));
         let branch = match config
             .run
             .payload
@@ -238,21 +233,17 @@ impl<'a> ArtifactStore<'a> {
                 .and_then(|r| r.id)
                 .map_or_else(|| "unknown".to_owned(), |id| id.to_string())
         );
-        let unusable =
-            |cause: String| Unusable::Content(format!("{what} cannot be restored: {cause}"));
+        let unusable = |cause: String| {
+            Unusable::Content(sentence(&format!("{what} cannot be restored: {cause}")))
+        };
         let zip = artifacts
             .download(artifact, archive::MAX_ZIP_BYTES)
             .await
-            .map_err(|e| Unusable::Unreachable(e.to_string()))?;
+            .map_err(|e| Unusable::Unreachable(sentence(&e.to_string())))?;
         let sealed = archive::unzip(&zip).map_err(|e| unusable(e.to_string()))?;
-        let plain =
-            crypt::open(&self.settings.key, &self.binding(), &sealed).map_err(|e| match e {
-                OpenError::Rejected => unusable(format!(
-                    "{e} If input `artifact-key` changed on purpose, pass a fresh `auth-json` \
-                     once with the new key."
-                )),
-                other => unusable(other.to_string()),
-            })?;
+        // A rejection says itself what a changed key or a copied artifact needs.
+        let plain = crypt::open(&self.settings.key, &self.binding(), &sealed)
+            .map_err(|e| unusable(e.to_string()))?;
         let login = AuthFile::decode(plain.expose())
             .map_err(|e| unusable(format!("it decrypts, but is not a usable login: {e}")))?;
         self.config
@@ -311,6 +302,18 @@ impl<'a> ArtifactStore<'a> {
             .retention()
             .map(|days| Timestamp::now() + SignedDuration::from_hours(24 * i64::from(days)));
         Ok(results.upload(&settings.name, &zip, expires_at).await?)
+    }
+}
+
+/// Masks what the artifact store's inputs hold: `github-token`, every spelling of the
+/// artifact key, the runtime token.
+pub fn mask_inputs(workflow: &Workflow, settings: &ArtifactSettings) {
+    workflow.mask(&settings.github_token);
+    for spelling in settings.key.spellings() {
+        workflow.mask(&spelling);
+    }
+    if let Some(token) = &settings.runtime_token {
+        workflow.mask(token);
     }
 }
 
