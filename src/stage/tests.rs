@@ -797,6 +797,48 @@ fn job_on_copy_in(
     (job, main, post)
 }
 
+/// An artifact key: 32 bytes, base64.
+const ARTIFACT_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The secret store's login is the seed: an empty or unusable `auth-json` stops the main
+/// stage when the store is opened, before any check is made or Codex fetched; the artifact
+/// store opens (an artifact may hold a login).
+#[test]
+fn a_secret_job_without_a_usable_seed_stops_when_the_store_opens() {
+    let job = Job::new();
+    for (seed, title) in [
+        (json!(""), "Missing auth-json"),
+        (json!({"tokens": {}}), "Invalid auth-json"),
+    ] {
+        // An empty input reads as none.
+        let more: &[(&str, &str)] = match seed.as_str() {
+            Some("") => &[("INPUT_AUTH-JSON", "")],
+            _ => &[],
+        };
+        let config = job.config_with("main", &seed, &[], more);
+        let refused = super::main::open_store(&config).map(|_| ());
+        assert_eq!(super::tests::title(&refused), Some(title), "{seed}");
+        let message = refused.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(message.contains("Codex was not run."), "{message}");
+        let artifact = job.config_with(
+            "main",
+            &seed,
+            &[],
+            &[
+                more,
+                &[
+                    ("INPUT_STORE", "artifact"),
+                    ("INPUT_ARTIFACT-KEY", ARTIFACT_KEY),
+                    ("INPUT_GITHUB-TOKEN", "ghs_workflow"),
+                    ("GITHUB_REPOSITORY_ID", "42"),
+                ][..],
+            ]
+            .concat(),
+        );
+        assert!(super::main::open_store(&artifact).is_ok(), "{seed}");
+    }
+}
+
 #[test]
 fn a_job_on_an_access_only_copy_runs_codex_and_writes_nothing() {
     let copy = copy_of(&login("rt_1", 3 * 86_400, "acc-1"));
