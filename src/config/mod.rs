@@ -84,11 +84,7 @@ impl ConfigError {
 impl From<ConfigError> for Failure {
     /// The failure, its message a sentence (the fixes a caller adds follow it).
     fn from(error: ConfigError) -> Self {
-        let mut what = error.to_string();
-        if !what.ends_with('.') {
-            what.push('.');
-        }
-        Failure::new(error.title(), what)
+        Failure::new(error.title(), crate::failure::sentence(&error.to_string()))
     }
 }
 
