@@ -236,14 +236,13 @@ pub fn open(
         StoreConfig::Secret {
             rescue: Some(settings),
         } if rescue => Box::new(rescue::RescuedSecretStore::open(config, settings, seed)),
-        StoreConfig::Secret {
-            rescue: Some(settings),
-        } => {
-            // Not rescued, but its key and tokens are the job's all the same: masked.
-            artifact::mask_inputs(&config.workflow, settings);
+        StoreConfig::Secret { rescue: settings } => {
+            // Not rescued, but the rescue's key and tokens are the job's all the same: masked.
+            if let Some(settings) = settings {
+                artifact::mask_inputs(&config.workflow, settings);
+            }
             Box::new(secret::SecretStore::open(config, seed))
         }
-        StoreConfig::Secret { rescue: None } => Box::new(secret::SecretStore::open(config, seed)),
         StoreConfig::Artifact(settings) => {
             Box::new(artifact::ArtifactStore::open(config, settings, seed))
         }
